@@ -1,0 +1,212 @@
+"""Loading and validating the TOML config.
+
+One file, one typed model per section, every problem reported as one line that
+names the file, the key path and what to do. Secrets never live in the file:
+``${VAR}`` is replaced from the environment, and the values that came from
+secret fields are remembered so that logging can mask them.
+
+Precedence, highest first: command-line flag, environment, file, default.
+The config file itself is ``--config``, then ``$LEADSYNC_CONFIG``, then
+``./config.toml``; the state database is ``--state-url``, then
+``$LEADSYNC_STATE_URL``, then ``[state] url``, then ``sqlite:///state.db``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from leadsync.errors import ConfigError
+
+DEFAULT_CONFIG = "config.toml"
+DEFAULT_STATE_URL = "sqlite:///state.db"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# Every secret value seen while loading; logging masks them wherever they appear.
+SECRET_VALUES: set[str] = set()
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StateSection(Section):
+    url: str = DEFAULT_STATE_URL
+
+
+CustomType = Literal["str", "int", "float", "bool", "date", "datetime", "email"]
+
+
+class LeadSection(Section):
+    custom_fields: dict[str, CustomType] = Field(default_factory=dict)
+
+
+class FieldRule(Section):
+    """One mapped field: where its value comes from and how it is transformed."""
+
+    source: str | list[str] = Field(alias="from")
+    transforms: list[str | dict[str, Any]] = Field(default_factory=list)
+    required: bool = False
+
+
+class CrmFieldRule(FieldRule):
+    direction: Literal["leadsync", "fill_if_empty", "crm"] = "leadsync"
+
+
+class SourceSection(BaseModel):
+    """`type` and `fields` are ours; every other key belongs to the connector's own model."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str
+    fields: dict[str, FieldRule | str] = Field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class CrmSection(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str
+    fields: dict[str, CrmFieldRule | str] = Field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SyncSection(Section):
+    chunk_size: int = Field(1000, ge=1, le=100_000)
+    max_attempts: int = Field(6, ge=1, le=50)
+    backoff_initial_seconds: float = Field(0.5, ge=0)
+    backoff_max_seconds: float = Field(30.0, ge=0)
+    push_deadline_seconds: float = Field(900.0, gt=0)
+
+
+class Settings(Section):
+    state: StateSection = Field(default_factory=StateSection)
+    lead: LeadSection = Field(default_factory=LeadSection)
+    sources: dict[str, SourceSection]
+    crm: CrmSection
+    sync: SyncSection = Field(default_factory=SyncSection)
+
+
+@dataclass
+class Config:
+    path: Path
+    settings: Settings
+    state_url: str
+    # Unset environment variables are kept here, not raised, so that `check`
+    # can list them beside every other problem.
+    missing_env: list[str] = field(default_factory=list)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path in the config is relative to the config file, not to the working directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def locate(flag: str | None) -> Path:
+    return Path(flag or os.environ.get("LEADSYNC_CONFIG") or DEFAULT_CONFIG)
+
+
+def load(path: Path, *, state_url: str | None = None, strict_env: bool = True) -> Config:
+    """Read, interpolate and validate the config; raise ConfigError listing every problem."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file (create one with `leadsync init`)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    missing: list[str] = []
+    raw = _interpolate(raw, (), missing, path)
+    if missing and strict_env:
+        raise ConfigError(missing)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(path, exc)) from None
+    url = state_url or os.environ.get("LEADSYNC_STATE_URL") or settings.state.url
+    return Config(path=path, settings=settings, state_url=url, missing_env=missing)
+
+
+def pydantic_problems(path: Path, exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Turn pydantic's errors into one line each: file, key path, what is wrong, what is allowed."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            fields = _allowed_keys(exc, err["loc"])
+            hint = f" (allowed: {', '.join(fields)})" if fields else ""
+            lines.append(f"{path}: {loc}: unknown key{hint}")
+        elif kind == "missing":
+            lines.append(f"{path}: {loc}: required key is missing")
+        else:
+            lines.append(f"{path}: {loc}: {err['msg']} (got {err.get('input')!r})")
+    return lines
+
+
+def _allowed_keys(exc: ValidationError, loc: tuple[Any, ...]) -> list[str]:
+    model = _MODELS_BY_TITLE.get(exc.title)
+    for part in loc[:-1]:
+        if model is None:
+            return []
+        info = model.model_fields.get(str(part))
+        model = _model_of(info.annotation) if info else None
+    if model is None:
+        return []
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _interpolate(value: Any, key: tuple[str, ...], missing: list[str], path: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*key, k), missing, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*key, str(i)), missing, path) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            missing.append(
+                f"{path}: {'.'.join(key)}: environment variable {name} is not set "
+                f"(export {name}=... before running leadsync)"
+            )
+            return ""
+        return os.environ[name]
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def remember_secrets(model: BaseModel) -> None:
+    """Record the secret values of a validated connector config for log masking."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            SECRET_VALUES.add(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            remember_secrets(value)
+
+
+_MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
+    m.__name__: m for m in (Settings, StateSection, LeadSection, SyncSection, FieldRule)
+}
+
+
+def register_model(model: type[BaseModel]) -> None:
+    """Connectors register their config models so unknown-key errors can list the allowed keys."""
+    _MODELS_BY_TITLE[model.__name__] = model

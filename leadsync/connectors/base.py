@@ -1,0 +1,196 @@
+"""What every connector shares: the two interfaces, the values they exchange, the registry.
+
+A *source* reads raw records in pages; each page carries the cursor that is
+true once that page is committed, so the pipeline stores page and cursor in
+one transaction and a crash never moves a checkpoint past unsaved work.
+
+A *destination* describes its schema and upserts batches, answering with one
+``RecordResult`` per record: a batch that fails in part is data, not an exception.
+
+Connectors are found through the entry-point group ``leadsync.connectors``
+(the built-ins register themselves there too), loaded lazily by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from leadsync.config import pydantic_problems, register_model, remember_secrets
+from leadsync.errors import ConfigError
+
+GROUP = "leadsync.connectors"
+_BUILTINS = {
+    "csv": "leadsync.connectors.csv:CsvSource",
+    "salesforce": "leadsync.connectors.salesforce:SalesforceDestination",
+}
+
+
+class ConnectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as the source sent it. ``problem`` is set when it could not even be parsed."""
+
+    ref: str
+    data: Mapping[str, Any]
+    external_id: str | None = None
+    content_hash: str = ""
+    problem: str | None = None
+    problem_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    records: Sequence[RawRecord]
+    cursor: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    label: str = ""
+    length: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    unique: bool = False
+    picklist: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+
+    @property
+    def required(self) -> bool:
+        """Salesforce's own rule: createable, not nillable, no default, and not a checkbox."""
+        return (
+            self.createable
+            and not self.nillable
+            and not self.defaulted_on_create
+            and self.type != "boolean"
+        )
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    name: str
+    fields: Mapping[str, FieldSpec]
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    ok: bool
+    crm_id: str | None = None
+    created: bool = False
+    code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+    # True when the same record may succeed if sent again (a row lock, say).
+    retriable: bool = False
+
+
+@dataclass
+class CallCounter:
+    """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
+
+    by_name: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str) -> None:
+        self.by_name[name] = self.by_name.get(name, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_name.values())
+
+
+class Connector(ABC):
+    kind: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]]
+
+    def __init__(self, name: str, config: ConnectorConfig, base_dir: Path) -> None:
+        self.name = name
+        self.config = config
+        self.base_dir = base_dir
+        self.calls = CallCounter()
+
+    @classmethod
+    def from_options(
+        cls, name: str, options: Mapping[str, Any], *, key: str, path: Path
+    ) -> Connector:
+        """Validate this connector's options; errors name the config key path."""
+        register_model(cls.Config)
+        try:
+            config = cls.Config.model_validate(dict(options))
+        except ValidationError as exc:
+            raise ConfigError(pydantic_problems(path, exc, tuple(key.split(".")))) from None
+        remember_secrets(config)
+        return cls(name, config, path.parent)
+
+    def check(self) -> list[str]:
+        """Problems found by talking to the system (connection, credentials); [] when fine."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class Source(Connector):
+    @abstractmethod
+    def columns(self) -> list[str] | None:
+        """The fields this source offers, when it can tell (a CSV header), for `check`."""
+
+    @abstractmethod
+    def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
+        """Records since ``cursor``, in pages; each page's cursor holds once it is committed."""
+
+
+class Destination(Connector):
+    max_batch: ClassVar[int]
+
+    @abstractmethod
+    def describe(self) -> ObjectSchema:
+        """The schema of the object leads are written to."""
+
+    @abstractmethod
+    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Create or update by external id; one result per record, in order."""
+
+    @property
+    @abstractmethod
+    def external_id_field(self) -> str: ...
+
+
+def content_hash(values: Sequence[Any]) -> str:
+    h = hashlib.sha256()
+    for v in values:
+        h.update(b"\x1e" if v is None else str(v).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def connector_class(kind: str) -> type[Connector]:
+    """The connector registered under ``kind``; an unknown name lists the known ones."""
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if kind in found:
+        cls = found[kind].load()
+    elif kind in _BUILTINS:
+        # Running from a source tree that was never installed: the built-ins still work.
+        module, _, attr = _BUILTINS[kind].partition(":")
+        cls = getattr(import_module(module), attr)
+    else:
+        known = sorted(set(found) | set(_BUILTINS))
+        raise ConfigError(f"unknown connector type {kind!r} (known: {', '.join(known)})")
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise ConfigError(f"connector {kind!r} ({cls!r}) is not a leadsync Connector")
+    return cls

@@ -1,0 +1,173 @@
+"""The CSV source: a file on disk, read incrementally.
+
+Cursor: the byte offset of the last committed row, the SHA-256 of the bytes
+before it, and, once the whole file is read, the hash of the whole file.
+
+- unchanged file: nothing is read;
+- rows appended: only the new rows are read (the prefix still hashes the same);
+- anything else changed: the whole file is read again, and the pipeline skips
+  every row whose content hash it already holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from leadsync.connectors.base import ConnectorConfig, Page, RawRecord, Source, content_hash
+from leadsync.connectors.csv.reader import BOM, Row, rows
+from leadsync.errors import ConnectorError
+
+
+class CsvConfig(ConnectorConfig):
+    path: str
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "latin-1", "cp1252"] = "auto"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    external_id: str | None = None
+
+
+class CsvSource(Source):
+    kind = "csv"
+    Config = CsvConfig
+    config: CsvConfig
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.config.path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def check(self) -> list[str]:
+        if not self.path.is_file():
+            return [f"sources.{self.name}.path: no such file: {self.path}"]
+        header = self.columns() or []
+        if self.config.external_id and self.config.external_id not in header:
+            return [
+                f"sources.{self.name}.external_id: column {self.config.external_id!r} "
+                f"is not in the header of {self.path.name}"
+            ]
+        return []
+
+    def columns(self) -> list[str] | None:
+        if not self.path.is_file():
+            return None
+        with self.path.open("rb") as f:
+            for row in rows(f, hasher=hashlib.sha256(), **self._parse_args(0, 0)):
+                return [c.strip() for c in row.values or []]
+        return []
+
+    def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
+        try:
+            stream = self.path.open("rb")
+        except OSError as exc:
+            raise ConnectorError(f"sources.{self.name}: cannot open {self.path}: {exc}") from exc
+        with stream:
+            size = self.path.stat().st_size
+            if cursor and cursor.get("complete") and cursor.get("size") == size:
+                if _sha256(stream) == cursor.get("sha256"):
+                    return  # the file has not changed since it was read whole
+                stream.seek(0)
+            yield from self._read_from(stream, self._resume_point(stream, cursor), page_size)
+
+    def _resume_point(self, stream: Any, cursor: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Where to start: after the committed prefix if the file still begins with it."""
+        hasher = hashlib.sha256()
+        offset = int(cursor.get("offset", 0)) if cursor else 0
+        if cursor and offset and cursor.get("header"):
+            prefix = stream.read(offset)
+            if len(prefix) == offset and hashlib.sha256(prefix).hexdigest() == cursor.get(
+                "prefix_sha256"
+            ):
+                hasher.update(prefix)
+                return {
+                    "offset": offset,
+                    "line": int(cursor["line"]),
+                    "header": list(cursor["header"]),
+                    "hasher": hasher,
+                }
+            stream.seek(0)
+        return {"offset": 0, "line": 0, "header": None, "hasher": hashlib.sha256()}
+
+    def _read_from(self, stream: Any, start: dict[str, Any], page_size: int) -> Iterator[Page]:
+        hasher = start["hasher"]
+        header: list[str] | None = start["header"]
+        nulls = frozenset(self.config.null_values)
+        page: list[RawRecord] = []
+        last: Row | None = None
+        for row in rows(stream, hasher=hasher, **self._parse_args(start["offset"], start["line"])):
+            last = row
+            if header is None:
+                if row.values is None:
+                    raise ConnectorError(f"sources.{self.name}: the header line is unreadable")
+                header = [c.strip().lstrip(BOM.decode("utf-8")) for c in row.values]
+                continue
+            page.append(self._record(row, header, nulls))
+            if len(page) >= page_size:
+                yield Page(page, self._cursor(row, header, hasher, complete=False))
+                page = []
+        if header is None or last is None:
+            return
+        # The whole file is consumed now, trailing blank lines included.
+        size = stream.tell()
+        final = self._cursor(last, header, hasher, complete=True)
+        yield Page(page, {**final, "offset": size, "size": size})
+
+    def _record(self, row: Row, header: list[str], nulls: frozenset[str]) -> RawRecord:
+        ref = f"line {row.first_line}" if row.first_line == row.last_line else (
+            f"lines {row.first_line}-{row.last_line}"
+        )
+        if row.values is None or row.problem:
+            return RawRecord(ref=ref, data={"_raw": row.raw}, problem=row.problem)
+        if len(row.values) != len(header):
+            return RawRecord(
+                ref=ref,
+                data={"_raw": row.raw},
+                problem=f"expected {len(header)} columns, found {len(row.values)} "
+                "(broken quoting or a stray delimiter)",
+            )
+        data = {
+            col: (None if v.strip() in nulls else v) for col, v in zip(header, row.values, strict=True)
+        }
+        ext_col = self.config.external_id
+        ext = data.get(ext_col) if ext_col else None
+        return RawRecord(
+            ref=ref,
+            data=data,
+            external_id=ext.strip() if ext else None,
+            content_hash=content_hash(row.values),
+            problem=None if ext or not ext_col else "external id is empty",
+            problem_field=ext_col if ext_col and not ext else None,
+        )
+
+    def _cursor(self, row: Row, header: list[str], hasher: Any, *, complete: bool) -> dict[str, Any]:
+        digest = hasher.copy().hexdigest()
+        cursor: dict[str, Any] = {
+            "offset": row.end_offset,
+            "line": row.last_line,
+            "header": header,
+            "prefix_sha256": digest,
+            "complete": complete,
+        }
+        if complete:
+            cursor["sha256"] = digest
+        return cursor
+
+    def _parse_args(self, offset: int, line: int) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "encoding": self.config.encoding,
+            "delimiter": self.config.delimiter,
+            "start_offset": offset,
+            "start_line": line,
+        }
+        return args
+
+
+def _sha256(stream: Any) -> str:
+    h = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()

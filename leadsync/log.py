@@ -1,0 +1,64 @@
+"""structlog, configured once: a console renderer on a terminal, JSON lines otherwise.
+
+Logs go to stderr so that `--json` output on stdout stays one clean object.
+Two processors keep what must not leak out of log lines: secret values seen in
+the config are masked wherever they appear, and personal data (emails, phones)
+is dropped below debug level.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from leadsync.config import SECRET_VALUES
+
+_PERSONAL_KEYS = frozenset({"email", "phone", "first_name", "last_name", "name"})
+
+
+def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if not SECRET_VALUES:
+        return event
+    for key, value in event.items():
+        if isinstance(value, str):
+            for secret in SECRET_VALUES:
+                if secret and secret in value:
+                    value = value.replace(secret, "***")
+            event[key] = value
+    return event
+
+
+def drop_personal_data(_: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    if method != "debug":
+        for key in _PERSONAL_KEYS & event.keys():
+            event[key] = "<redacted>"
+    return event
+
+
+def configure(level: str = "info", *, json: bool | None = None) -> None:
+    as_json = (not sys.stderr.isatty()) if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            drop_personal_data,
+            mask_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(level.upper())
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(name: str) -> Any:
+    return structlog.get_logger(name)

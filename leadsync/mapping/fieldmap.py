@@ -1,0 +1,179 @@
+"""Field maps, compiled once from the config and applied to every record.
+
+A source map turns a raw source record (column -> value) into a canonical lead
+profile. A CRM map turns a canonical profile into the CRM's fields, each with
+its direction. Both are written the same way in config.toml::
+
+    email = "Email"                                    # a column, as it is
+    country = { from = "Country", transforms = ["trim", "country"] }
+    name = { from = ["First", "Last"], transforms = [{ concat = " " }] }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leadsync.config import CrmFieldRule, FieldRule
+from leadsync.errors import ConfigError, MappingError
+from leadsync.mapping.lead import STANDARD_FIELDS, coerce
+from leadsync.mapping.transforms import BadTransform, Transform, TransformFailed, compile_transform
+
+
+@dataclass(frozen=True)
+class CompiledField:
+    target: str
+    sources: tuple[str, ...]
+    multi: bool
+    chain: tuple[Transform, ...]
+    kind: str | None
+    required: bool
+    direction: str = "leadsync"
+
+    def value(self, record: Mapping[str, Any]) -> Any:
+        value: Any = [record.get(s) for s in self.sources] if self.multi else record.get(
+            self.sources[0]
+        )
+        for transform in self.chain:
+            value = transform(value)
+        if isinstance(value, list):
+            raise TransformFailed("several columns need a `concat` transform to become one value")
+        if value == "":
+            value = None
+        return value if self.kind is None else coerce(value, self.kind)
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    source: str
+    fields: tuple[CompiledField, ...]
+
+    def columns(self) -> set[str]:
+        return {c for f in self.fields for c in f.sources}
+
+    def apply(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical profile of one record; MappingError names every bad field."""
+        profile: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for f in self.fields:
+            try:
+                value = f.value(record)
+            except ValueError as exc:  # TransformFailed, or a type that does not coerce
+                problems.append((_describe(f), str(exc)))
+                continue
+            if value is None:
+                if f.required:
+                    problems.append((_describe(f), "required value is empty"))
+                continue
+            profile[f.target] = value
+        if problems:
+            raise MappingError(
+                problems[0][0], "; ".join(f"{field}: {why}" for field, why in problems)
+            )
+        return profile
+
+
+@dataclass(frozen=True)
+class CrmMap:
+    fields: tuple[CompiledField, ...]
+
+    def desired(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        """CRM field -> value for one lead. A value that fails here fails the lead's push."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            try:
+                out[f.target] = f.value(profile)
+            except ValueError as exc:
+                raise MappingError(f.target, str(exc)) from None
+        return out
+
+    def direction(self, field: str) -> str:
+        return next((f.direction for f in self.fields if f.target == field), "leadsync")
+
+
+def _describe(f: CompiledField) -> str:
+    return f"{f.target} (from {', '.join(repr(s) for s in f.sources)})"
+
+
+def lead_fields(custom_fields: Mapping[str, str]) -> dict[str, str]:
+    return {**STANDARD_FIELDS, **custom_fields}
+
+
+def compile_source_map(
+    name: str,
+    rules: Mapping[str, FieldRule | str],
+    custom_fields: Mapping[str, str],
+    path: Path,
+) -> SourceMap:
+    known = lead_fields(custom_fields)
+    problems: list[str] = []
+    fields = []
+    for target, rule in rules.items():
+        key = f"sources.{name}.fields.{target}"
+        if target not in known:
+            problems.append(
+                f"{path}: {key}: {target!r} is not a lead field (standard: "
+                f"{', '.join(STANDARD_FIELDS)}; declare others in [lead.custom_fields])"
+            )
+            continue
+        compiled = _compile(rule, key, path, problems, kind=known[target], target=target)
+        if compiled:
+            fields.append(compiled)
+    if problems:
+        raise ConfigError(problems)
+    return SourceMap(source=name, fields=tuple(fields))
+
+
+def compile_crm_map(
+    rules: Mapping[str, CrmFieldRule | str], custom_fields: Mapping[str, str], path: Path
+) -> CrmMap:
+    known = lead_fields(custom_fields)
+    problems: list[str] = []
+    fields = []
+    for target, rule in rules.items():
+        key = f"crm.fields.{target}"
+        compiled = _compile(rule, key, path, problems, kind=None, target=target)
+        if compiled is None:
+            continue
+        for src in compiled.sources:
+            if src not in known:
+                problems.append(f"{path}: {key}.from: {src!r} is not a lead field")
+        fields.append(compiled)
+    if problems:
+        raise ConfigError(problems)
+    return CrmMap(fields=tuple(fields))
+
+
+def _compile(
+    rule: FieldRule | str,
+    key: str,
+    path: Path,
+    problems: list[str],
+    *,
+    kind: str | None,
+    target: str,
+) -> CompiledField | None:
+    if not isinstance(rule, FieldRule):
+        model = FieldRule if kind is not None else CrmFieldRule
+        rule = model.model_validate({"from": rule} if isinstance(rule, str) else rule)
+    sources = (rule.source,) if isinstance(rule.source, str) else tuple(rule.source)
+    if not sources:
+        problems.append(f"{path}: {key}.from: name at least one field")
+        return None
+    chain = []
+    for i, spec in enumerate(rule.transforms):
+        try:
+            chain.append(compile_transform(spec))
+        except BadTransform as exc:
+            problems.append(f"{path}: {key}.transforms[{i}]: {exc}")
+    return CompiledField(
+        target=target,
+        sources=sources,
+        multi=not isinstance(rule.source, str),
+        chain=tuple(chain),
+        kind=kind,
+        required=rule.required,
+        direction=getattr(rule, "direction", "leadsync"),
+    )

@@ -1,0 +1,1 @@
+"""The state database: tables, migrations and the repository functions over them."""

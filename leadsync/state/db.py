@@ -1,0 +1,94 @@
+"""Opening the state database and keeping its schema in step with the code.
+
+SQLite runs in WAL mode (readers never block the one writer) with foreign keys
+on; PostgreSQL is used as given by its URL. The schema only ever changes
+through Alembic migrations; a database behind the code's head revision is
+refused with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadsync.errors import SchemaOutdated, StateError
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship as the `postgres` extra.
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = create_engine(url, future=True)
+    except Exception as exc:  # a bad URL or a missing driver
+        raise StateError(f"cannot open the state database {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _prepare_sqlite(engine)
+    return engine
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    db = engine.url.database
+    if db and db != ":memory:":
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("leadsync") / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply migrations; return (revision before, revision after)."""
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), revision)
+    return before, current_revision(engine)
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to run against a database whose schema is not the code's."""
+    current, head = current_revision(engine), head_revision(engine)
+    if current == head:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise SchemaOutdated(
+            f"the state database {where} has no leadsync schema yet: "
+            "run `leadsync db upgrade` to create it"
+        )
+    raise SchemaOutdated(
+        f"the state database {where} is at schema revision {current}, this leadsync "
+        f"needs {head}: run `leadsync db upgrade`"
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, future=True)

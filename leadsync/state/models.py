@@ -1,0 +1,176 @@
+"""The state database's tables.
+
+Dedupe keys live in indexed columns, never in a growing JSON blob: the
+per-row content hashes of each source, the identities that point at a lead,
+the outbox's idempotency keys. Times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and gives them back aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state db; use UTC-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Lead(Base):
+    """One person. `key` is leadsync's stable id, written to the CRM's external-id field."""
+
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    profile: Mapped[dict] = mapped_column(JSON)
+    # field -> ISO time of the source record that set it; newer non-empty values win.
+    profile_times: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeadIdentity(Base):
+    """A source's id for a lead: (source, external_id) points at exactly one lead."""
+
+    __tablename__ = "lead_identities"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+
+
+class SourceRecord(Base):
+    """The last version of each source record we committed, by content hash."""
+
+    __tablename__ = "source_records"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Quarantine(Base):
+    """A source record that could not be mapped, kept whole with the reason."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    record_ref: Mapped[str] = mapped_column(String(255))
+    field: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Cursor(Base):
+    __tablename__ = "cursors"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CrmRecord(Base):
+    """What leadsync last wrote to the CRM for a lead: the planner diffs against it."""
+
+    __tablename__ = "crm_records"
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(100), primary_key=True)
+    crm_id: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict] = mapped_column(JSON)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxOp(Base):
+    """One effect to make in a destination, keyed by what it means."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    destination: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    # pending -> done | dead | superseded
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_outbox_drain", "destination", "status", "kind", "id"),)
+
+
+class DeadLetter(Base):
+    """An op the destination refused for good, with its code and message for the admin."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    op_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    destination: Mapped[str] = mapped_column(String(100))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    code: Mapped[str] = mapped_column(String(100), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12))
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    summary: Mapped[dict] = mapped_column(JSON)
+
+
+__all__ = [
+    "Base",
+    "CrmRecord",
+    "Cursor",
+    "DeadLetter",
+    "Lead",
+    "LeadIdentity",
+    "OutboxOp",
+    "Quarantine",
+    "SourceRecord",
+    "SyncRun",
+    "utcnow",
+]
