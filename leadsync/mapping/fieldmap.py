@@ -31,10 +31,13 @@ class CompiledField:
     kind: str | None
     required: bool
     direction: str = "leadsync"
+    # Values written in the config itself (defaults, value maps): checkable against
+    # the CRM's picklists and lengths before any record is sent.
+    literals: tuple[Any, ...] = ()
 
     def value(self, record: Mapping[str, Any]) -> Any:
-        value: Any = [record.get(s) for s in self.sources] if self.multi else record.get(
-            self.sources[0]
+        value: Any = (
+            [record.get(s) for s in self.sources] if self.multi else record.get(self.sources[0])
         )
         for transform in self.chain:
             value = transform(value)
@@ -163,7 +166,12 @@ def _compile(
         problems.append(f"{path}: {key}.from: name at least one field")
         return None
     chain = []
+    literals: list[Any] = []
     for i, spec in enumerate(rule.transforms):
+        if isinstance(spec, dict) and "default" in spec:
+            literals.append(spec["default"])
+        if isinstance(spec, dict) and isinstance(spec.get("map"), dict):
+            literals.extend(spec["map"].values())
         try:
             chain.append(compile_transform(spec))
         except BadTransform as exc:
@@ -176,4 +184,5 @@ def _compile(
         kind=kind,
         required=rule.required,
         direction=getattr(rule, "direction", "leadsync"),
+        literals=tuple(literals),
     )

@@ -59,7 +59,7 @@ def _title(_: Any) -> Transform:
 
 def _default(arg: Any) -> Transform:
     if arg is None:
-        raise BadTransform("default needs a value, for example { default = \"Unknown\" }")
+        raise BadTransform('default needs a value, for example { default = "Unknown" }')
     return lambda value: arg if value is None or value == "" else value
 
 
@@ -67,9 +67,7 @@ def _value_map(arg: Any) -> Transform:
     if not isinstance(arg, dict):
         raise BadTransform('map needs a table of values, for example { map = { "Y" = "Yes" } }')
     table = {str(k).casefold(): v for k, v in arg.items()}
-    return lambda value: (
-        value if value is None else table.get(str(value).strip().casefold(), value)
-    )
+    return lambda value: value if value is None else table.get(str(value).strip().casefold(), value)
 
 
 _TRUE = frozenset({"yes", "y", "true", "t", "1", "on"})

@@ -117,8 +117,10 @@ class CsvSource(Source):
         yield Page(page, {**final, "offset": size, "size": size})
 
     def _record(self, row: Row, header: list[str], nulls: frozenset[str]) -> RawRecord:
-        ref = f"line {row.first_line}" if row.first_line == row.last_line else (
-            f"lines {row.first_line}-{row.last_line}"
+        ref = (
+            f"line {row.first_line}"
+            if row.first_line == row.last_line
+            else (f"lines {row.first_line}-{row.last_line}")
         )
         if row.values is None or row.problem:
             return RawRecord(ref=ref, data={"_raw": row.raw}, problem=row.problem)
@@ -130,7 +132,8 @@ class CsvSource(Source):
                 "(broken quoting or a stray delimiter)",
             )
         data = {
-            col: (None if v.strip() in nulls else v) for col, v in zip(header, row.values, strict=True)
+            col: (None if v.strip() in nulls else v)
+            for col, v in zip(header, row.values, strict=True)
         }
         ext_col = self.config.external_id
         ext = data.get(ext_col) if ext_col else None
@@ -143,7 +146,9 @@ class CsvSource(Source):
             problem_field=ext_col if ext_col and not ext else None,
         )
 
-    def _cursor(self, row: Row, header: list[str], hasher: Any, *, complete: bool) -> dict[str, Any]:
+    def _cursor(
+        self, row: Row, header: list[str], hasher: Any, *, complete: bool
+    ) -> dict[str, Any]:
         digest = hasher.copy().hexdigest()
         cursor: dict[str, Any] = {
             "offset": row.end_offset,

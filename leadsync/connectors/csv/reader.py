@@ -35,7 +35,7 @@ class _Lines:
     encoding: str
     offset: int
     line: int
-    hasher: "hashlib._Hash"
+    hasher: hashlib._Hash
     bad_lines: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
 
@@ -78,7 +78,7 @@ def rows(
     delimiter: str,
     start_offset: int,
     start_line: int,
-    hasher: "hashlib._Hash",
+    hasher: hashlib._Hash,
 ) -> Iterator[Row]:
     """Every row from ``start_offset`` on, with its lines and the offset just after it."""
     feed = _Lines(stream, encoding, start_offset, start_line, hasher)

@@ -1,0 +1,439 @@
+"""The leadsync command line.
+
+Exit codes: 0 everything went through; 1 the command failed (bad config,
+unreachable CRM, outdated schema: the message says what to do); 2 partial:
+the run finished but some records were quarantined or dead-lettered
+(`leadsync status` lists them).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from leadsync import __version__, log
+from leadsync import config as cfg
+from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.sync.summary import EXIT_FAILED, RunSummary
+
+COUNT_KEYS = (
+    "read",
+    "quarantined",
+    "unchanged",
+    "created",
+    "updated",
+    "failed",
+    "retried",
+    "api_calls",
+)
+
+
+class State:
+    def __init__(self, config: str | None, state_url: str | None) -> None:
+        self.config_flag = config
+        self.state_url = state_url
+
+    @property
+    def config_path(self) -> Path:
+        return cfg.locate(self.config_flag)
+
+    def load(self) -> cfg.Config:
+        return cfg.load(self.config_path, state_url=self.state_url)
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Every leadsync error ends the command with its message and exit code 1, no traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.secho(line, fg="red", err=True)
+        sys.exit(EXIT_FAILED)
+    except LeadsyncError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="leadsync")
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    envvar="LEADSYNC_CONFIG",
+    help="The config file [default: ./config.toml; env LEADSYNC_CONFIG].",
+)
+@click.option(
+    "--state-url",
+    metavar="URL",
+    envvar="LEADSYNC_STATE_URL",
+    help="The state database, overriding [state] url "
+    "(sqlite:///state.db, postgresql://...) [env LEADSYNC_STATE_URL].",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--log-json/--log-console",
+    default=None,
+    help="Log format on stderr [default: console on a terminal, JSON lines otherwise].",
+)
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config: str | None,
+    state_url: str | None,
+    log_level: str,
+    log_json: bool | None,
+) -> None:
+    """leadsync moves leads from marketing systems into the CRM and keeps the two in step.
+
+    \b
+    Start here:
+      leadsync demo              sync a sample export into a local Salesforce emulator
+      leadsync init              write a starter config.toml to edit
+      leadsync check             validate it, against the CRM's real schema too
+      leadsync db upgrade        create or migrate the state database
+      leadsync sync --dry-run    see what a sync would write, without writing it
+      leadsync sync              run one pass: pull, map, resolve, plan, push
+      leadsync status            recent runs, the outbox backlog, dead letters
+
+    Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
+    """
+    log.configure(log_level, json=log_json)
+    ctx.obj = State(config, state_url)
+
+
+@main.command()
+@click.argument("path", default="config.toml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a starter config (the documented example) and the sample export it reads."""
+    from leadsync.demo.run import SAMPLE, example_text, sample_path
+
+    if path.exists() and not force:
+        _fail(f"{path} exists; pass --force to overwrite it")
+    path.write_text(example_text(), encoding="utf-8")
+    sample = path.parent / SAMPLE
+    if not sample.exists():
+        shutil.copyfile(sample_path(), sample)
+    click.echo(
+        f"wrote {path} and {sample}\n"
+        "next: export SF_USERNAME, SF_PASSWORD and SF_SECURITY_TOKEN, edit the field "
+        f"maps, then run `leadsync --config {path} check`"
+    )
+
+
+@main.command()
+@click.option(
+    "--offline", is_flag=True, help="Check the file and the sources only; do not log in to the CRM."
+)
+@click.pass_obj
+def check(state: State, offline: bool) -> None:
+    """Validate the config: keys, environment, sources, CRM login and every field mapping.
+
+    Each problem is one line naming the file, the key and the fix. Exit 0 when
+    there is none, 1 otherwise.
+    """
+    from leadsync.sync.check import run_check
+
+    report = run_check(state.config_path, state_url=state.state_url, connect=not offline)
+    for line in report.checked:
+        click.echo(f"ok       {line}")
+    for line in report.warnings:
+        click.secho(f"warning  {line}", fg="yellow")
+    for line in report.errors:
+        click.secho(f"error    {line}", fg="red")
+    if report.errors:
+        click.echo(f"{len(report.errors)} problem(s) found")
+        sys.exit(EXIT_FAILED)
+    click.echo("config is valid")
+
+
+@main.group("db")
+def db_group() -> None:
+    """The state database's schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_obj
+def db_upgrade(state: State, revision: str) -> None:
+    """Create the state database's tables or migrate them to this version's schema."""
+    from leadsync.state import db
+
+    with _errors():
+        engine = db.make_engine(_state_url(state))
+        before, after = db.upgrade(engine, revision)
+        where = engine.url.render_as_string(hide_password=True)
+        click.echo(
+            f"{where}: {before or 'empty'} -> {after}"
+            if before != after
+            else f"{where}: already at {after}"
+        )
+
+
+@db_group.command("current")
+@click.pass_obj
+def db_current(state: State) -> None:
+    """Print the schema revision of the state database and the one this version needs."""
+    from leadsync.state import db
+
+    with _errors():
+        engine = db.make_engine(_state_url(state))
+        click.echo(
+            f"database: {db.current_revision(engine) or 'empty'}\n"
+            f"code:     {db.head_revision(engine)}"
+        )
+
+
+def _state_url(state: State) -> str:
+    if state.state_url:
+        return state.state_url
+    if state.config_path.exists():
+        return state.load().state_url
+    return cfg.DEFAULT_STATE_URL
+
+
+@main.command()
+@click.option("--source", metavar="NAME", help="Only this source (default: all).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would be written (counts and the "
+    "first changes as field diffs); write nothing to the CRM or the state db.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_obj
+def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None:
+    """Run one pass: pull new records, map, resolve, plan, push to the CRM."""
+    from leadsync.state import db
+    from leadsync.sync.pipeline import Run, wire
+
+    with _errors():
+        config = state.load()
+        engine = db.make_engine(config.state_url)
+        db.require_current(engine)
+        wiring = wire(config)
+        try:
+            with _progress(not as_json) as on_push:
+                summary = Run(
+                    wiring, engine, dry_run=dry_run, only_source=source, on_push=on_push
+                ).execute()
+        finally:
+            wiring.close()
+    _report(summary, as_json)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(state: State, as_json: bool) -> None:
+    """Recent runs, the outbox backlog and the dead letters with their reasons."""
+    from leadsync.state import db, repo
+
+    with _errors():
+        engine = db.make_engine(_state_url(state))
+        db.require_current(engine)
+        with db.session_factory(engine)() as session:
+            runs = repo.recent_runs(session)
+            backlog = repo.outbox_backlog(session)
+            dead = repo.dead_letters(session)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "runs": [
+                        {
+                            "run_id": r.id,
+                            "started_at": r.started_at.isoformat(),
+                            "status": r.status,
+                            **{k: r.summary.get(k) for k in COUNT_KEYS},
+                        }
+                        for r in runs
+                    ],
+                    "outbox": [
+                        {
+                            "destination": d,
+                            "kind": k,
+                            "pending": n,
+                            "oldest": o.isoformat() if o else None,
+                        }
+                        for d, k, n, o in backlog
+                    ],
+                    "dead_letters": [{"code": c, "count": n, "example": m} for c, n, m in dead],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.secho("recent runs", bold=True)
+    if not runs:
+        click.echo("  none yet: run `leadsync sync`")
+    for r in runs:
+        counts = "  ".join(f"{k}={r.summary.get(k, 0)}" for k in COUNT_KEYS)
+        click.echo(f"  {r.started_at:%Y-%m-%d %H:%M:%S}Z  {r.status:<8} {counts}")
+        if r.summary.get("error"):
+            click.echo(f"      {r.summary['error']}")
+    click.secho("outbox backlog", bold=True)
+    if not backlog:
+        click.echo("  empty")
+    for d, k, n, oldest in backlog:
+        click.echo(f"  {d} {k}: {n} pending since {oldest:%Y-%m-%d %H:%M:%S}Z")
+    click.secho("dead letters", bold=True)
+    if not dead:
+        click.echo("  none")
+    for code, n, message in dead:
+        click.echo(f"  {n:>6}  {code}: {message}")
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "workdir",
+    default="leadsync-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its config, sample, state db and emulator records.",
+)
+@click.option(
+    "--sandbox-url",
+    metavar="URL",
+    help="Use a running `leadsync sandbox serve` instead of an in-process emulator.",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Faults for the in-process emulator to inject, "
+    "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+def demo(workdir: Path, sandbox_url: str | None, faults: str | None, as_json: bool) -> None:
+    """Sync the bundled sample export into a local Salesforce emulator.
+
+    Run it twice: the second run finds nothing new and writes nothing.
+    """
+    from leadsync.demo.run import run_demo
+
+    with _errors(), _progress(not as_json) as on_push:
+        summary = run_demo(workdir, sandbox_url=sandbox_url, faults=faults, on_push=on_push)
+    if not as_json:
+        click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
+    _report(summary, as_json)
+
+
+@main.group()
+def sandbox() -> None:
+    """Local emulators of the CRMs' APIs."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the records in this JSON file across restarts.",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Faults to inject: comma-separated "
+    "kind[:option=value...]; kinds 503, 500, timeout, lock_row, session_expired, "
+    "request_limit; options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S.",
+)
+def sandbox_serve(host: str, port: int, data_file: Path | None, faults: str | None) -> None:
+    """Serve the Salesforce emulator so any client can be pointed at it.
+
+    \b
+    Log in with username demo@leadsync.example, password demo-password and
+    security token demo-token (or client id leadsync-demo-client, secret
+    demo-client-secret). What it holds: GET /__sandbox/records/Lead; what it
+    served: GET /__sandbox/stats.
+    """
+    from leadsync.sandbox.salesforce import FaultPlan, SalesforceEmulator, Store
+    from leadsync.sandbox.server import serve
+
+    try:
+        plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        _fail(f"--faults: {exc}")
+    app = SalesforceEmulator(store=Store(data_file=data_file), faults=plan)
+    click.echo(
+        f"Salesforce emulator on http://{host}:{port} "
+        f"(records: {data_file or 'in memory'}); Ctrl-C stops it",
+        err=True,
+    )
+    serve(app, host, port)
+
+
+@contextmanager
+def _progress(wanted: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress line of pushed records, on a terminal only."""
+    if not (wanted and sys.stderr.isatty()):
+        yield None
+        return
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        click.echo(f"\rpushed {done} records", nl=False, err=True)
+
+    try:
+        yield advance
+    finally:
+        if done:
+            click.echo(err=True)
+
+
+def _report(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+    else:
+        _table(summary)
+    sys.exit(summary.exit_code)
+
+
+def _table(s: RunSummary) -> None:
+    title = "dry run (nothing written)" if s.dry_run else "sync"
+    click.secho(f"{title} {s.run_id}: {s.status} in {s.duration_s:.2f}s", bold=True)
+    rows: list[tuple[str, Any]] = [(k, getattr(s, k)) for k in COUNT_KEYS]
+    if s.dry_run:
+        rows += [("would create", s.planned_creates), ("would update", s.planned_updates)]
+    rows.append(("left in outbox", s.pending))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"  {key:<{width}}  {value:>8}")
+    if s.dry_run and s.changes:
+        click.secho("first changes", bold=True)
+        for change in s.changes:
+            click.echo(f"  {change['action']} lead {change['lead']}")
+            for field, diff in change["fields"].items():
+                click.echo(f"      {field}: {diff['before']!r} -> {diff['after']!r}")
+    if s.problems:
+        click.secho("records set aside (see `leadsync status`)", bold=True)
+        for p in s.problems:
+            click.echo(f"  {p['source']} {p['record']}: {p['reason']}")
+    if s.error:
+        click.secho(f"error: {s.error}", fg="red")
+
+
+if __name__ == "__main__":
+    main()

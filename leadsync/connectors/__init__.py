@@ -1,0 +1,1 @@
+"""One module per system: the only code that talks to the outside."""

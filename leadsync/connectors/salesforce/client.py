@@ -1,0 +1,129 @@
+"""Building the simple-salesforce client: the three logins, timeouts, counting, the sandbox.
+
+Every request goes through one requests Session whose adapter sets a timeout
+on calls that have none, counts the requests sent (a run's ``api_calls``), and,
+when ``sandbox_url`` is set, sends the client's ``https://*.salesforce.com``
+requests to the emulator instead, so that the real client code runs unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from pydantic import Field, SecretStr, model_validator
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+
+from leadsync.connectors.base import CallCounter, ConnectorConfig
+
+
+class SalesforceAuth(ConnectorConfig):
+    """One of: username + password + security_token; session_id + instance_url;
+    client_id + client_secret (OAuth client credentials, needs a My Domain in `domain`)."""
+
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    session_id: SecretStr | None = None
+    instance_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    domain: str = "login"
+
+    @model_validator(mode="after")
+    def _one_method(self) -> SalesforceAuth:
+        if self.method == "none":
+            raise ValueError(
+                "give username + password + security_token, or session_id + instance_url, "
+                "or client_id + client_secret (with your My Domain as `domain`)"
+            )
+        if self.method == "client_credentials" and self.domain in ("login", "test"):
+            raise ValueError(
+                "client-credentials login needs your My Domain in `domain` "
+                '(for example "acme.my"), not "login" or "test"'
+            )
+        return self
+
+    @property
+    def method(self) -> Literal["password", "session", "client_credentials", "none"]:
+        if self.username and self.password and self.security_token is not None:
+            return "password"
+        if self.session_id and self.instance_url:
+            return "session"
+        if self.client_id and self.client_secret:
+            return "client_credentials"
+        return "none"
+
+
+class SalesforceConfig(ConnectorConfig):
+    object: Literal["Lead"] = "Lead"
+    external_id_field: str = "LeadSync_Id__c"
+    api_version: str = "59.0"
+    batch_size: int = Field(200, ge=1, le=200)
+    timeout_seconds: float = Field(30.0, gt=0)
+    # Send every request to this emulator URL instead of Salesforce (demo, tests).
+    sandbox_url: str | None = None
+    auth: SalesforceAuth
+
+
+class _Transport(HTTPAdapter):
+    def __init__(self, timeout: float, counter: CallCounter, sandbox_url: str | None) -> None:
+        super().__init__(pool_maxsize=4)
+        self.timeout = timeout
+        self.counter = counter
+        self.sandbox = urlsplit(sandbox_url) if sandbox_url else None
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        if self.sandbox is not None and request.url:
+            parts = urlsplit(request.url)
+            request.url = urlunsplit(
+                (self.sandbox.scheme, self.sandbox.netloc, parts.path, parts.query, parts.fragment)
+            )
+        self.counter.add(_endpoint(request.url or ""))
+        return super().send(request, **kwargs)
+
+
+def _endpoint(url: str) -> str:
+    path = urlsplit(url).path
+    if "/composite/sobjects/" in path:
+        return "collections_upsert"
+    if "/Soap/u/" in path or path.endswith("/oauth2/token"):
+        return "login"
+    if path.endswith("/describe"):
+        return "describe"
+    return path.rsplit("/", 1)[-1] or "other"
+
+
+def build_client(config: SalesforceConfig, counter: CallCounter) -> Salesforce:
+    """Log in (or not, for a session id) and return the client; raises the client's errors."""
+    session = requests.Session()
+    transport = _Transport(config.timeout_seconds, counter, config.sandbox_url)
+    session.mount("https://", transport)
+    session.mount("http://", transport)
+    auth = config.auth
+    common: dict[str, Any] = {"version": config.api_version, "session": session}
+    if auth.method == "password":
+        assert auth.password is not None and auth.security_token is not None
+        return Salesforce(
+            username=auth.username,
+            password=auth.password.get_secret_value(),
+            security_token=auth.security_token.get_secret_value(),
+            domain=auth.domain,
+            **common,
+        )
+    if auth.method == "session":
+        assert auth.session_id is not None
+        return Salesforce(
+            session_id=auth.session_id.get_secret_value(), instance_url=auth.instance_url, **common
+        )
+    assert auth.client_secret is not None
+    return Salesforce(
+        consumer_key=auth.client_id,
+        consumer_secret=auth.client_secret.get_secret_value(),
+        domain=auth.domain,
+        **common,
+    )

@@ -1,0 +1,109 @@
+"""The Salesforce destination: describe the Lead object, upsert leads in collections of 200."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from simple_salesforce import Salesforce
+
+from leadsync.connectors.base import Destination, ObjectSchema, RecordResult
+from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
+from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
+from leadsync.connectors.salesforce.schema import parse_describe
+
+
+class SalesforceDestination(Destination):
+    kind = "salesforce"
+    Config = SalesforceConfig
+    config: SalesforceConfig
+    max_batch = 200
+
+    _client: Salesforce | None = None
+
+    @property
+    def external_id_field(self) -> str:
+        return self.config.external_id_field
+
+    @property
+    def batch_size(self) -> int:
+        return min(self.config.batch_size, self.max_batch)
+
+    @property
+    def client(self) -> Salesforce:
+        if self._client is None:
+            try:
+                self._client = build_client(self.config, self.calls)
+            except Exception as exc:
+                raise classify(exc) from exc
+        return self._client
+
+    def check(self) -> list[str]:
+        try:
+            self.client.limits()
+            schema = self.describe()
+        except Exception as exc:
+            return [f"crm: {classify(exc)}"]
+        ext = schema.fields.get(self.external_id_field)
+        if ext is None or not ext.external_id:
+            return [
+                f"crm.external_id_field: {self.external_id_field!r} is not an External ID field "
+                f"on {schema.name}: create it (Text, External ID, Unique) or name another"
+            ]
+        return []
+
+    def describe(self) -> ObjectSchema:
+        try:
+            body = getattr(self.client, self.config.object).describe()
+        except Exception as exc:
+            raise classify(exc) from exc
+        return parse_describe(body)
+
+    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        if len(records) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
+        obj = self.config.object
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": obj}, **r} for r in records],
+        }
+        try:
+            answer = self.client.restful(
+                f"composite/sobjects/{obj}/{self.external_id_field}", method="PATCH", json=body
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        return _results(answer or [], len(records))
+
+
+def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordResult]:
+    """One result per record sent; a record the answer says nothing of has failed."""
+    results = []
+    for i in range(expected):
+        item = answer[i] if i < len(answer) else None
+        if item is None:
+            results.append(
+                RecordResult(
+                    ok=False,
+                    code="MISSING_RESULT",
+                    retriable=True,
+                    message="Salesforce's answer holds no result for this record",
+                )
+            )
+        elif item.get("success"):
+            results.append(
+                RecordResult(ok=True, crm_id=item.get("id"), created=bool(item.get("created")))
+            )
+        else:
+            err = (item.get("errors") or [{}])[0]
+            code = err.get("statusCode") or err.get("errorCode") or "UNKNOWN"
+            results.append(
+                RecordResult(
+                    ok=False,
+                    code=code,
+                    message=err.get("message", ""),
+                    fields=tuple(err.get("fields") or ()),
+                    retriable=code in RETRIABLE_RECORD_CODES,
+                )
+            )
+    return results

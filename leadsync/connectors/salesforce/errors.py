@@ -1,0 +1,95 @@
+"""Salesforce's answers, classified once by a table: (HTTP status, error code) -> what to do.
+
+The sync engine only ever sees leadsync's own error classes (see
+``leadsync.errors``); vendor messages travel along in ``details`` for the
+engineer, never as something to branch on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
+from leadsync.errors import (
+    AuthenticationError,
+    ConnectorError,
+    LeadsyncError,
+    RateLimited,
+    RequestRejected,
+    RetriableError,
+)
+
+# First match wins; None matches anything.
+STATUS_TABLE: list[tuple[int | None, str | None, type[ConnectorError], str]] = [
+    (
+        401,
+        "INVALID_SESSION_ID",
+        AuthenticationError,
+        "the Salesforce session expired and could not be renewed: check crm.auth",
+    ),
+    (
+        403,
+        "REQUEST_LIMIT_EXCEEDED",
+        ConnectorError,
+        "the org's daily API request limit is used up: wait for it to reset or raise the limit",
+    ),
+    (
+        403,
+        "API_DISABLED_FOR_ORG",
+        AuthenticationError,
+        "the API is not enabled for this org or user",
+    ),
+    (403, None, AuthenticationError, "Salesforce refused access: check the user's permissions"),
+    (429, None, RateLimited, "Salesforce asked us to slow down"),
+    (500, None, RetriableError, "Salesforce had an internal error"),
+    (502, None, RetriableError, "Salesforce's gateway failed"),
+    (503, None, RetriableError, "Salesforce is unavailable for the moment"),
+    (504, None, RetriableError, "Salesforce's gateway timed out"),
+    (400, None, RequestRejected, "Salesforce refused the request"),
+    (404, None, RequestRejected, "Salesforce does not know this resource"),
+    (None, None, RequestRejected, "Salesforce answered with an error"),
+]
+
+# Per-record error codes in a batch result that may succeed when sent again.
+RETRIABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "MISSING_RESULT"})
+
+
+def error_code(content: Any) -> tuple[str | None, str]:
+    """The (errorCode, message) of a Salesforce REST error body: ``[{message, errorCode}]``."""
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        first = content[0]
+        return first.get("errorCode") or first.get("statusCode"), str(first.get("message", ""))
+    if isinstance(content, dict):
+        return content.get("errorCode") or content.get("error"), str(
+            content.get("message") or content.get("error_description") or ""
+        )
+    return None, str(content)[:300]
+
+
+def classify(exc: BaseException) -> LeadsyncError:
+    """The leadsync error for anything the client raised while talking to Salesforce."""
+    if isinstance(exc, LeadsyncError):
+        return exc
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        return AuthenticationError(
+            f"Salesforce refused the login ({exc.code}): {exc.message}. "
+            "Check crm.auth and the environment variables it names.",
+            code=exc.code,
+        )
+    if isinstance(exc, requests.Timeout):
+        return RetriableError(f"Salesforce did not answer in time: {exc}", code="TIMEOUT")
+    if isinstance(exc, requests.ConnectionError):
+        return RetriableError(f"could not reach Salesforce: {exc}", code="CONNECTION")
+    if isinstance(exc, SalesforceError):
+        code, message = error_code(exc.content)
+        for status, wanted, cls, advice in STATUS_TABLE:
+            if (status is None or status == exc.status) and (wanted is None or wanted == code):
+                return cls(
+                    f"{advice} (HTTP {exc.status} {code or ''}: {message})".replace(" :", ":"),
+                    status=exc.status,
+                    code=code,
+                    body=message[:300],
+                )
+    return ConnectorError(f"unexpected error talking to Salesforce: {exc!r}")

@@ -1,0 +1,1 @@
+"""The demo: a sample export synced into an in-process Salesforce emulator."""

@@ -1,0 +1,1 @@
+"""Local emulators of the CRMs' APIs, for the demo, the tests and the benchmarks."""

@@ -1,0 +1,395 @@
+"""A Salesforce API emulator as a WSGI app: the endpoints simple-salesforce calls for leadsync.
+
+- ``POST /services/Soap/u/<v>``: SOAP username/password(+token) login, answering
+  the partner API's ``loginResponse`` or a ``LoginFault``.
+- ``POST /services/oauth2/token``: client-credentials and password grants.
+- ``GET /services/data/v<v>/sobjects/<obj>/describe`` and ``GET .../limits``.
+- ``PATCH /services/data/v<v>/composite/sobjects/<obj>/<extField>``: sObject
+  Collections upsert (200 records at most, per-record ``{id, success, errors, created}``).
+- ``PATCH /services/data/v<v>/sobjects/<obj>/<extField>/<value>``: one-record upsert.
+- ``GET /services/data/v<v>/sobjects/<obj>/<id>``: one record.
+- ``GET /__sandbox/records/<obj>``, ``GET /__sandbox/stats``, ``POST /__sandbox/faults``:
+  what the emulator holds, how many requests it served by endpoint, faults to inject.
+
+Every REST response carries ``Sforce-Limit-Info: api-usage=N/MAX`` as Salesforce's does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from leadsync.sandbox.salesforce.faults import FaultPlan
+from leadsync.sandbox.salesforce.schema import OBJECTS, describe
+from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
+
+MAX_COLLECTION = 200
+ORG_ID = "00D5g000004Sandbx"
+
+
+@dataclass
+class Credentials:
+    username: str = "demo@leadsync.example"
+    password: str = "demo-password"
+    security_token: str = "demo-token"
+    client_id: str = "leadsync-demo-client"
+    client_secret: str = "demo-client-secret"
+    # A session id an admin could paste into `session_id` auth.
+    static_session: str = "00D5g000004Sandbx!AQsandboxsession"
+
+
+@dataclass
+class SalesforceEmulator:
+    store: Store = field(default_factory=Store)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    credentials: Credentials = field(default_factory=Credentials)
+    daily_limit: int = 15000
+    stats: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.sessions: set[str] = {self.credentials.static_session}
+        self.url_map = Map(
+            [
+                Rule("/services/Soap/u/<version>", endpoint="login", methods=["POST"]),
+                Rule("/services/oauth2/token", endpoint="oauth_token", methods=["POST"]),
+                Rule("/services/data/v<version>/limits", endpoint="limits", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/sobjects/<obj>/describe",
+                    endpoint="describe",
+                    methods=["GET"],
+                ),
+                Rule(
+                    "/services/data/v<version>/composite/sobjects/<obj>/<ext_field>",
+                    endpoint="collections_upsert",
+                    methods=["PATCH"],
+                ),
+                Rule(
+                    "/services/data/v<version>/sobjects/<obj>/<ext_field>/<path:value>",
+                    endpoint="sobject_upsert",
+                    methods=["PATCH"],
+                ),
+                Rule(
+                    "/services/data/v<version>/sobjects/<obj>/<rid>",
+                    endpoint="sobject_get",
+                    methods=["GET"],
+                ),
+                Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
+                Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
+                Rule("/__sandbox/faults", endpoint="sandbox_faults", methods=["POST"]),
+            ]
+        )
+
+    # -- WSGI -----------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        # simple-salesforce asks for some resources with a trailing slash (`limits/`).
+        if environ.get("PATH_INFO", "/") != "/":
+            environ["PATH_INFO"] = environ["PATH_INFO"].rstrip("/")
+        request = Request(environ)
+        try:
+            endpoint, args = self.url_map.bind_to_environ(environ).match()
+        except NotFound:
+            response = _rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+        except HTTPException as exc:
+            response = _rest_error(exc.code or 400, "METHOD_NOT_ALLOWED", str(exc))
+        else:
+            response = self._dispatch(endpoint, request, args)
+        return response(environ, start_response)
+
+    def _dispatch(self, endpoint: str, request: Request, args: dict[str, Any]) -> Response:
+        internal = endpoint.startswith("sandbox_")
+        if not internal:
+            with self.lock:
+                self.stats[endpoint] += 1
+        if endpoint in ("login", "oauth_token") or internal:
+            return getattr(self, endpoint)(request, **args)
+        if not self._authorised(request):
+            return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        fault = self.faults.request_fault(endpoint)
+        if fault is not None and fault.kind != "timeout":
+            return _fault_response(fault.kind)
+        response = getattr(self, endpoint)(request, **args)
+        used = sum(v for k, v in self.stats.items() if k not in ("login", "oauth_token"))
+        response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{self.daily_limit}"
+        if fault is not None:
+            # The work is done and saved; only the answer comes too late.
+            time.sleep(fault.delay)
+        return response
+
+    def _authorised(self, request: Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth[7:] in self.sessions
+
+    def _new_session(self) -> str:
+        token = f"{ORG_ID}!AQ{secrets.token_urlsafe(24)}"
+        self.sessions.add(token)
+        return token
+
+    # -- logins ---------------------------------------------------------------
+
+    def login(self, request: Request, version: str) -> Response:
+        try:
+            root = ET.fromstring(request.get_data())
+        except ET.ParseError:
+            return _soap_fault(
+                "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
+            )
+        username = _xml_text(root, "username")
+        password = _xml_text(root, "password")
+        c = self.credentials
+        if username != c.username or password != c.password + c.security_token:
+            return _soap_fault(
+                "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
+            )
+        host = request.host
+        session = self._new_session()
+        body = f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result><metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>true</sandbox><serverUrl>https://{host}/services/Soap/u/{version}/{ORG_ID}</serverUrl><sessionId>{escape(session)}</sessionId><userId>{sf_id("005", 1)}</userId><userInfo><organizationId>{ORG_ID}</organizationId><userEmail>{escape(c.username)}</userEmail><userName>{escape(c.username)}</userName></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>"""
+        return Response(body, 200, content_type="text/xml; charset=utf-8")
+
+    def oauth_token(self, request: Request) -> Response:
+        c = self.credentials
+        grant = request.form.get("grant_type")
+        ok = False
+        if grant == "client_credentials":
+            auth = request.headers.get("Authorization", "")
+            if auth.startswith("Basic "):
+                pair = base64.b64decode(auth[6:]).decode("utf-8", "replace")
+                ok = pair == f"{c.client_id}:{c.client_secret}"
+        elif grant == "password":
+            ok = (
+                request.form.get("client_id") == c.client_id
+                and request.form.get("client_secret") == c.client_secret
+                and request.form.get("username") == c.username
+                and request.form.get("password") in (c.password, c.password + c.security_token)
+            )
+        else:
+            return _json(
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant type not supported",
+                },
+                400,
+            )
+        if not ok:
+            return _json(
+                {"error": "invalid_client", "error_description": "invalid client credentials"}, 400
+            )
+        return _json(
+            {
+                "access_token": self._new_session(),
+                "instance_url": f"https://{request.host}",
+                "id": f"https://{request.host}/id/{ORG_ID}/{sf_id('005', 1)}",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
+            }
+        )
+
+    # -- REST -----------------------------------------------------------------
+
+    def limits(self, request: Request, version: str) -> Response:
+        used = sum(self.stats.values())
+        return _json(
+            {
+                "DailyApiRequests": {
+                    "Max": self.daily_limit,
+                    "Remaining": max(self.daily_limit - used, 0),
+                }
+            }
+        )
+
+    def describe(self, request: Request, version: str, obj: str) -> Response:
+        if obj not in OBJECTS:
+            return _not_supported(obj)
+        return _json(describe(obj, version))
+
+    def collections_upsert(
+        self, request: Request, version: str, obj: str, ext_field: str
+    ) -> Response:
+        if obj not in OBJECTS:
+            return _not_supported(obj)
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            return _rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
+        records = body["records"]
+        if len(records) > MAX_COLLECTION:
+            return _rest_error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"Record limit reached. Cannot submit more than "
+                f"{MAX_COLLECTION} records in a single call",
+            )
+        fields = self.store.fields(obj)
+        problem = self._request_problem(obj, ext_field, records, fields)
+        if problem is not None:
+            return problem
+        if body.get("allOrNone"):
+            return _rest_error(400, "NOT_SUPPORTED", "The emulator supports allOrNone=false only")
+        results = []
+        for record in records:
+            values = {k: v for k, v in record.items() if k != "attributes"}
+            if self.faults.record_locked():
+                results.append(
+                    {
+                        "success": False,
+                        "errors": [
+                            RecordError(
+                                "UNABLE_TO_LOCK_ROW",
+                                "unable to obtain exclusive access to this record or 1 records: "
+                                + sf_id(OBJECTS[obj]["keyPrefix"], 999_999),
+                            ).as_dict()
+                        ],
+                    }
+                )
+                continue
+            try:
+                rid, created = self.store.upsert(obj, ext_field, values)
+            except RecordError as err:
+                results.append({"success": False, "errors": [err.as_dict()]})
+            else:
+                results.append({"id": rid, "success": True, "errors": [], "created": created})
+        self.store.save()
+        return _json(results)
+
+    def _request_problem(
+        self, obj: str, ext_field: str, records: list[Any], fields: dict[str, Any]
+    ) -> Response | None:
+        if ext_field not in fields or not fields[ext_field]["externalId"]:
+            return _rest_error(
+                400,
+                "INVALID_FIELD",
+                f"Field name provided, {ext_field} is not an External ID or "
+                f"indexed field for {obj}",
+            )
+        for record in records:
+            rtype = (
+                (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
+            )
+            if rtype != obj:
+                return _rest_error(
+                    400,
+                    "INVALID_TYPE",
+                    f"Each record must carry attributes.type = {obj}, the type in the URI",
+                )
+            unknown = [k for k in record if k != "attributes" and k not in fields]
+            if unknown:
+                return _rest_error(
+                    400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}"
+                )
+        return None
+
+    def sobject_upsert(
+        self, request: Request, version: str, obj: str, ext_field: str, value: str
+    ) -> Response:
+        if obj not in OBJECTS:
+            return _not_supported(obj)
+        values = request.get_json(silent=True) or {}
+        fields = self.store.fields(obj)
+        unknown = [k for k in values if k not in fields]
+        if unknown:
+            return _rest_error(
+                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}"
+            )
+        try:
+            rid, created = self.store.upsert(obj, ext_field, {**values, ext_field: value})
+        except RecordError as err:
+            return _json([err.as_dict("errorCode")], 400)
+        self.store.save()
+        return _json(
+            {"id": rid, "success": True, "errors": [], "created": created}, 201 if created else 200
+        )
+
+    def sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
+        record = self.store.records.get(obj, {}).get(rid)
+        if record is None:
+            return _rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return _json(
+            {
+                "attributes": {
+                    "type": obj,
+                    "url": f"/services/data/v{version}/sobjects/{obj}/{rid}",
+                },
+                **record,
+            }
+        )
+
+    # -- /__sandbox -----------------------------------------------------------
+
+    def sandbox_records(self, request: Request, obj: str) -> Response:
+        rows = list(self.store.records.get(obj, {}).values())
+        return _json({"totalSize": len(rows), "records": rows})
+
+    def sandbox_stats(self, request: Request) -> Response:
+        return _json(
+            {
+                "total": sum(self.stats.values()),
+                "by_endpoint": dict(self.stats),
+                "faults_injected": dict(self.faults.injected),
+            }
+        )
+
+    def sandbox_faults(self, request: Request) -> Response:
+        spec = (request.get_json(silent=True) or {}).get("spec", "")
+        try:
+            self.faults = FaultPlan.parse(spec)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"spec": spec})
+
+
+def _xml_text(root: ET.Element, local: str) -> str | None:
+    for el in root.iter():
+        if el.tag.rsplit("}", 1)[-1] == local:
+            return el.text
+    return None
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status, content_type="application/json;charset=UTF-8")
+
+
+def _rest_error(status: int, code: str, message: str) -> Response:
+    return _json([{"message": message, "errorCode": code}], status)
+
+
+def _not_supported(obj: str) -> Response:
+    return _rest_error(404, "NOT_FOUND", f"The requested resource does not exist: {obj}")
+
+
+def _soap_fault(code: str, message: str) -> Response:
+    body = f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {escape(message)}</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode><sf:exceptionMessage>{escape(message)}</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
+    return Response(body, 500, content_type="text/xml; charset=utf-8")
+
+
+def _fault_response(kind: str) -> Response:
+    if kind == "503":
+        return _rest_error(
+            503, "SERVER_UNAVAILABLE", "The server is temporarily unable to handle the request."
+        )
+    if kind == "500":
+        return _rest_error(
+            500,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please "
+            "include this ErrorId if you contact support: 1916224931-91 (-73)",
+        )
+    if kind == "session_expired":
+        return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+    if kind == "request_limit":
+        return _rest_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    raise ValueError(kind)

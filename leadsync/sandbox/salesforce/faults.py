@@ -1,0 +1,99 @@
+"""Faults the emulator injects, so that tests and the demo can see leadsync survive them.
+
+A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
+
+    503:rate=0.2                    a fifth of the API requests answer 503
+    timeout:every=5:delay=2         every fifth request is saved, then answered too late
+    lock_row:rate=0.05              a twentieth of records in a batch fail UNABLE_TO_LOCK_ROW
+    500:requests=1;4                the 1st and 4th API requests answer 500
+    session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
+
+Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
+Nth matching request), ``requests`` (the numbers of the matching requests,
+``;``-separated), ``endpoint`` (only requests to that endpoint name), ``delay``
+(seconds, for timeouts). Logins and the ``/__sandbox`` endpoints are never faulted.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+KINDS = ("503", "500", "timeout", "lock_row", "session_expired", "request_limit")
+
+
+@dataclass
+class Fault:
+    kind: str
+    rate: float = 0.0
+    every: int = 0
+    requests: frozenset[int] = frozenset()
+    endpoint: str | None = None
+    delay: float = 2.0
+    seen: int = 0
+
+    def fires(self, endpoint: str, rng: random.Random) -> bool:
+        if self.endpoint and self.endpoint != endpoint:
+            return False
+        self.seen += 1
+        if self.requests:
+            return self.seen in self.requests
+        if self.every:
+            return self.seen % self.every == 0
+        return rng.random() < self.rate
+
+
+@dataclass
+class FaultPlan:
+    faults: list[Fault] = field(default_factory=list)
+    seed: int = 7
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    @classmethod
+    def parse(cls, spec: str | None, seed: int = 7) -> FaultPlan:
+        faults = []
+        for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+            kind, *opts = part.split(":")
+            if kind not in KINDS:
+                raise ValueError(f"unknown fault {kind!r} (known: {', '.join(KINDS)})")
+            fault = Fault(kind=kind)
+            for opt in opts:
+                key, _, value = opt.partition("=")
+                if key == "rate":
+                    fault.rate = float(value)
+                elif key == "every":
+                    fault.every = int(value)
+                elif key == "requests":
+                    fault.requests = frozenset(int(v) for v in value.split(";") if v)
+                elif key == "endpoint":
+                    fault.endpoint = value
+                elif key == "delay":
+                    fault.delay = float(value)
+                else:
+                    raise ValueError(f"unknown fault option {key!r} in {part!r}")
+            if not (fault.rate or fault.every or fault.requests):
+                raise ValueError(f"fault {part!r} needs rate=, every= or requests=")
+            faults.append(fault)
+        return cls(faults=faults, seed=seed)
+
+    def request_fault(self, endpoint: str) -> Fault | None:
+        """The fault that hits this whole request, if any (lock_row works per record)."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.kind != "lock_row" and fault.fires(endpoint, self.rng):
+                    self.injected[fault.kind] = self.injected.get(fault.kind, 0) + 1
+                    return fault
+        return None
+
+    def record_locked(self) -> bool:
+        with self.lock:
+            for fault in self.faults:
+                if fault.kind == "lock_row" and fault.fires("record", self.rng):
+                    self.injected["lock_row"] = self.injected.get("lock_row", 0) + 1
+                    return True
+        return False

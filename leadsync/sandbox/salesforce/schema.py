@@ -1,0 +1,160 @@
+"""The emulated org's Lead object, described as Salesforce's describe call describes it.
+
+Standard fields follow Salesforce's Lead (lengths, nillability, picklists);
+the custom fields are the ones the demo and the real-file tests map onto.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LEAD_STATUS = [
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+]
+LEAD_SOURCE = [
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+    "Advertisement",
+    "Employee Referral",
+    "Trade Show",
+    "Seminar - Internal",
+    "Word of mouth",
+]
+INDUSTRY = [
+    "Agriculture",
+    "Banking",
+    "Communications",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Finance",
+    "Healthcare",
+    "Insurance",
+    "Manufacturing",
+    "Media",
+    "Retail",
+    "Technology",
+    "Telecommunications",
+    "Other",
+]
+
+
+def _f(name: str, type_: str, label: str, length: int = 0, **kw: Any) -> dict[str, Any]:
+    field = {
+        "name": name,
+        "label": label,
+        "type": type_,
+        "length": length,
+        "nillable": True,
+        "createable": True,
+        "updateable": True,
+        "defaultedOnCreate": False,
+        "externalId": False,
+        "unique": False,
+        "custom": name.endswith("__c"),
+        "calculated": False,
+        "picklistValues": [],
+        "restrictedPicklist": False,
+        "precision": 0,
+        "scale": 0,
+        "digits": 0,
+    }
+    picklist = kw.pop("picklist", None)
+    if picklist:
+        field["picklistValues"] = [
+            {
+                "active": True,
+                "defaultValue": i == 0 and kw.get("defaultedOnCreate", False),
+                "label": v,
+                "validFor": None,
+                "value": v,
+            }
+            for i, v in enumerate(picklist)
+        ]
+    field.update(kw)
+    return field
+
+
+_SYSTEM = {"createable": False, "updateable": False, "nillable": False, "defaultedOnCreate": True}
+
+LEAD_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Lead ID", 18, **_SYSTEM),
+    _f("LastName", "string", "Last Name", 80, nillable=False),
+    _f("FirstName", "string", "First Name", 40),
+    _f("Company", "string", "Company", 255, nillable=False),
+    _f("Title", "string", "Title", 128),
+    _f("Email", "email", "Email", 80),
+    _f("Phone", "phone", "Phone", 40),
+    _f("MobilePhone", "phone", "Mobile Phone", 40),
+    _f("Website", "url", "Website", 255),
+    _f("Street", "textarea", "Street", 255),
+    _f("City", "string", "City", 40),
+    _f("State", "string", "State/Province", 80),
+    _f("PostalCode", "string", "Zip/Postal Code", 20),
+    _f("Country", "string", "Country", 80),
+    _f("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCE),
+    _f(
+        "Status",
+        "picklist",
+        "Lead Status",
+        255,
+        picklist=LEAD_STATUS,
+        nillable=False,
+        defaultedOnCreate=True,
+        restrictedPicklist=True,
+    ),
+    _f("Industry", "picklist", "Industry", 255, picklist=INDUSTRY),
+    _f("NumberOfEmployees", "int", "Employees", 0, digits=8),
+    _f("AnnualRevenue", "currency", "Annual Revenue", 0, precision=18),
+    _f("Description", "textarea", "Description", 32000),
+    _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, nillable=False, defaultedOnCreate=True),
+    _f("DoNotCall", "boolean", "Do Not Call", 0, nillable=False, defaultedOnCreate=True),
+    _f("OwnerId", "reference", "Owner ID", 18, nillable=False, defaultedOnCreate=True),
+    _f("IsConverted", "boolean", "Converted", 0, **_SYSTEM),
+    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    _f("LeadSync_Id__c", "string", "LeadSync Id", 36, externalId=True, unique=True),
+    _f("Lead_Origin__c", "string", "Lead Origin", 100),
+    _f("Total_Visits__c", "double", "Total Visits", 0, precision=18),
+    _f("Time_On_Website__c", "double", "Time On Website (s)", 0, precision=18),
+    _f("Last_Activity__c", "string", "Last Activity", 255),
+    _f("Occupation__c", "string", "Occupation", 100),
+    _f("Specialization__c", "string", "Specialization", 100),
+    _f(
+        "Marketing_Consent__c",
+        "boolean",
+        "Marketing Consent",
+        0,
+        nillable=False,
+        defaultedOnCreate=True,
+    ),
+]
+
+OBJECTS: dict[str, dict[str, Any]] = {
+    "Lead": {"keyPrefix": "00Q", "label": "Lead", "labelPlural": "Leads", "fields": LEAD_FIELDS},
+}
+
+
+def describe(name: str, version: str) -> dict[str, Any]:
+    obj = OBJECTS[name]
+    base = f"/services/data/v{version}/sobjects/{name}"
+    return {
+        "name": name,
+        "label": obj["label"],
+        "labelPlural": obj["labelPlural"],
+        "keyPrefix": obj["keyPrefix"],
+        "custom": False,
+        "createable": True,
+        "updateable": True,
+        "queryable": True,
+        "fields": obj["fields"],
+        "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
+    }

@@ -1,0 +1,234 @@
+"""The emulated org's records, and the checks Salesforce makes before it saves one.
+
+Errors use Salesforce's codes and message forms: REQUIRED_FIELD_MISSING,
+STRING_TOO_LONG, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, INVALID_EMAIL_ADDRESS,
+INVALID_FIELD_FOR_INSERT_UPDATE, INVALID_TYPE_ON_FIELD_IN_RECORD,
+FIELD_CUSTOM_VALIDATION_EXCEPTION and DUPLICATE_VALUE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from leadsync.sandbox.salesforce.schema import OBJECTS
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def sf_id(prefix: str, n: int) -> str:
+    """An 18-character Salesforce id, with the real case-checksum suffix."""
+    body = ""
+    while n:
+        n, r = divmod(n, 62)
+        body = _B62[r] + body
+    fifteen = f"{prefix}5g{body.rjust(10, '0')}"
+    suffix = ""
+    for chunk in (fifteen[0:5], fifteen[5:10], fifteen[10:15]):
+        bits = sum(1 << i for i, c in enumerate(chunk) if "A" <= c <= "Z")
+        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return fifteen + suffix
+
+
+class RecordError(Exception):
+    """One Salesforce error: code, message and the fields it is about."""
+
+    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.fields = code, message, fields or []
+
+    def as_dict(self, key: str = "statusCode") -> dict[str, Any]:
+        return {key: self.code, "message": self.message, "fields": self.fields}
+
+
+@dataclass(frozen=True)
+class ValidationRule:
+    """An org validation rule: refuse a record whose ``field`` equals ``value``."""
+
+    object: str
+    field: str
+    value: Any
+    message: str
+
+
+@dataclass
+class Store:
+    data_file: Path | None = None
+    validation_rules: list[ValidationRule] = field(default_factory=list)
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    counter: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        for name in OBJECTS:
+            self.records.setdefault(name, {})
+        if self.data_file and self.data_file.exists():
+            saved = json.loads(self.data_file.read_text(encoding="utf-8"))
+            self.counter = saved.get("counter", 0)
+            for name, rows in saved.get("records", {}).items():
+                self.records[name] = {r["Id"]: r for r in rows}
+        self._indexes: dict[tuple[str, str], dict[Any, str]] = {}
+
+    def fields(self, obj: str) -> dict[str, dict[str, Any]]:
+        return {f["name"]: f for f in OBJECTS[obj]["fields"]}
+
+    def find_by(self, obj: str, ext_field: str, value: Any) -> dict[str, Any] | None:
+        index = self._index(obj, ext_field)
+        rid = index.get(value)
+        return self.records[obj].get(rid) if rid else None
+
+    def _index(self, obj: str, ext_field: str) -> dict[Any, str]:
+        key = (obj, ext_field)
+        if key not in self._indexes:
+            self._indexes[key] = {
+                r[ext_field]: rid for rid, r in self.records[obj].items() if r.get(ext_field)
+            }
+        return self._indexes[key]
+
+    def upsert(self, obj: str, ext_field: str, values: dict[str, Any]) -> tuple[str, bool]:
+        """Create or update one record by external id; RecordError if Salesforce would refuse it."""
+        with self.lock:
+            ext_value = values.get(ext_field)
+            if ext_value in (None, ""):
+                raise RecordError("MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])
+            existing = self.find_by(obj, ext_field, ext_value)
+            self.check(obj, values, creating=existing is None)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            if existing is not None:
+                existing.update(values)
+                existing["LastModifiedDate"] = existing["SystemModstamp"] = now
+                return existing["Id"], False
+            self.counter += 1
+            rid = sf_id(OBJECTS[obj]["keyPrefix"], self.counter)
+            record = self._defaults(obj) | values
+            record.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
+            self.records[obj][rid] = record
+            for (o, f), index in self._indexes.items():
+                if o == obj and record.get(f):
+                    index[record[f]] = rid
+            return rid, True
+
+    def _defaults(self, obj: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"IsConverted": False, "OwnerId": sf_id("005", 1)}
+        for f in OBJECTS[obj]["fields"]:
+            if f["type"] == "boolean" and f["name"] not in out:
+                out[f["name"]] = False
+            elif f["defaultedOnCreate"] and f["picklistValues"]:
+                out[f["name"]] = f["picklistValues"][0]["value"]
+        return out
+
+    def check(self, obj: str, values: dict[str, Any], *, creating: bool) -> None:
+        fields = self.fields(obj)
+        locked = [
+            n
+            for n in values
+            if not (fields[n]["createable"] if creating else fields[n]["updateable"])
+        ]
+        if locked:
+            raise RecordError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to {'create' if creating else 'update'} fields: {', '.join(locked)}. "
+                "Please check the security settings of this field and verify that it is "
+                "read/write for your profile or permission set.",
+                locked,
+            )
+        for name, value in values.items():
+            _check_value(fields[name], value)
+        if creating:
+            missing = [
+                n
+                for n, f in fields.items()
+                if f["createable"]
+                and not f["nillable"]
+                and not f["defaultedOnCreate"]
+                and f["type"] != "boolean"
+                and values.get(n) in (None, "")
+            ]
+            if missing:
+                raise RecordError(
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{', '.join(missing)}]",
+                    missing,
+                )
+        for rule in self.validation_rules:
+            if rule.object == obj and values.get(rule.field) == rule.value:
+                raise RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [])
+
+    def save(self) -> None:
+        if not self.data_file:
+            return
+        with self.lock:
+            payload = {
+                "counter": self.counter,
+                "records": {name: list(rows.values()) for name, rows in self.records.items()},
+            }
+            tmp = self.data_file.with_suffix(self.data_file.suffix + ".tmp")
+            tmp.write_text(json.dumps(payload), encoding="utf-8")
+            os.replace(tmp, self.data_file)
+
+
+def _check_value(f: dict[str, Any], value: Any) -> None:
+    name, kind, label = f["name"], f["type"], f["label"]
+    if value is None:
+        if not f["nillable"] and f["type"] != "boolean":
+            raise RecordError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{name}]", [name]
+            )
+        return
+    if kind in ("string", "textarea", "email", "phone", "url", "picklist", "reference"):
+        if not isinstance(value, str):
+            raise _bad_type(f, value)
+        if f["length"] and len(value) > f["length"]:
+            raise RecordError(
+                "STRING_TOO_LONG",
+                f"{label}: data value too large: {value[:80]} (max length={f['length']})",
+                [name],
+            )
+        if kind == "email" and not _EMAIL.match(value):
+            raise RecordError(
+                "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]
+            )
+        if kind == "picklist" and f["restrictedPicklist"]:
+            allowed = {p["value"] for p in f["picklistValues"] if p["active"]}
+            if value not in allowed:
+                raise RecordError(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    f"{label}: bad value for restricted picklist field: {value}",
+                    [name],
+                )
+    elif kind in ("double", "currency", "percent", "int"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise _bad_type(f, value) from None
+        if kind == "int" and float(value) != int(float(value)):
+            raise _bad_type(f, value)
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise _bad_type(f, value)
+    elif kind == "date":
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            raise _bad_type(f, value) from None
+    elif kind == "datetime":
+        try:
+            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise _bad_type(f, value) from None
+
+
+def _bad_type(f: dict[str, Any], value: Any) -> RecordError:
+    return RecordError(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        f"{f['label']}: value not of required type: {value}",
+        [f["name"]],
+    )

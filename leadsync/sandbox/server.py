@@ -1,0 +1,37 @@
+"""Serving an emulator over HTTP on loopback: in a background thread, or in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+# werkzeug logs every request at INFO; a sandbox serving thousands of them
+# would bury leadsync's own log lines.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@contextmanager
+def running(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` in a daemon thread; yield its base URL; stop it on exit."""
+    server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def serve(app: Any, host: str, port: int) -> None:
+    server = make_server(host, port, app, threaded=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

@@ -1,0 +1,212 @@
+"""Repository functions over the state tables, shaped for the pipeline: one query per page.
+
+Each lookup takes a whole page's keys at once (``IN (...)`` in slices that
+every database accepts), so a page of a thousand records costs a handful of
+queries, not thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from leadsync.state.models import (
+    CrmRecord,
+    Cursor,
+    DeadLetter,
+    Lead,
+    LeadIdentity,
+    OutboxOp,
+    Quarantine,
+    SourceRecord,
+    SyncRun,
+    utcnow,
+)
+
+T = TypeVar("T")
+_SLICE = 500
+
+
+def _slices(values: Iterable[T]) -> Iterator[list[T]]:
+    items = list(dict.fromkeys(values))
+    for i in range(0, len(items), _SLICE):
+        yield items[i : i + _SLICE]
+
+
+def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[str, SourceRecord]:
+    out = {}
+    for part in _slices(ids):
+        rows = session.scalars(
+            select(SourceRecord).where(
+                SourceRecord.source == source, SourceRecord.external_id.in_(part)
+            )
+        )
+        out.update({r.external_id: r for r in rows})
+    return out
+
+
+def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, int]:
+    out = {}
+    for part in _slices(ids):
+        rows = session.execute(
+            select(LeadIdentity.external_id, LeadIdentity.lead_id).where(
+                LeadIdentity.source == source, LeadIdentity.external_id.in_(part)
+            )
+        )
+        out.update({ext: lead_id for ext, lead_id in rows})
+    return out
+
+
+def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
+    out = {}
+    for part in _slices(ids):
+        out.update({r.id: r for r in session.scalars(select(Lead).where(Lead.id.in_(part)))})
+    return out
+
+
+def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
+    out = {}
+    for part in _slices(emails):
+        rows = session.scalars(select(Lead).where(Lead.email.in_(part)).order_by(Lead.id))
+        for r in rows:
+            out.setdefault(r.email, r)
+    return out
+
+
+def crm_records(
+    session: Session, destination: str, lead_ids: Iterable[int]
+) -> dict[int, CrmRecord]:
+    out = {}
+    for part in _slices(lead_ids):
+        rows = session.scalars(
+            select(CrmRecord).where(
+                CrmRecord.destination == destination, CrmRecord.lead_id.in_(part)
+            )
+        )
+        out.update({r.lead_id: r for r in rows})
+    return out
+
+
+def pending_ops(session: Session, destination: str, lead_ids: Iterable[int]) -> dict[int, OutboxOp]:
+    out = {}
+    for part in _slices(lead_ids):
+        rows = session.scalars(
+            select(OutboxOp).where(
+                OutboxOp.destination == destination,
+                OutboxOp.status == "pending",
+                OutboxOp.lead_id.in_(part),
+            )
+        )
+        out.update({r.lead_id: r for r in rows})
+    return out
+
+
+def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:
+    return session.scalars(
+        select(OutboxOp)
+        .where(
+            OutboxOp.destination == destination,
+            OutboxOp.status == "pending",
+            OutboxOp.kind == kind,
+        )
+        .order_by(OutboxOp.id)
+        .limit(size)
+    ).all()
+
+
+def count_pending(session: Session, destination: str | None = None) -> int:
+    query = select(func.count()).select_from(OutboxOp).where(OutboxOp.status == "pending")
+    if destination:
+        query = query.where(OutboxOp.destination == destination)
+    return session.scalar(query) or 0
+
+
+def cursor(session: Session, source: str) -> dict[str, Any] | None:
+    row = session.get(Cursor, source)
+    return dict(row.value) if row else None
+
+
+def save_cursor(session: Session, source: str, value: dict[str, Any]) -> None:
+    row = session.get(Cursor, source)
+    if row is None:
+        session.add(Cursor(source=source, value=value, updated_at=utcnow()))
+    else:
+        row.value = value
+        row.updated_at = utcnow()
+
+
+def quarantine(
+    session: Session,
+    run_id: str,
+    source: str,
+    ref: str,
+    field: str | None,
+    reason: str,
+    raw: dict[str, Any],
+) -> None:
+    session.add(
+        Quarantine(
+            run_id=run_id,
+            source=source,
+            record_ref=ref,
+            field=field,
+            reason=reason,
+            raw=raw,
+            created_at=utcnow(),
+        )
+    )
+
+
+def dead_letter(
+    session: Session, op: OutboxOp, code: str, message: str, fields: Sequence[str]
+) -> None:
+    op.status = "dead"
+    op.last_error = f"{code}: {message}"
+    op.updated_at = utcnow()
+    session.add(
+        DeadLetter(
+            op_id=op.id,
+            destination=op.destination,
+            lead_id=op.lead_id,
+            code=code,
+            message=message,
+            fields=list(fields),
+            created_at=utcnow(),
+        )
+    )
+
+
+def supersede(session: Session, op: OutboxOp) -> None:
+    session.execute(
+        update(OutboxOp)
+        .where(OutboxOp.id == op.id)
+        .values(status="superseded", updated_at=utcnow())
+    )
+
+
+def recent_runs(session: Session, limit: int = 10) -> Sequence[SyncRun]:
+    return session.scalars(select(SyncRun).order_by(SyncRun.started_at.desc()).limit(limit)).all()
+
+
+def dead_letters(session: Session, limit: int = 20) -> list[tuple[str, int, str]]:
+    """(code, count, latest message) per reason, most frequent first."""
+    rows = session.execute(
+        select(DeadLetter.code, func.count(), func.max(DeadLetter.message))
+        .group_by(DeadLetter.code)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [(code, n, msg) for code, n, msg in rows]
+
+
+def outbox_backlog(session: Session) -> list[tuple[str, str, int, datetime | None]]:
+    rows = session.execute(
+        select(OutboxOp.destination, OutboxOp.kind, func.count(), func.min(OutboxOp.created_at))
+        .where(OutboxOp.status == "pending")
+        .group_by(OutboxOp.destination, OutboxOp.kind)
+    )
+    return [(d, k, n, o) for d, k, n, o in rows]

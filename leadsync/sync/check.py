@@ -1,0 +1,162 @@
+"""`leadsync check`: every problem with a config, found before a sync runs into it.
+
+Checks, in order: TOML syntax and keys, environment variables, each source
+(file present, mapped columns in its header), the CRM (login, describe), and
+every CRM field mapping against the described schema: unknown field,
+read-only field, incompatible type, picklist value not allowed, over-long
+literal, required field that nothing maps. Each problem is one line naming the
+file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leadsync import config as cfg
+from leadsync.connectors.base import FieldSpec, ObjectSchema
+from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.mapping.fieldmap import CrmMap, lead_fields
+from leadsync.sync.pipeline import wire
+
+# Salesforce field types that accept a value of each canonical lead type.
+_TEXT = {
+    "string",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "picklist",
+    "multipicklist",
+    "combobox",
+    "encryptedstring",
+}
+COMPATIBLE = {
+    "str": _TEXT | {"reference", "id"},
+    "email": _TEXT,
+    "int": {"int", "double", "currency", "percent"} | _TEXT,
+    "float": {"double", "currency", "percent"} | _TEXT,
+    "bool": {"boolean"},
+    "date": {"date", "datetime"} | _TEXT,
+    "datetime": {"datetime"} | _TEXT,
+}
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+
+def run_check(path: Path, *, state_url: str | None = None, connect: bool = True) -> CheckReport:
+    report = CheckReport()
+    try:
+        config = cfg.load(path, state_url=state_url, strict_env=False)
+    except ConfigError as exc:
+        report.errors.extend(exc.problems)
+        return report
+    report.errors.extend(config.missing_env)
+    try:
+        wiring = wire(config)
+    except ConfigError as exc:
+        report.errors.extend(exc.problems)
+        return report
+    report.checked.append("config keys and field maps")
+    for name, (source, smap) in wiring.sources.items():
+        problems = [f"{path}: {p}" for p in source.check()]
+        header = source.columns()
+        if header is not None and not problems:
+            for column in sorted(smap.columns() - set(header)):
+                hint = difflib.get_close_matches(column, header, n=1)
+                problems.append(
+                    f"{path}: sources.{name}.fields: column {column!r} is not in the file's "
+                    f"header" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                )
+        report.errors.extend(problems)
+        report.checked.append(f"source {name}")
+    if not connect or config.missing_env:
+        return report
+    dest = wiring.destination
+    problems = [f"{path}: {p}" for p in dest.check()]
+    report.errors.extend(problems)
+    if problems:
+        return report
+    try:
+        schema = dest.describe()
+    except LeadsyncError as exc:
+        report.errors.append(f"{path}: crm: {exc}")
+        return report
+    report.checked.append(f"CRM login and {schema.name} schema ({len(schema.fields)} fields)")
+    errors, warnings = check_crm_map(
+        path,
+        schema,
+        wiring.crm_map,
+        lead_fields(config.settings.lead.custom_fields),
+        dest.external_id_field,
+    )
+    report.errors.extend(errors)
+    report.warnings.extend(warnings)
+    return report
+
+
+def check_crm_map(
+    path: Path, schema: ObjectSchema, crm_map: CrmMap, kinds: dict[str, str], external_id_field: str
+) -> tuple[list[str], list[str]]:
+    errors: list[str] = []
+    warnings: list[str] = []
+    for f in crm_map.fields:
+        key = f"{path}: crm.fields.{f.target}"
+        spec = schema.fields.get(f.target)
+        if spec is None:
+            hint = difflib.get_close_matches(f.target, list(schema.fields), n=1)
+            errors.append(
+                f"{key}: {schema.name} has no field {f.target!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            )
+            continue
+        if not spec.createable and not spec.updateable:
+            errors.append(
+                f"{key}: {schema.name}.{f.target} is read-only in Salesforce: remove the mapping"
+            )
+            continue
+        if len(f.sources) == 1 and not f.chain:
+            kind = kinds.get(f.sources[0], "str")
+            if spec.type not in COMPATIBLE.get(kind, _TEXT):
+                errors.append(
+                    f"{key}: lead field {f.sources[0]!r} is {kind} but "
+                    f"{f.target} is a Salesforce {spec.type} field"
+                )
+        for value in f.literals:
+            errors.extend(_literal_problems(key, spec, value))
+    mapped = {f.target for f in crm_map.fields} | {external_id_field}
+    for spec in schema.fields.values():
+        if spec.required and spec.name not in mapped:
+            errors.append(
+                f"{path}: crm.fields: Salesforce requires {schema.name}.{spec.name} "
+                f'and nothing maps it: add {spec.name} = {{ from = "...", '
+                'transforms = [{ default = "..." }] }'
+            )
+    for f in crm_map.fields:
+        spec = schema.fields.get(f.target)
+        if spec is not None and spec.required and not f.literals:
+            warnings.append(
+                f"{path}: crm.fields.{f.target}: Salesforce requires it but it "
+                'may be empty for some leads: add a { default = "..." } transform'
+            )
+    return errors, warnings
+
+
+def _literal_problems(key: str, spec: FieldSpec, value: object) -> list[str]:
+    text = str(value)
+    if spec.restricted_picklist and spec.picklist and text not in spec.picklist:
+        return [
+            f"{key}: {text!r} is not an allowed value of {spec.name} "
+            f"(allowed: {', '.join(spec.picklist)})"
+        ]
+    if spec.length and spec.type in _TEXT and len(text) > spec.length:
+        return [
+            f"{key}: {text[:40]!r}... is {len(text)} characters; {spec.name} holds {spec.length}"
+        ]
+    return []

@@ -1,0 +1,375 @@
+"""One sync pass: pull, map, resolve, plan, push.
+
+Each page a source yields is handled in one transaction: bad records go to
+quarantine, good ones are merged into their lead, the lead's CRM change is
+planned into the outbox, and the source's cursor moves, all or nothing. Then the
+pusher drains the outbox. A run killed anywhere starts again from the last
+committed page and re-sends only what the CRM never confirmed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from leadsync import log
+from leadsync.config import Config
+from leadsync.connectors.base import Destination, Page, RawRecord, Source, connector_class
+from leadsync.errors import ConfigError, LeadsyncError, MappingError
+from leadsync.mapping.fieldmap import CrmMap, SourceMap, compile_crm_map, compile_source_map
+from leadsync.mapping.lead import iso_utc
+from leadsync.state import db, repo
+from leadsync.state.models import Lead, LeadIdentity, OutboxOp, SourceRecord, SyncRun, utcnow
+from leadsync.sync import planner
+from leadsync.sync.pusher import push
+from leadsync.sync.resolve import merge
+from leadsync.sync.summary import RunSummary
+
+logger = log.get("leadsync.sync")
+MAX_SHOWN_CHANGES = 10
+
+
+@dataclass
+class Wiring:
+    """Everything a run needs, built and validated from the config once."""
+
+    config: Config
+    sources: dict[str, tuple[Source, SourceMap]]
+    destination: Destination
+    crm_map: CrmMap
+
+    def close(self) -> None:
+        for source, _ in self.sources.values():
+            source.close()
+        self.destination.close()
+
+
+def wire(config: Config) -> Wiring:
+    """Connectors and compiled maps for a config; every problem in one ConfigError."""
+    s = config.settings
+    problems: list[str] = []
+    sources: dict[str, tuple[Source, SourceMap]] = {}
+    custom = s.lead.custom_fields
+    for name, section in s.sources.items():
+        try:
+            cls = connector_class(section.type)
+            if not issubclass(cls, Source):
+                raise ConfigError(
+                    f"{config.path}: sources.{name}.type: {section.type!r} "
+                    "is not a source connector"
+                )
+            source = cls.from_options(
+                name, section.options, key=f"sources.{name}", path=config.path
+            )
+            smap = compile_source_map(name, section.fields, custom, config.path)
+            sources[name] = (source, smap)  # type: ignore[assignment]
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    destination: Any = None
+    crm_map: Any = None
+    try:
+        cls = connector_class(s.crm.type)
+        if not issubclass(cls, Destination):
+            raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
+        destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
+        crm_map = compile_crm_map(s.crm.fields, custom, config.path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return Wiring(config=config, sources=sources, destination=destination, crm_map=crm_map)
+
+
+@dataclass
+class _PageOutcome:
+    touched: dict[int, Lead] = field(default_factory=dict)
+
+
+class Run:
+    def __init__(
+        self,
+        wiring: Wiring,
+        engine: Engine,
+        *,
+        dry_run: bool = False,
+        only_source: str | None = None,
+        on_push: Callable[[int], None] | None = None,
+    ) -> None:
+        if only_source and only_source not in wiring.sources:
+            known = ", ".join(wiring.sources)
+            raise ConfigError(f"--source {only_source}: no such source (configured: {known})")
+        self.wiring = wiring
+        self.engine = engine
+        self.factory = db.session_factory(engine)
+        self.dry_run = dry_run
+        self.only_source = only_source
+        self.on_push = on_push
+        self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
+        self.policy = wiring.config.settings.sync
+
+    def execute(self) -> RunSummary:
+        """Run the pass; a fatal error ends it with status `failed` and the reason in the summary."""
+        db.require_current(self.engine)
+        started = time.monotonic()
+        structlog.contextvars.bind_contextvars(run_id=self.summary.run_id)
+        self._open_run()
+        try:
+            if self.dry_run:
+                self._pull_all_dry()
+            else:
+                self._pull_all()
+                self._push()
+        except LeadsyncError as exc:
+            self.summary.fail(exc)
+            logger.error("sync.run.failed", error=str(exc), disposition=exc.disposition)
+        except BaseException as exc:
+            # A bug or a kill: the run's record says so before the error goes on up.
+            self.summary.fail(LeadsyncError(f"internal error: {exc!r}"))
+            raise
+        finally:
+            self.summary.api_calls = self.wiring.destination.calls.total
+            self.summary.duration_s = round(time.monotonic() - started, 3)
+            with self.factory() as session:
+                self.summary.pending = repo.count_pending(session, self.wiring.destination.name)
+            self._close_run()
+            logger.info("sync.run.finished", **self.summary.log_fields())
+            structlog.contextvars.unbind_contextvars("run_id")
+        return self.summary
+
+    # -- pull, map, resolve, plan ---------------------------------------------
+
+    def _sources(self) -> list[tuple[str, Source, SourceMap]]:
+        return [
+            (n, s, m) for n, (s, m) in self.wiring.sources.items() if self.only_source in (None, n)
+        ]
+
+    def _pull_all(self) -> None:
+        for name, source, smap in self._sources():
+            with self.factory() as session:
+                cursor = repo.cursor(session, name)
+            for page in source.read(cursor, self.policy.chunk_size):
+                with self.factory() as session, session.begin():
+                    self._page(session, name, smap, page)
+
+    def _pull_all_dry(self) -> None:
+        # One transaction, rolled back: the state db is left as it was.
+        with self.factory() as session:
+            for name, source, smap in self._sources():
+                for page in source.read(repo.cursor(session, name), self.policy.chunk_size):
+                    self._page(session, name, smap, page)
+                    session.flush()
+            session.rollback()
+
+    def _page(self, session: Session, source: str, smap: SourceMap, page: Page) -> None:
+        now = utcnow()
+        seen_at = iso_utc(now)
+        keyed = [r.external_id for r in page.records if r.external_id]
+        known = repo.source_records(session, source, keyed)
+        ids = repo.identities(session, source, keyed)
+        mapped: list[tuple[RawRecord, dict[str, Any]]] = []
+        for rec in page.records:
+            self.summary.read += 1
+            if rec.problem:
+                self._quarantine(session, source, rec, rec.problem_field, rec.problem)
+                continue
+            prior = known.get(rec.external_id) if rec.external_id else None
+            if prior is not None and prior.content_hash == rec.content_hash:
+                self.summary.unchanged += 1
+                continue
+            try:
+                profile = smap.apply(rec.data)
+            except MappingError as exc:
+                self._quarantine(session, source, rec, exc.field, exc.reason)
+                continue
+            if not rec.external_id and not profile.get("email"):
+                self._quarantine(
+                    session,
+                    source,
+                    rec,
+                    "email",
+                    "no external id and no email: cannot tell who this is",
+                )
+                continue
+            mapped.append((rec, profile))
+
+        emails = [p["email"] for _, p in mapped if p.get("email")]
+        by_email = repo.leads_by_email(session, emails)
+        by_id = repo.leads_by_id(session, ids.values())
+        touched: dict[int, Lead] = {}
+        for rec, profile in mapped:
+            lead = self._resolve(session, source, rec, profile, ids, by_id, by_email, now)
+            at = profile.get("source_updated_at") or seen_at
+            merged, times, changed = merge(lead.profile, lead.profile_times, profile, at)
+            if changed or lead.id is None:
+                lead.profile, lead.profile_times, lead.updated_at = merged, times, now
+                lead.email = merged.get("email") or lead.email
+            session.flush()
+            touched[lead.id] = lead
+            key = rec.external_id or f"email:{profile['email']}"
+            prior = known.get(key)
+            if prior is None:
+                prior = SourceRecord(source=source, external_id=key, content_hash="", seen_at=now)
+                session.add(prior)
+                known[key] = prior
+            prior.content_hash, prior.lead_id, prior.seen_at = rec.content_hash, lead.id, now
+        self._plan(session, touched)
+        if not self.dry_run:
+            repo.save_cursor(session, source, page.cursor)
+
+    def _resolve(
+        self,
+        session: Session,
+        source: str,
+        rec: RawRecord,
+        profile: dict[str, Any],
+        ids: dict[str, int],
+        by_id: dict[int, Lead],
+        by_email: dict[str, Lead],
+        now: Any,
+    ) -> Lead:
+        lead = None
+        if rec.external_id and rec.external_id in ids:
+            lead = by_id.get(ids[rec.external_id])
+        email = profile.get("email")
+        if lead is None and email:
+            lead = by_email.get(email)
+        if lead is None:
+            lead = Lead(
+                key=str(uuid.uuid4()),
+                email=email,
+                profile={},
+                profile_times={},
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(lead)
+            session.flush()
+        if email:
+            by_email.setdefault(email, lead)
+        by_id[lead.id] = lead
+        if rec.external_id and rec.external_id not in ids:
+            session.add(LeadIdentity(source=source, external_id=rec.external_id, lead_id=lead.id))
+            ids[rec.external_id] = lead.id
+        return lead
+
+    def _plan(self, session: Session, touched: dict[int, Lead]) -> None:
+        dest = self.wiring.destination
+        last = repo.crm_records(session, dest.name, touched)
+        pending = repo.pending_ops(session, dest.name, touched)
+        now = utcnow()
+        for lead_id, lead in touched.items():
+            try:
+                desired = self.wiring.crm_map.desired(lead.profile)
+            except MappingError as exc:
+                self._quarantine_lead(session, lead, exc)
+                continue
+            record = last.get(lead_id)
+            payload = planner.upsert_payload(
+                external_id_field=dest.external_id_field,
+                lead_key=lead.key,
+                desired=desired,
+                last=record.fields if record else None,
+                direction=self.wiring.crm_map.direction,
+            )
+            if payload is None:
+                continue
+            key = planner.op_key(dest.name, lead.key, payload)
+            old = pending.get(lead_id)
+            if old is not None and old.key == key:
+                continue
+            if old is not None:
+                repo.supersede(session, old)
+            session.add(
+                OutboxOp(
+                    key=key,
+                    destination=dest.name,
+                    kind="upsert",
+                    lead_id=lead_id,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                    run_id=self.summary.run_id,
+                )
+            )
+            self.summary.planned(
+                record is None,
+                planner.field_diff(payload, record.fields if record else None),
+                lead.key,
+                MAX_SHOWN_CHANGES,
+            )
+
+    def _quarantine(
+        self, session: Session, source: str, rec: RawRecord, field: str | None, reason: str
+    ) -> None:
+        self.summary.quarantined += 1
+        self.summary.note_problem(source, rec.ref, field, reason)
+        # The reason quotes the bad value (an email, a phone): personal data stays out of
+        # log lines above debug; the quarantine table and `leadsync status` keep it whole.
+        logger.warning("sync.record.quarantined", source=source, record=rec.ref, field=field)
+        logger.debug("sync.record.quarantined.reason", record=rec.ref, reason=reason)
+        repo.quarantine(
+            session, self.summary.run_id, source, rec.ref, field, reason, dict(rec.data)
+        )
+
+    def _quarantine_lead(self, session: Session, lead: Lead, exc: MappingError) -> None:
+        self.summary.quarantined += 1
+        self.summary.note_problem("crm", f"lead {lead.key}", exc.field, exc.reason)
+        repo.quarantine(
+            session,
+            self.summary.run_id,
+            "crm",
+            f"lead {lead.key}",
+            exc.field,
+            exc.reason,
+            dict(lead.profile),
+        )
+
+    # -- push ------------------------------------------------------------------
+
+    def _push(self) -> None:
+        stats = push(
+            self.factory,
+            self.wiring.destination,
+            self.policy,
+            run_id=self.summary.run_id,
+            on_batch=self.on_push,
+        )
+        self.summary.created += stats.created
+        self.summary.updated += stats.updated
+        self.summary.failed += stats.failed
+        self.summary.retried += stats.retried
+
+    # -- the run's own record --------------------------------------------------
+
+    def _open_run(self) -> None:
+        if self.dry_run:
+            return
+        with self.factory() as session, session.begin():
+            session.add(
+                SyncRun(
+                    id=self.summary.run_id,
+                    started_at=utcnow(),
+                    status="running",
+                    dry_run=False,
+                    summary={},
+                )
+            )
+
+    def _close_run(self) -> None:
+        if self.dry_run:
+            return
+        with self.factory() as session, session.begin():
+            run = session.get(SyncRun, self.summary.run_id)
+            if run is not None:
+                run.finished_at = utcnow()
+                run.status = self.summary.status
+                run.summary = self.summary.as_dict()

@@ -1,0 +1,60 @@
+"""The planner: what to write to the CRM is the desired state minus what was last written.
+
+Directions per CRM field:
+
+- ``leadsync``: leadsync owns the field and writes every change;
+- ``fill_if_empty``: written while the CRM holds no value for it (as far as
+  leadsync last wrote or read it);
+- ``crm``: sales owns it; leadsync writes it only when it creates the record.
+
+An empty desired value never clears a CRM field. A lead whose desired state
+equals what was last written plans nothing, so a second run writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def upsert_payload(
+    *,
+    external_id_field: str,
+    lead_key: str,
+    desired: Mapping[str, Any],
+    last: Mapping[str, Any] | None,
+    direction: Callable[[str], str],
+) -> dict[str, Any] | None:
+    """The fields to send for one lead, or None when there is nothing to write."""
+    creating = last is None
+    payload: dict[str, Any] = {}
+    for field, value in desired.items():
+        if value is None:
+            continue
+        way = direction(field)
+        if (
+            creating
+            or (way == "leadsync" and last.get(field) != value)
+            or (way == "fill_if_empty" and last.get(field) in (None, ""))
+        ):
+            payload[field] = value
+    if not payload:
+        return None
+    payload[external_id_field] = lead_key
+    return payload
+
+
+def op_key(destination: str, lead_key: str, payload: Mapping[str, Any]) -> str:
+    """An idempotency key derived from what the op means: this lead, these values."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return f"upsert:{destination}:{lead_key}:{digest[:20]}"
+
+
+def field_diff(
+    payload: Mapping[str, Any], last: Mapping[str, Any] | None
+) -> dict[str, tuple[Any, Any]]:
+    """field -> (before, after), for showing a planned change to a person."""
+    before = last or {}
+    return {f: (before.get(f), v) for f, v in payload.items() if before.get(f) != v}

@@ -1,0 +1,215 @@
+"""The pusher: drains the outbox into the destination, in the largest batches the API allows.
+
+For each batch:
+
+1. the request is sent with bounded retries (tenacity: exponential backoff
+   with jitter; ``Retry-After`` honoured) for what can succeed later;
+2. each record's own result is written back in one transaction: done (with
+   the CRM id, and the fields now in the CRM), retried alone later (a row
+   lock), or dead-lettered with the CRM's code and message.
+
+An op is marked done only after the CRM accepted it, and every op is an
+upsert by external id: a process killed between the two re-sends the batch,
+and the CRM ends with one record per lead, never two.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from leadsync import log
+from leadsync.config import SyncSection
+from leadsync.connectors.base import Destination, RecordResult
+from leadsync.errors import LeadsyncError, RateLimited, RequestRejected, SyncError
+from leadsync.state import repo
+from leadsync.state.models import CrmRecord, OutboxOp, utcnow
+
+logger = log.get("leadsync.sync.pusher")
+
+
+@dataclass
+class PushStats:
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    retried: int = 0
+    batches: int = 0
+
+
+def _retriable(exc: BaseException) -> bool:
+    return isinstance(exc, LeadsyncError) and exc.disposition in ("retry", "wait")
+
+
+class _Wait:
+    """Exponential backoff with jitter, or what the server asked for when it said so."""
+
+    def __init__(self, policy: SyncSection) -> None:
+        self.backoff = wait_exponential_jitter(
+            initial=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
+        )
+        self.cap = policy.backoff_max_seconds
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(exc.retry_after, self.cap)
+        return float(self.backoff(state))
+
+
+def push(
+    factory: sessionmaker[Session],
+    destination: Destination,
+    policy: SyncSection,
+    *,
+    run_id: str,
+    on_batch: Callable[[int], None] | None = None,
+) -> PushStats:
+    """Drain the destination's pending upserts; raise only when the run must stop."""
+    stats = PushStats()
+    deadline = time.monotonic() + policy.push_deadline_seconds
+    size = getattr(destination, "batch_size", destination.max_batch)
+    while True:
+        with factory() as session:
+            ops = repo.next_batch(session, destination.name, "upsert", size)
+            if not ops:
+                return stats
+            if time.monotonic() > deadline:
+                raise SyncError(
+                    f"push deadline of {policy.push_deadline_seconds:.0f}s passed with "
+                    f"{repo.count_pending(session, destination.name)} ops still pending; "
+                    "they stay in the outbox for the next run"
+                )
+            retry_round = max(op.attempts for op in ops)
+            if retry_round:
+                # These records failed alone before (a row lock): give the CRM a moment.
+                time.sleep(
+                    min(
+                        policy.backoff_initial_seconds * 2 ** (retry_round - 1),
+                        policy.backoff_max_seconds,
+                    )
+                )
+            results = _send(destination, ops, policy, stats, deadline)
+            _record(session, destination, ops, results, policy, stats, run_id)
+            session.commit()
+        stats.batches += 1
+        if on_batch:
+            on_batch(len(ops))
+
+
+def _send(
+    destination: Destination,
+    ops: list[OutboxOp] | Any,
+    policy: SyncSection,
+    stats: PushStats,
+    deadline: float,
+) -> list[RecordResult]:
+    def before_sleep(state: RetryCallState) -> None:
+        stats.retried += 1
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "sync.batch.retry",
+            destination=destination.name,
+            attempt=state.attempt_number,
+            error=str(exc),
+            code=getattr(exc, "details", {}).get("code"),
+        )
+
+    remaining = max(deadline - time.monotonic(), 1.0)
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(remaining),
+        wait=_Wait(policy),
+        retry=retry_if_exception(_retriable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    records = [op.payload for op in ops]
+    try:
+        return retrying(destination.upsert, records)
+    except RequestRejected as exc:
+        # The request as a whole was refused (its shape, not one record): every
+        # record in it carries the reason, and the rest of the outbox goes on.
+        code = str(exc.details.get("code") or "REQUEST_REJECTED")
+        return [RecordResult(ok=False, code=code, message=exc.message) for _ in ops]
+
+
+def _record(
+    session: Session,
+    destination: Destination,
+    ops: Any,
+    results: list[RecordResult],
+    policy: SyncSection,
+    stats: PushStats,
+    run_id: str,
+) -> None:
+    known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
+    counts = {"ok": 0, "retry": 0, "dead": 0}
+    now = utcnow()
+    for op, result in zip(ops, results, strict=True):
+        op.attempts += 1
+        op.updated_at = now
+        if result.ok:
+            _apply(session, known, destination.name, op, result, stats)
+            counts["ok"] += 1
+        elif result.retriable and op.attempts < policy.max_attempts:
+            op.last_error = f"{result.code}: {result.message}"
+            stats.retried += 1
+            counts["retry"] += 1
+        else:
+            reason = result.message or ""
+            if result.retriable:
+                reason = f"{reason} (still failing after {op.attempts} attempts)"
+            repo.dead_letter(session, op, result.code or "UNKNOWN", reason, result.fields)
+            stats.failed += 1
+            counts["dead"] += 1
+    logger.info(
+        "sync.batch.pushed",
+        run_id=run_id,
+        destination=destination.name,
+        size=len(ops),
+        written=counts["ok"],
+        retry_later=counts["retry"],
+        dead=counts["dead"],
+    )
+
+
+def _apply(
+    session: Session,
+    known: dict[int, CrmRecord],
+    destination: str,
+    op: OutboxOp,
+    result: RecordResult,
+    stats: PushStats,
+) -> None:
+    op.status = "done"
+    op.last_error = None
+    record = known.get(op.lead_id)
+    if record is None:
+        # New to us, whatever the CRM said: a retried create answers created=false.
+        stats.created += 1
+        record = CrmRecord(
+            lead_id=op.lead_id,
+            destination=destination,
+            crm_id=result.crm_id,
+            fields=dict(op.payload),
+            synced_at=utcnow(),
+        )
+        session.add(record)
+        known[op.lead_id] = record
+    else:
+        stats.updated += 1
+        record.fields = {**record.fields, **op.payload}
+        record.crm_id = result.crm_id or record.crm_id
+        record.synced_at = utcnow()

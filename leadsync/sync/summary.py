@@ -1,0 +1,76 @@
+"""What one run did, as counts: the `--json` object, the table and the run's log line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from leadsync.errors import LeadsyncError
+
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 2
+MAX_PROBLEMS = 20
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    dry_run: bool = False
+    read: int = 0
+    quarantined: int = 0
+    unchanged: int = 0
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    retried: int = 0
+    api_calls: int = 0
+    planned_creates: int = 0
+    planned_updates: int = 0
+    pending: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        return "partial" if self.quarantined or self.failed else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": EXIT_OK, "failed": EXIT_FAILED, "partial": EXIT_PARTIAL}[self.status]
+
+    def fail(self, exc: LeadsyncError) -> None:
+        self.error = str(exc)
+
+    def planned(
+        self, creating: bool, diff: dict[str, tuple[Any, Any]], lead_key: str, keep: int
+    ) -> None:
+        if creating:
+            self.planned_creates += 1
+        else:
+            self.planned_updates += 1
+        if len(self.changes) < keep:
+            self.changes.append(
+                {
+                    "lead": lead_key,
+                    "action": "create" if creating else "update",
+                    "fields": {f: {"before": b, "after": a} for f, (b, a) in diff.items()},
+                }
+            )
+
+    def note_problem(self, source: str, ref: str, field: str | None, reason: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(
+                {"source": source, "record": ref, "field": field, "reason": reason}
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["status"] = self.status
+        return out
+
+    def log_fields(self) -> dict[str, Any]:
+        skip = {"changes", "problems", "run_id"}
+        return {k: v for k, v in self.as_dict().items() if k not in skip}
