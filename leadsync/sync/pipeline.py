@@ -201,21 +201,31 @@ class Run:
 
         emails = [p["email"] for _, p in mapped if p.get("email")]
         by_email = repo.leads_by_email(session, emails)
-        by_id = repo.leads_by_id(session, ids.values())
-        touched: dict[int, Lead] = {}
+        by_ext = {ext: lead for ext, lead in zip(
+            ids, map(repo.leads_by_id(session, ids.values()).get, ids.values()), strict=True
+        ) if lead is not None}
+        resolved: list[tuple[str, RawRecord, Lead]] = []
         for rec, profile in mapped:
-            lead = self._resolve(session, source, rec, profile, ids, by_id, by_email, now)
+            lead = self._resolve(session, rec, profile, by_ext, by_email, now)
             at = profile.get("source_updated_at") or seen_at
             merged, times, changed = merge(lead.profile, lead.profile_times, profile, at)
-            if changed or lead.id is None:
+            if changed:
                 lead.profile, lead.profile_times, lead.updated_at = merged, times, now
                 lead.email = merged.get("email") or lead.email
-            session.flush()
+            resolved.append((rec.external_id or f"email:{profile['email']}", rec, lead))
+        session.flush()  # one flush gives every new lead of the page its id
+
+        touched: dict[int, Lead] = {}
+        for key, rec, lead in resolved:
             touched[lead.id] = lead
-            key = rec.external_id or f"email:{profile['email']}"
+            if rec.external_id and rec.external_id not in ids:
+                session.add(LeadIdentity(source=source, external_id=rec.external_id,
+                                         lead_id=lead.id))
+                ids[rec.external_id] = lead.id
             prior = known.get(key)
             if prior is None:
-                prior = SourceRecord(source=source, external_id=key, content_hash="", seen_at=now)
+                prior = SourceRecord(source=source, external_id=key, content_hash="",
+                                     seen_at=now)
                 session.add(prior)
                 known[key] = prior
             prior.content_hash, prior.lead_id, prior.seen_at = rec.content_hash, lead.id, now
@@ -223,40 +233,21 @@ class Run:
         if not self.dry_run:
             repo.save_cursor(session, source, page.cursor)
 
-    def _resolve(
-        self,
-        session: Session,
-        source: str,
-        rec: RawRecord,
-        profile: dict[str, Any],
-        ids: dict[str, int],
-        by_id: dict[int, Lead],
-        by_email: dict[str, Lead],
-        now: Any,
-    ) -> Lead:
-        lead = None
-        if rec.external_id and rec.external_id in ids:
-            lead = by_id.get(ids[rec.external_id])
+    def _resolve(self, session: Session, rec: RawRecord, profile: dict[str, Any],
+                 by_ext: dict[str, Lead], by_email: dict[str, Lead], now: Any) -> Lead:
+        """The lead this record is about: by the source's id, then by email, else a new one."""
         email = profile.get("email")
+        lead = by_ext.get(rec.external_id) if rec.external_id else None
         if lead is None and email:
             lead = by_email.get(email)
         if lead is None:
-            lead = Lead(
-                key=str(uuid.uuid4()),
-                email=email,
-                profile={},
-                profile_times={},
-                created_at=now,
-                updated_at=now,
-            )
+            lead = Lead(key=str(uuid.uuid4()), email=email, profile={}, profile_times={},
+                        created_at=now, updated_at=now)
             session.add(lead)
-            session.flush()
         if email:
             by_email.setdefault(email, lead)
-        by_id[lead.id] = lead
-        if rec.external_id and rec.external_id not in ids:
-            session.add(LeadIdentity(source=source, external_id=rec.external_id, lead_id=lead.id))
-            ids[rec.external_id] = lead.id
+        if rec.external_id:
+            by_ext.setdefault(rec.external_id, lead)
         return lead
 
     def _plan(self, session: Session, touched: dict[int, Lead]) -> None:

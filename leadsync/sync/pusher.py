@@ -58,7 +58,7 @@ class _Wait:
 
     def __init__(self, policy: SyncSection) -> None:
         self.backoff = wait_exponential_jitter(
-            initial=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
+            multiplier=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
         )
         self.cap = policy.backoff_max_seconds
 

@@ -119,7 +119,7 @@ class SalesforceEmulator:
         if not self._authorised(request):
             return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         fault = self.faults.request_fault(endpoint)
-        if fault is not None and fault.kind != "timeout":
+        if fault is not None and fault.kind not in ("timeout", "slow"):
             return _fault_response(fault.kind)
         response = getattr(self, endpoint)(request, **args)
         used = sum(v for k, v in self.stats.items() if k not in ("login", "oauth_token"))

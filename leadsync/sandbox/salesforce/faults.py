@@ -4,6 +4,7 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
 
     503:rate=0.2                    a fifth of the API requests answer 503
     timeout:every=5:delay=2         every fifth request is saved, then answered too late
+    slow:every=1:delay=0.2          every request is answered after 0.2 s (and succeeds)
     lock_row:rate=0.05              a twentieth of records in a batch fail UNABLE_TO_LOCK_ROW
     500:requests=1;4                the 1st and 4th API requests answer 500
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
@@ -11,7 +12,7 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
 Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
 Nth matching request), ``requests`` (the numbers of the matching requests,
 ``;``-separated), ``endpoint`` (only requests to that endpoint name), ``delay``
-(seconds, for timeouts). Logins and the ``/__sandbox`` endpoints are never faulted.
+(seconds, for timeout and slow). Logins and the ``/__sandbox`` endpoints are never faulted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("503", "500", "timeout", "lock_row", "session_expired", "request_limit")
+KINDS = ("503", "500", "timeout", "slow", "lock_row", "session_expired", "request_limit")
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""Shared fixtures: an in-process Salesforce emulator, configs over real files, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from leadsync import config as cfg
+from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
+from leadsync.sandbox.server import running
+from leadsync.state import db
+from leadsync.sync.pipeline import Run, wire
+from leadsync.sync.summary import RunSummary
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+XEDUCATION = ROOT.parent / "shared" / "data" / "xeducation_leads.csv"
+XEDUCATION_ROWS = 9237
+
+
+@dataclass
+class Sandbox:
+    app: SalesforceEmulator
+    url: str
+
+    def records(self, obj: str = "Lead") -> list[dict]:
+        return requests.get(f"{self.url}/__sandbox/records/{obj}", timeout=10).json()["records"]
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/__sandbox/stats", timeout=10).json()
+
+    def faults(self, spec: str) -> None:
+        self.app.faults = FaultPlan.parse(spec)
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    app = SalesforceEmulator(store=Store())
+    creds = Credentials()
+    monkeypatch.setenv("SF_USERNAME", creds.username)
+    monkeypatch.setenv("SF_PASSWORD", creds.password)
+    monkeypatch.setenv("SF_SECURITY_TOKEN", creds.security_token)
+    with running(app) as url:
+        monkeypatch.setenv("SANDBOX_URL", url)
+        yield Sandbox(app, url)
+
+
+@dataclass
+class Project:
+    """A config file, its data and a state db in a temporary folder."""
+
+    dir: Path
+    config_path: Path
+
+    @property
+    def state_url(self) -> str:
+        return f"sqlite:///{self.dir / 'state.db'}"
+
+    def config(self) -> cfg.Config:
+        return cfg.load(self.config_path, state_url=self.state_url)
+
+    def sync(self, **kwargs) -> RunSummary:
+        config = self.config()
+        engine = db.make_engine(config.state_url)
+        db.upgrade(engine)
+        wiring = wire(config)
+        try:
+            return Run(wiring, engine, **kwargs).execute()
+        finally:
+            wiring.close()
+            engine.dispose()
+
+
+@pytest.fixture
+def xeducation(tmp_path: Path, sandbox: Sandbox) -> Project:
+    """The real X Education export, configured for the emulator."""
+    if not XEDUCATION.exists():
+        pytest.fail(f"the real data file is missing: {XEDUCATION}")
+    shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
+    shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
+    return Project(tmp_path, tmp_path / "config.toml")
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """$LEADSYNC_TEST_POSTGRES_URL, or a throwaway server started here from the local binaries.
+
+    Skipped when neither exists, unless LEADSYNC_REQUIRE_POSTGRES=1 (as in CI).
+    """
+    if os.environ.get("LEADSYNC_TEST_POSTGRES_URL"):
+        yield os.environ["LEADSYNC_TEST_POSTGRES_URL"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("LEADSYNC_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL binaries not found and LEADSYNC_REQUIRE_POSTGRES=1")
+        pytest.skip("no PostgreSQL binaries (apt-get install postgresql)")
+    data = Path(tempfile.mkdtemp(prefix="leadsync-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "leadsync",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l",
+                    str(data / "log"), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+                    "start"], check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 30
+        url = f"postgresql://leadsync@127.0.0.1:{port}/postgres"
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
+                        "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

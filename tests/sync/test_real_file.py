@@ -1,0 +1,84 @@
+"""The real X Education export synced into the emulator, end to end."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+from tests.conftest import XEDUCATION_ROWS, Project, Sandbox
+
+
+def _collection_requests(sandbox: Sandbox) -> int:
+    return sandbox.stats()["by_endpoint"].get("collections_upsert", 0)
+
+
+def test_every_lead_created_once_in_the_fewest_requests(xeducation: Project, sandbox: Sandbox):
+    """9,237 real rows become 9,237 Leads in at most ceil(9237/200) = 47 upsert requests."""
+    summary = xeducation.sync()
+
+    assert summary.status == "ok", summary.problems
+    assert summary.read == XEDUCATION_ROWS
+    assert summary.created == XEDUCATION_ROWS
+    records = sandbox.records()
+    assert len(records) == XEDUCATION_ROWS
+    assert len({r["LeadSync_Id__c"] for r in records}) == XEDUCATION_ROWS
+    assert _collection_requests(sandbox) <= math.ceil(XEDUCATION_ROWS / 200)
+    by_number = {r["LastName"]: r for r in records}
+    first = by_number["660737"]  # the file's first row
+    assert first["LeadSource"] == "Olark Chat"
+    assert first["Company"] == "Unemployed"
+    assert "Country" not in first  # an empty value is never sent
+    assert by_number["660728"]["Country"] == "IN"  # "India" in the file
+    assert by_number["660728"]["Total_Visits__c"] == 5.0
+
+
+def test_second_sync_writes_nothing(xeducation: Project, sandbox: Sandbox):
+    """A second sync over the unchanged file reads nothing and sends no request at all."""
+    xeducation.sync()
+    before = sandbox.stats()["total"]
+
+    again = xeducation.sync()
+
+    assert (again.read, again.created, again.updated, again.api_calls) == (0, 0, 0, 0)
+    assert sandbox.stats()["total"] == before
+
+
+def test_ten_changed_rows_update_exactly_ten_leads(xeducation: Project, sandbox: Sandbox):
+    """After 10 rows of the file change, exactly those 10 Leads are updated."""
+    xeducation.sync()
+    path = xeducation.dir / "xeducation_leads.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    changed = {}
+    activity = rows[0].index("Last Activity")
+    for i in range(1, 5000, 500):
+        rows[i][activity] = "Had a Phone Conversation"
+        changed[rows[i][1]] = rows[i]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+    summary = xeducation.sync()
+
+    assert summary.updated == 10
+    assert summary.created == 0
+    assert summary.unchanged == XEDUCATION_ROWS - 10
+    records = {r["LastName"]: r for r in sandbox.records()}
+    assert len(records) == XEDUCATION_ROWS
+    for number in changed:
+        assert records[number]["Last_Activity__c"] == "Had a Phone Conversation"
+
+
+def test_rows_appended_to_the_file_are_read_alone(xeducation: Project, sandbox: Sandbox):
+    """Rows appended to an export are read without re-reading the rows before them."""
+    xeducation.sync()
+    path = xeducation.dir / "xeducation_leads.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        last = list(csv.reader(f))[-1]
+    with path.open("a", newline="", encoding="utf-8") as f:
+        for n in range(3):
+            csv.writer(f).writerow([f"appended-{n}", f"99000{n}", *last[2:]])
+
+    summary = xeducation.sync()
+
+    assert (summary.read, summary.created, summary.unchanged) == (3, 3, 0)
+    assert len(sandbox.records()) == XEDUCATION_ROWS + 3
