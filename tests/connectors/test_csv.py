@@ -1,0 +1,133 @@
+"""The CSV source: encodings, delimiters, nulls, bad rows, and reading only what is new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadsync.connectors.csv import CsvSource
+from leadsync.errors import ConfigError
+
+
+def source(path: Path, **options) -> CsvSource:
+    opts = {"path": str(path), **options}
+    return CsvSource.from_options("forms", opts, key="sources.forms", path=path.parent / "c.toml")
+
+
+def read_all(src: CsvSource, cursor=None, page_size=1000):
+    pages = list(src.read(cursor, page_size))
+    records = [r for p in pages for r in p.records]
+    return records, (pages[-1].cursor if pages else cursor)
+
+
+def test_utf8_with_bom_and_latin1_lines_decode(tmp_path: Path):
+    """A BOM is not part of the first column's name, and a Latin-1 line decodes on its own."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfid,name\n1,Zo\xc3\xab\n2,Ren\xe9e\n"  # UTF-8 then one Latin-1 line
+    )
+    records, _ = read_all(source(path, external_id="id"))
+    assert [r.data for r in records] == [{"id": "1", "name": "Zoë"}, {"id": "2", "name": "Renée"}]
+    assert [r.external_id for r in records] == ["1", "2"]
+
+
+def test_strict_encoding_quarantines_the_line_that_breaks_it(tmp_path: Path):
+    """With encoding = utf-8, a line that is not UTF-8 is set aside with its line number."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"id,name\n1,Ann\n2,Ren\xe9e\n3,Bo\n")
+    records, _ = read_all(source(path, external_id="id", encoding="utf-8"))
+    assert [r.problem is None for r in records] == [True, False, True]
+    assert records[1].ref == "line 3"
+    assert "not valid utf-8" in records[1].problem
+
+
+def test_delimiter_and_null_tokens(tmp_path: Path):
+    """A semicolon file with `Select` meaning "not chosen" maps those cells to no value."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id;country;city\n1;Select;Pune\n2;India; Select \n", encoding="utf-8")
+    records, _ = read_all(source(path, delimiter=";", null_values=["", "Select"]))
+    assert [r.data for r in records] == [
+        {"id": "1", "country": None, "city": "Pune"},
+        {"id": "2", "country": "India", "city": None},
+    ]
+
+
+def test_bad_rows_are_reported_with_lines_and_the_rest_goes_on(tmp_path: Path):
+    """Broken quoting and a wrong column count are set aside with their lines; good rows remain."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'id,email,note\n'
+        '1,a@x.example,fine\n'
+        '2,b@x.example,"unclosed\n'
+        '3,c@x.example,swallowed"x\n'
+        '4,d@x.example\n'
+        '5,e@x.example,"multi\nline"\n'
+        '6,f@x.example,last\n',
+        encoding="utf-8",
+    )
+    records, cursor = read_all(source(path, external_id="id"))
+    good = [r.external_id for r in records if r.problem is None]
+    bad = {r.ref: r.problem for r in records if r.problem}
+    assert good == ["1", "5", "6"]
+    assert bad == {
+        "lines 3-4": "broken quoting: ',' expected after '\"'",
+        "line 5": "expected 3 columns, found 2 (broken quoting or a stray delimiter)",
+    }
+    assert records[-1].ref == "line 8"  # line numbers stay true after a multi-line cell
+    assert cursor["complete"] is True
+
+
+def test_unchanged_file_reads_nothing_and_appended_rows_read_alone(tmp_path: Path):
+    """The cursor skips an unchanged file and resumes after the committed prefix."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,name\n1,Ann\n2,Bo\n", encoding="utf-8")
+    src = source(path, external_id="id")
+    first, cursor = read_all(src)
+    assert len(first) == 2
+
+    assert read_all(src, cursor) == ([], cursor)
+
+    with path.open("a", encoding="utf-8") as f:
+        f.write("3,Cy\n")
+    appended, cursor2 = read_all(src, cursor)
+    assert [(r.external_id, r.ref) for r in appended] == [("3", "line 4")]
+    assert cursor2["size"] == path.stat().st_size
+
+
+def test_rewritten_file_is_read_again_from_the_top(tmp_path: Path):
+    """A file whose first bytes changed is read whole (the pipeline skips unchanged rows)."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,name\n1,Ann\n2,Bo\n", encoding="utf-8")
+    src = source(path, external_id="id")
+    _, cursor = read_all(src)
+    path.write_text("id,name\n1,Anne\n2,Bo\n", encoding="utf-8")
+    again, _ = read_all(src, cursor)
+    assert [r.data["name"] for r in again] == ["Anne", "Bo"]
+
+
+def test_pages_carry_a_resumable_cursor(tmp_path: Path):
+    """Each page's cursor resumes exactly after that page: nothing skipped, nothing twice."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id\n" + "".join(f"{i}\n" for i in range(10)), encoding="utf-8")
+    src = source(path, external_id="id")
+    pages = list(src.read(None, 4))
+    assert [len(p.records) for p in pages] == [4, 4, 2]
+    rest, _ = read_all(src, pages[0].cursor)
+    assert [r.external_id for r in rest] == [str(i) for i in range(4, 10)]
+
+
+def test_empty_external_id_is_a_bad_row(tmp_path: Path):
+    """A row without its external id is set aside, naming the column."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,name\n,Ann\n", encoding="utf-8")
+    (record,), _ = read_all(source(path, external_id="id"))
+    assert record.problem == "external id is empty"
+    assert record.problem_field == "id"
+
+
+def test_unknown_option_names_the_key(tmp_path: Path):
+    """A typo in a source option is a config error naming the key path."""
+    with pytest.raises(ConfigError) as err:
+        source(tmp_path / "x.csv", delimeter=";")
+    assert "sources.forms.delimeter: unknown key" in str(err.value)
