@@ -19,13 +19,20 @@ from leadsync.config import SECRET_VALUES
 _PERSONAL_KEYS = frozenset({"email", "phone", "first_name", "last_name", "name"})
 
 
+# Shorter values are not masked: masking "x" would mangle every word holding an x
+# and so reveal, between the gaps, the very secrets it means to hide.
+MIN_SECRET_LENGTH = 6
+
+
 def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    if not SECRET_VALUES:
+    secrets = sorted((s for s in SECRET_VALUES if len(s) >= MIN_SECRET_LENGTH), key=len,
+                     reverse=True)
+    if not secrets:
         return event
     for key, value in event.items():
         if isinstance(value, str):
-            for secret in SECRET_VALUES:
-                if secret and secret in value:
+            for secret in secrets:
+                if secret in value:
                     value = value.replace(secret, "***")
             event[key] = value
     return event

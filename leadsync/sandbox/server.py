@@ -19,7 +19,9 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 def running(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` in a daemon thread; yield its base URL; stop it on exit."""
     server: BaseWSGIServer = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True
+    )
     thread.start()
     try:
         yield f"http://{host}:{server.server_port}"

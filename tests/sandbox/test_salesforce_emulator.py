@@ -1,0 +1,118 @@
+"""The emulator enforces what Salesforce enforces, through the real client."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from leadsync.connectors.base import CallCounter
+from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
+from leadsync.sandbox.salesforce.store import sf_id
+from tests.conftest import Sandbox
+
+EXT = "composite/sobjects/Lead/LeadSync_Id__c"
+
+
+@pytest.fixture
+def sf(sandbox: Sandbox) -> Salesforce:
+    config = SalesforceConfig.model_validate({
+        "sandbox_url": sandbox.url,
+        "auth": {"username": "demo@leadsync.example", "password": "demo-password",
+                 "security_token": "demo-token"},
+    })
+    return build_client(config, CallCounter())
+
+
+def upsert(sf: Salesforce, *records: dict) -> list[dict]:
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Lead"}, **r} for r in records]}
+    return sf.restful(EXT, method="PATCH", json=body)
+
+
+def test_per_record_validation_like_salesforce(sf: Salesforce):
+    """Required fields, lengths, restricted picklists and emails fail their record alone."""
+    results = upsert(
+        sf,
+        {"LeadSync_Id__c": "ok", "LastName": "Ok", "Company": "Acme"},
+        {"LeadSync_Id__c": "no-company", "LastName": "X"},
+        {"LeadSync_Id__c": "long", "LastName": "X" * 81, "Company": "Acme"},
+        {"LeadSync_Id__c": "pick", "LastName": "X", "Company": "Acme", "Status": "Hot"},
+        {"LeadSync_Id__c": "mail", "LastName": "X", "Company": "Acme", "Email": "not-an-email"},
+        {"LeadSync_Id__c": "ro", "LastName": "X", "Company": "Acme", "IsConverted": True},
+    )
+    codes = [r["errors"][0]["statusCode"] if not r["success"] else "ok" for r in results]
+    assert codes == ["ok", "REQUIRED_FIELD_MISSING", "STRING_TOO_LONG",
+                     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_EMAIL_ADDRESS",
+                     "INVALID_FIELD_FOR_INSERT_UPDATE"]
+    assert results[1]["errors"][0] == {
+        "statusCode": "REQUIRED_FIELD_MISSING",
+        "message": "Required fields are missing: [Company]",
+        "fields": ["Company"],
+    }
+    assert results[0]["created"] is True and results[0]["id"].startswith("00Q")
+
+
+def test_external_id_is_unique_and_upsert_updates(sf: Salesforce, sandbox: Sandbox):
+    """The same external id twice updates the one record; it never makes a second."""
+    first = upsert(sf, {"LeadSync_Id__c": "same", "LastName": "A", "Company": "Acme"})
+    second = upsert(sf, {"LeadSync_Id__c": "same", "Title": "CTO"})
+    assert first[0]["created"] is True and second[0]["created"] is False
+    assert first[0]["id"] == second[0]["id"]
+    (record,) = sandbox.records()
+    assert (record["LastName"], record["Title"]) == ("A", "CTO")
+
+
+def test_more_than_200_records_is_refused_whole(sf: Salesforce):
+    """Collections take at most 200 records; more is a 400 for the whole request."""
+    rows = [{"LeadSync_Id__c": str(i), "LastName": "L", "Company": "C"} for i in range(201)]
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        upsert(sf, *rows)
+    assert err.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+def test_unknown_field_is_refused_whole(sf: Salesforce):
+    """A field the object does not have fails the request with INVALID_FIELD."""
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        upsert(sf, {"LeadSync_Id__c": "x", "LastName": "L", "Company": "C", "Foo__c": 1})
+    assert err.value.content == [
+        {"message": "No such column 'Foo__c' on sobject of type Lead", "errorCode": "INVALID_FIELD"}
+    ]
+
+
+def test_single_record_upsert_and_stats(sf: Salesforce, sandbox: Sandbox):
+    """The one-record upsert answers 201 then 200, and stats count requests by endpoint."""
+    assert sf.Lead.upsert("LeadSync_Id__c/one", {"LastName": "L", "Company": "C"}) == 201
+    assert sf.Lead.upsert("LeadSync_Id__c/one", {"Title": "VP"}) == 200
+    stats = sandbox.stats()
+    assert stats["by_endpoint"] == {"login": 1, "sobject_upsert": 2}
+
+
+def test_requests_need_a_valid_session(sandbox: Sandbox):
+    """A request without a session gets Salesforce's 401 INVALID_SESSION_ID body."""
+    answer = requests.get(f"{sandbox.url}/services/data/v59.0/sobjects/Lead/describe", timeout=5)
+    assert answer.status_code == 401
+    assert answer.json() == [{"message": "Session expired or invalid",
+                              "errorCode": "INVALID_SESSION_ID"}]
+
+
+def test_limit_header_counts_usage(sf: Salesforce):
+    """Every API answer carries Sforce-Limit-Info, which the client parses."""
+    lead = sf.Lead
+    lead.describe()
+    assert lead.api_usage["api-usage"].used >= 1
+    assert lead.api_usage["api-usage"].total == 15000
+
+
+def test_ids_carry_salesforce_checksum():
+    """Ids are 18 characters with the case-checksum suffix Salesforce computes."""
+    assert sf_id("00Q", 1) == "00Q5g0000000001EAA"
+    assert len({sf_id("00Q", n) for n in range(1, 5000)}) == 4999
+
+
+def test_faults_are_set_over_http(sandbox: Sandbox):
+    """A test in another process can set faults through /__sandbox/faults."""
+    ok = requests.post(f"{sandbox.url}/__sandbox/faults", json={"spec": "503:every=2"}, timeout=5)
+    bad = requests.post(f"{sandbox.url}/__sandbox/faults", json={"spec": "boom:rate=1"}, timeout=5)
+    assert ok.status_code == 200 and sandbox.app.faults.faults[0].every == 2
+    assert bad.status_code == 400 and "unknown fault 'boom'" in bad.json()["error"]

@@ -1,0 +1,91 @@
+"""Models and migrations agree, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from leadsync.errors import SchemaOutdated
+from leadsync.state import db
+from leadsync.state.models import Base, Lead, SyncRun
+
+
+def _assert_models_match_migrations(url: str) -> None:
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    assert diff == []
+    db.require_current(engine)
+    engine.dispose()
+
+
+def test_sqlite_migrations_match_models(tmp_path: Path):
+    """On SQLite, `db upgrade` builds exactly the schema the models describe."""
+    _assert_models_match_migrations(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path):
+    """The state db is in WAL mode with foreign keys enforced."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+@pytest.mark.postgres
+def test_postgres_migrations_match_models(postgres_url: str):
+    """On a real PostgreSQL server, migrations and models agree too."""
+    name = f"leadsync_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        _assert_models_match_migrations(postgres_url.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def test_an_empty_database_is_refused_with_the_fix(tmp_path: Path):
+    """Any command on a database without the schema says to run `leadsync db upgrade`."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with pytest.raises(SchemaOutdated, match="run `leadsync db upgrade`"):
+        db.require_current(engine)
+
+
+def test_an_older_schema_is_refused_with_the_fix(tmp_path: Path):
+    """A database at an older revision names both revisions and the command that fixes it."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(SchemaOutdated, match="revision 0000.*needs 0001.*leadsync db upgrade"):
+        db.require_current(engine)
+
+
+def test_times_are_stored_and_read_as_utc(tmp_path: Path):
+    """A time given in another zone is stored as UTC and read back aware; naive is refused."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.upgrade(engine)
+    paris = datetime(2026, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    with db.session_factory(engine)() as session:
+        session.add(Lead(key="k", email=None, profile={}, profile_times={},
+                         created_at=paris, updated_at=paris))
+        session.commit()
+    with db.session_factory(engine)() as session:
+        lead = session.query(Lead).one()
+        assert lead.created_at == datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+        assert lead.created_at.tzinfo is UTC
+        session.add(SyncRun(id="r", started_at=datetime(2026, 1, 1), status="x", summary={}))
+        with pytest.raises(Exception, match="naive datetime"):
+            session.commit()
