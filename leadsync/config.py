@@ -149,8 +149,21 @@ def pydantic_problems(path: Path, exc: ValidationError, prefix: tuple[str, ...] 
         elif kind == "missing":
             lines.append(f"{path}: {loc}: required key is missing")
         else:
-            lines.append(f"{path}: {loc}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{path}: {loc}: {err['msg']}{_shown_input(err)}")
     return lines
+
+
+_SECRET_WORDS = ("password", "token", "secret", "session", "key")
+
+
+def _shown_input(err: Any) -> str:
+    """The offending value, when it is short, a plain value, and not possibly a secret."""
+    value = err.get("input")
+    loc = ".".join(str(p) for p in err["loc"]).lower()
+    if isinstance(value, dict | list) or any(w in loc for w in _SECRET_WORDS):
+        return ""
+    text = repr(value)
+    return f" (got {text})" if len(text) <= 60 else ""
 
 
 def _allowed_keys(exc: ValidationError, loc: tuple[Any, ...]) -> list[str]:
@@ -186,7 +199,8 @@ def _interpolate(value: Any, key: tuple[str, ...], missing: list[str], path: Pat
                 f"{path}: {'.'.join(key)}: environment variable {name} is not set "
                 f"(export {name}=... before running leadsync)"
             )
-            return ""
+            # Kept as written, so that `check` can go on to validate everything else.
+            return match.group(0)
         return os.environ[name]
 
     return _ENV_REF.sub(substitute, value)

@@ -64,10 +64,21 @@ def _default(arg: Any) -> Transform:
 
 
 def _value_map(arg: Any) -> Transform:
+    """Values looked up case-insensitively; others pass through, or take the ``"*"`` entry."""
     if not isinstance(arg, dict):
         raise BadTransform('map needs a table of values, for example { map = { "Y" = "Yes" } }')
-    table = {str(k).casefold(): v for k, v in arg.items()}
-    return lambda value: value if value is None else table.get(str(value).strip().casefold(), value)
+    table = {str(k).casefold(): v for k, v in arg.items() if k != "*"}
+    otherwise = arg.get("*")
+
+    def apply(value: Any) -> Any:
+        if value is None:
+            return None
+        key = str(value).strip().casefold()
+        if key in table:
+            return table[key]
+        return value if otherwise is None else otherwise
+
+    return apply
 
 
 _TRUE = frozenset({"yes", "y", "true", "t", "1", "on"})

@@ -69,9 +69,9 @@ def test_bad_rows_are_reported_with_lines_and_the_rest_goes_on(tmp_path: Path):
     records, cursor = read_all(source(path, external_id="id"))
     good = [r.external_id for r in records if r.problem is None]
     bad = {r.ref: r.problem for r in records if r.problem}
-    assert good == ["1", "5", "6"]
+    assert good == ["1", "3", "5", "6"]  # row 3, swallowed by row 2's quote, is read again
     assert bad == {
-        "lines 3-4": "broken quoting: ',' expected after '\"'",
+        "line 3": "broken quoting: a quote opened on this line is never closed",
         "line 5": "expected 3 columns, found 2 (broken quoting or a stray delimiter)",
     }
     assert records[-1].ref == "line 8"  # line numbers stay true after a multi-line cell
@@ -115,6 +115,21 @@ def test_pages_carry_a_resumable_cursor(tmp_path: Path):
     assert [len(p.records) for p in pages] == [4, 4, 2]
     rest, _ = read_all(src, pages[0].cursor)
     assert [r.external_id for r in rest] == [str(i) for i in range(4, 10)]
+
+
+def test_an_unclosed_quote_costs_one_line_not_the_rows_after_it(tmp_path: Path):
+    """The rows an unclosed quote swallowed are read again; only its own line is set aside."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,name\n1,Ann\n2,\"Bo\n3,Cy\n4,Di\n", encoding="utf-8")
+    records, cursor = read_all(source(path, external_id="id"))
+    assert [(r.ref, r.external_id, r.problem) for r in records] == [
+        ("line 2", "1", None),
+        ("line 3", None, "broken quoting: a quote opened on this line is never closed"),
+        ("line 4", "3", None),
+        ("line 5", "4", None),
+    ]
+    assert records[1].data == {"_raw": '2,"Bo\n'}
+    assert cursor["size"] == path.stat().st_size
 
 
 def test_empty_external_id_is_a_bad_row(tmp_path: Path):

@@ -21,6 +21,8 @@ TABLE = [
     ({"default": "Unknown"}, "Acme", "Acme"),
     ({"map": {"Y": "Yes", "N": "No"}}, " y ", "Yes"),
     ({"map": {"Y": "Yes"}}, "Maybe", "Maybe"),
+    ({"map": {"Y": "Yes", "*": "No"}}, "Maybe", "No"),
+    ({"map": {"Y": "Yes", "*": "No"}}, None, None),
     ("boolean", "Yes", True),
     ("boolean", "no", False),
     ("boolean", "1", True),

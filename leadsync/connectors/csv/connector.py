@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from leadsync.connectors.base import ConnectorConfig, Page, RawRecord, Source, content_hash
-from leadsync.connectors.csv.reader import BOM, Row, rows
+from leadsync.connectors.csv.reader import BOM, Row, RowReader
 from leadsync.errors import ConnectorError
 
 
@@ -56,8 +56,8 @@ class CsvSource(Source):
         if not self.path.is_file():
             return None
         with self.path.open("rb") as f:
-            for row in rows(f, hasher=hashlib.sha256(), **self._parse_args(0, 0)):
-                return [c.strip() for c in row.values or []]
+            for row in RowReader(f, **self._parse_args(0, 0)):
+                return [c.strip().lstrip(BOM.decode("utf-8")) for c in row.values or []]
         return []
 
     def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
@@ -98,12 +98,16 @@ class CsvSource(Source):
         nulls = frozenset(self.config.null_values)
         page: list[RawRecord] = []
         last: Row | None = None
-        for row in rows(stream, hasher=hasher, **self._parse_args(start["offset"], start["line"])):
+        reader = RowReader(stream, hasher=hasher, **self._parse_args(start["offset"],
+                                                                     start["line"]))
+        reader.width = len(header) if header else None
+        for row in reader:
             last = row
             if header is None:
                 if row.values is None:
                     raise ConnectorError(f"sources.{self.name}: the header line is unreadable")
                 header = [c.strip().lstrip(BOM.decode("utf-8")) for c in row.values]
+                reader.width = len(header)
                 continue
             page.append(self._record(row, header, nulls))
             if len(page) >= page_size:

@@ -4,6 +4,11 @@ The file is read as bytes, one physical line at a time, so that the byte
 offset after every row is known exactly: that offset (with a hash of the bytes
 before it) is the cursor. Each line is decoded on its own, so one line in
 Latin-1 inside a UTF-8 export costs that line nothing and the others nothing.
+
+A quote that is opened and never closed makes a CSV parser swallow the lines
+after it into one field. When a row spanning several lines turns out broken
+(a parse error, or the wrong number of columns), only its first line is set
+aside, and the lines it swallowed are read again as rows of their own.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 BOM = b"\xef\xbb\xbf"
 
@@ -28,75 +33,108 @@ class Row:
 
 
 @dataclass
-class _Lines:
-    """The line feed under csv.reader: decodes, counts lines and bytes, keeps raw text."""
+class _Line:
+    text: str
+    number: int
+    end_offset: int
+    problem: str | None = None
+
+
+@dataclass
+class _Feed:
+    """The lines under csv.reader: decoded, numbered, with their end offsets; can be re-read."""
 
     stream: BinaryIO
     encoding: str
     offset: int
     line: int
-    hasher: hashlib._Hash
-    bad_lines: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
+    hasher: Any
+    consumed: list[_Line] = field(default_factory=list)
+    again: list[_Line] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[str]:
         while True:
-            chunk = self.stream.readline()
-            if not chunk:
-                return
-            self.hasher.update(chunk)
-            if self.offset == 0 and chunk.startswith(BOM):
-                chunk = chunk[len(BOM) :]
-                self.offset += len(BOM)
-            self.offset += len(chunk)
-            self.line += 1
-            text = self._decode(chunk)
-            self.pending.append(text)
-            yield text
+            if self.again:
+                item = self.again.pop(0)
+            else:
+                item = self._next_line()
+                if item is None:
+                    return
+            self.offset, self.line = item.end_offset, item.number
+            self.consumed.append(item)
+            yield item.text
 
-    def _decode(self, chunk: bytes) -> str:
+    def _next_line(self) -> _Line | None:
+        chunk = self.stream.readline()
+        if not chunk:
+            return None
+        self.hasher.update(chunk)
+        end = self.offset + len(chunk)
+        if self.offset == 0 and chunk.startswith(BOM):
+            chunk = chunk[len(BOM) :]
+        text, problem = self._decode(chunk, self.line + 1)
+        return _Line(text, self.line + 1, end, problem)
+
+    def _decode(self, chunk: bytes, number: int) -> tuple[str, str | None]:
         if self.encoding == "auto":
             try:
-                return chunk.decode("utf-8")
+                return chunk.decode("utf-8"), None
             except UnicodeDecodeError:
                 # Windows exports are cp1252; latin-1 takes any byte at all.
                 try:
-                    return chunk.decode("cp1252")
+                    return chunk.decode("cp1252"), None
                 except UnicodeDecodeError:
-                    return chunk.decode("latin-1")
+                    return chunk.decode("latin-1"), None
         try:
-            return chunk.decode(self.encoding)
+            return chunk.decode(self.encoding), None
         except UnicodeDecodeError as exc:
-            self.bad_lines.append(f"line {self.line} is not valid {self.encoding}: {exc.reason}")
-            return chunk.decode(self.encoding, errors="replace")
+            problem = f"line {number} is not valid {self.encoding}: {exc.reason}"
+            return chunk.decode(self.encoding, errors="replace"), problem
+
+    def read_again(self, lines: list[_Line], after: _Line) -> None:
+        self.again = lines + self.again
+        self.offset, self.line = after.end_offset, after.number
 
 
-def rows(
-    stream: BinaryIO,
-    *,
-    encoding: str,
-    delimiter: str,
-    start_offset: int,
-    start_line: int,
-    hasher: hashlib._Hash,
-) -> Iterator[Row]:
-    """Every row from ``start_offset`` on, with its lines and the offset just after it."""
-    feed = _Lines(stream, encoding, start_offset, start_line, hasher)
-    reader = csv.reader(iter(feed), delimiter=delimiter, strict=True)
-    while True:
-        first = feed.line + 1
-        try:
-            values: list[str] | None = next(reader)
-            problem = None
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            values, problem = None, f"broken quoting: {exc}"
-        raw = "".join(feed.pending)
-        feed.pending.clear()
-        if feed.bad_lines:
-            problem = "; ".join(feed.bad_lines)
-            feed.bad_lines.clear()
-        if values == [] and problem is None:
-            continue  # a blank line
-        yield Row(values, first, feed.line, raw, feed.offset, problem)
+class RowReader:
+    """Rows from ``start_offset`` on; set ``width`` once the header is known."""
+
+    def __init__(self, stream: BinaryIO, *, encoding: str, delimiter: str, start_offset: int,
+                 start_line: int, hasher: Any | None = None) -> None:
+        self.feed = _Feed(stream, encoding, start_offset, start_line,
+                          hasher if hasher is not None else hashlib.sha256())
+        self.delimiter = delimiter
+        self.reader = self._parser()
+        self.width: int | None = None
+
+    def _parser(self) -> Any:
+        return csv.reader(iter(self.feed), delimiter=self.delimiter, strict=True)
+
+    def __iter__(self) -> Iterator[Row]:
+        feed = self.feed
+        while True:
+            try:
+                values: list[str] | None = next(self.reader)
+                problem = None
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                values, problem = None, f"broken quoting: {exc}"
+            lines, feed.consumed = feed.consumed, []
+            if not lines:
+                return
+            broken = problem or (self.width and values is not None and len(values) != self.width)
+            if broken and len(lines) > 1:
+                feed.read_again(lines[1:], after=lines[0])
+                # A parser that hit the end of the file is spent: start a new one.
+                self.reader = self._parser()
+                lines = lines[:1]
+                values = None
+                problem = "broken quoting: a quote opened on this line is never closed"
+            bad_lines = [line.problem for line in lines if line.problem]
+            if bad_lines:
+                problem = "; ".join(bad_lines)
+            if values == [] and problem is None:
+                continue  # a blank line
+            yield Row(values, lines[0].number, lines[-1].number,
+                      "".join(line.text for line in lines), lines[-1].end_offset, problem)
