@@ -1,0 +1,123 @@
+"""A sync killed with SIGKILL mid-push and started again: every lead in the CRM exactly once.
+
+Real processes: the emulator is `leadsync sandbox serve` in a child process (its
+records outlive the syncs), and each sync is `leadsync sync` in another child,
+killed at a random moment of its push.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import FIXTURES, XEDUCATION, XEDUCATION_ROWS
+
+pytestmark = pytest.mark.slow
+CREDS = {"SF_USERNAME": "demo@leadsync.example", "SF_PASSWORD": "demo-password",
+         "SF_SECURITY_TOKEN": "demo-token"}
+KILLS = 8
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "leadsync.cli", "--log-json", *args]
+
+
+def _wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = _port()
+    # Each answer takes a moment, so that a push lasts long enough to be killed in.
+    proc = subprocess.Popen(_cli("sandbox", "serve", "--port", str(port), "--faults",
+                                 "slow:every=1:delay=0.05:endpoint=collections_upsert"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{url}/__sandbox/stats", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
+        _wait_until(up, 30, "the emulator to start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, served: str):
+    """Killed eight times during its push, the sync ends with each of 9,237 leads in the CRM once."""
+    shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
+    shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
+    env = {**os.environ, **CREDS, "SANDBOX_URL": served,
+           "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
+           "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+    subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
+
+    def upserts() -> int:
+        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
+        return stats["by_endpoint"].get("collections_upsert", 0)
+
+    rng = random.Random(2026)
+    killed = 0
+    for _ in range(KILLS):
+        started = upserts() + 1
+        child = subprocess.Popen(_cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            _wait_until(lambda t=started: upserts() >= t or child.poll() is not None, 120,
+                        "the push to start")
+            # A random moment of the push: while a batch is sent, answered, or written back.
+            time.sleep(rng.uniform(0, 0.4))
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+                killed += 1
+        finally:
+            child.wait(timeout=30)
+    assert killed >= 2, "the syncs finished before they could be killed"
+
+    final = subprocess.run(_cli("sync", "--json"), env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert final.returncode == 0, final.stderr[-2000:]
+
+    records = requests.get(f"{served}/__sandbox/records/Lead", timeout=30).json()["records"]
+    keys = [r["LeadSync_Id__c"] for r in records]
+    assert len(keys) == XEDUCATION_ROWS
+    assert len(set(keys)) == XEDUCATION_ROWS
+    assert {r["LastName"] for r in records} == _lead_numbers()
+    status = subprocess.run(_cli("status", "--json"), env=env, capture_output=True, text=True,
+                            check=True)
+    assert '"outbox": []' in status.stdout
+    assert '"dead_letters": []' in status.stdout
+
+
+def _lead_numbers() -> set[str]:
+    import csv
+
+    with XEDUCATION.open(newline="", encoding="utf-8") as f:
+        return {row["Lead Number"] for row in csv.DictReader(f)}
