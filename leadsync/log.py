@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -24,9 +25,10 @@ _PERSONAL_KEYS = frozenset({"email", "phone", "first_name", "last_name", "name"}
 MIN_SECRET_LENGTH = 6
 
 
-def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    secrets = sorted((s for s in SECRET_VALUES if len(s) >= MIN_SECRET_LENGTH), key=len,
-                     reverse=True)
+def mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    secrets = sorted(
+        (s for s in SECRET_VALUES if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True
+    )
     if not secrets:
         return event
     for key, value in event.items():
@@ -38,7 +40,9 @@ def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def drop_personal_data(_: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def drop_personal_data(
+    _: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     if method != "debug":
         for key in _PERSONAL_KEYS & event.keys():
             event[key] = "<redacted>"

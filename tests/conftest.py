@@ -130,11 +130,37 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(data, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data / "db"), "-U", "leadsync",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l",
-                    str(data / "log"), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "initdb"),
+            "-D",
+            str(data / "db"),
+            "-U",
+            "leadsync",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-w",
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         deadline = time.monotonic() + 30
         url = f"postgresql://leadsync@127.0.0.1:{port}/postgres"
@@ -145,6 +171,8 @@ def postgres_url() -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(data, ignore_errors=True)

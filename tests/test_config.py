@@ -50,11 +50,15 @@ def test_unset_variable_names_key_and_variable(tmp_path: Path, monkeypatch: pyte
     ("text", "expected"),
     [
         ("[crm\n", "TOML syntax error"),
-        ("[sources.a]\ntype='csv'\n[crm]\ntype='salesforce'\n[sync]\nchunk_sise=5\n",
-         "sync.chunk_sise: unknown key (allowed: backoff_initial_seconds"),
+        (
+            "[sources.a]\ntype='csv'\n[crm]\ntype='salesforce'\n[sync]\nchunk_sise=5\n",
+            "sync.chunk_sise: unknown key (allowed: backoff_initial_seconds",
+        ),
         ("[crm]\ntype='salesforce'\n", "sources: required key is missing"),
-        ("[sources.a]\ntype='csv'\n[crm]\ntype='salesforce'\n[sync]\nmax_attempts=0\n",
-         "sync.max_attempts: Input should be greater than or equal to 1 (got 0)"),
+        (
+            "[sources.a]\ntype='csv'\n[crm]\ntype='salesforce'\n[sync]\nmax_attempts=0\n",
+            "sync.max_attempts: Input should be greater than or equal to 1 (got 0)",
+        ),
     ],
 )
 def test_config_problems_name_the_key(tmp_path: Path, text: str, expected: str):
@@ -66,24 +70,31 @@ def test_config_problems_name_the_key(tmp_path: Path, text: str, expected: str):
 
 def test_unknown_connector_lists_the_known_ones(tmp_path: Path):
     """A source type nobody registered is an error that lists the registered ones."""
-    path = write(tmp_path, "[sources.a]\ntype='marketo'\npath='x'\n[crm]\ntype='salesforce'\n"
-                 "[crm.auth]\nsession_id='s'\ninstance_url='https://x.my.salesforce.com'\n")
-    with pytest.raises(ConfigError, match=r"unknown connector type 'marketo' \(known: csv, "
-                                          "salesforce\\)"):
+    path = write(
+        tmp_path,
+        "[sources.a]\ntype='marketo'\npath='x'\n[crm]\ntype='salesforce'\n"
+        "[crm.auth]\nsession_id='s'\ninstance_url='https://x.my.salesforce.com'\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown connector type 'marketo' \(known: csv, "
+        "salesforce\\)",
+    ):
         wire(cfg.load(path))
 
 
-def test_secrets_never_reach_a_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]):
+def test_secrets_never_reach_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     """A secret from the environment is masked wherever it would appear in a log line."""
     for var in ("SF_USERNAME", "SF_SECURITY_TOKEN"):
         monkeypatch.setenv(var, "x")
     monkeypatch.setenv("SF_PASSWORD", "hunter2-very-secret")
     wire(cfg.load(write(tmp_path, EXAMPLE.read_text())))
     log.configure("info", json=True)
-    structlog.get_logger("t").error("crm.login.failed",
-                                    error="login with hunter2-very-secret refused",
-                                    email="ann@x.example")
+    structlog.get_logger("t").error(
+        "crm.login.failed", error="login with hunter2-very-secret refused", email="ann@x.example"
+    )
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["error"] == "login with *** refused"
     assert line["email"] == "<redacted>"

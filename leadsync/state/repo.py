@@ -69,11 +69,12 @@ def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
-    out = {}
+    out: dict[str, Lead] = {}
     for part in _slices(emails):
         rows = session.scalars(select(Lead).where(Lead.email.in_(part)).order_by(Lead.id))
         for r in rows:
-            out.setdefault(r.email, r)
+            if r.email:
+                out.setdefault(r.email, r)
     return out
 
 

@@ -100,6 +100,7 @@ class Run:
         *,
         dry_run: bool = False,
         only_source: str | None = None,
+        push: bool = True,
         on_push: Callable[[int], None] | None = None,
     ) -> None:
         if only_source and only_source not in wiring.sources:
@@ -110,12 +111,13 @@ class Run:
         self.factory = db.session_factory(engine)
         self.dry_run = dry_run
         self.only_source = only_source
+        self.push = push  # False: plan into the outbox and stop (the next run pushes)
         self.on_push = on_push
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
 
     def execute(self) -> RunSummary:
-        """Run the pass; a fatal error ends it with status `failed` and the reason in the summary."""
+        """Run the pass; a fatal error ends it as `failed`, with the reason in the summary."""
         db.require_current(self.engine)
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(run_id=self.summary.run_id)
@@ -125,7 +127,8 @@ class Run:
                 self._pull_all_dry()
             else:
                 self._pull_all()
-                self._push()
+                if self.push:
+                    self._push()
         except LeadsyncError as exc:
             self.summary.fail(exc)
             logger.error("sync.run.failed", error=str(exc), disposition=exc.disposition)
@@ -201,9 +204,13 @@ class Run:
 
         emails = [p["email"] for _, p in mapped if p.get("email")]
         by_email = repo.leads_by_email(session, emails)
-        by_ext = {ext: lead for ext, lead in zip(
-            ids, map(repo.leads_by_id(session, ids.values()).get, ids.values()), strict=True
-        ) if lead is not None}
+        by_ext = {
+            ext: lead
+            for ext, lead in zip(
+                ids, map(repo.leads_by_id(session, ids.values()).get, ids.values()), strict=True
+            )
+            if lead is not None
+        }
         resolved: list[tuple[str, RawRecord, Lead]] = []
         for rec, profile in mapped:
             lead = self._resolve(session, rec, profile, by_ext, by_email, now)
@@ -219,13 +226,13 @@ class Run:
         for key, rec, lead in resolved:
             touched[lead.id] = lead
             if rec.external_id and rec.external_id not in ids:
-                session.add(LeadIdentity(source=source, external_id=rec.external_id,
-                                         lead_id=lead.id))
+                session.add(
+                    LeadIdentity(source=source, external_id=rec.external_id, lead_id=lead.id)
+                )
                 ids[rec.external_id] = lead.id
             prior = known.get(key)
             if prior is None:
-                prior = SourceRecord(source=source, external_id=key, content_hash="",
-                                     seen_at=now)
+                prior = SourceRecord(source=source, external_id=key, content_hash="", seen_at=now)
                 session.add(prior)
                 known[key] = prior
             prior.content_hash, prior.lead_id, prior.seen_at = rec.content_hash, lead.id, now
@@ -233,16 +240,29 @@ class Run:
         if not self.dry_run:
             repo.save_cursor(session, source, page.cursor)
 
-    def _resolve(self, session: Session, rec: RawRecord, profile: dict[str, Any],
-                 by_ext: dict[str, Lead], by_email: dict[str, Lead], now: Any) -> Lead:
+    def _resolve(
+        self,
+        session: Session,
+        rec: RawRecord,
+        profile: dict[str, Any],
+        by_ext: dict[str, Lead],
+        by_email: dict[str, Lead],
+        now: Any,
+    ) -> Lead:
         """The lead this record is about: by the source's id, then by email, else a new one."""
         email = profile.get("email")
         lead = by_ext.get(rec.external_id) if rec.external_id else None
         if lead is None and email:
             lead = by_email.get(email)
         if lead is None:
-            lead = Lead(key=str(uuid.uuid4()), email=email, profile={}, profile_times={},
-                        created_at=now, updated_at=now)
+            lead = Lead(
+                key=str(uuid.uuid4()),
+                email=email,
+                profile={},
+                profile_times={},
+                created_at=now,
+                updated_at=now,
+            )
             session.add(lead)
         if email:
             by_email.setdefault(email, lead)

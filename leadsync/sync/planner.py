@@ -28,22 +28,24 @@ def upsert_payload(
     direction: Callable[[str], str],
 ) -> dict[str, Any] | None:
     """The fields to send for one lead, or None when there is nothing to write."""
-    creating = last is None
     payload: dict[str, Any] = {}
     for field, value in desired.items():
-        if value is None:
-            continue
-        way = direction(field)
-        if (
-            creating
-            or (way == "leadsync" and last.get(field) != value)
-            or (way == "fill_if_empty" and last.get(field) in (None, ""))
-        ):
+        if value is not None and _wanted(direction(field), value, last, field):
             payload[field] = value
     if not payload:
         return None
     payload[external_id_field] = lead_key
     return payload
+
+
+def _wanted(way: str, value: Any, last: Mapping[str, Any] | None, field: str) -> bool:
+    if last is None:
+        return True  # creating: every value, whatever its direction
+    if way == "leadsync":
+        return bool(last.get(field) != value)
+    if way == "fill_if_empty":
+        return last.get(field) in (None, "")
+    return False  # crm-owned: never after creation
 
 
 def op_key(destination: str, lead_key: str, payload: Mapping[str, Any]) -> str:

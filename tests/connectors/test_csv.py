@@ -57,13 +57,13 @@ def test_bad_rows_are_reported_with_lines_and_the_rest_goes_on(tmp_path: Path):
     """Broken quoting and a wrong column count are set aside with their lines; good rows remain."""
     path = tmp_path / "leads.csv"
     path.write_text(
-        'id,email,note\n'
-        '1,a@x.example,fine\n'
+        "id,email,note\n"
+        "1,a@x.example,fine\n"
         '2,b@x.example,"unclosed\n'
         '3,c@x.example,swallowed"x\n'
-        '4,d@x.example\n'
+        "4,d@x.example\n"
         '5,e@x.example,"multi\nline"\n'
-        '6,f@x.example,last\n',
+        "6,f@x.example,last\n",
         encoding="utf-8",
     )
     records, cursor = read_all(source(path, external_id="id"))
@@ -120,7 +120,7 @@ def test_pages_carry_a_resumable_cursor(tmp_path: Path):
 def test_an_unclosed_quote_costs_one_line_not_the_rows_after_it(tmp_path: Path):
     """The rows an unclosed quote swallowed are read again; only its own line is set aside."""
     path = tmp_path / "leads.csv"
-    path.write_text("id,name\n1,Ann\n2,\"Bo\n3,Cy\n4,Di\n", encoding="utf-8")
+    path.write_text('id,name\n1,Ann\n2,"Bo\n3,Cy\n4,Di\n', encoding="utf-8")
     records, cursor = read_all(source(path, external_id="id"))
     assert [(r.ref, r.external_id, r.problem) for r in records] == [
         ("line 2", "1", None),

@@ -33,8 +33,11 @@ def fixture(name: str) -> str:
 
 
 def destination(tmp_path: Path, **auth) -> SalesforceDestination:
-    auth = auth or {"username": "integration@acme.example", "password": "pw",
-                    "security_token": "tok"}
+    auth = auth or {
+        "username": "integration@acme.example",
+        "password": "pw",
+        "security_token": "tok",
+    }
     return SalesforceDestination.from_options(
         "crm", {"auth": auth}, key="crm", path=tmp_path / "config.toml"
     )
@@ -105,8 +108,9 @@ def test_refused_login_is_an_authentication_error_naming_the_config(tmp_path, mo
 
 def test_client_credentials_login_uses_the_my_domain(tmp_path, mocked):
     """OAuth client credentials post to the My Domain token endpoint and use its instance."""
-    token = mocked.post("https://acme.my.salesforce.com/services/oauth2/token",
-                        body=fixture("oauth_token.json"))
+    token = mocked.post(
+        "https://acme.my.salesforce.com/services/oauth2/token", body=fixture("oauth_token.json")
+    )
     mocked.get(f"{INSTANCE}/sobjects/Lead/describe", body=fixture("describe_lead.json"))
     dest = destination(tmp_path, client_id="cid", client_secret="secret", domain="acme.my")
 
@@ -121,8 +125,11 @@ def test_client_credentials_login_uses_the_my_domain(tmp_path, mocked):
 
 def test_bad_client_credentials_are_refused(tmp_path, mocked):
     """A refused client-credentials login is an authentication error."""
-    mocked.post("https://acme.my.salesforce.com/services/oauth2/token",
-                body=fixture("oauth_error.json"), status=400)
+    mocked.post(
+        "https://acme.my.salesforce.com/services/oauth2/token",
+        body=fixture("oauth_error.json"),
+        status=400,
+    )
     with pytest.raises(AuthenticationError, match="invalid_client"):
         destination(tmp_path, client_id="cid", client_secret="bad", domain="acme.my").describe()
 
@@ -130,29 +137,56 @@ def test_bad_client_credentials_are_refused(tmp_path, mocked):
 def test_session_id_login_sends_no_login_request(tmp_path, mocked):
     """With a session id and instance URL the client goes straight to the API."""
     mocked.get(f"{INSTANCE}/sobjects/Lead/describe", body=fixture("describe_lead.json"))
-    dest = destination(tmp_path, session_id="00Dabc!token",
-                       instance_url="https://acme.my.salesforce.com")
+    dest = destination(
+        tmp_path, session_id="00Dabc!token", instance_url="https://acme.my.salesforce.com"
+    )
     assert dest.describe().name == "Lead"
     assert dest.calls.by_name == {"describe": 1}
 
 
 ERRORS = [
     (503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server unavailable"}], RetriableError),
-    (500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred."}],
-     RetriableError),
+    (
+        500,
+        [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred."}],
+        RetriableError,
+    ),
     (502, "<html>Bad Gateway</html>", RetriableError),
-    (429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "ConcurrentPerOrgLongTxn"}],
-     RateLimited),
-    (403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
-     ConnectorError),
-    (403, [{"errorCode": "INSUFFICIENT_ACCESS", "message": "insufficient access rights"}],
-     AuthenticationError),
-    (400, [{"errorCode": "INVALID_FIELD",
-            "message": "No such column 'Foo__c' on sobject of type Lead"}], RequestRejected),
-    (400, [{"errorCode": "EXCEEDED_ID_LIMIT", "message": "Record limit reached."}],
-     RequestRejected),
-    (404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-     RequestRejected),
+    (
+        429,
+        [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "ConcurrentPerOrgLongTxn"}],
+        RateLimited,
+    ),
+    (
+        403,
+        [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+        ConnectorError,
+    ),
+    (
+        403,
+        [{"errorCode": "INSUFFICIENT_ACCESS", "message": "insufficient access rights"}],
+        AuthenticationError,
+    ),
+    (
+        400,
+        [
+            {
+                "errorCode": "INVALID_FIELD",
+                "message": "No such column 'Foo__c' on sobject of type Lead",
+            }
+        ],
+        RequestRejected,
+    ),
+    (
+        400,
+        [{"errorCode": "EXCEEDED_ID_LIMIT", "message": "Record limit reached."}],
+        RequestRejected,
+    ),
+    (
+        404,
+        [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+        RequestRejected,
+    ),
 ]
 
 
@@ -174,8 +208,9 @@ def test_error_table(tmp_path, mocked, status, body, expected):
         assert err.value.details["code"] == body[0]["errorCode"]
 
 
-@pytest.mark.parametrize("exc", [requests.ConnectionError("reset by peer"),
-                                 requests.ReadTimeout("read timed out")])
+@pytest.mark.parametrize(
+    "exc", [requests.ConnectionError("reset by peer"), requests.ReadTimeout("read timed out")]
+)
 def test_network_failures_are_retriable(tmp_path, mocked, exc):
     """Dropped connections and timeouts may succeed later."""
     login_ok(mocked)
@@ -187,11 +222,15 @@ def test_network_failures_are_retriable(tmp_path, mocked, exc):
 def test_expired_session_is_renewed_once_by_the_client(tmp_path, mocked):
     """INVALID_SESSION_ID makes the client log in again and repeat the call."""
     login_ok(mocked)
-    mocked.patch(UPSERT, json=[{"message": "Session expired or invalid",
-                                "errorCode": "INVALID_SESSION_ID"}], status=401)
+    mocked.patch(
+        UPSERT,
+        json=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+        status=401,
+    )
     login_ok(mocked)
-    mocked.patch(UPSERT, json=[{"id": "00Q5g00000XyZaBEAV", "success": True, "errors": [],
-                                "created": True}])
+    mocked.patch(
+        UPSERT, json=[{"id": "00Q5g00000XyZaBEAV", "success": True, "errors": [], "created": True}]
+    )
 
     (result,) = destination(tmp_path).upsert(records(1))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 
 import pytest
@@ -89,18 +90,32 @@ def test_bad_transform_specs_are_config_errors(spec, message):
         compile_transform(spec)
 
 
-NAMES = ["trim", "lower", "upper", "title", "boolean", "parse_date", "phone", "country", "email",
-         {"default": "x"}, {"map": {"a": "b"}}, {"concat": "-"}]
+NAMES = [
+    "trim",
+    "lower",
+    "upper",
+    "title",
+    "boolean",
+    "parse_date",
+    "phone",
+    "country",
+    "email",
+    {"default": "x"},
+    {"map": {"a": "b"}},
+    {"concat": "-"},
+]
 
 
-@given(st.sampled_from(NAMES), st.one_of(st.none(), st.text(), st.integers(),
-                                         st.lists(st.one_of(st.none(), st.text()), max_size=3)))
+@given(
+    st.sampled_from(NAMES),
+    st.one_of(
+        st.none(), st.text(), st.integers(), st.lists(st.one_of(st.none(), st.text()), max_size=3)
+    ),
+)
 def test_transforms_fail_only_with_a_reason(spec, value):
     """On any input a transform returns a value or raises TransformFailed, nothing else."""
-    try:
+    with contextlib.suppress(TransformFailed):
         compile_transform(spec)(value)
-    except TransformFailed:
-        pass
 
 
 @given(st.sampled_from(NAMES))

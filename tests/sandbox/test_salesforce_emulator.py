@@ -17,11 +17,16 @@ EXT = "composite/sobjects/Lead/LeadSync_Id__c"
 
 @pytest.fixture
 def sf(sandbox: Sandbox) -> Salesforce:
-    config = SalesforceConfig.model_validate({
-        "sandbox_url": sandbox.url,
-        "auth": {"username": "demo@leadsync.example", "password": "demo-password",
-                 "security_token": "demo-token"},
-    })
+    config = SalesforceConfig.model_validate(
+        {
+            "sandbox_url": sandbox.url,
+            "auth": {
+                "username": "demo@leadsync.example",
+                "password": "demo-password",
+                "security_token": "demo-token",
+            },
+        }
+    )
     return build_client(config, CallCounter())
 
 
@@ -42,9 +47,14 @@ def test_per_record_validation_like_salesforce(sf: Salesforce):
         {"LeadSync_Id__c": "ro", "LastName": "X", "Company": "Acme", "IsConverted": True},
     )
     codes = [r["errors"][0]["statusCode"] if not r["success"] else "ok" for r in results]
-    assert codes == ["ok", "REQUIRED_FIELD_MISSING", "STRING_TOO_LONG",
-                     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_EMAIL_ADDRESS",
-                     "INVALID_FIELD_FOR_INSERT_UPDATE"]
+    assert codes == [
+        "ok",
+        "REQUIRED_FIELD_MISSING",
+        "STRING_TOO_LONG",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        "INVALID_EMAIL_ADDRESS",
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+    ]
     assert results[1]["errors"][0] == {
         "statusCode": "REQUIRED_FIELD_MISSING",
         "message": "Required fields are missing: [Company]",
@@ -92,8 +102,9 @@ def test_requests_need_a_valid_session(sandbox: Sandbox):
     """A request without a session gets Salesforce's 401 INVALID_SESSION_ID body."""
     answer = requests.get(f"{sandbox.url}/services/data/v59.0/sobjects/Lead/describe", timeout=5)
     assert answer.status_code == 401
-    assert answer.json() == [{"message": "Session expired or invalid",
-                              "errorCode": "INVALID_SESSION_ID"}]
+    assert answer.json() == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
 
 
 def test_limit_header_counts_usage(sf: Salesforce):

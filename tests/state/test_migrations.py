@@ -20,8 +20,9 @@ def _assert_models_match_migrations(url: str) -> None:
     engine = db.make_engine(url)
     db.upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diff == []
     db.require_current(engine)
     engine.dispose()
@@ -44,8 +45,9 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path):
 def test_postgres_migrations_match_models(postgres_url: str):
     """On a real PostgreSQL server, migrations and models agree too."""
     name = f"leadsync_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     try:
@@ -69,7 +71,7 @@ def test_an_older_schema_is_refused_with_the_fix(tmp_path: Path):
     db.upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(SchemaOutdated, match="revision 0000.*needs 0001.*leadsync db upgrade"):
+    with pytest.raises(SchemaOutdated, match=r"revision 0000.*needs 0001.*leadsync db upgrade"):
         db.require_current(engine)
 
 
@@ -79,8 +81,16 @@ def test_times_are_stored_and_read_as_utc(tmp_path: Path):
     db.upgrade(engine)
     paris = datetime(2026, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     with db.session_factory(engine)() as session:
-        session.add(Lead(key="k", email=None, profile={}, profile_times={},
-                         created_at=paris, updated_at=paris))
+        session.add(
+            Lead(
+                key="k",
+                email=None,
+                profile={},
+                profile_times={},
+                created_at=paris,
+                updated_at=paris,
+            )
+        )
         session.commit()
     with db.session_factory(engine)() as session:
         lead = session.query(Lead).one()

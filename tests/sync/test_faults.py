@@ -44,7 +44,9 @@ def test_transient_faults_are_retried_to_success(xeducation: Project, sandbox: S
 
 def test_timeouts_after_the_write_do_not_duplicate(xeducation: Project, sandbox: Sandbox):
     """A request saved by Salesforce but answered too late is sent again without a duplicate."""
-    text = xeducation.config_path.read_text().replace("timeout_seconds = 5", "timeout_seconds = 0.3")
+    text = xeducation.config_path.read_text().replace(
+        "timeout_seconds = 5", "timeout_seconds = 0.3"
+    )
     xeducation.config_path.write_text(text)
     sandbox.faults("timeout:requests=3;10;11:delay=0.6:endpoint=collections_upsert")
 

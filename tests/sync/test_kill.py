@@ -23,8 +23,11 @@ import requests
 from tests.conftest import FIXTURES, XEDUCATION, XEDUCATION_ROWS
 
 pytestmark = pytest.mark.slow
-CREDS = {"SF_USERNAME": "demo@leadsync.example", "SF_PASSWORD": "demo-password",
-         "SF_SECURITY_TOKEN": "demo-token"}
+CREDS = {
+    "SF_USERNAME": "demo@leadsync.example",
+    "SF_PASSWORD": "demo-password",
+    "SF_SECURITY_TOKEN": "demo-token",
+}
 KILLS = 8
 
 
@@ -51,9 +54,18 @@ def _wait_until(predicate, timeout: float, what: str) -> None:
 def served(tmp_path: Path):
     port = _port()
     # Each answer takes a moment, so that a push lasts long enough to be killed in.
-    proc = subprocess.Popen(_cli("sandbox", "serve", "--port", str(port), "--faults",
-                                 "slow:every=1:delay=0.05:endpoint=collections_upsert"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--faults",
+            "slow:every=1:delay=0.05:endpoint=collections_upsert",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -71,12 +83,16 @@ def served(tmp_path: Path):
 
 
 def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, served: str):
-    """Killed eight times during its push, the sync ends with each of 9,237 leads in the CRM once."""
+    """Killed 8 times mid-push, the sync ends with each of 9,237 leads in the CRM once."""
     shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
     shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
-    env = {**os.environ, **CREDS, "SANDBOX_URL": served,
-           "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
-           "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+    env = {
+        **os.environ,
+        **CREDS,
+        "SANDBOX_URL": served,
+        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
+        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
 
     def upserts() -> int:
@@ -87,11 +103,15 @@ def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, s
     killed = 0
     for _ in range(KILLS):
         started = upserts() + 1
-        child = subprocess.Popen(_cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
-            _wait_until(lambda t=started: upserts() >= t or child.poll() is not None, 120,
-                        "the push to start")
+            _wait_until(
+                lambda t=started, c=child: upserts() >= t or c.poll() is not None,
+                120,
+                "the push to start",
+            )
             # A random moment of the push: while a batch is sent, answered, or written back.
             time.sleep(rng.uniform(0, 0.4))
             if child.poll() is None:
@@ -101,8 +121,9 @@ def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, s
             child.wait(timeout=30)
     assert killed >= 2, "the syncs finished before they could be killed"
 
-    final = subprocess.run(_cli("sync", "--json"), env=env, capture_output=True, text=True,
-                           timeout=300)
+    final = subprocess.run(
+        _cli("sync", "--json"), env=env, capture_output=True, text=True, timeout=300
+    )
     assert final.returncode == 0, final.stderr[-2000:]
 
     records = requests.get(f"{served}/__sandbox/records/Lead", timeout=30).json()["records"]
@@ -110,8 +131,9 @@ def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, s
     assert len(keys) == XEDUCATION_ROWS
     assert len(set(keys)) == XEDUCATION_ROWS
     assert {r["LastName"] for r in records} == _lead_numbers()
-    status = subprocess.run(_cli("status", "--json"), env=env, capture_output=True, text=True,
-                            check=True)
+    status = subprocess.run(
+        _cli("status", "--json"), env=env, capture_output=True, text=True, check=True
+    )
     assert '"outbox": []' in status.stdout
     assert '"dead_letters": []' in status.stdout
 

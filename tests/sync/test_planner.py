@@ -11,21 +11,32 @@ DIRECTIONS = {"Email": "leadsync", "Phone": "fill_if_empty", "LeadSource": "crm"
 
 
 def plan(desired, last):
-    return upsert_payload(external_id_field="Ext__c", lead_key="k1", desired=desired, last=last,
-                          direction=lambda f: DIRECTIONS.get(f, "leadsync"))
+    return upsert_payload(
+        external_id_field="Ext__c",
+        lead_key="k1",
+        desired=desired,
+        last=last,
+        direction=lambda f: DIRECTIONS.get(f, "leadsync"),
+    )
 
 
 @pytest.mark.parametrize(
     ("desired", "last", "expected"),
     [
         # creating: everything with a value, whatever its direction
-        ({"Email": "a@x", "Phone": "+1", "LeadSource": "Web", "Title": None}, None,
-         {"Email": "a@x", "Phone": "+1", "LeadSource": "Web", "Ext__c": "k1"}),
+        (
+            {"Email": "a@x", "Phone": "+1", "LeadSource": "Web", "Title": None},
+            None,
+            {"Email": "a@x", "Phone": "+1", "LeadSource": "Web", "Ext__c": "k1"},
+        ),
         # nothing changed: nothing to write
         ({"Email": "a@x", "Phone": "+1"}, {"Email": "a@x", "Phone": "+1"}, None),
         # a leadsync-owned change is written; crm-owned never after creation
-        ({"Email": "b@x", "LeadSource": "Ads"}, {"Email": "a@x", "LeadSource": "Web"},
-         {"Email": "b@x", "Ext__c": "k1"}),
+        (
+            {"Email": "b@x", "LeadSource": "Ads"},
+            {"Email": "a@x", "LeadSource": "Web"},
+            {"Email": "b@x", "Ext__c": "k1"},
+        ),
         # fill_if_empty: written while empty, then never overwritten
         ({"Phone": "+2"}, {"Phone": None}, {"Phone": "+2", "Ext__c": "k1"}),
         ({"Phone": "+2"}, {"Phone": "+1"}, None),
@@ -49,8 +60,9 @@ def test_op_key_is_derived_from_meaning():
 def test_newer_non_empty_values_win():
     """Progressive profiling: new values fill and replace; empty and older values do not."""
     profile, times = {"email": "a@x", "title": "CTO"}, {"email": "2026-01", "title": "2026-01"}
-    merged, new_times, changed = merge(profile, times,
-                                       {"title": None, "phone": "+1", "email": "b@x"}, "2026-02")
+    merged, new_times, changed = merge(
+        profile, times, {"title": None, "phone": "+1", "email": "b@x"}, "2026-02"
+    )
     assert changed
     assert merged == {"email": "b@x", "title": "CTO", "phone": "+1"}
     assert new_times["phone"] == "2026-02"

@@ -98,8 +98,9 @@ class CsvSource(Source):
         nulls = frozenset(self.config.null_values)
         page: list[RawRecord] = []
         last: Row | None = None
-        reader = RowReader(stream, hasher=hasher, **self._parse_args(start["offset"],
-                                                                     start["line"]))
+        reader = RowReader(
+            stream, hasher=hasher, **self._parse_args(start["offset"], start["line"])
+        )
         reader.width = len(header) if header else None
         for row in reader:
             last = row

@@ -54,6 +54,7 @@ class _Feed:
 
     def __iter__(self) -> Iterator[str]:
         while True:
+            item: _Line | None
             if self.again:
                 item = self.again.pop(0)
             else:
@@ -99,10 +100,23 @@ class _Feed:
 class RowReader:
     """Rows from ``start_offset`` on; set ``width`` once the header is known."""
 
-    def __init__(self, stream: BinaryIO, *, encoding: str, delimiter: str, start_offset: int,
-                 start_line: int, hasher: Any | None = None) -> None:
-        self.feed = _Feed(stream, encoding, start_offset, start_line,
-                          hasher if hasher is not None else hashlib.sha256())
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        encoding: str,
+        delimiter: str,
+        start_offset: int,
+        start_line: int,
+        hasher: Any | None = None,
+    ) -> None:
+        self.feed = _Feed(
+            stream,
+            encoding,
+            start_offset,
+            start_line,
+            hasher if hasher is not None else hashlib.sha256(),
+        )
         self.delimiter = delimiter
         self.reader = self._parser()
         self.width: int | None = None
@@ -136,5 +150,11 @@ class RowReader:
                 problem = "; ".join(bad_lines)
             if values == [] and problem is None:
                 continue  # a blank line
-            yield Row(values, lines[0].number, lines[-1].number,
-                      "".join(line.text for line in lines), lines[-1].end_offset, problem)
+            yield Row(
+                values,
+                lines[0].number,
+                lines[-1].number,
+                "".join(line.text for line in lines),
+                lines[-1].end_offset,
+                problem,
+            )

@@ -75,7 +75,9 @@ class _Transport(HTTPAdapter):
         self.counter = counter
         self.sandbox = urlsplit(sandbox_url) if sandbox_url else None
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]  # requests' own signature, passed through whole
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if self.sandbox is not None and request.url:

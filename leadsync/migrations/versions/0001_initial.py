@@ -1,4 +1,5 @@
-"""Initial schema: leads, identities, source records, quarantine, cursors, CRM records, outbox, dead letters, sync runs.
+"""Initial schema: leads, identities, source records, quarantine, cursors, CRM records,
+outbox, dead letters, sync runs.
 
 Revision ID: 0001
 Revises:

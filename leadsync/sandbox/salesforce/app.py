@@ -23,6 +23,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
@@ -109,7 +110,7 @@ class SalesforceEmulator:
             response = self._dispatch(endpoint, request, args)
         return response(environ, start_response)
 
-    def _dispatch(self, endpoint: str, request: Request, args: dict[str, Any]) -> Response:
+    def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         internal = endpoint.startswith("sandbox_")
         if not internal:
             with self.lock:
@@ -157,7 +158,27 @@ class SalesforceEmulator:
         host = request.host
         session = self._new_session()
         body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result><metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>true</sandbox><serverUrl>https://{host}/services/Soap/u/{version}/{ORG_ID}</serverUrl><sessionId>{escape(session)}</sessionId><userId>{sf_id("005", 1)}</userId><userInfo><organizationId>{ORG_ID}</organizationId><userEmail>{escape(c.username)}</userEmail><userName>{escape(c.username)}</userName></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>"""
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns="urn:partner.soap.sforce.com"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body>
+<loginResponse>
+<result>
+<metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>
+<passwordExpired>false</passwordExpired>
+<sandbox>true</sandbox>
+<serverUrl>https://{host}/services/Soap/u/{version}/{ORG_ID}</serverUrl>
+<sessionId>{escape(session)}</sessionId>
+<userId>{sf_id("005", 1)}</userId>
+<userInfo>
+<organizationId>{ORG_ID}</organizationId>
+<userEmail>{escape(c.username)}</userEmail>
+<userName>{escape(c.username)}</userName>
+</userInfo>
+</result>
+</loginResponse>
+</soapenv:Body>
+</soapenv:Envelope>"""
         return Response(body, 200, content_type="text/xml; charset=utf-8")
 
     def oauth_token(self, request: Request) -> Response:
@@ -372,7 +393,22 @@ def _not_supported(obj: str) -> Response:
 
 def _soap_fault(code: str, message: str) -> Response:
     body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {escape(message)}</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode><sf:exceptionMessage>{escape(message)}</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:sf="urn:fault.partner.soap.sforce.com"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body>
+<soapenv:Fault>
+<faultcode>sf:{code}</faultcode>
+<faultstring>{code}: {escape(message)}</faultstring>
+<detail>
+<sf:LoginFault xsi:type="sf:LoginFault">
+<sf:exceptionCode>{code}</sf:exceptionCode>
+<sf:exceptionMessage>{escape(message)}</sf:exceptionMessage>
+</sf:LoginFault>
+</detail>
+</soapenv:Fault>
+</soapenv:Body>
+</soapenv:Envelope>"""
     return Response(body, 500, content_type="text/xml; charset=utf-8")
 
 

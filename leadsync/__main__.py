@@ -1,0 +1,5 @@
+"""`python -m leadsync`: the same command line as the `leadsync` script."""
+
+from leadsync.cli import main
+
+main()
