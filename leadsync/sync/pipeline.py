@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from leadsync import log
@@ -88,8 +89,19 @@ def wire(config: Config) -> Wiring:
 
 
 @dataclass
-class _PageOutcome:
-    touched: dict[int, Lead] = field(default_factory=dict)
+class _Mapped:
+    """A source record on its way through a page: its key, profile, previous version, lead."""
+
+    key: str
+    record: RawRecord
+    profile: dict[str, Any]
+    prior: SourceRecord | None
+    lead: Lead | None = None
+    new_identity: bool = False
+
+
+def _same(prior: SourceRecord | None, record: RawRecord) -> bool:
+    return prior is not None and prior.content_hash == record.content_hash
 
 
 class Run:
@@ -171,20 +183,31 @@ class Run:
             session.rollback()
 
     def _page(self, session: Session, source: str, smap: SourceMap, page: Page) -> None:
+        """One page, in the caller's transaction: map, resolve, remember, plan, move the cursor."""
         now = utcnow()
-        seen_at = iso_utc(now)
-        keyed = [r.external_id for r in page.records if r.external_id]
-        known = repo.source_records(session, source, keyed)
-        ids = repo.identities(session, source, keyed)
-        mapped: list[tuple[RawRecord, dict[str, Any]]] = []
-        for rec in page.records:
+        with session.no_autoflush:  # one flush per page, not one per lookup
+            changed = self._map(session, source, smap, page.records)
+            resolved = self._resolve_all(session, source, changed, now)
+        touched = self._remember(session, source, resolved, now)
+        self._plan(session, touched)
+        if not self.dry_run:
+            repo.save_cursor(session, source, page.cursor)
+
+    def _map(
+        self, session: Session, source: str, smap: SourceMap, records: Sequence[RawRecord]
+    ) -> list[_Mapped]:
+        """The page's records that are new or changed, mapped; the others counted or quarantined."""
+        known = repo.source_records(
+            session, source, [r.external_id for r in records if r.external_id]
+        )
+        out: list[_Mapped] = []
+        for rec in records:
             self.summary.read += 1
             if rec.problem:
                 self._quarantine(session, source, rec, rec.problem_field, rec.problem)
                 continue
-            prior = known.get(rec.external_id) if rec.external_id else None
-            if prior is not None and prior.content_hash == rec.content_hash:
-                self.summary.unchanged += 1
+            if rec.external_id and _same(known.get(rec.external_id), rec):
+                self.summary.unchanged += 1  # checked before mapping: the cheap common case
                 continue
             try:
                 profile = smap.apply(rec.data)
@@ -192,53 +215,82 @@ class Run:
                 self._quarantine(session, source, rec, exc.field, exc.reason)
                 continue
             if not rec.external_id and not profile.get("email"):
-                self._quarantine(
-                    session,
-                    source,
-                    rec,
-                    "email",
-                    "no external id and no email: cannot tell who this is",
-                )
+                reason = "no external id and no email: cannot tell who this is"
+                self._quarantine(session, source, rec, "email", reason)
                 continue
-            mapped.append((rec, profile))
+            key = rec.external_id or f"email:{profile['email']}"
+            out.append(_Mapped(key, rec, profile, known.get(key)))
+        # Records known by email only: their previous version is looked up now.
+        by_email = [m.key for m in out if not m.record.external_id]
+        if by_email:
+            known = repo.source_records(session, source, by_email)
+            for m in out:
+                if not m.record.external_id:
+                    m.prior = known.get(m.key)
+            unchanged = [m for m in out if not m.record.external_id and _same(m.prior, m.record)]
+            self.summary.unchanged += len(unchanged)
+            out = [m for m in out if m not in unchanged]
+        return out
 
-        emails = [p["email"] for _, p in mapped if p.get("email")]
-        by_email = repo.leads_by_email(session, emails)
-        by_ext = {
-            ext: lead
-            for ext, lead in zip(
-                ids, map(repo.leads_by_id(session, ids.values()).get, ids.values()), strict=True
-            )
-            if lead is not None
-        }
-        resolved: list[tuple[str, RawRecord, Lead]] = []
-        for rec, profile in mapped:
-            lead = self._resolve(session, rec, profile, by_ext, by_email, now)
-            at = profile.get("source_updated_at") or seen_at
-            merged, times, changed = merge(lead.profile, lead.profile_times, profile, at)
+    def _resolve_all(
+        self, session: Session, source: str, mapped: list[_Mapped], now: datetime
+    ) -> list[_Mapped]:
+        """Each record's lead, found or created, with the record's profile merged in."""
+        ids = repo.identities(
+            session, source, [m.record.external_id for m in mapped if m.record.external_id]
+        )
+        leads = repo.leads_by_id(session, ids.values())
+        by_ext = {ext: leads[lead_id] for ext, lead_id in ids.items() if lead_id in leads}
+        by_email = repo.leads_by_email(
+            session, [m.profile["email"] for m in mapped if m.profile.get("email")]
+        )
+        seen_at = iso_utc(now)
+        for m in mapped:
+            m.lead = self._resolve(session, m.record, m.profile, by_ext, by_email, now)
+            m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
+            at = m.profile.get("source_updated_at") or seen_at
+            lead = m.lead
+            profile, times, changed = merge(lead.profile, lead.profile_times, m.profile, at)
             if changed:
-                lead.profile, lead.profile_times, lead.updated_at = merged, times, now
-                lead.email = merged.get("email") or lead.email
-            resolved.append((rec.external_id or f"email:{profile['email']}", rec, lead))
-        session.flush()  # one flush gives every new lead of the page its id
+                lead.profile, lead.profile_times, lead.updated_at = profile, times, now
+                lead.email = profile.get("email") or lead.email
+        return mapped
 
+    def _remember(
+        self, session: Session, source: str, resolved: list[_Mapped], now: datetime
+    ) -> dict[int, Lead]:
+        """Store identities and record hashes (bulk inserts); return the leads touched."""
+        session.flush()  # gives every new lead of the page its id
         touched: dict[int, Lead] = {}
-        for key, rec, lead in resolved:
-            touched[lead.id] = lead
-            if rec.external_id and rec.external_id not in ids:
-                session.add(
-                    LeadIdentity(source=source, external_id=rec.external_id, lead_id=lead.id)
+        identities: dict[str, dict[str, Any]] = {}
+        records: dict[str, dict[str, Any]] = {}
+        for m in resolved:
+            assert m.lead is not None
+            touched[m.lead.id] = m.lead
+            ext = m.record.external_id
+            if ext and m.new_identity:
+                identities.setdefault(
+                    ext, {"source": source, "external_id": ext, "lead_id": m.lead.id}
                 )
-                ids[rec.external_id] = lead.id
-            prior = known.get(key)
-            if prior is None:
-                prior = SourceRecord(source=source, external_id=key, content_hash="", seen_at=now)
-                session.add(prior)
-                known[key] = prior
-            prior.content_hash, prior.lead_id, prior.seen_at = rec.content_hash, lead.id, now
-        self._plan(session, touched)
-        if not self.dry_run:
-            repo.save_cursor(session, source, page.cursor)
+            if m.prior is not None:
+                m.prior.content_hash, m.prior.lead_id, m.prior.seen_at = (
+                    m.record.content_hash,
+                    m.lead.id,
+                    now,
+                )
+            else:
+                records[m.key] = {
+                    "source": source,
+                    "external_id": m.key,
+                    "content_hash": m.record.content_hash,
+                    "lead_id": m.lead.id,
+                    "seen_at": now,
+                }
+        if identities:
+            session.execute(insert(LeadIdentity), list(identities.values()))
+        if records:
+            session.execute(insert(SourceRecord), list(records.values()))
+        return touched
 
     def _resolve(
         self,
@@ -275,6 +327,7 @@ class Run:
         last = repo.crm_records(session, dest.name, touched)
         pending = repo.pending_ops(session, dest.name, touched)
         now = utcnow()
+        ops: list[dict[str, Any]] = []
         for lead_id, lead in touched.items():
             try:
                 desired = self.wiring.crm_map.desired(lead.profile)
@@ -297,19 +350,19 @@ class Run:
                 continue
             if old is not None:
                 repo.supersede(session, old)
-            session.add(
-                OutboxOp(
-                    key=key,
-                    destination=dest.name,
-                    kind="upsert",
-                    lead_id=lead_id,
-                    payload=payload,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                    run_id=self.summary.run_id,
-                )
+            ops.append(
+                {
+                    "key": key,
+                    "destination": dest.name,
+                    "kind": "upsert",
+                    "lead_id": lead_id,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "run_id": self.summary.run_id,
+                }
             )
             self.summary.planned(
                 record is None,
@@ -317,6 +370,8 @@ class Run:
                 lead.key,
                 MAX_SHOWN_CHANGES,
             )
+        if ops:
+            session.execute(insert(OutboxOp), ops)
 
     def _quarantine(
         self, session: Session, source: str, rec: RawRecord, field: str | None, reason: str

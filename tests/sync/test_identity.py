@@ -1,0 +1,105 @@
+"""Identity: one lead per person, by source id then email, across sources and runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Project, Sandbox
+
+CONFIG = """
+[sources.{name}]
+type = "csv"
+path = "{file}"
+{ext}
+
+[sources.{name}.fields]
+email = {{ from = "Email", required = true }}
+first_name = "First"
+last_name = "Last"
+company = "Company"
+title = "Title"
+source_updated_at = {{ from = "At", transforms = ["parse_date"] }}
+"""
+
+CRM = """
+[crm]
+type = "salesforce"
+sandbox_url = "${SANDBOX_URL}"
+
+[crm.auth]
+username = "${SF_USERNAME}"
+password = "${SF_PASSWORD}"
+security_token = "${SF_SECURITY_TOKEN}"
+
+[crm.fields]
+Email = "email"
+FirstName = "first_name"
+LastName = { from = "last_name", transforms = [{ default = "[not provided]" }] }
+Company = { from = "company", transforms = [{ default = "[not provided]" }] }
+Title = "title"
+"""
+
+
+def project(tmp_path: Path, sources: dict[str, tuple[str, str | None]]) -> Project:
+    text = (
+        "".join(
+            CONFIG.format(
+                name=name, file=f"{name}.csv", ext=f'external_id = "{ext}"' if ext else ""
+            )
+            for name, (_, ext) in sources.items()
+        )
+        + CRM
+    )
+    for name, (rows, _) in sources.items():
+        (tmp_path / f"{name}.csv").write_text(rows, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    return Project(tmp_path, tmp_path / "config.toml")
+
+
+HEADER = "Id,Email,First,Last,Company,Title,At\n"
+
+
+def test_a_source_without_ids_is_matched_by_email_across_runs(tmp_path: Path, sandbox: Sandbox):
+    """Rows known only by email are one lead each; a changed row updates, the rest is unchanged."""
+    rows = (
+        HEADER + "1,ann@x.example,Ann,Lee,Acme,CTO,2026-01-01T00:00:00Z\n"
+        "2,bo@x.example,Bo,Ek,Initech,,2026-01-01T00:00:00Z\n"
+    )
+    p = project(tmp_path, {"forms": (rows, None)})
+    first = p.sync()
+    assert (first.created, first.quarantined) == (2, 0)
+
+    (tmp_path / "forms.csv").write_text(
+        rows.replace("Initech,,", "Initech,Head of Ops,"), encoding="utf-8"
+    )
+    second = p.sync()
+
+    assert (second.read, second.unchanged, second.updated, second.created) == (2, 1, 1, 0)
+    titles = {r["Email"]: r.get("Title") for r in sandbox.records()}
+    assert titles == {"ann@x.example": "CTO", "bo@x.example": "Head of Ops"}
+
+
+def test_two_sources_merge_into_one_lead_newer_values_win(tmp_path: Path, sandbox: Sandbox):
+    """The same email in two sources is one Lead; newer non-empty values fill and replace."""
+    webinar = HEADER + "W1,Ann@X.example,,Lee,,VP Marketing,2026-03-01T00:00:00Z\n"
+    forms = HEADER + "F1,ann@x.example,Ann,Lee,Acme,Marketing Manager,2026-01-01T00:00:00Z\n"
+    p = project(tmp_path, {"forms": (forms, "Id"), "webinar": (webinar, "Id")})
+
+    summary = p.sync()
+
+    assert summary.created == 1
+    (lead,) = sandbox.records()
+    # Company and FirstName came only from the older form; Title from the newer webinar.
+    assert (lead["FirstName"], lead["Company"], lead["Title"]) == ("Ann", "Acme", "VP Marketing")
+
+
+def test_the_same_person_twice_in_one_page_is_one_lead(tmp_path: Path, sandbox: Sandbox):
+    """Two form fills by one person in the same file make one Lead, not two."""
+    rows = (
+        HEADER + "1,ann@x.example,Ann,Lee,Acme,,2026-01-01T00:00:00Z\n"
+        "2,ANN@x.example,,,,CTO,2026-02-01T00:00:00Z\n"
+    )
+    p = project(tmp_path, {"forms": (rows, "Id")})
+    assert p.sync().created == 1
+    (lead,) = sandbox.records()
+    assert (lead["FirstName"], lead["Title"]) == ("Ann", "CTO")
