@@ -84,9 +84,9 @@ def _errors() -> Iterator[None]:
 )
 @click.option(
     "--log-level",
-    default="info",
-    show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log level on stderr [default: warning on a terminal, where the run's table says the "
+    "rest; info otherwise].",
 )
 @click.option(
     "--log-json/--log-console",
@@ -98,7 +98,7 @@ def main(
     ctx: click.Context,
     config: str | None,
     state_url: str | None,
-    log_level: str,
+    log_level: str | None,
     log_json: bool | None,
 ) -> None:
     """leadsync moves leads from marketing systems into the CRM and keeps the two in step.
@@ -115,7 +115,7 @@ def main(
 
     Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
     """
-    log.configure(log_level, json=log_json)
+    log.configure(log_level or ("warning" if sys.stderr.isatty() else "info"), json=log_json)
     ctx.obj = State(config, state_url)
 
 
@@ -254,6 +254,7 @@ def status(state: State, as_json: bool) -> None:
             runs = repo.recent_runs(session)
             backlog = repo.outbox_backlog(session)
             dead = repo.dead_letters(session)
+            quarantined = repo.recent_quarantine(session)
     if as_json:
         click.echo(
             json.dumps(
@@ -277,6 +278,16 @@ def status(state: State, as_json: bool) -> None:
                         for d, k, n, o in backlog
                     ],
                     "dead_letters": [{"code": c, "count": n, "example": m} for c, n, m in dead],
+                    "quarantined": [
+                        {
+                            "source": q.source,
+                            "record": q.record_ref,
+                            "field": q.field,
+                            "reason": q.reason,
+                            "at": q.created_at.isoformat(),
+                        }
+                        for q in quarantined
+                    ],
                 },
                 indent=2,
             )
@@ -300,6 +311,11 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  none")
     for code, n, message in dead:
         click.echo(f"  {n:>6}  {code}: {message}")
+    click.secho("quarantined records (latest)", bold=True)
+    if not quarantined:
+        click.echo("  none")
+    for q in quarantined:
+        click.echo(f"  {q.created_at:%Y-%m-%d %H:%M}Z  {q.source} {q.record_ref}: {q.reason}")
 
 
 @main.command()
@@ -384,17 +400,20 @@ def sandbox_serve(host: str, port: int, data_file: Path | None, faults: str | No
 
 
 @contextmanager
-def _progress(wanted: bool) -> Iterator[Callable[[int], None] | None]:
-    """A progress line of pushed records, on a terminal only."""
+def _progress(wanted: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the records pushed to the CRM, on a terminal only."""
     if not (wanted and sys.stderr.isatty()):
         yield None
         return
     done = 0
 
-    def advance(n: int) -> None:
+    def advance(n: int, total: int) -> None:
         nonlocal done
         done += n
-        click.echo(f"\rpushed {done} records", nl=False, err=True)
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\rpushing [{bar}] {done:,}/{total:,} records", nl=False, err=True)
 
     try:
         yield advance

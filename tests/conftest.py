@@ -61,10 +61,11 @@ class Project:
 
     dir: Path
     config_path: Path
+    state_url_override: str | None = None
 
     @property
     def state_url(self) -> str:
-        return f"sqlite:///{self.dir / 'state.db'}"
+        return self.state_url_override or f"sqlite:///{self.dir / 'state.db'}"
 
     def config(self) -> cfg.Config:
         return cfg.load(self.config_path, state_url=self.state_url)

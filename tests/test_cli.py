@@ -208,6 +208,10 @@ def test_bad_rows_exit_2_and_status_lists_what_went_wrong(tmp_path: Path, sandbo
     status = run("--config", str(path), "--state-url", url, "status")
     assert "partial" in status.stdout
     assert (
+        "xeducation line 6: email_opt_out (from 'Do Not Email'): 'Maybe' is not a yes/no "
+        "value" in status.stdout
+    )
+    assert (
         f"{summary['failed']:>6}  INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Lead Status: bad "
         "value for restricted picklist field: Hot" in status.stdout
     )

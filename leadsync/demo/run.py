@@ -63,7 +63,7 @@ def run_demo(
     *,
     sandbox_url: str | None = None,
     faults: str | None = None,
-    on_push: Callable[[int], None] | None = None,
+    on_push: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     ctx = nullcontext(sandbox_url) if sandbox_url else emulator(workdir, faults)
     with ctx as url:

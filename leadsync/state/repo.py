@@ -204,6 +204,10 @@ def dead_letters(session: Session, limit: int = 20) -> list[tuple[str, int, str]
     return [(code, n, msg) for code, n, msg in rows]
 
 
+def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]:
+    return session.scalars(select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)).all()
+
+
 def outbox_backlog(session: Session) -> list[tuple[str, str, int, datetime | None]]:
     rows = session.execute(
         select(OutboxOp.destination, OutboxOp.kind, func.count(), func.min(OutboxOp.created_at))

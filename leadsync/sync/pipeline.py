@@ -113,7 +113,7 @@ class Run:
         dry_run: bool = False,
         only_source: str | None = None,
         push: bool = True,
-        on_push: Callable[[int], None] | None = None,
+        on_push: Callable[[int, int], None] | None = None,
     ) -> None:
         if only_source and only_source not in wiring.sources:
             known = ", ".join(wiring.sources)

@@ -75,12 +75,14 @@ def push(
     policy: SyncSection,
     *,
     run_id: str,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> PushStats:
     """Drain the destination's pending upserts; raise only when the run must stop."""
     stats = PushStats()
     deadline = time.monotonic() + policy.push_deadline_seconds
     size = getattr(destination, "batch_size", destination.max_batch)
+    with factory() as session:
+        total = repo.count_pending(session, destination.name)
     while True:
         with factory() as session:
             ops = repo.next_batch(session, destination.name, "upsert", size)
@@ -106,7 +108,7 @@ def push(
             session.commit()
         stats.batches += 1
         if on_batch:
-            on_batch(len(ops))
+            on_batch(len(ops), total)
 
 
 def _send(

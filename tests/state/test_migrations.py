@@ -99,3 +99,25 @@ def test_times_are_stored_and_read_as_utc(tmp_path: Path):
         session.add(SyncRun(id="r", started_at=datetime(2026, 1, 1), status="x", summary={}))
         with pytest.raises(Exception, match="naive datetime"):
             session.commit()
+
+
+@pytest.mark.postgres
+def test_a_sync_runs_on_postgres_state(postgres_url: str, xeducation, sandbox):
+    """The real file syncs with its state on PostgreSQL; a second run writes nothing there too."""
+    name = f"leadsync_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        xeducation.state_url_override = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        first = xeducation.sync()
+        second = xeducation.sync()
+        assert (first.status, first.created) == ("ok", 9237)
+        assert (second.read, second.created, second.updated, second.api_calls) == (0, 0, 0, 0)
+        assert len(sandbox.records()) == 9237
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
