@@ -7,11 +7,11 @@ queries, not thousands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import (
@@ -37,73 +37,77 @@ def _slices(values: Iterable[T]) -> Iterator[list[T]]:
         yield items[i : i + _SLICE]
 
 
+def _in_slices(
+    session: Session, values: Iterable[Any], query: Callable[[list[Any]], Select[Any]]
+) -> Iterator[Any]:
+    """Rows of ``query(part)`` for each slice of ``values``: one query per 500 keys."""
+    for part in _slices(values):
+        yield from session.scalars(query(part))
+
+
 def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[str, SourceRecord]:
-    out = {}
-    for part in _slices(ids):
-        rows = session.scalars(
-            select(SourceRecord).where(
-                SourceRecord.source == source, SourceRecord.external_id.in_(part)
-            )
-        )
-        out.update({r.external_id: r for r in rows})
-    return out
+    rows = _in_slices(
+        session,
+        ids,
+        lambda part: select(SourceRecord).where(
+            SourceRecord.source == source, SourceRecord.external_id.in_(part)
+        ),
+    )
+    return {r.external_id: r for r in rows}
 
 
 def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, int]:
-    out = {}
-    for part in _slices(ids):
-        rows = session.execute(
-            select(LeadIdentity.external_id, LeadIdentity.lead_id).where(
-                LeadIdentity.source == source, LeadIdentity.external_id.in_(part)
-            )
-        )
-        out.update({ext: lead_id for ext, lead_id in rows})
-    return out
+    rows = _in_slices(
+        session,
+        ids,
+        lambda part: select(LeadIdentity).where(
+            LeadIdentity.source == source, LeadIdentity.external_id.in_(part)
+        ),
+    )
+    return {r.external_id: r.lead_id for r in rows}
 
 
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
-    out = {}
-    for part in _slices(ids):
-        out.update({r.id: r for r in session.scalars(select(Lead).where(Lead.id.in_(part)))})
-    return out
+    rows = _in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
+    return {r.id: r for r in rows}
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
+    """The oldest lead with each email (the one identity resolution keeps)."""
     out: dict[str, Lead] = {}
-    for part in _slices(emails):
-        rows = session.scalars(select(Lead).where(Lead.email.in_(part)).order_by(Lead.id))
-        for r in rows:
-            if r.email:
-                out.setdefault(r.email, r)
+    rows = _in_slices(
+        session, emails, lambda part: select(Lead).where(Lead.email.in_(part)).order_by(Lead.id)
+    )
+    for r in rows:
+        if r.email:
+            out.setdefault(r.email, r)
     return out
 
 
 def crm_records(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, CrmRecord]:
-    out = {}
-    for part in _slices(lead_ids):
-        rows = session.scalars(
-            select(CrmRecord).where(
-                CrmRecord.destination == destination, CrmRecord.lead_id.in_(part)
-            )
-        )
-        out.update({r.lead_id: r for r in rows})
-    return out
+    rows = _in_slices(
+        session,
+        lead_ids,
+        lambda part: select(CrmRecord).where(
+            CrmRecord.destination == destination, CrmRecord.lead_id.in_(part)
+        ),
+    )
+    return {r.lead_id: r for r in rows}
 
 
 def pending_ops(session: Session, destination: str, lead_ids: Iterable[int]) -> dict[int, OutboxOp]:
-    out = {}
-    for part in _slices(lead_ids):
-        rows = session.scalars(
-            select(OutboxOp).where(
-                OutboxOp.destination == destination,
-                OutboxOp.status == "pending",
-                OutboxOp.lead_id.in_(part),
-            )
-        )
-        out.update({r.lead_id: r for r in rows})
-    return out
+    rows = _in_slices(
+        session,
+        lead_ids,
+        lambda part: select(OutboxOp).where(
+            OutboxOp.destination == destination,
+            OutboxOp.status == "pending",
+            OutboxOp.lead_id.in_(part),
+        ),
+    )
+    return {r.lead_id: r for r in rows}
 
 
 def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:

@@ -41,21 +41,28 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
-@pytest.mark.postgres
-def test_postgres_migrations_match_models(postgres_url: str):
-    """On a real PostgreSQL server, migrations and models agree too."""
+@pytest.fixture
+def pg_database(postgres_url: str):
+    """A fresh database on the PostgreSQL server, dropped afterwards."""
     name = f"leadsync_{uuid.uuid4().hex[:8]}"
     admin = create_engine(
-        postgres_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
     )
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     try:
-        _assert_models_match_migrations(postgres_url.rsplit("/", 1)[0] + f"/{name}")
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_migrations_match_models(pg_database: str):
+    """On a real PostgreSQL server, migrations and models agree too."""
+    _assert_models_match_migrations(pg_database)
 
 
 def test_an_empty_database_is_refused_with_the_fix(tmp_path: Path):
@@ -102,22 +109,11 @@ def test_times_are_stored_and_read_as_utc(tmp_path: Path):
 
 
 @pytest.mark.postgres
-def test_a_sync_runs_on_postgres_state(postgres_url: str, xeducation, sandbox):
+def test_a_sync_runs_on_postgres_state(pg_database: str, xeducation, sandbox):
     """The real file syncs with its state on PostgreSQL; a second run writes nothing there too."""
-    name = f"leadsync_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        postgres_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        xeducation.state_url_override = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-        first = xeducation.sync()
-        second = xeducation.sync()
-        assert (first.status, first.created) == ("ok", 9237)
-        assert (second.read, second.created, second.updated, second.api_calls) == (0, 0, 0, 0)
-        assert len(sandbox.records()) == 9237
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
+    xeducation.state_url_override = pg_database
+    first = xeducation.sync()
+    second = xeducation.sync()
+    assert (first.status, first.created) == ("ok", 9237)
+    assert (second.read, second.created, second.updated, second.api_calls) == (0, 0, 0, 0)
+    assert len(sandbox.records()) == 9237
