@@ -102,8 +102,10 @@ def test_refused_login_is_an_authentication_error_naming_the_config(tmp_path, mo
     with pytest.raises(AuthenticationError) as err:
         destination(tmp_path).upsert(records(1))
 
-    assert "INVALID_LOGIN" in str(err.value)
-    assert "crm.auth" in str(err.value)
+    assert str(err.value) == (
+        "Salesforce refused the login (INVALID_LOGIN): Invalid username, password, security "
+        "token; or user locked out. Check crm.auth and the environment variables it names."
+    )
 
 
 def test_client_credentials_login_uses_the_my_domain(tmp_path, mocked):
@@ -217,6 +219,22 @@ def test_network_failures_are_retriable(tmp_path, mocked, exc):
     mocked.patch(UPSERT, body=exc)
     with pytest.raises(RetriableError):
         destination(tmp_path).upsert(records(1))
+
+
+def test_a_closed_port_says_where_and_why_in_one_line(tmp_path):
+    """An unreachable CRM is retriable, and the message names the address and the reason."""
+    dest = SalesforceDestination.from_options(
+        "crm",
+        {
+            "sandbox_url": "http://127.0.0.1:9",
+            "auth": {"username": "u", "password": "p", "security_token": "t"},
+        },
+        key="crm",
+        path=tmp_path / "config.toml",
+    )
+    with pytest.raises(RetriableError) as err:
+        dest.describe()
+    assert str(err.value) == "could not reach Salesforce at http://127.0.0.1:9: Connection refused"
 
 
 def test_expired_session_is_renewed_once_by_the_client(tmp_path, mocked):

@@ -73,15 +73,18 @@ def classify(exc: BaseException) -> LeadsyncError:
     if isinstance(exc, LeadsyncError):
         return exc
     if isinstance(exc, SalesforceAuthenticationFailed):
+        said = getattr(exc, "auth_message", "") or str(exc)
         return AuthenticationError(
-            f"Salesforce refused the login ({exc.code}): {exc.message}. "
+            f"Salesforce refused the login ({exc.code}): {said} "
             "Check crm.auth and the environment variables it names.",
             code=exc.code,
         )
     if isinstance(exc, requests.Timeout):
         return RetriableError(f"Salesforce did not answer in time: {exc}", code="TIMEOUT")
     if isinstance(exc, requests.ConnectionError):
-        return RetriableError(f"could not reach Salesforce: {exc}", code="CONNECTION")
+        return RetriableError(
+            f"could not reach Salesforce at {_host(exc)}: {_root_cause(exc)}", code="CONNECTION"
+        )
     if isinstance(exc, SalesforceError):
         code, message = error_code(exc.content)
         for status, wanted, cls, advice in STATUS_TABLE:
@@ -93,3 +96,23 @@ def classify(exc: BaseException) -> LeadsyncError:
                     body=message[:300],
                 )
     return ConnectorError(f"unexpected error talking to Salesforce: {exc!r}")
+
+
+def _host(exc: requests.RequestException) -> str:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) or ""
+    return url.split("/services/")[0] or "its address"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a connection error ("Connection refused"), not urllib3's wrapping."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        first = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        inner = getattr(exc, "reason", None) or first or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    text = str(exc)
+    return text.split("] ", 1)[-1] if text.startswith("[Errno") else text
