@@ -434,6 +434,8 @@ def _table(s: RunSummary) -> None:
     title = "dry run (nothing written)" if s.dry_run else "sync"
     click.secho(f"{title} {s.run_id}: {s.status} in {s.duration_s:.2f}s", bold=True)
     rows: list[tuple[str, Any]] = [(k, getattr(s, k)) for k in COUNT_KEYS]
+    if s.replanned:
+        rows.append(("replanned (CRM map changed)", s.replanned))
     if s.dry_run:
         rows += [("would create", s.planned_creates), ("would update", s.planned_updates)]
     rows.append(("left in outbox", s.pending))

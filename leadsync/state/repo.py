@@ -67,6 +67,10 @@ def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, i
     return {r.external_id: r.lead_id for r in rows}
 
 
+def all_lead_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Lead.id).order_by(Lead.id)))
+
+
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
     rows = _in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
     return {r.id: r for r in rows}

@@ -9,10 +9,13 @@ committed page and re-sends only what the CRM never confirmed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +48,9 @@ class Wiring:
     sources: dict[str, tuple[Source, SourceMap]]
     destination: Destination
     crm_map: CrmMap
+    # What each map looked like: a change re-maps a source's records or re-plans every lead.
+    source_fingerprints: dict[str, str] = field(default_factory=dict)
+    crm_fingerprint: str = ""
 
     def close(self) -> None:
         for source, _ in self.sources.values():
@@ -57,6 +63,7 @@ def wire(config: Config) -> Wiring:
     s = config.settings
     problems: list[str] = []
     sources: dict[str, tuple[Source, SourceMap]] = {}
+    fingerprints: dict[str, str] = {}
     custom = s.lead.custom_fields
     for name, section in s.sources.items():
         try:
@@ -71,6 +78,12 @@ def wire(config: Config) -> Wiring:
             )
             smap = compile_source_map(name, section.fields, custom, config.path)
             sources[name] = (source, smap)  # type: ignore[assignment]
+            # Secrets dump as "**********": rotating a token does not re-map anything.
+            fingerprints[name] = _fingerprint(
+                section.model_dump(mode="json", by_alias=True)["fields"],
+                source.config.model_dump(mode="json"),
+                custom,
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
     destination: Any = None
@@ -85,7 +98,24 @@ def wire(config: Config) -> Wiring:
         problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    return Wiring(config=config, sources=sources, destination=destination, crm_map=crm_map)
+    crm_fingerprint = _fingerprint(
+        s.crm.model_dump(mode="json", by_alias=True)["fields"],
+        destination.external_id_field,
+        custom,
+    )
+    return Wiring(
+        config=config,
+        sources=sources,
+        destination=destination,
+        crm_map=crm_map,
+        source_fingerprints=fingerprints,
+        crm_fingerprint=crm_fingerprint,
+    )
+
+
+def _fingerprint(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass
@@ -124,6 +154,7 @@ class Run:
         self.dry_run = dry_run
         self.only_source = only_source
         self.push = push  # False: plan into the outbox and stop (the next run pushes)
+        self._dry_session: Session | None = None
         self.on_push = on_push
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
@@ -136,9 +167,12 @@ class Run:
         self._open_run()
         try:
             if self.dry_run:
-                self._pull_all_dry()
+                with self.factory() as session:
+                    self._dry_session = session
+                    self._ingest()
+                    session.rollback()  # the state db is left as it was
             else:
-                self._pull_all()
+                self._ingest()
                 if self.push:
                     self._push()
         except LeadsyncError as exc:
@@ -165,36 +199,72 @@ class Run:
             (n, s, m) for n, (s, m) in self.wiring.sources.items() if self.only_source in (None, n)
         ]
 
-    def _pull_all(self) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A committed transaction; in a dry run, the one session that is rolled back at the end."""
+        if self._dry_session is not None:
+            yield self._dry_session
+            self._dry_session.flush()
+            return
+        with self.factory() as session, session.begin():
+            yield session
+
+    def _ingest(self) -> None:
+        self._replan_if_crm_map_changed()
         for name, source, smap in self._sources():
-            with self.factory() as session:
-                cursor = repo.cursor(session, name)
-            for page in source.read(cursor, self.policy.chunk_size):
-                with self.factory() as session, session.begin():
-                    self._page(session, name, smap, page)
+            with self._transaction() as session:
+                stored = repo.cursor(session, name) or {}
+            fingerprint = self.wiring.source_fingerprints[name]
+            remap = bool(stored) and stored.get("fields") != fingerprint
+            if remap:
+                # The map changed: read everything again and map it anew, unchanged rows too.
+                logger.info("sync.source.remap", source=name)
+            position = None if remap else stored.get("position")
+            for page in source.read(position, self.policy.chunk_size):
+                with self._transaction() as session:
+                    self._page(session, name, smap, page, remap=remap)
+                    cursor = {"position": page.cursor, "fields": fingerprint}
+                    repo.save_cursor(session, name, cursor)
 
-    def _pull_all_dry(self) -> None:
-        # One transaction, rolled back: the state db is left as it was.
-        with self.factory() as session:
-            for name, source, smap in self._sources():
-                for page in source.read(repo.cursor(session, name), self.policy.chunk_size):
-                    self._page(session, name, smap, page)
-                    session.flush()
-            session.rollback()
+    def _replan_if_crm_map_changed(self) -> None:
+        """A new CRM map re-plans every lead: only real differences reach the outbox."""
+        key = f"crm-map:{self.wiring.destination.name}"
+        fingerprint = self.wiring.crm_fingerprint
+        with self._transaction() as session:
+            stored = repo.cursor(session, key)
+            ids = [] if stored is None else repo.all_lead_ids(session)
+            if stored is None or stored.get("fingerprint") == fingerprint or not ids:
+                repo.save_cursor(session, key, {"fingerprint": fingerprint})
+                return
+        logger.info("sync.crm.replan", leads=len(ids))
+        size = self.policy.chunk_size
+        for start in range(0, len(ids), size):
+            with self._transaction() as session:
+                leads = repo.leads_by_id(session, ids[start : start + size])
+                self._plan(session, leads)
+                self.summary.replanned += len(leads)
+                if start + size >= len(ids):
+                    repo.save_cursor(session, key, {"fingerprint": fingerprint})
 
-    def _page(self, session: Session, source: str, smap: SourceMap, page: Page) -> None:
-        """One page, in the caller's transaction: map, resolve, remember, plan, move the cursor."""
+    def _page(
+        self, session: Session, source: str, smap: SourceMap, page: Page, *, remap: bool
+    ) -> None:
+        """One page, in the caller's transaction: map, resolve, remember, plan."""
         now = utcnow()
         with session.no_autoflush:  # one flush per page, not one per lookup
-            changed = self._map(session, source, smap, page.records)
+            changed = self._map(session, source, smap, page.records, remap=remap)
             resolved = self._resolve_all(session, source, changed, now)
         touched = self._remember(session, source, resolved, now)
         self._plan(session, touched)
-        if not self.dry_run:
-            repo.save_cursor(session, source, page.cursor)
 
     def _map(
-        self, session: Session, source: str, smap: SourceMap, records: Sequence[RawRecord]
+        self,
+        session: Session,
+        source: str,
+        smap: SourceMap,
+        records: Sequence[RawRecord],
+        *,
+        remap: bool,
     ) -> list[_Mapped]:
         """The page's records that are new or changed, mapped; the others counted or quarantined."""
         known = repo.source_records(
@@ -206,7 +276,7 @@ class Run:
             if rec.problem:
                 self._quarantine(session, source, rec, rec.problem_field, rec.problem)
                 continue
-            if rec.external_id and _same(known.get(rec.external_id), rec):
+            if not remap and rec.external_id and _same(known.get(rec.external_id), rec):
                 self.summary.unchanged += 1  # checked before mapping: the cheap common case
                 continue
             try:
@@ -227,7 +297,11 @@ class Run:
             for m in out:
                 if not m.record.external_id:
                     m.prior = known.get(m.key)
-            unchanged = [m for m in out if not m.record.external_id and _same(m.prior, m.record)]
+            unchanged = [
+                m
+                for m in out
+                if not remap and not m.record.external_id and _same(m.prior, m.record)
+            ]
             self.summary.unchanged += len(unchanged)
             out = [m for m in out if m not in unchanged]
         return out
