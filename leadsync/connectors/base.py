@@ -172,11 +172,9 @@ class Destination(Connector):
 
 
 def content_hash(values: Sequence[Any]) -> str:
-    h = hashlib.sha256()
-    for v in values:
-        h.update(b"\x1e" if v is None else str(v).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
+    """A record's fingerprint: equal exactly when every value is (None differs from "")."""
+    text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def connector_class(kind: str) -> type[Connector]:

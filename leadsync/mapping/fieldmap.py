@@ -92,8 +92,13 @@ class CrmMap:
                 raise MappingError(f.target, str(exc)) from None
         return out
 
+    def __post_init__(self) -> None:
+        # Asked once per field per lead: a dict, not a scan of the fields.
+        directions = {f.target: f.direction for f in self.fields}
+        object.__setattr__(self, "_directions", directions)
+
     def direction(self, field: str) -> str:
-        return next((f.direction for f in self.fields if f.target == field), "leadsync")
+        return self._directions.get(field, "leadsync")  # type: ignore[attr-defined, no-any-return]
 
 
 def _describe(f: CompiledField) -> str:

@@ -55,7 +55,9 @@ class Lead(Base):
 
     __tablename__ = "leads"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(36), unique=True)
+    # A client-made unique key: it lets the ORM insert a page of leads in one statement
+    # and still match the ids SQLite returns to the rows it sent (an "insert sentinel").
+    key: Mapped[str] = mapped_column(String(36), unique=True, insert_sentinel=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     profile: Mapped[dict] = mapped_column(JSON)
     # field -> ISO time of the source record that set it; newer non-empty values win.
