@@ -34,7 +34,8 @@ from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store  # noqa: E402
 from leadsync.sandbox.server import running  # noqa: E402
 from leadsync.state import db  # noqa: E402
-from leadsync.sync.pipeline import Run, wire  # noqa: E402
+from leadsync.sync.pipeline import Run  # noqa: E402
+from leadsync.sync.wiring import wire  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "xeducation_leads.csv"
 CONFIG = ROOT / "tests" / "fixtures" / "xeducation.toml"

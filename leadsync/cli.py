@@ -223,7 +223,8 @@ def _state_url(state: State) -> str:
 def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None:
     """Run one pass: pull new records, map, resolve, plan, push to the CRM."""
     from leadsync.state import db
-    from leadsync.sync.pipeline import Run, wire
+    from leadsync.sync.pipeline import Run
+    from leadsync.sync.wiring import wire
 
     with _errors():
         config = state.load()

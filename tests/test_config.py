@@ -11,7 +11,7 @@ import structlog
 from leadsync import config as cfg
 from leadsync import log
 from leadsync.errors import ConfigError
-from leadsync.sync.pipeline import wire
+from leadsync.sync.wiring import wire
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 

@@ -18,8 +18,9 @@ from leadsync import config as cfg
 from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
 from leadsync.sandbox.server import running
 from leadsync.state import db
-from leadsync.sync.pipeline import Run, wire
+from leadsync.sync.pipeline import Run
 from leadsync.sync.summary import RunSummary
+from leadsync.sync.wiring import wire
 
 SAMPLE = "sample_leads.csv"
 

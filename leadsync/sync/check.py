@@ -18,7 +18,7 @@ from leadsync import config as cfg
 from leadsync.connectors.base import FieldSpec, ObjectSchema
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.mapping.fieldmap import CrmMap, lead_fields
-from leadsync.sync.pipeline import wire
+from leadsync.sync.wiring import wire
 
 # Salesforce field types that accept a value of each canonical lead type.
 _TEXT = {

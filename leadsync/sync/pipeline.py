@@ -9,13 +9,11 @@ committed page and re-sends only what the CRM never confirmed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +22,9 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from leadsync import log
-from leadsync.config import Config
-from leadsync.connectors.base import Destination, Page, RawRecord, Source, connector_class
+from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
-from leadsync.mapping.fieldmap import CrmMap, SourceMap, compile_crm_map, compile_source_map
+from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
 from leadsync.state import db, repo
 from leadsync.state.models import Lead, LeadIdentity, OutboxOp, SourceRecord, SyncRun, utcnow
@@ -35,87 +32,10 @@ from leadsync.sync import planner
 from leadsync.sync.pusher import push
 from leadsync.sync.resolve import merge
 from leadsync.sync.summary import RunSummary
+from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.sync")
 MAX_SHOWN_CHANGES = 10
-
-
-@dataclass
-class Wiring:
-    """Everything a run needs, built and validated from the config once."""
-
-    config: Config
-    sources: dict[str, tuple[Source, SourceMap]]
-    destination: Destination
-    crm_map: CrmMap
-    # What each map looked like: a change re-maps a source's records or re-plans every lead.
-    source_fingerprints: dict[str, str] = field(default_factory=dict)
-    crm_fingerprint: str = ""
-
-    def close(self) -> None:
-        for source, _ in self.sources.values():
-            source.close()
-        self.destination.close()
-
-
-def wire(config: Config) -> Wiring:
-    """Connectors and compiled maps for a config; every problem in one ConfigError."""
-    s = config.settings
-    problems: list[str] = []
-    sources: dict[str, tuple[Source, SourceMap]] = {}
-    fingerprints: dict[str, str] = {}
-    custom = s.lead.custom_fields
-    for name, section in s.sources.items():
-        try:
-            cls = connector_class(section.type)
-            if not issubclass(cls, Source):
-                raise ConfigError(
-                    f"{config.path}: sources.{name}.type: {section.type!r} "
-                    "is not a source connector"
-                )
-            source = cls.from_options(
-                name, section.options, key=f"sources.{name}", path=config.path
-            )
-            smap = compile_source_map(name, section.fields, custom, config.path)
-            sources[name] = (source, smap)  # type: ignore[assignment]
-            # Secrets dump as "**********": rotating a token does not re-map anything.
-            fingerprints[name] = _fingerprint(
-                section.model_dump(mode="json", by_alias=True)["fields"],
-                source.config.model_dump(mode="json"),
-                custom,
-            )
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    destination: Any = None
-    crm_map: Any = None
-    try:
-        cls = connector_class(s.crm.type)
-        if not issubclass(cls, Destination):
-            raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
-        destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
-        crm_map = compile_crm_map(s.crm.fields, custom, config.path)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    crm_fingerprint = _fingerprint(
-        s.crm.model_dump(mode="json", by_alias=True)["fields"],
-        destination.external_id_field,
-        custom,
-    )
-    return Wiring(
-        config=config,
-        sources=sources,
-        destination=destination,
-        crm_map=crm_map,
-        source_fingerprints=fingerprints,
-        crm_fingerprint=crm_fingerprint,
-    )
-
-
-def _fingerprint(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass
@@ -215,16 +135,22 @@ class Run:
             with self._transaction() as session:
                 stored = repo.cursor(session, name) or {}
             fingerprint = self.wiring.source_fingerprints[name]
-            remap = bool(stored) and stored.get("fields") != fingerprint
+            changed_map = bool(stored) and stored.get("fields") != fingerprint
+            # A changed map reads everything again and maps it anew, unchanged rows too; a
+            # remap cut short by a crash goes on from its last page, still remapping.
+            remap = changed_map or bool(stored.get("remapping"))
             if remap:
-                # The map changed: read everything again and map it anew, unchanged rows too.
-                logger.info("sync.source.remap", source=name)
-            position = None if remap else stored.get("position")
+                logger.info("sync.source.remap", source=name, resumed=not changed_map)
+            position = None if changed_map else stored.get("position")
+            last = None
             for page in source.read(position, self.policy.chunk_size):
                 with self._transaction() as session:
                     self._page(session, name, smap, page, remap=remap)
-                    cursor = {"position": page.cursor, "fields": fingerprint}
-                    repo.save_cursor(session, name, cursor)
+                    last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
+                    repo.save_cursor(session, name, last)
+            if remap and last is not None:
+                with self._transaction() as session:
+                    repo.save_cursor(session, name, {**last, "remapping": False})
 
     def _replan_if_crm_map_changed(self) -> None:
         """A new CRM map re-plans every lead: only real differences reach the outbox."""

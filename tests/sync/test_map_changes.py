@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import math
 
+import pytest
+
 from tests.conftest import Project, Sandbox
 
 ROWS = 1000
@@ -72,3 +74,46 @@ def test_a_fixed_transform_rescues_quarantined_rows(xeducation: Project, sandbox
     assert len(sandbox.records()) == ROWS
     rescued = [r for r in sandbox.records() if r["HasOptedOutOfEmail"]]
     assert len(rescued) >= 1
+
+
+def test_a_remap_cut_short_goes_on_remapping(xeducation: Project, sandbox: Sandbox):
+    """A remap that dies after its first page still re-maps the rest of the file when resumed."""
+    _truncate(xeducation)
+    _edit(xeducation, "[sync]\n", "[sync]\nchunk_size = 100\n")
+    xeducation.sync()
+    _edit(
+        xeducation,
+        'Last_Activity__c = "last_activity"',
+        'Last_Activity__c = "last_activity"\nDescription = "lead_origin"',
+    )
+    _edit(
+        xeducation,
+        'lead_origin = "Lead Origin"',
+        'lead_origin = { from = "Lead Origin", transforms = ["upper"] }',
+    )
+
+    from leadsync.sync import pipeline
+
+    original = pipeline.Run._page
+    pages = 0
+
+    def dies_after_one_page(self, *args, **kwargs):
+        nonlocal pages
+        pages += 1
+        if pages == 2:
+            raise KeyboardInterrupt  # the process is stopped mid-remap
+        return original(self, *args, **kwargs)
+
+    pipeline.Run._page = dies_after_one_page
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            xeducation.sync(push=False)
+    finally:
+        pipeline.Run._page = original
+
+    resumed = xeducation.sync()
+
+    assert resumed.read == ROWS - 100
+    origins = {r.get("Lead_Origin__c") for r in sandbox.records()}
+    assert origins == {o.upper() for o in origins}  # every lead re-mapped, none left as it was
+    assert all(r["Description"] == r["Lead_Origin__c"] for r in sandbox.records())

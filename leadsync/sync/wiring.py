@@ -1,0 +1,96 @@
+"""Wiring: the connectors and compiled maps a config asks for, built and validated once.
+
+Each map also gets a fingerprint. The pipeline keeps the fingerprint in force
+with its checkpoints, so that a changed source map re-maps that source and a
+changed CRM map re-plans every lead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadsync.config import Config
+from leadsync.connectors.base import Destination, Source, connector_class
+from leadsync.errors import ConfigError
+from leadsync.mapping.fieldmap import CrmMap, SourceMap, compile_crm_map, compile_source_map
+
+
+@dataclass
+class Wiring:
+    """Everything a run needs, built and validated from the config once."""
+
+    config: Config
+    sources: dict[str, tuple[Source, SourceMap]]
+    destination: Destination
+    crm_map: CrmMap
+    # What each map looked like: a change re-maps a source's records or re-plans every lead.
+    source_fingerprints: dict[str, str] = field(default_factory=dict)
+    crm_fingerprint: str = ""
+
+    def close(self) -> None:
+        for source, _ in self.sources.values():
+            source.close()
+        self.destination.close()
+
+
+def wire(config: Config) -> Wiring:
+    """Connectors and compiled maps for a config; every problem in one ConfigError."""
+    s = config.settings
+    problems: list[str] = []
+    sources: dict[str, tuple[Source, SourceMap]] = {}
+    fingerprints: dict[str, str] = {}
+    custom = s.lead.custom_fields
+    for name, section in s.sources.items():
+        try:
+            cls = connector_class(section.type)
+            if not issubclass(cls, Source):
+                raise ConfigError(
+                    f"{config.path}: sources.{name}.type: {section.type!r} "
+                    "is not a source connector"
+                )
+            source = cls.from_options(
+                name, section.options, key=f"sources.{name}", path=config.path
+            )
+            smap = compile_source_map(name, section.fields, custom, config.path)
+            sources[name] = (source, smap)  # type: ignore[assignment]
+            # Secrets dump as "**********": rotating a token does not re-map anything.
+            fingerprints[name] = _fingerprint(
+                section.model_dump(mode="json", by_alias=True)["fields"],
+                source.config.model_dump(mode="json"),
+                custom,
+            )
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    destination: Any = None
+    crm_map: Any = None
+    try:
+        cls = connector_class(s.crm.type)
+        if not issubclass(cls, Destination):
+            raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
+        destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
+        crm_map = compile_crm_map(s.crm.fields, custom, config.path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    crm_fingerprint = _fingerprint(
+        s.crm.model_dump(mode="json", by_alias=True)["fields"],
+        destination.external_id_field,
+        custom,
+    )
+    return Wiring(
+        config=config,
+        sources=sources,
+        destination=destination,
+        crm_map=crm_map,
+        source_fingerprints=fingerprints,
+        crm_fingerprint=crm_fingerprint,
+    )
+
+
+def _fingerprint(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
