@@ -223,13 +223,9 @@ class Run:
             for m in out:
                 if not m.record.external_id:
                     m.prior = known.get(m.key)
-            unchanged = [
-                m
-                for m in out
-                if not remap and not m.record.external_id and _same(m.prior, m.record)
-            ]
-            self.summary.unchanged += len(unchanged)
-            out = [m for m in out if m not in unchanged]
+            kept = [m for m in out if remap or m.record.external_id or not _same(m.prior, m.record)]
+            self.summary.unchanged += len(out) - len(kept)
+            out = kept
         return out
 
     def _resolve_all(
@@ -344,7 +340,8 @@ class Run:
             )
             if payload is None:
                 continue
-            key = planner.op_key(dest.name, lead.key, payload)
+            base = record.synced_at.isoformat() if record else "new"
+            key = planner.op_key(dest.name, lead.key, payload, base)
             old = pending.get(lead_id)
             if old is not None and old.key == key:
                 continue

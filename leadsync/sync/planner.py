@@ -48,10 +48,15 @@ def _wanted(way: str, value: Any, last: Mapping[str, Any] | None, field: str) ->
     return False  # crm-owned: never after creation
 
 
-def op_key(destination: str, lead_key: str, payload: Mapping[str, Any]) -> str:
-    """An idempotency key derived from what the op means: this lead, these values."""
+def op_key(destination: str, lead_key: str, payload: Mapping[str, Any], base: str) -> str:
+    """An idempotency key derived from what the op means: these values for this lead, on top
+    of the CRM state written at ``base`` (the last write's time, or "new").
+
+    Planning the same change twice gives the same key. A value that returns to an
+    earlier one (CTO, VP, CTO, VP) is a new change on a newer base: a new key.
+    """
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-    return f"upsert:{destination}:{lead_key}:{digest[:20]}"
+    return f"upsert:{destination}:{lead_key}:{base}:{digest[:20]}"
 
 
 def field_diff(

@@ -103,3 +103,19 @@ def test_the_same_person_twice_in_one_page_is_one_lead(tmp_path: Path, sandbox: 
     assert p.sync().created == 1
     (lead,) = sandbox.records()
     assert (lead["FirstName"], lead["Title"]) == ("Ann", "CTO")
+
+
+def test_a_value_that_changes_back_and_forth_is_written_every_time(
+    tmp_path: Path, sandbox: Sandbox
+):
+    """CTO -> VP -> CTO -> VP: each change is planned and written, none collides with an old op."""
+    p = project(tmp_path, {"forms": (HEADER + "1,ann@x.example,Ann,Lee,Acme,CTO,\n", "Id")})
+    p.sync()
+    for title in ("VP", "CTO", "VP"):
+        (tmp_path / "forms.csv").write_text(
+            HEADER + f"1,ann@x.example,Ann,Lee,Acme,{title},\n", encoding="utf-8"
+        )
+        summary = p.sync()
+        assert (summary.status, summary.updated) == ("ok", 1), summary.error
+        (lead,) = sandbox.records()
+        assert lead["Title"] == title

@@ -50,11 +50,12 @@ def test_payload_is_desired_minus_last_written(desired, last, expected):
 
 
 def test_op_key_is_derived_from_meaning():
-    """The same lead and values give the same key; other values another key."""
-    a = op_key("crm", "k1", {"Email": "a@x", "Ext__c": "k1"})
-    assert a == op_key("crm", "k1", {"Ext__c": "k1", "Email": "a@x"})
-    assert a != op_key("crm", "k1", {"Email": "b@x", "Ext__c": "k1"})
-    assert a.startswith("upsert:crm:k1:")
+    """Same lead, values and base: same key; other values, or a newer base: another key."""
+    a = op_key("crm", "k1", {"Email": "a@x", "Ext__c": "k1"}, "new")
+    assert a == op_key("crm", "k1", {"Ext__c": "k1", "Email": "a@x"}, "new")
+    assert a != op_key("crm", "k1", {"Email": "b@x", "Ext__c": "k1"}, "new")
+    assert a != op_key("crm", "k1", {"Email": "a@x", "Ext__c": "k1"}, "2026-11-23T08:00:00+00:00")
+    assert a.startswith("upsert:crm:k1:new:")
 
 
 def test_newer_non_empty_values_win():
