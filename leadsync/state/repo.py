@@ -122,7 +122,9 @@ def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequ
             OutboxOp.status == "pending",
             OutboxOp.kind == kind,
         )
-        .order_by(OutboxOp.id)
+        # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
+        # their own at the end, so that only those wait for their backoff.
+        .order_by(OutboxOp.attempts, OutboxOp.id)
         .limit(size)
     ).all()
 

@@ -104,11 +104,11 @@ def push(
                     )
                 )
             results = _send(destination, ops, policy, stats, deadline)
-            _record(session, destination, ops, results, policy, stats, run_id)
+            finished = _record(session, destination, ops, results, policy, stats, run_id)
             session.commit()
         stats.batches += 1
         if on_batch:
-            on_batch(len(ops), total)
+            on_batch(finished, total)
 
 
 def _send(
@@ -155,7 +155,8 @@ def _record(
     policy: SyncSection,
     stats: PushStats,
     run_id: str,
-) -> None:
+) -> int:
+    """Write each record's outcome back; return how many ops are finished (done or dead)."""
     known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
     counts = {"ok": 0, "retry": 0, "dead": 0}
     now = utcnow()
@@ -185,6 +186,7 @@ def _record(
         retry_later=counts["retry"],
         dead=counts["dead"],
     )
+    return counts["ok"] + counts["dead"]
 
 
 def _apply(
