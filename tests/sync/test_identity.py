@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from leadsync.errors import ConfigError
 from tests.conftest import Project, Sandbox
 
 CONFIG = """
@@ -119,3 +122,20 @@ def test_a_value_that_changes_back_and_forth_is_written_every_time(
         assert (summary.status, summary.updated) == ("ok", 1), summary.error
         (lead,) = sandbox.records()
         assert lead["Title"] == title
+
+
+def test_one_source_at_a_time(tmp_path: Path, sandbox: Sandbox):
+    """`--source NAME` reads that source only; the other waits for its own run."""
+    forms = HEADER + "F1,ann@x.example,Ann,Lee,Acme,CTO,\n"
+    webinar = HEADER + "W1,bo@x.example,Bo,Ek,Initech,VP,\n"
+    p = project(tmp_path, {"forms": (forms, "Id"), "webinar": (webinar, "Id")})
+
+    only_forms = p.sync(only_source="forms")
+    assert (only_forms.read, only_forms.created) == (1, 1)
+    assert [r["Email"] for r in sandbox.records()] == ["ann@x.example"]
+
+    rest = p.sync()
+    assert (rest.read, rest.created) == (1, 1)
+
+    with pytest.raises(ConfigError, match=r"--source nope: no such source \(configured: forms, "):
+        p.sync(only_source="nope")
