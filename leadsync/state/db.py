@@ -8,6 +8,10 @@ refused with the command that fixes it.
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync.errors import SchemaOutdated, StateError
@@ -92,3 +96,52 @@ def require_current(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+# One number for every leadsync process on a PostgreSQL server: "ls" in ASCII.
+_PG_LOCK_KEY = 0x6C73
+
+
+@contextmanager
+def run_lock(engine: Engine) -> Iterator[None]:
+    """Hold the state database's run lock, or raise StateError naming who holds it.
+
+    Two runs pushing the same outbox would send the same batch twice; this lock
+    makes the second one stop at once instead. It is the operating system's (a
+    file lock beside the SQLite file) or the server's (a PostgreSQL advisory lock):
+    either is released when the process dies, so a crash never leaves it behind.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            if not conn.execute(select(func.pg_try_advisory_lock(_PG_LOCK_KEY))).scalar():
+                raise StateError(
+                    "another leadsync run is using this state database "
+                    f"({engine.url.render_as_string(hide_password=True)}); wait for it to finish"
+                )
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(_PG_LOCK_KEY)))
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield  # a private in-memory database: no other process can reach it
+        return
+    path = Path(database + ".lock")
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StateError(
+                f"another leadsync run ({holder}) is using {database}; wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -80,8 +80,17 @@ class Run:
         self.policy = wiring.config.settings.sync
 
     def execute(self) -> RunSummary:
-        """Run the pass; a fatal error ends it as `failed`, with the reason in the summary."""
+        """Run the pass; a fatal error ends it as `failed`, with the reason in the summary.
+
+        A run that writes holds the state db's run lock throughout; a dry run reads only.
+        """
         db.require_current(self.engine)
+        if self.dry_run:
+            return self._execute()
+        with db.run_lock(self.engine):
+            return self._execute()
+
+    def _execute(self) -> RunSummary:
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(run_id=self.summary.run_id)
         self._open_run()

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from leadsync.errors import SchemaOutdated
+from leadsync.errors import SchemaOutdated, StateError
 from leadsync.state import db
 from leadsync.state.models import Base, Lead, SyncRun
 
@@ -117,3 +117,25 @@ def test_a_sync_runs_on_postgres_state(pg_database: str, xeducation, sandbox):
     assert (first.status, first.created) == ("ok", 9237)
     assert (second.read, second.created, second.updated, second.api_calls) == (0, 0, 0, 0)
     assert len(sandbox.records()) == 9237
+
+
+def _locked_run_is_refused(project, state_url: str) -> None:
+    project.state_url_override = state_url
+    engine = db.make_engine(state_url)
+    db.upgrade(engine)
+    with db.run_lock(engine), pytest.raises(StateError, match="another leadsync run"):
+        project.sync()
+    assert project.sync(dry_run=True).status == "ok"  # a dry run only reads
+    assert project.sync().created == 9237  # the lock is free again
+    engine.dispose()
+
+
+def test_a_second_run_on_sqlite_is_refused_while_one_runs(tmp_path: Path, xeducation, sandbox):
+    """While one run holds the state db, another stops at once and names the holder."""
+    _locked_run_is_refused(xeducation, f"sqlite:///{tmp_path / 'locked.db'}")
+
+
+@pytest.mark.postgres
+def test_a_second_run_on_postgres_is_refused_while_one_runs(pg_database: str, xeducation, sandbox):
+    """On PostgreSQL the run lock is an advisory lock, with the same behaviour."""
+    _locked_run_is_refused(xeducation, pg_database)

@@ -123,12 +123,15 @@ class SalesforceEmulator:
         if fault is not None and fault.kind not in ("timeout", "slow"):
             return _fault_response(fault.kind)
         response = getattr(self, endpoint)(request, **args)
-        used = sum(v for k, v in self.stats.items() if k not in ("login", "oauth_token"))
-        response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{self.daily_limit}"
+        response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_used()}/{self.daily_limit}"
         if fault is not None:
             # The work is done and saved; only the answer comes too late.
             time.sleep(fault.delay)
         return response
+
+    def _api_used(self) -> int:
+        """API requests counted against the daily limit: logins are not."""
+        return sum(v for k, v in self.stats.items() if k not in ("login", "oauth_token"))
 
     def _authorised(self, request: Request) -> bool:
         auth = request.headers.get("Authorization", "")
@@ -223,7 +226,7 @@ class SalesforceEmulator:
     # -- REST -----------------------------------------------------------------
 
     def limits(self, request: Request, version: str) -> Response:
-        used = sum(self.stats.values())
+        used = self._api_used()
         return _json(
             {
                 "DailyApiRequests": {
