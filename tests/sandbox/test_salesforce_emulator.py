@@ -127,3 +127,30 @@ def test_faults_are_set_over_http(sandbox: Sandbox):
     bad = requests.post(f"{sandbox.url}/__sandbox/faults", json={"spec": "boom:rate=1"}, timeout=5)
     assert ok.status_code == 200 and sandbox.app.faults.faults[0].every == 2
     assert bad.status_code == 400 and "unknown fault 'boom'" in bad.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {
+            "client_id": "leadsync-demo-client",
+            "client_secret": "demo-client-secret",
+            "domain": "sandbox.my",
+        },
+        {
+            "session_id": "00D5g000004Sandbx!AQsandboxsession",
+            "instance_url": "https://sandbox.my.salesforce.com",
+        },
+    ],
+    ids=["oauth-client-credentials", "session-id"],
+)
+def test_every_login_method_reaches_the_emulator(sandbox: Sandbox, tmp_path, auth):
+    """OAuth client credentials and a pasted session id work against the emulator too."""
+    from leadsync.connectors.salesforce import SalesforceDestination
+
+    dest = SalesforceDestination.from_options(
+        "crm", {"sandbox_url": sandbox.url, "auth": auth}, key="crm", path=tmp_path / "c.toml"
+    )
+    assert dest.check() == []
+    (result,) = dest.upsert([{"LeadSync_Id__c": "k", "LastName": "L", "Company": "C"}])
+    assert result.ok and result.created

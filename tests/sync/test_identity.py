@@ -139,3 +139,25 @@ def test_one_source_at_a_time(tmp_path: Path, sandbox: Sandbox):
 
     with pytest.raises(ConfigError, match=r"--source nope: no such source \(configured: forms, "):
         p.sync(only_source="nope")
+
+
+def test_directions_decide_who_owns_each_crm_field(tmp_path: Path, sandbox: Sandbox):
+    """crm-owned fields are written only on create; fill_if_empty only while empty."""
+    p = project(tmp_path, {"forms": (HEADER + "1,ann@x.example,Ann,Lee,Acme,CTO,\n", "Id")})
+    text = p.config_path.read_text()
+    text = text.replace('Title = "title"', 'Title = { from = "title", direction = "crm" }')
+    text = text.replace(
+        'Company = { from = "company", transforms = [{ default = "[not provided]" }] }',
+        'Company = { from = "company", direction = "fill_if_empty" }\nDescription = "company"',
+    )
+    p.config_path.write_text(text)
+    p.sync()
+
+    (tmp_path / "forms.csv").write_text(HEADER + "1,ann@x.example,Ann,Lee,Globex,VP,\n")
+    summary = p.sync()
+
+    (lead,) = sandbox.records()
+    assert lead["Title"] == "CTO"  # sales owns it now: leadsync wrote it once, on create
+    assert lead["Company"] == "Acme"  # it was not empty, so it is not overwritten
+    assert lead["Description"] == "Globex"  # leadsync-owned: every change is written
+    assert summary.updated == 1
