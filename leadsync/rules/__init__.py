@@ -1,5 +1,6 @@
-"""Scoring, lifecycle, routing and hand-off rules (issue 3). Pure functions, no I/O.
+"""Scoring, lifecycle, routing and hand-off rules: pure functions, no I/O.
 
-Nothing lives here yet: in this first path every mapped lead is planned for the
-CRM as it is.
+So far this holds the condition language (``conditions.py``) that the rules of
+issue 3 are written in; scoring, stages and routing build on it there. In the
+first path (issue 2) every mapped lead is planned for the CRM as it is.
 """

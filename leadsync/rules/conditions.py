@@ -1,0 +1,408 @@
+"""The condition language: the small, safe expressions an admin writes for rules.
+
+    title contains "marketing" and employees >= 50
+    country in ["US", "CA"] or email matches "@(acme|globex)\\.example$"
+    not email_opt_out and count(event.type == "form_submit", days=30) >= 2
+    source_created_at >= days_ago(14)
+
+Grammar, loosest binding first::
+
+    expr       := or
+    or         := and ("or" and)*
+    and        := not ("and" not)*
+    not        := "not" not | comparison
+    comparison := value (op value | "in" list | "not" "in" list
+                         | "contains" value | "matches" STRING)?
+    op         := "==" | "!=" | "<" | "<=" | ">" | ">="
+    value      := NUMBER | STRING | "true" | "false" | list | FIELD | call | "(" expr ")"
+    call       := "count(" event_expr ["," "days" "=" NUMBER] ")"
+                | "days_ago(" NUMBER ")" | "exists(" FIELD ")"
+
+A condition is parsed once, when the config loads; an unknown field, a bad
+regular expression or a syntax error is reported with its column. Evaluation
+is a walk over the parsed tree with the lead's values: there is no Python
+``eval``, no attribute access and no call the grammar does not name, so a
+condition cannot reach files, the network or Python objects. A missing value
+makes a comparison false instead of raising, and ``exists(field)`` asks for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+Context = Mapping[str, Any]  # "lead": profile, "events": [{type, at, ...}], "now": datetime
+Evaluator = Callable[[Context], Any]
+
+
+class ConditionError(ValueError):
+    """A condition that does not parse: what is wrong, and at which column (1-based)."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"column {column}: {message}")
+        self.reason = message
+        self.column = column
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,|=)
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "contains", "matches", "true", "false"}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # number, string, op, name, end
+    text: str
+    column: int
+
+
+def _tokens(source: str) -> list[_Token]:
+    out, pos = [], 0
+    while pos < len(source):
+        if source[pos:].strip() == "":
+            break
+        match = _TOKEN.match(source, pos)
+        if match is None or match.end() == pos:
+            start = len(source) - len(source[pos:].lstrip())
+            raise ConditionError(f"unexpected character {source[start]!r}", start + 1)
+        kind = match.lastgroup or "op"
+        text = match.group(kind)
+        out.append(_Token(kind, text, match.start(kind) + 1))
+        pos = match.end()
+    out.append(_Token("end", "", len(source) + 1))
+    return out
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed condition: call it with a context to get True or False."""
+
+    source: str
+    fields: frozenset[str]
+    _evaluate: Evaluator
+
+    def __call__(self, context: Context) -> bool:
+        try:
+            return bool(self._evaluate(context))
+        except TypeError:
+            # Values of kinds that do not compare ("abc" < 3): the condition does not hold.
+            return False
+
+
+def parse(source: str, fields: Mapping[str, str]) -> Condition:
+    """Parse ``source``; ``fields`` maps each lead field to its type (str, int, date, ...)."""
+    parser = _Parser(_tokens(source), fields)
+    evaluate = parser.expression()
+    parser.expect_end()
+    return Condition(source, frozenset(parser.used), evaluate)
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Token], fields: Mapping[str, str]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.fields = fields
+        self.used: set[str] = set()
+        self.in_count = False
+
+    # -- tokens ----------------------------------------------------------------
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def at(self, *texts: str) -> bool:
+        return self.current.kind in ("op", "name") and self.current.text in texts
+
+    def expect(self, text: str) -> _Token:
+        if not self.at(text):
+            raise self.error(f"expected {text!r}")
+        return self.take()
+
+    def expect_end(self) -> None:
+        if self.current.kind != "end":
+            raise self.error("expected the end of the condition, or `and` / `or`")
+
+    def error(self, message: str) -> ConditionError:
+        token = self.current
+        found = "the end" if token.kind == "end" else repr(token.text)
+        return ConditionError(f"{message}, found {found}", token.column)
+
+    # -- grammar ---------------------------------------------------------------
+
+    def expression(self) -> Evaluator:
+        return self.disjunction()
+
+    def disjunction(self) -> Evaluator:
+        parts = [self.conjunction()]
+        while self.at("or"):
+            self.take()
+            parts.append(self.conjunction())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda ctx: any(p(ctx) for p in parts)
+
+    def conjunction(self) -> Evaluator:
+        parts = [self.negation()]
+        while self.at("and"):
+            self.take()
+            parts.append(self.negation())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda ctx: all(p(ctx) for p in parts)
+
+    def negation(self) -> Evaluator:
+        if self.at("not"):
+            self.take()
+            inner = self.negation()
+            return lambda ctx: not inner(ctx)
+        return self.comparison()
+
+    def comparison(self) -> Evaluator:
+        left = self.value()
+        if self.current.kind == "op" and self.current.text in _COMPARE:
+            op = _COMPARE[self.take().text]
+            right = self.value()
+            return lambda ctx: _compare(op, left(ctx), right(ctx))
+        if self.at("in"):
+            self.take()
+            options = self.literal_list()
+            return lambda ctx: _value_in(left(ctx), options)
+        if self.at("not") and self.tokens[self.pos + 1].text == "in":
+            self.take()
+            self.take()
+            options = self.literal_list()
+            return lambda ctx: (v := left(ctx)) is not None and not _value_in(v, options)
+        if self.at("contains"):
+            self.take()
+            needle = self.value()
+            return lambda ctx: _contains(left(ctx), needle(ctx))
+        if self.at("matches"):
+            self.take()
+            token = self.current
+            if token.kind != "string":
+                raise self.error("`matches` takes a regular expression in quotes")
+            self.take()
+            try:
+                pattern = re.compile(_unquote(token.text), re.IGNORECASE)
+            except re.error as exc:
+                raise ConditionError(f"bad regular expression: {exc.msg}", token.column) from None
+            return lambda ctx: isinstance(v := left(ctx), str) and pattern.search(v) is not None
+        return left
+
+    def value(self) -> Evaluator:
+        token = self.current
+        if token.kind == "number":
+            self.take()
+            number = float(token.text) if "." in token.text else int(token.text)
+            return lambda ctx: number
+        if token.kind == "string":
+            self.take()
+            text = _unquote(token.text)
+            return lambda ctx: text
+        if token.kind == "op" and token.text == "(":
+            self.take()
+            inner = self.expression()
+            self.expect(")")
+            return inner
+        if token.kind == "op" and token.text == "[":
+            options = self.literal_list()
+            return lambda ctx: list(options)
+        if token.kind == "name":
+            if token.text in ("true", "false"):
+                self.take()
+                flag = token.text == "true"
+                return lambda ctx: flag
+            if token.text in _KEYWORDS:
+                raise self.error("expected a value")
+            if self.tokens[self.pos + 1].text == "(":
+                return self.call()
+            return self.field()
+        raise self.error("expected a value")
+
+    def field(self) -> Evaluator:
+        token = self.take()
+        name = token.text
+        if name.startswith("event."):
+            if not self.in_count:
+                raise ConditionError(f"{name!r} is only known inside count(...)", token.column)
+            key = name.removeprefix("event.")
+            return lambda ctx: (ctx.get("event") or {}).get(key)
+        if "." in name or name not in self.fields:
+            known = ", ".join(sorted(self.fields))
+            raise ConditionError(f"unknown field {name!r} (lead fields: {known})", token.column)
+        self.used.add(name)
+        kind = self.fields[name]
+        return lambda ctx: _typed((ctx.get("lead") or {}).get(name), kind)
+
+    def call(self) -> Evaluator:
+        token = self.take()
+        self.expect("(")
+        if token.text == "exists":
+            name_token = self.current
+            if name_token.kind != "name" or name_token.text not in self.fields:
+                raise self.error("exists() takes a lead field")
+            self.take()
+            self.expect(")")
+            self.used.add(name_token.text)
+            field = name_token.text
+            return lambda ctx: (ctx.get("lead") or {}).get(field) not in (None, "")
+        if token.text == "days_ago":
+            days = self.number("days_ago() takes a number of days")
+            self.expect(")")
+            return lambda ctx: _now(ctx) - timedelta(days=days)
+        if token.text == "count":
+            if self.in_count:
+                raise ConditionError("count() cannot be nested", token.column)
+            self.in_count = True
+            predicate = self.expression()
+            self.in_count = False
+            window = None
+            if self.at(","):
+                self.take()
+                self.expect("days")
+                self.expect("=")
+                window = self.number("days= takes a number")
+            self.expect(")")
+            return lambda ctx: _count(ctx, predicate, window)
+        raise ConditionError(
+            f"unknown function {token.text!r} (known: count, days_ago, exists)", token.column
+        )
+
+    def number(self, message: str) -> float:
+        token = self.current
+        if token.kind != "number":
+            raise self.error(message)
+        self.take()
+        return float(token.text)
+
+    def literal_list(self) -> tuple[Any, ...]:
+        self.expect("[")
+        items: list[Any] = []
+        while not self.at("]"):
+            token = self.current
+            if token.kind == "string":
+                items.append(_unquote(token.text))
+            elif token.kind == "number":
+                items.append(float(token.text) if "." in token.text else int(token.text))
+            else:
+                raise self.error("a list holds strings and numbers")
+            self.take()
+            if not self.at("]"):
+                self.expect(",")
+        self.take()
+        return tuple(items)
+
+
+# -- evaluation helpers ---------------------------------------------------------
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+def _now(ctx: Context) -> datetime:
+    now = ctx.get("now")
+    return now if isinstance(now, datetime) else datetime.now(UTC)
+
+
+def _typed(value: Any, kind: str) -> Any:
+    """A profile value (JSON-native) as its type, so that dates compare as dates."""
+    if value is None or kind not in ("date", "datetime") or not isinstance(value, str):
+        return value
+    try:
+        if kind == "date":
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
+    """Make a date and a datetime, or a date-like string and a date, comparable."""
+    if isinstance(a, datetime) and isinstance(b, date) and not isinstance(b, datetime):
+        return a.date(), b
+    if isinstance(b, datetime) and isinstance(a, date) and not isinstance(a, datetime):
+        return a, b.date()
+    if isinstance(a, date | datetime) and isinstance(b, str):
+        parsed = _typed(b, "datetime" if isinstance(a, datetime) and "T" in b else "date")
+        return _comparable(a, parsed) if parsed is not None else (a, b)
+    if isinstance(b, date | datetime) and isinstance(a, str):
+        left, right = _comparable(b, a)
+        return right, left
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return (a if a.tzinfo else a.replace(tzinfo=UTC)), (
+            b if b.tzinfo else b.replace(tzinfo=UTC)
+        )
+    return a, b
+
+
+def _compare(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    if isinstance(a, str) and isinstance(b, str):
+        return op(a.casefold(), b.casefold())
+    a, b = _comparable(a, b)
+    return op(a, b)
+
+
+def _value_in(value: Any, options: Sequence[Any]) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.casefold() in {str(o).casefold() for o in options}
+    return value in options
+
+
+def _contains(haystack: Any, needle: Any) -> bool:
+    if haystack is None or needle is None:
+        return False
+    if isinstance(haystack, str):
+        return str(needle).casefold() in haystack.casefold()
+    if isinstance(haystack, list | tuple):
+        return needle in haystack
+    return False
+
+
+def _count(ctx: Context, predicate: Evaluator, days: float | None) -> int:
+    """How many of the lead's events match, within the last ``days`` when given."""
+    since = _now(ctx) - timedelta(days=days) if days is not None else None
+    n = 0
+    for event in ctx.get("events") or ():
+        if since is not None:
+            at = event.get("at")
+            if isinstance(at, str):
+                at = _typed(at, "datetime")
+            if not isinstance(at, datetime):
+                continue  # an event with no time cannot be in a window
+            if (at if at.tzinfo else at.replace(tzinfo=UTC)) < since:
+                continue
+        try:
+            if predicate({**ctx, "event": event}):
+                n += 1
+        except TypeError:
+            continue
+    return n
