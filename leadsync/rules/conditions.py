@@ -107,9 +107,14 @@ class Condition:
             return False
 
 
-def parse(source: str, fields: Mapping[str, str]) -> Condition:
-    """Parse ``source``; ``fields`` maps each lead field to its type (str, int, date, ...)."""
+def parse(source: str, fields: Mapping[str, str], *, about_event: bool = False) -> Condition:
+    """Parse ``source``; ``fields`` maps each lead field to its type (str, int, date, ...).
+
+    ``about_event``: the condition judges one event (a behaviour rule), so ``event.*``
+    may be used anywhere; the event is ``context["event"]``.
+    """
     parser = _Parser(_tokens(source), fields)
+    parser.about_event = about_event
     evaluate = parser.expression()
     parser.expect_end()
     return Condition(source, frozenset(parser.used), evaluate)
@@ -122,6 +127,7 @@ class _Parser:
         self.fields = fields
         self.used: set[str] = set()
         self.in_count = False
+        self.about_event = False
 
     # -- tokens ----------------------------------------------------------------
 
@@ -247,7 +253,7 @@ class _Parser:
         token = self.take()
         name = token.text
         if name.startswith("event."):
-            if not self.in_count:
+            if not (self.in_count or self.about_event):
                 raise ConditionError(f"{name!r} is only known inside count(...)", token.column)
             key = name.removeprefix("event.")
             return lambda ctx: (ctx.get("event") or {}).get(key)

@@ -100,6 +100,16 @@ def test_errors_name_the_column(source, column, message):
     assert message in err.value.reason
 
 
+def test_a_condition_about_one_event():
+    """A behaviour rule's condition reads the event it is given, and the lead too."""
+    condition = parse(
+        'event.type == "form_submit" and event.form != "ebook" and country == "US"',
+        FIELDS,
+        about_event=True,
+    )
+    assert [condition({**CTX, "event": e}) for e in EVENTS] == [True, False, False]
+
+
 def test_used_fields_are_known_after_parsing():
     """A parsed condition lists the lead fields it reads (for explain and preview)."""
     condition = parse('title contains "x" or exists(phone) or count(event.type == "a") > 0', FIELDS)
