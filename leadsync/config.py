@@ -106,11 +106,6 @@ class Config:
     # can list them beside every other problem.
     missing_env: list[str] = field(default_factory=list)
 
-    def resolve_path(self, value: str) -> Path:
-        """A path in the config is relative to the config file, not to the working directory."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.path.parent / p)
-
 
 def locate(flag: str | None) -> Path:
     return Path(flag or os.environ.get("LEADSYNC_CONFIG") or DEFAULT_CONFIG)
