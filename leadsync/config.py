@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from leadsync.errors import ConfigError
 
@@ -59,12 +59,28 @@ class CrmFieldRule(FieldRule):
     direction: Literal["leadsync", "fill_if_empty", "crm"] = "leadsync"
 
 
+class EventSection(Section):
+    """Each record of the source is also an event (a form submission, an activity)."""
+
+    type: str | None = None  # the same type for every record, e.g. "form_submit"
+    type_from: str | None = None  # or the column that names it, e.g. "Last Activity"
+    at: str | None = None  # the column with the event's time
+    attributes: dict[str, str] = Field(default_factory=dict)  # attribute -> column
+
+    @model_validator(mode="after")
+    def _one_type(self) -> EventSection:
+        if (self.type is None) == (self.type_from is None):
+            raise ValueError("give `type` (a fixed event type) or `type_from` (a column)")
+        return self
+
+
 class SourceSection(BaseModel):
-    """`type` and `fields` are ours; every other key belongs to the connector's own model."""
+    """`type`, `fields` and `event` are ours; other keys belong to the connector's own model."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     type: str
     fields: dict[str, FieldRule | str] = Field(default_factory=dict)
+    event: EventSection | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -81,6 +97,39 @@ class CrmSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ScoringRuleSection(Section):
+    name: str
+    category: Literal["fit", "behaviour"]
+    when: str
+    points: float
+    cap: float | None = Field(None, gt=0)
+
+
+class ScoringSection(Section):
+    half_life_days: float = Field(30.0, gt=0)
+    fit_cap: float | None = Field(None, gt=0)
+    behaviour_cap: float | None = Field(None, gt=0)
+    rules: list[ScoringRuleSection] = Field(default_factory=list)
+
+
+class MqlSection(Section):
+    total: float | None = None
+    fit: float | None = None
+    behaviour: float | None = None
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> MqlSection:
+        if self.total is None and (self.fit is None or self.behaviour is None):
+            raise ValueError("give `total`, or both `fit` and `behaviour`")
+        return self
+
+
+class LifecycleSection(Section):
+    lead_when: str | None = None
+    disqualify_when: str | None = None
+    mql: MqlSection
+
+
 class SyncSection(Section):
     chunk_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
@@ -94,6 +143,8 @@ class Settings(Section):
     lead: LeadSection = Field(default_factory=LeadSection)
     sources: dict[str, SourceSection]
     crm: CrmSection
+    scoring: ScoringSection | None = None
+    lifecycle: LifecycleSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
 
 
@@ -212,7 +263,19 @@ def remember_secrets(model: BaseModel) -> None:
 
 
 _MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (Settings, StateSection, LeadSection, SyncSection, FieldRule)
+    m.__name__: m
+    for m in (
+        Settings,
+        StateSection,
+        LeadSection,
+        SyncSection,
+        FieldRule,
+        ScoringSection,
+        ScoringRuleSection,
+        LifecycleSection,
+        MqlSection,
+        EventSection,
+    )
 }
 
 

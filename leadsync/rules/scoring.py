@@ -64,7 +64,11 @@ class Score:
 
 
 class ScoringError(ValueError):
-    """A scoring rule that does not compile: names the rule and the column."""
+    """Scoring rules that do not compile: each problem with the rule's index and name."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
 
 
 def compile_scoring(
@@ -76,17 +80,18 @@ def compile_scoring(
     behaviour_cap: float | None = None,
 ) -> Scoring:
     """Rules as written in config ({name, category, when, points, cap}), parsed once."""
-    compiled, problems = [], []
+    compiled: list[Rule] = []
+    problems: list[tuple[int, str]] = []
     for i, raw in enumerate(rules):
         name = str(raw.get("name") or f"rule {i + 1}")
         category = raw.get("category")
         if category not in ("fit", "behaviour"):
-            problems.append(f'{name}: category must be "fit" or "behaviour", not {category!r}')
+            problems.append((i, f'{name}: category must be "fit" or "behaviour", not {category!r}'))
             continue
         try:
             condition = parse(str(raw["when"]), fields, about_event=category == "behaviour")
         except ConditionError as exc:
-            problems.append(f"{name}: when: {exc}")
+            problems.append((i, f"{name}: when: {exc}"))
             continue
         cap = raw.get("cap")
         compiled.append(
@@ -95,9 +100,9 @@ def compile_scoring(
             )
         )
     if problems:
-        raise ScoringError("; ".join(problems))
+        raise ScoringError(problems)
     if half_life_days <= 0:
-        raise ScoringError("half_life_days must be more than 0")
+        raise ScoringError([(-1, "half_life_days must be more than 0")])
     return Scoring(tuple(compiled), half_life_days, fit_cap, behaviour_cap)
 
 

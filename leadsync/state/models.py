@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -64,6 +65,35 @@ class Lead(Base):
     profile_times: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last decision: score parts and the current lifecycle stage (history in stage_history).
+    score_fit: Mapped[float | None] = mapped_column(Float)
+    score_behaviour: Mapped[float | None] = mapped_column(Float)
+    stage: Mapped[str | None] = mapped_column(String(20), index=True)
+
+
+class Event(Base):
+    """Something a lead did (a form submission, a visit), stored once under a stable key."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attributes: Mapped[dict] = mapped_column(JSON)
+
+
+class StageHistory(Base):
+    """A lead entering a lifecycle stage: when, and why."""
+
+    __tablename__ = "stage_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class LeadIdentity(Base):
@@ -168,11 +198,13 @@ __all__ = [
     "CrmRecord",
     "Cursor",
     "DeadLetter",
+    "Event",
     "Lead",
     "LeadIdentity",
     "OutboxOp",
     "Quarantine",
     "SourceRecord",
+    "StageHistory",
     "SyncRun",
     "utcnow",
 ]

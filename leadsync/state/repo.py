@@ -18,11 +18,13 @@ from leadsync.state.models import (
     CrmRecord,
     Cursor,
     DeadLetter,
+    Event,
     Lead,
     LeadIdentity,
     OutboxOp,
     Quarantine,
     SourceRecord,
+    StageHistory,
     SyncRun,
     utcnow,
 )
@@ -112,6 +114,37 @@ def pending_ops(session: Session, destination: str, lead_ids: Iterable[int]) -> 
         ),
     )
     return {r.lead_id: r for r in rows}
+
+
+def events_by_key(session: Session, keys: Iterable[str]) -> dict[str, Event]:
+    rows = _in_slices(session, keys, lambda part: select(Event).where(Event.key.in_(part)))
+    return {r.key: r for r in rows}
+
+
+def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list[Event]]:
+    out: dict[int, list[Event]] = {}
+    rows = _in_slices(
+        session,
+        lead_ids,
+        lambda part: select(Event).where(Event.lead_id.in_(part)).order_by(Event.at, Event.id),
+    )
+    for r in rows:
+        out.setdefault(r.lead_id, []).append(r)
+    return out
+
+
+def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[StageHistory]]:
+    out: dict[int, list[StageHistory]] = {}
+    rows = _in_slices(
+        session,
+        lead_ids,
+        lambda part: (
+            select(StageHistory).where(StageHistory.lead_id.in_(part)).order_by(StageHistory.id)
+        ),
+    )
+    for r in rows:
+        out.setdefault(r.lead_id, []).append(r)
+    return out
 
 
 def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:

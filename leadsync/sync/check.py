@@ -18,6 +18,7 @@ from leadsync import config as cfg
 from leadsync.connectors.base import FieldSpec, ObjectSchema
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.mapping.fieldmap import CrmMap, lead_fields
+from leadsync.rules.decide import DECISION_FIELDS
 from leadsync.sync.wiring import wire
 
 # Salesforce field types that accept a value of each canonical lead type.
@@ -68,7 +69,9 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
         problems = [f"{path}: {p}" for p in source.check()]
         header = source.columns()
         if header is not None and not problems:
-            for column in sorted(smap.columns() - set(header)):
+            event_map = wiring.events.get(name)
+            wanted = smap.columns() | (event_map.columns() if event_map else set())
+            for column in sorted(wanted - set(header)):
                 hint = difflib.get_close_matches(column, header, n=1)
                 problems.append(
                     f"{path}: sources.{name}.fields: column {column!r} is not in the file's "
@@ -93,7 +96,7 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
         path,
         schema,
         wiring.crm_map,
-        lead_fields(config.settings.lead.custom_fields),
+        {**lead_fields(config.settings.lead.custom_fields), **DECISION_FIELDS},
         dest.external_id_field,
     )
     report.errors.extend(errors)

@@ -26,8 +26,19 @@ from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
+from leadsync.rules.decide import Decision, decide
+from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import db, repo
-from leadsync.state.models import Lead, LeadIdentity, OutboxOp, SourceRecord, SyncRun, utcnow
+from leadsync.state.models import (
+    Event,
+    Lead,
+    LeadIdentity,
+    OutboxOp,
+    SourceRecord,
+    StageHistory,
+    SyncRun,
+    utcnow,
+)
 from leadsync.sync import planner
 from leadsync.sync.pusher import push
 from leadsync.sync.resolve import merge
@@ -50,6 +61,12 @@ class _Mapped:
     new_identity: bool = False
 
 
+def _event_values(event: Event) -> dict[str, Any]:
+    """An event as rules read it: its type, time (ISO) and attributes."""
+    at = iso_utc(event.at) if event.at else None
+    return {**event.attributes, "type": event.type, "at": at}
+
+
 def _same(prior: SourceRecord | None, record: RawRecord) -> bool:
     return prior is not None and prior.content_hash == record.content_hash
 
@@ -64,6 +81,7 @@ class Run:
         only_source: str | None = None,
         push: bool = True,
         on_push: Callable[[int, int], None] | None = None,
+        now: datetime | None = None,
     ) -> None:
         if only_source and only_source not in wiring.sources:
             known = ", ".join(wiring.sources)
@@ -78,6 +96,8 @@ class Run:
         self.on_push = on_push
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
+        # The moment decisions are made at: scores fade with time, so tests pin it.
+        self.now = now or utcnow()
 
     def execute(self) -> RunSummary:
         """Run the pass; a fatal error ends it as `failed`, with the reason in the summary.
@@ -295,7 +315,32 @@ class Run:
             session.execute(insert(LeadIdentity), list(identities.values()))
         if records:
             session.execute(insert(SourceRecord), list(records.values()))
+        self._store_events(session, source, resolved)
         return touched
+
+    def _store_events(self, session: Session, source: str, resolved: list[_Mapped]) -> None:
+        """The page's events, stored once each under their stable key."""
+        event_map = self.wiring.events.get(source)
+        if event_map is None:
+            return
+        rows: dict[str, dict[str, Any]] = {}
+        for m in resolved:
+            event = event_map.event(m.key, m.record.data)
+            if event is not None and m.lead is not None:
+                rows[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
+        known = repo.events_by_key(session, rows)
+        for key, row in list(rows.items()):
+            if key in known:  # the record changed: so did its event
+                old = known.pop(key)
+                old.type, old.at, old.attributes, old.lead_id = (
+                    row["type"],
+                    row["at"],
+                    row["attributes"],
+                    row["lead_id"],
+                )
+                del rows[key]
+        if rows:
+            session.execute(insert(Event), list(rows.values()))
 
     def _resolve(
         self,
@@ -327,7 +372,45 @@ class Run:
             by_ext.setdefault(rec.external_id, lead)
         return lead
 
+    def _decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
+        """Score each lead, move it through the stages, and record what changed and why."""
+        rules = self.wiring.rules
+        if rules.scoring is None and rules.lifecycle is None:
+            return {}
+        events = repo.events_of_leads(session, touched)
+        history = repo.stage_history(session, touched)
+        decisions: dict[int, Decision] = {}
+        entries: list[dict[str, Any]] = []
+        for lead_id, lead in touched.items():
+            past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
+            decision = decide(
+                rules,
+                lead.profile,
+                [_event_values(e) for e in events.get(lead_id, [])],
+                past,
+                self.now,
+            )
+            lead.score_fit, lead.score_behaviour = decision.score.fit, decision.score.behaviour
+            for entry in decision.entries:
+                lead.stage = entry.stage
+                entries.append(
+                    {
+                        "lead_id": lead_id,
+                        "stage": entry.stage,
+                        "at": entry.at,
+                        "reason": entry.reason,
+                        "run_id": self.summary.run_id,
+                    }
+                )
+                if entry.stage == "mql":
+                    self.summary.mql += 1
+            decisions[lead_id] = decision
+        if entries:
+            session.execute(insert(StageHistory), entries)
+        return decisions
+
     def _plan(self, session: Session, touched: dict[int, Lead]) -> None:
+        decisions = self._decide(session, touched)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
         pending = repo.pending_ops(session, dest.name, touched)
@@ -335,7 +418,8 @@ class Run:
         ops: list[dict[str, Any]] = []
         for lead_id, lead in touched.items():
             try:
-                desired = self.wiring.crm_map.desired(lead.profile)
+                decided = decisions[lead_id].fields if lead_id in decisions else {}
+                desired = self.wiring.crm_map.desired({**lead.profile, **decided})
             except MappingError as exc:
                 self._quarantine_lead(session, lead, exc)
                 continue

@@ -26,6 +26,7 @@ class RunSummary:
     planned_creates: int = 0
     planned_updates: int = 0
     replanned: int = 0
+    mql: int = 0
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

@@ -15,7 +15,18 @@ from typing import Any
 from leadsync.config import Config
 from leadsync.connectors.base import Destination, Source, connector_class
 from leadsync.errors import ConfigError
-from leadsync.mapping.fieldmap import CrmMap, SourceMap, compile_crm_map, compile_source_map
+from leadsync.mapping.events import EventMap
+from leadsync.mapping.fieldmap import (
+    CrmMap,
+    SourceMap,
+    compile_crm_map,
+    compile_source_map,
+    lead_fields,
+)
+from leadsync.rules.conditions import Condition, ConditionError, parse
+from leadsync.rules.decide import DECISION_FIELDS, Rules
+from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
+from leadsync.rules.scoring import ScoringError, compile_scoring
 
 
 @dataclass
@@ -26,6 +37,8 @@ class Wiring:
     sources: dict[str, tuple[Source, SourceMap]]
     destination: Destination
     crm_map: CrmMap
+    rules: Rules = field(default_factory=Rules)
+    events: dict[str, EventMap] = field(default_factory=dict)
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
@@ -42,6 +55,7 @@ def wire(config: Config) -> Wiring:
     problems: list[str] = []
     sources: dict[str, tuple[Source, SourceMap]] = {}
     fingerprints: dict[str, str] = {}
+    event_maps: dict[str, EventMap] = {}
     custom = s.lead.custom_fields
     for name, section in s.sources.items():
         try:
@@ -56,9 +70,12 @@ def wire(config: Config) -> Wiring:
             )
             smap = compile_source_map(name, section.fields, custom, config.path)
             sources[name] = (source, smap)  # type: ignore[assignment]
+            if section.event is not None:
+                event_maps[name] = EventMap(name, section.event)
             # Secrets dump as "**********": rotating a token does not re-map anything.
             fingerprints[name] = _fingerprint(
                 section.model_dump(mode="json", by_alias=True)["fields"],
+                section.event.model_dump(mode="json") if section.event else None,
                 source.config.model_dump(mode="json"),
                 custom,
             )
@@ -71,24 +88,65 @@ def wire(config: Config) -> Wiring:
         if not issubclass(cls, Destination):
             raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
         destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
-        crm_map = compile_crm_map(s.crm.fields, custom, config.path)
+        crm_map = compile_crm_map(s.crm.fields, {**custom, **DECISION_FIELDS}, config.path)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    rules = _compile_rules(config, problems)
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(
         s.crm.model_dump(mode="json", by_alias=True)["fields"],
         destination.external_id_field,
         custom,
+        # A new scoring or lifecycle changes what leads are: every lead is decided again.
+        s.scoring.model_dump(mode="json") if s.scoring else None,
+        s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
     )
     return Wiring(
         config=config,
         sources=sources,
         destination=destination,
         crm_map=crm_map,
+        rules=rules,
+        events=event_maps,
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )
+
+
+def _compile_rules(config: Config, problems: list[str]) -> Rules:
+    """Scoring and lifecycle rules, parsed once; each mistake named by its key and column."""
+    s = config.settings
+    fields = lead_fields(s.lead.custom_fields)
+    scoring = None
+    if s.scoring is not None:
+        try:
+            scoring = compile_scoring(
+                [r.model_dump() for r in s.scoring.rules],
+                fields,
+                half_life_days=s.scoring.half_life_days,
+                fit_cap=s.scoring.fit_cap,
+                behaviour_cap=s.scoring.behaviour_cap,
+            )
+        except ScoringError as exc:
+            for index, message in exc.problems:
+                problems.append(f"{config.path}: scoring.rules[{index}]: {message}")
+    lifecycle = None
+    if s.lifecycle is not None:
+        conditions: dict[str, Condition | None] = {}
+        for key in ("lead_when", "disqualify_when"):
+            text = getattr(s.lifecycle, key)
+            try:
+                conditions[key] = parse(text, fields) if text else None
+            except ConditionError as exc:
+                problems.append(f"{config.path}: lifecycle.{key}: {exc}")
+        mql = s.lifecycle.mql
+        lifecycle = LifecycleRules(
+            mql=MqlThreshold(total=mql.total, fit=mql.fit, behaviour=mql.behaviour),
+            lead_when=conditions.get("lead_when"),
+            disqualify_when=conditions.get("disqualify_when"),
+        )
+    return Rules(scoring=scoring, lifecycle=lifecycle)
 
 
 def _fingerprint(*parts: Any) -> str:

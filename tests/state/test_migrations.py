@@ -72,14 +72,20 @@ def test_an_empty_database_is_refused_with_the_fix(tmp_path: Path):
         db.require_current(engine)
 
 
-def test_an_older_schema_is_refused_with_the_fix(tmp_path: Path):
-    """A database at an older revision names both revisions and the command that fixes it."""
+def test_an_older_schema_is_refused_until_upgraded(tmp_path: Path):
+    """A database at an older revision names both revisions and the fix, which then works."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    db.upgrade(engine)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(SchemaOutdated, match=r"revision 0000.*needs 0001.*leadsync db upgrade"):
+    db.upgrade(engine, "0001")
+    head = db.head_revision(engine)
+    assert head != "0001"
+    with pytest.raises(
+        SchemaOutdated,
+        match=rf"revision 0001, this leadsync needs {head}: run "
+        r"`leadsync db upgrade`",
+    ):
         db.require_current(engine)
+    assert db.upgrade(engine) == ("0001", head)
+    db.require_current(engine)
 
 
 def test_times_are_stored_and_read_as_utc(tmp_path: Path):

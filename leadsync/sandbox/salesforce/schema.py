@@ -136,6 +136,16 @@ LEAD_FIELDS: list[dict[str, Any]] = [
         nillable=False,
         defaultedOnCreate=True,
     ),
+    _f("Lead_Score__c", "double", "Lead Score", 0, precision=18),
+    _f(
+        "Lifecycle_Stage__c",
+        "picklist",
+        "Lifecycle Stage",
+        255,
+        restrictedPicklist=True,
+        picklist=["inquiry", "lead", "mql", "sal", "sql", "recycled", "disqualified"],
+    ),
+    _f("MQL_Date__c", "datetime", "MQL Date", 0),
 ]
 
 OBJECTS: dict[str, dict[str, Any]] = {

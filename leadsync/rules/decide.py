@@ -1,0 +1,64 @@
+"""The decision about one lead: its score, the stages it enters now, and the fields that say so.
+
+Pure: ``decide(rules, lead, events, history, now) -> Decision``. The decision's
+``fields`` are lead fields a CRM map can write like any other (``score``,
+``score_fit``, ``score_behaviour``, ``stage``, ``stage_at``, ``mql_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadsync.mapping.lead import iso_utc
+from leadsync.rules.lifecycle import LifecycleRules, StageEntry, advance
+from leadsync.rules.scoring import Score, Scoring, score
+
+# Fields the decision adds to a lead, with their types, for CRM maps and `check`.
+DECISION_FIELDS = {
+    "score": "float",
+    "score_fit": "float",
+    "score_behaviour": "float",
+    "stage": "str",
+    "stage_at": "datetime",
+    "mql_at": "datetime",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    scoring: Scoring | None = None
+    lifecycle: LifecycleRules | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    score: Score
+    entries: list[StageEntry] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def decide(
+    rules: Rules,
+    lead: Mapping[str, Any],
+    events: Sequence[Mapping[str, Any]],
+    history: Sequence[StageEntry],
+    now: datetime,
+) -> Decision:
+    s = score(rules.scoring, lead, events, now) if rules.scoring else Score(0.0, 0.0)
+    entries: list[StageEntry] = []
+    if rules.lifecycle is not None:
+        context = {"lead": lead, "events": events, "now": now}
+        entries = advance(rules.lifecycle, history, s, context, now)
+    fields: dict[str, Any] = {}
+    if rules.scoring is not None:
+        fields.update(score=s.total, score_fit=s.fit, score_behaviour=s.behaviour)
+    everything = [*history, *entries]
+    if everything:
+        fields.update(stage=everything[-1].stage, stage_at=iso_utc(everything[-1].at))
+        mql = [e for e in everything if e.stage == "mql"]
+        if mql:
+            fields["mql_at"] = iso_utc(mql[-1].at)
+    return Decision(score=s, entries=entries, fields=fields)

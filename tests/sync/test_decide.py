@@ -1,0 +1,183 @@
+"""Scoring and lifecycle in the sync: events from a source, stages with reasons, CRM fields."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from leadsync.errors import ConfigError
+from leadsync.state import db
+from leadsync.state.models import Event, Lead, StageHistory
+from tests.conftest import Project, Sandbox
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+HEADER = "Id,Email,First,Last,Company,Title,Form,At\n"
+CONFIG = """
+[sources.forms]
+type = "csv"
+path = "forms.csv"
+external_id = "Id"
+
+[sources.forms.fields]
+email = { from = "Email", required = true }
+first_name = "First"
+last_name = "Last"
+company = "Company"
+title = "Title"
+
+[sources.forms.event]
+type = "form_submit"
+at = "At"
+attributes = { form = "Form" }
+
+[scoring]
+half_life_days = 30
+
+[[scoring.rules]]
+name = "senior title"
+category = "fit"
+when = 'title matches "(vp|head|chief|cto|ceo)"'
+points = 30
+
+[[scoring.rules]]
+name = "demo request"
+category = "behaviour"
+when = 'event.type == "form_submit" and event.form == "demo"'
+points = 40
+
+[[scoring.rules]]
+name = "any form"
+category = "behaviour"
+when = 'event.type == "form_submit"'
+points = 10
+cap = 20
+
+[lifecycle]
+lead_when = "exists(email)"
+[lifecycle.mql]
+total = 60
+
+[crm]
+type = "salesforce"
+sandbox_url = "${SANDBOX_URL}"
+
+[crm.auth]
+username = "${SF_USERNAME}"
+password = "${SF_PASSWORD}"
+security_token = "${SF_SECURITY_TOKEN}"
+
+[crm.fields]
+Email = "email"
+LastName = { from = "last_name", transforms = [{ default = "[not provided]" }] }
+Company = { from = "company", transforms = [{ default = "[not provided]" }] }
+Title = "title"
+Lead_Score__c = "score"
+Lifecycle_Stage__c = "stage"
+MQL_Date__c = "mql_at"
+"""
+
+ROWS = (
+    HEADER
+    # 30 fit + 38.97 demo + 9.74 form (a day old): 78.72, an MQL
+    + "1,ann@x.example,Ann,Lee,Acme,CTO,demo,2026-11-22T09:00:00Z\n"
+    # 30 fit + 9.3 form: 39.3, a lead
+    + "2,bo@x.example,Bo,Ek,Initech,Head of Data,ebook,2026-11-20T09:00:00Z\n"
+    + "3,,Cy,Ng,Globex,VP,ebook,2026-11-20T09:00:00Z\n"  # no email: refused (required)
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: Sandbox) -> Project:
+    (tmp_path / "forms.csv").write_text(ROWS, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
+    return Project(tmp_path, tmp_path / "config.toml")
+
+
+def state(project: Project):
+    return db.session_factory(db.make_engine(project.state_url))()
+
+
+def test_a_hot_lead_enters_every_stage_to_mql_with_reasons(project: Project, sandbox: Sandbox):
+    """The CTO who asked for a demo is an MQL; history shows inquiry, lead and MQL at once."""
+    summary = project.sync(now=NOW)
+
+    assert (summary.created, summary.mql, summary.quarantined) == (2, 1, 1)
+    with state(project) as session:
+        ann = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
+        history = session.scalars(
+            select(StageHistory).where(StageHistory.lead_id == ann.id).order_by(StageHistory.id)
+        ).all()
+        assert [h.stage for h in history] == ["inquiry", "lead", "mql"]
+        assert len({h.at for h in history}) == 1
+        assert history[1].reason == "meets the lead criteria: exists(email)"
+        assert history[2].reason == "score 78.72 reached the MQL threshold (total >= 60)"
+        assert (ann.stage, ann.score_fit) == ("mql", 30)
+        (event,) = session.scalars(select(Event).where(Event.lead_id == ann.id)).all()
+        assert (event.key, event.type, event.attributes) == (
+            "forms:1",
+            "form_submit",
+            {"form": "demo"},
+        )
+    crm = {r["Email"]: r for r in sandbox.records()}
+    assert crm["ann@x.example"]["Lifecycle_Stage__c"] == "mql"
+    assert crm["ann@x.example"]["Lead_Score__c"] == 78.72
+    assert crm["ann@x.example"]["MQL_Date__c"] == "2026-11-23T12:00:00Z"
+    assert crm["bo@x.example"]["Lifecycle_Stage__c"] == "lead"
+    assert "MQL_Date__c" not in crm["bo@x.example"]
+
+
+def test_a_second_run_decides_nothing_new(project: Project, sandbox: Sandbox):
+    """Nothing new read: no stage entered, nothing written."""
+    project.sync(now=NOW)
+    again = project.sync(now=NOW)
+    assert (again.read, again.mql, again.updated, again.api_calls) == (0, 0, 0, 0)
+
+
+def test_a_new_submission_makes_a_lead_an_mql(project: Project, sandbox: Sandbox):
+    """Bo's demo request adds behaviour points: Bo enters MQL, and only MQL."""
+    project.sync(now=NOW)
+    with (project.dir / "forms.csv").open("a", encoding="utf-8") as f:
+        f.write("4,bo@x.example,Bo,Ek,Initech,Head of Data,demo,2026-11-23T10:00:00Z\n")
+
+    summary = project.sync(now=NOW)
+
+    assert (summary.read, summary.mql, summary.updated) == (1, 1, 1)
+    with state(project) as session:
+        bo = session.scalars(select(Lead).where(Lead.email == "bo@x.example")).one()
+        stages = session.scalars(
+            select(StageHistory.stage).where(StageHistory.lead_id == bo.id)
+        ).all()
+        assert stages == ["inquiry", "lead", "mql"]
+        assert session.scalars(select(Event.key).where(Event.lead_id == bo.id)).all() == [
+            "forms:2",
+            "forms:4",
+        ]
+    crm = {r["Email"]: r for r in sandbox.records()}
+    assert crm["bo@x.example"]["Lifecycle_Stage__c"] == "mql"
+
+
+def test_a_lower_threshold_re_decides_every_lead(project: Project, sandbox: Sandbox):
+    """Changing the MQL threshold re-plans every lead: Bo becomes an MQL without new data."""
+    project.sync(now=NOW)
+    text = project.config_path.read_text().replace("total = 60", "total = 5")
+    project.config_path.write_text(text)
+
+    summary = project.sync(now=NOW)
+
+    assert (summary.read, summary.replanned, summary.mql, summary.updated) == (0, 2, 1, 1)
+
+
+def test_rule_mistakes_name_the_key_and_column(project: Project):
+    """A typo in a scoring rule or a lifecycle condition is reported with its key and column."""
+    text = project.config_path.read_text()
+    text = text.replace('event.form == "demo"', 'event.form == "demo" and titel')
+    text = text.replace('lead_when = "exists(email)"', 'lead_when = "exists(emial)"')
+    project.config_path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        project.sync(now=NOW)
+    problems = "\n".join(err.value.problems)
+    assert "scoring.rules[1]: demo request: when: column 58: unknown field 'titel'" in problems
+    assert "lifecycle.lead_when: column 8: exists() takes a lead field" in problems
