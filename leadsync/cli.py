@@ -44,8 +44,10 @@ class State:
     def config_path(self) -> Path:
         return cfg.locate(self.config_flag)
 
-    def load(self) -> cfg.Config:
-        return cfg.load(self.config_path, state_url=self.state_url)
+    def load(self, *, secrets: bool = True) -> cfg.Config:
+        """The config; commands that never talk to a system (`explain`, `status`, `db`) pass
+        secrets=False, so that they work without the CRM's credentials in the environment."""
+        return cfg.load(self.config_path, state_url=self.state_url, strict_env=secrets)
 
 
 def _fail(message: str) -> None:
@@ -112,6 +114,7 @@ def main(
       leadsync sync --dry-run    see what a sync would write, without writing it
       leadsync sync              run one pass: pull, map, resolve, plan, push
       leadsync status            recent runs, the outbox backlog, dead letters
+      leadsync explain EMAIL     why a lead stands where it does
 
     Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
     """
@@ -206,7 +209,7 @@ def _state_url(state: State) -> str:
     if state.state_url:
         return state.state_url
     if state.config_path.exists():
-        return state.load().state_url
+        return state.load(secrets=False).state_url
     return cfg.DEFAULT_STATE_URL
 
 
@@ -239,6 +242,30 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
         finally:
             wiring.close()
     _report(summary, as_json)
+
+
+@main.command("explain")
+@click.argument("who")
+@click.pass_obj
+def explain_command(state: State, who: str) -> None:
+    """Why a lead stands where it does: profile, score breakdown, stages, CRM writes.
+
+    WHO is an email, a lead key, or SOURCE:ID (for example web_forms:F-100001).
+    The score is computed again now, with the rules in the config as they are.
+    """
+    from leadsync.state import db
+    from leadsync.state.models import utcnow
+    from leadsync.sync.explain import explain
+    from leadsync.sync.wiring import wire
+
+    with _errors():
+        config = state.load(secrets=False)
+        engine = db.make_engine(config.state_url)
+        db.require_current(engine)
+        lines = explain(wire(config), engine, who, utcnow())
+    if lines is None:
+        _fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
+    click.echo("\n".join(lines or []))
 
 
 @main.command()

@@ -57,8 +57,13 @@ def decide(
         fields.update(score=s.total, score_fit=s.fit, score_behaviour=s.behaviour)
     everything = [*history, *entries]
     if everything:
-        fields.update(stage=everything[-1].stage, stage_at=iso_utc(everything[-1].at))
+        fields.update(stage=everything[-1].stage, stage_at=_stamp(everything[-1].at))
         mql = [e for e in everything if e.stage == "mql"]
         if mql:
-            fields["mql_at"] = iso_utc(mql[-1].at)
+            fields["mql_at"] = _stamp(mql[-1].at)
     return Decision(score=s, entries=entries, fields=fields)
+
+
+def _stamp(at: datetime) -> str:
+    # To the second: CRMs take datetimes to the millisecond at most, and people read them.
+    return iso_utc(at.replace(microsecond=0))

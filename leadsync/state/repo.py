@@ -133,6 +133,12 @@ def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list
     return out
 
 
+def event_values(event: Event) -> dict[str, Any]:
+    """An event as rules read it: its attributes, type and time (ISO 8601, UTC)."""
+    at = event.at.isoformat().replace("+00:00", "Z") if event.at else None
+    return {**event.attributes, "type": event.type, "at": at}
+
+
 def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[StageHistory]]:
     out: dict[int, list[StageHistory]] = {}
     rows = _in_slices(

@@ -61,12 +61,6 @@ class _Mapped:
     new_identity: bool = False
 
 
-def _event_values(event: Event) -> dict[str, Any]:
-    """An event as rules read it: its type, time (ISO) and attributes."""
-    at = iso_utc(event.at) if event.at else None
-    return {**event.attributes, "type": event.type, "at": at}
-
-
 def _same(prior: SourceRecord | None, record: RawRecord) -> bool:
     return prior is not None and prior.content_hash == record.content_hash
 
@@ -386,7 +380,7 @@ class Run:
             decision = decide(
                 rules,
                 lead.profile,
-                [_event_values(e) for e in events.get(lead_id, [])],
+                [repo.event_values(e) for e in events.get(lead_id, [])],
                 past,
                 self.now,
             )

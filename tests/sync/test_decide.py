@@ -124,7 +124,7 @@ def test_a_hot_lead_enters_every_stage_to_mql_with_reasons(project: Project, san
     crm = {r["Email"]: r for r in sandbox.records()}
     assert crm["ann@x.example"]["Lifecycle_Stage__c"] == "mql"
     assert crm["ann@x.example"]["Lead_Score__c"] == 78.72
-    assert crm["ann@x.example"]["MQL_Date__c"] == "2026-11-23T12:00:00Z"
+    assert crm["ann@x.example"]["MQL_Date__c"] == "2026-11-23T12:00:00Z"  # to the second
     assert crm["bo@x.example"]["Lifecycle_Stage__c"] == "lead"
     assert "MQL_Date__c" not in crm["bo@x.example"]
 
@@ -181,3 +181,38 @@ def test_rule_mistakes_name_the_key_and_column(project: Project):
     problems = "\n".join(err.value.problems)
     assert "scoring.rules[1]: demo request: when: column 58: unknown field 'titel'" in problems
     assert "lifecycle.lead_when: column 8: exists() takes a lead field" in problems
+
+
+def test_explain_says_why_in_words(project: Project, sandbox: Sandbox, monkeypatch):
+    """`leadsync explain EMAIL` shows the score point by point, the stages and the CRM write."""
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    project.sync(now=NOW)
+    monkeypatch.delenv("SF_PASSWORD")  # explain never talks to the CRM: no secrets needed
+    runner = CliRunner()
+    args = [
+        "--log-level",
+        "error",
+        "--config",
+        str(project.config_path),
+        "--state-url",
+        project.state_url,
+        "explain",
+    ]
+
+    result = runner.invoke(main, [*args, "ann@x.example"])
+
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "stage: mql" in text and "known as: forms:1" in text
+    assert "+30.00  fit        senior title" in text
+    assert "behaviour  demo request  from form_submit at 2026-11-22T09:00:00Z" in text
+    assert "mql          score 78.72 reached the MQL threshold (total >= 60)" in text
+    assert "Lifecycle_Stage__c='mql'" in text
+    assert "upsert done" in text
+    by_source_id = runner.invoke(main, [*args, "forms:2"])
+    assert "<bo@x.example>" in by_source_id.stdout
+    missing = runner.invoke(main, [*args, "nobody@x.example"])
+    assert missing.exit_code == 1 and "no lead matches 'nobody@x.example'" in missing.stderr
