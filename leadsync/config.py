@@ -130,6 +130,43 @@ class LifecycleSection(Section):
     mql: MqlSection
 
 
+class PoolMemberSection(Section):
+    owner: str
+    weight: int = Field(1, ge=1)
+    daily_cap: int | None = Field(None, ge=1)
+
+
+class PoolSection(Section):
+    members: list[PoolMemberSection] = Field(min_length=1)
+
+
+class TerritorySection(Section):
+    by: Literal["country", "state", "postal_code"]
+    owners: dict[str, str]
+
+
+class RouteRuleSection(Section):
+    name: str
+    when: str
+    owner: str | None = None
+    territory: str | None = None
+    pool: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RouteRuleSection:
+        if sum(t is not None for t in (self.owner, self.territory, self.pool)) != 1:
+            raise ValueError("give exactly one of `owner`, `territory` or `pool`")
+        return self
+
+
+class RoutingSection(Section):
+    fallback_owner: str
+    away: list[str] = Field(default_factory=list)  # out of office: pools skip them
+    rules: list[RouteRuleSection] = Field(default_factory=list)
+    pools: dict[str, PoolSection] = Field(default_factory=dict)
+    territories: dict[str, TerritorySection] = Field(default_factory=dict)
+
+
 class SyncSection(Section):
     chunk_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
@@ -145,6 +182,7 @@ class Settings(Section):
     crm: CrmSection
     scoring: ScoringSection | None = None
     lifecycle: LifecycleSection | None = None
+    routing: RoutingSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
 
 
@@ -275,6 +313,11 @@ _MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
         LifecycleSection,
         MqlSection,
         EventSection,
+        RoutingSection,
+        RouteRuleSection,
+        PoolSection,
+        PoolMemberSection,
+        TerritorySection,
     )
 }
 

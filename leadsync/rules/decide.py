@@ -14,6 +14,7 @@ from typing import Any
 
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.lifecycle import LifecycleRules, StageEntry, advance
+from leadsync.rules.routing import Route, Routing, route
 from leadsync.rules.scoring import Score, Scoring, score
 
 # Fields the decision adds to a lead, with their types, for CRM maps and `check`.
@@ -24,6 +25,7 @@ DECISION_FIELDS = {
     "stage": "str",
     "stage_at": "datetime",
     "mql_at": "datetime",
+    "owner": "str",
 }
 
 
@@ -31,6 +33,11 @@ DECISION_FIELDS = {
 class Rules:
     scoring: Scoring | None = None
     lifecycle: LifecycleRules | None = None
+    routing: Routing | None = None
+
+    @property
+    def any(self) -> bool:
+        return any((self.scoring, self.lifecycle, self.routing))
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class Decision:
     score: Score
     entries: list[StageEntry] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
+    route: Route | None = None  # set when the lead was routed now (it entered MQL)
 
 
 def decide(
@@ -46,11 +54,15 @@ def decide(
     events: Sequence[Mapping[str, Any]],
     history: Sequence[StageEntry],
     now: datetime,
+    *,
+    owner: str | None = None,
+    pool_states: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Decision:
+    """Score, stages, and (on entering MQL) the owner; ``owner`` is who owns the lead now."""
     s = score(rules.scoring, lead, events, now) if rules.scoring else Score(0.0, 0.0)
+    context = {"lead": lead, "events": events, "now": now}
     entries: list[StageEntry] = []
     if rules.lifecycle is not None:
-        context = {"lead": lead, "events": events, "now": now}
         entries = advance(rules.lifecycle, history, s, context, now)
     fields: dict[str, Any] = {}
     if rules.scoring is not None:
@@ -61,7 +73,13 @@ def decide(
         mql = [e for e in everything if e.stage == "mql"]
         if mql:
             fields["mql_at"] = _stamp(mql[-1].at)
-    return Decision(score=s, entries=entries, fields=fields)
+    routed = None
+    if rules.routing is not None and any(e.stage == "mql" for e in entries):
+        routed = route(rules.routing, context, pool_states or {}, now.date())
+        owner = routed.owner
+    if owner:
+        fields["owner"] = owner
+    return Decision(score=s, entries=entries, fields=fields, route=routed)
 
 
 def _stamp(at: datetime) -> str:

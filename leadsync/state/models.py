@@ -69,6 +69,9 @@ class Lead(Base):
     score_fit: Mapped[float | None] = mapped_column(Float)
     score_behaviour: Mapped[float | None] = mapped_column(Float)
     stage: Mapped[str | None] = mapped_column(String(20), index=True)
+    # Who owns the lead, and the routing decision that chose them (rule, reasons, time).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    route: Mapped[dict | None] = mapped_column(JSON)
 
 
 class Event(Base):

@@ -65,6 +65,10 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
 
         lines = [f"lead {lead.key}" + (f" <{lead.email}>" if lead.email else "")]
         lines.append(f"  stage: {lead.stage or 'none (no lifecycle rules)'}")
+        if lead.owner:
+            route = lead.route or {}
+            lines.append(f"  owner: {lead.owner} ({route.get('reason', 'set before routing')})")
+            lines += [f"    not: {why}" for why in route.get("skipped", [])]
         lines.append(
             "  known as: " + ", ".join(f"{i.source}:{i.external_id}" for i in identities)
             if identities

@@ -28,6 +28,7 @@ from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.decide import Decision, decide
 from leadsync.rules.lifecycle import StageEntry
+from leadsync.rules.routing import Route
 from leadsync.state import db, repo
 from leadsync.state.models import (
     Event,
@@ -369,12 +370,13 @@ class Run:
     def _decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
         """Score each lead, move it through the stages, and record what changed and why."""
         rules = self.wiring.rules
-        if rules.scoring is None and rules.lifecycle is None:
+        if not rules.any:
             return {}
         events = repo.events_of_leads(session, touched)
         history = repo.stage_history(session, touched)
         decisions: dict[int, Decision] = {}
         entries: list[dict[str, Any]] = []
+        pools = self._pool_states(session)
         for lead_id, lead in touched.items():
             past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
             decision = decide(
@@ -383,7 +385,11 @@ class Run:
                 [repo.event_values(e) for e in events.get(lead_id, [])],
                 past,
                 self.now,
+                owner=lead.owner,
+                pool_states=pools,
             )
+            if decision.route is not None:
+                self._assign(session, lead, decision.route, pools)
             lead.score_fit, lead.score_behaviour = decision.score.fit, decision.score.behaviour
             for entry in decision.entries:
                 lead.stage = entry.stage
@@ -402,6 +408,29 @@ class Run:
         if entries:
             session.execute(insert(StageHistory), entries)
         return decisions
+
+    def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:
+        routing = self.wiring.rules.routing
+        if routing is None:
+            return {}
+        return {name: repo.cursor(session, f"routing:{name}") or {} for name in routing.pools}
+
+    def _assign(
+        self, session: Session, lead: Lead, routed: Route, pools: dict[str, dict[str, Any]]
+    ) -> None:
+        """The lead's new owner, and the pool's turn, stored in the page's transaction."""
+        lead.owner = routed.owner
+        lead.route = {
+            "owner": routed.owner,
+            "reason": routed.reason,
+            "skipped": list(routed.skipped),
+            "at": iso_utc(self.now),
+        }
+        self.summary.owners_assigned += 1
+        if routed.pool and routed.pool_state is not None:
+            pools[routed.pool] = routed.pool_state
+            # Kept with the checkpoints: a restart goes on with the next turn.
+            repo.save_cursor(session, f"routing:{routed.pool}", routed.pool_state)
 
     def _plan(self, session: Session, touched: dict[int, Lead]) -> None:
         decisions = self._decide(session, touched)

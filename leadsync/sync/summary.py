@@ -27,6 +27,7 @@ class RunSummary:
     planned_updates: int = 0
     replanned: int = 0
     mql: int = 0
+    owners_assigned: int = 0
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

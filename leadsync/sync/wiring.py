@@ -26,6 +26,8 @@ from leadsync.mapping.fieldmap import (
 from leadsync.rules.conditions import Condition, ConditionError, parse
 from leadsync.rules.decide import DECISION_FIELDS, Rules
 from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
+from leadsync.rules.roundrobin import Member, Pool
+from leadsync.rules.routing import RouteRule, Routing, Territory
 from leadsync.rules.scoring import ScoringError, compile_scoring
 
 
@@ -101,6 +103,7 @@ def wire(config: Config) -> Wiring:
         # A new scoring or lifecycle changes what leads are: every lead is decided again.
         s.scoring.model_dump(mode="json") if s.scoring else None,
         s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
+        s.routing.model_dump(mode="json") if s.routing else None,
     )
     return Wiring(
         config=config,
@@ -146,7 +149,50 @@ def _compile_rules(config: Config, problems: list[str]) -> Rules:
             lead_when=conditions.get("lead_when"),
             disqualify_when=conditions.get("disqualify_when"),
         )
-    return Rules(scoring=scoring, lifecycle=lifecycle)
+    return Rules(
+        scoring=scoring, lifecycle=lifecycle, routing=_compile_routing(config, fields, problems)
+    )
+
+
+def _compile_routing(config: Config, fields: dict[str, str], problems: list[str]) -> Routing | None:
+    section = config.settings.routing
+    if section is None:
+        return None
+    if config.settings.lifecycle is None:
+        problems.append(
+            f"{config.path}: routing: leads are routed when they enter MQL; "
+            "add a [lifecycle] section with its [lifecycle.mql] threshold"
+        )
+    rules = []
+    for i, r in enumerate(section.rules):
+        key = f"{config.path}: routing.rules[{i}]"
+        try:
+            when = parse(r.when, fields)
+        except ConditionError as exc:
+            problems.append(f"{key}.when: {exc}")
+            continue
+        if r.pool and r.pool not in section.pools:
+            problems.append(
+                f"{key}.pool: no pool {r.pool!r} in [routing.pools] "
+                f"(pools: {', '.join(section.pools) or 'none'})"
+            )
+        if r.territory and r.territory not in section.territories:
+            problems.append(
+                f"{key}.territory: no territory {r.territory!r} in [routing.territories] "
+                f"(territories: {', '.join(section.territories) or 'none'})"
+            )
+        rules.append(RouteRule(r.name, when, owner=r.owner, territory=r.territory, pool=r.pool))
+    pools = {
+        name: Pool(name, tuple(Member(m.owner, m.weight, m.daily_cap) for m in p.members))
+        for name, p in section.pools.items()
+    }
+    territories = {
+        name: Territory(name, t.by, {k.upper(): v for k, v in t.owners.items()})
+        for name, t in section.territories.items()
+    }
+    return Routing(
+        tuple(rules), section.fallback_owner, pools, territories, frozenset(section.away)
+    )
 
 
 def _fingerprint(*parts: Any) -> str:

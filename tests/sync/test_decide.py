@@ -216,3 +216,71 @@ def test_explain_says_why_in_words(project: Project, sandbox: Sandbox, monkeypat
     assert "<bo@x.example>" in by_source_id.stdout
     missing = runner.invoke(main, [*args, "nobody@x.example"])
     assert missing.exit_code == 1 and "no lead matches 'nobody@x.example'" in missing.stderr
+
+
+ROUTING = """
+[routing]
+fallback_owner = "005FALLBACK"
+
+[[routing.rules]]
+name = "executives"
+when = 'title matches "(cto|ceo)"'
+owner = "005EXEC"
+
+[[routing.rules]]
+name = "inbound"
+when = "exists(email)"
+pool = "inbound"
+
+[routing.pools.inbound]
+members = [{ owner = "005ANN", weight = 2 }, { owner = "005BO" }]
+"""
+
+
+@pytest.fixture
+def routed(project: Project) -> Project:
+    text = project.config_path.read_text().replace(
+        'MQL_Date__c = "mql_at"', 'MQL_Date__c = "mql_at"\nOwnerId = "owner"'
+    )
+    project.config_path.write_text(text + ROUTING)
+    return project
+
+
+def test_an_mql_is_routed_by_the_first_matching_rule(routed: Project, sandbox: Sandbox):
+    """The CTO entering MQL goes to the executives' owner; a plain lead is not routed."""
+    summary = routed.sync(now=NOW)
+
+    assert (summary.mql, summary.owners_assigned) == (1, 1)
+    crm = {r["Email"]: r for r in sandbox.records()}
+    assert crm["ann@x.example"]["OwnerId"] == "005EXEC"
+    assert crm["bo@x.example"]["OwnerId"] != "005EXEC"  # the CRM's default owner: not routed
+    with state(routed) as session:
+        ann = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
+        assert ann.owner == "005EXEC"
+        assert ann.route["reason"] == "rule 'executives': owner 005EXEC"
+
+
+def test_pool_turns_go_on_across_runs(routed: Project, sandbox: Sandbox):
+    """MQLs in three separate runs take the pool's turns 2:1 in order: Ann, Bo, Ann."""
+    routed.sync(now=NOW)
+    owners = []
+    for n in range(3):
+        with (routed.dir / "forms.csv").open("a", encoding="utf-8") as f:
+            f.write(f"{10 + n},p{n}@x.example,P,{n},Co,Head of Ops,demo,2026-11-23T10:00:00Z\n")
+        summary = routed.sync(now=NOW)  # a new Run: the turn is read back from the state db
+        assert (summary.mql, summary.owners_assigned) == (1, 1)
+        crm = {r["Email"]: r for r in sandbox.records()}
+        owners.append(crm[f"p{n}@x.example"]["OwnerId"])
+    assert owners == ["005ANN", "005BO", "005ANN"]
+
+
+def test_a_rule_naming_a_missing_pool_is_a_config_error(routed: Project):
+    """A routing rule pointing at a pool that does not exist is named with its key."""
+    text = routed.config_path.read_text().replace('pool = "inbound"', 'pool = "inbnd"')
+    routed.config_path.write_text(text)
+    with pytest.raises(
+        ConfigError,
+        match=r"routing.rules\[1\].pool: no pool 'inbnd' in "
+        r"\[routing.pools\] \(pools: inbound\)",
+    ):
+        routed.sync(now=NOW)
