@@ -167,6 +167,14 @@ class RoutingSection(Section):
     territories: dict[str, TerritorySection] = Field(default_factory=dict)
 
 
+class TasksSection(Section):
+    """The follow-up task a rep gets when a lead enters MQL."""
+
+    subject: str = "Follow up: $first_name $last_name ($company) is sales-ready"
+    due_in_hours: float = Field(24.0, gt=0)
+    high_priority_score: float | None = None
+
+
 class SyncSection(Section):
     chunk_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
@@ -183,6 +191,7 @@ class Settings(Section):
     scoring: ScoringSection | None = None
     lifecycle: LifecycleSection | None = None
     routing: RoutingSection | None = None
+    tasks: TasksSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
 
 
@@ -318,6 +327,7 @@ _MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
         PoolSection,
         PoolMemberSection,
         TerritorySection,
+        TasksSection,
     )
 }
 

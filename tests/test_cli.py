@@ -42,10 +42,11 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
     assert one.keys() >= RUN_KEYS
     assert one["read"] == 500 and one["created"] > 400 and one["quarantined"] == 0
     assert one["mql"] > 0  # the example config's scoring makes some of the sample MQLs
-    assert one["api_calls"] == 1 + 3  # a login, then ceil(leads / 200) upserts
+    assert one["tasks_created"] == one["mql"]  # one follow-up task per MQL
+    assert one["api_calls"] == 1 + 3 + 1  # a login, ceil(leads / 200) upserts, one task batch
 
     second = json.loads(run("demo", "--dir", str(tmp_path / "demo"), "--json").stdout)
-    assert second["mql"] == 0
+    assert (second["mql"], second["tasks_created"]) == (0, 0)
     assert {k: second[k] for k in RUN_KEYS - {"run_id"}} == {
         "read": 0,
         "quarantined": 0,

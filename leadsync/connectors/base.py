@@ -166,6 +166,13 @@ class Destination(Connector):
     def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
         """Create or update by external id; one result per record, in order."""
 
+    @abstractmethod
+    def upsert_tasks(
+        self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """Create follow-up tasks (leadsync's words: key, subject, due, priority, description,
+        owner) on the CRM leads ``lead_ids``, keyed so that sending one twice makes one."""
+
     @property
     @abstractmethod
     def external_id_field(self) -> str: ...

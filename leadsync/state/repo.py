@@ -103,13 +103,17 @@ def crm_records(
     return {r.lead_id: r for r in rows}
 
 
-def pending_ops(session: Session, destination: str, lead_ids: Iterable[int]) -> dict[int, OutboxOp]:
+def pending_upserts(
+    session: Session, destination: str, lead_ids: Iterable[int]
+) -> dict[int, OutboxOp]:
+    """Each lead's pending upsert (one at most: a newer plan supersedes an older one)."""
     rows = _in_slices(
         session,
         lead_ids,
         lambda part: select(OutboxOp).where(
             OutboxOp.destination == destination,
             OutboxOp.status == "pending",
+            OutboxOp.kind == "upsert",
             OutboxOp.lead_id.in_(part),
         ),
     )
@@ -151,6 +155,13 @@ def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[S
     for r in rows:
         out.setdefault(r.lead_id, []).append(r)
     return out
+
+
+def existing_op_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    rows = _in_slices(
+        session, keys, lambda part: select(OutboxOp.key).where(OutboxOp.key.in_(part))
+    )
+    return set(rows)
 
 
 def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:

@@ -27,6 +27,7 @@ from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.decide import Decision, decide
+from leadsync.rules.handoff import follow_up
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
 from leadsync.state import db, repo
@@ -376,13 +377,15 @@ class Run:
         history = repo.stage_history(session, touched)
         decisions: dict[int, Decision] = {}
         entries: list[dict[str, Any]] = []
+        tasks: list[dict[str, Any]] = []
         pools = self._pool_states(session)
         for lead_id, lead in touched.items():
             past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
+            lead_events = [repo.event_values(e) for e in events.get(lead_id, [])]
             decision = decide(
                 rules,
                 lead.profile,
-                [repo.event_values(e) for e in events.get(lead_id, [])],
+                lead_events,
                 past,
                 self.now,
                 owner=lead.owner,
@@ -404,10 +407,43 @@ class Run:
                 )
                 if entry.stage == "mql":
                     self.summary.mql += 1
+                    if self.wiring.tasks is not None:
+                        task = follow_up(
+                            self.wiring.tasks,
+                            lead.profile,
+                            decision,
+                            lead_events,
+                            entry,
+                            lead.owner,
+                            lead.key,
+                        )
+                        tasks.append(self._task_op(lead_id, task))
             decisions[lead_id] = decision
         if entries:
             session.execute(insert(StageHistory), entries)
+        if tasks:
+            # Written with the stage entry that asks for it: one entry, one task, ever.
+            known = repo.existing_op_keys(session, [t["key"] for t in tasks])
+            fresh = [t for t in tasks if t["key"] not in known]
+            if fresh:
+                session.execute(insert(OutboxOp), fresh)
+            self.summary.tasks_planned += len(fresh)
         return decisions
+
+    def _task_op(self, lead_id: int, task: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "key": task["key"],
+            "destination": self.wiring.destination.name,
+            "kind": "task",
+            "lead_id": lead_id,
+            "payload": task,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "run_id": self.summary.run_id,
+        }
 
     def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:
         routing = self.wiring.rules.routing
@@ -436,7 +472,7 @@ class Run:
         decisions = self._decide(session, touched)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
-        pending = repo.pending_ops(session, dest.name, touched)
+        pending = repo.pending_upserts(session, dest.name, touched)
         now = utcnow()
         ops: list[dict[str, Any]] = []
         for lead_id, lead in touched.items():
@@ -526,6 +562,7 @@ class Run:
         self.summary.updated += stats.updated
         self.summary.failed += stats.failed
         self.summary.retried += stats.retried
+        self.summary.tasks_created += stats.tasks_created
 
     # -- the run's own record --------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +48,7 @@ class PushStats:
     failed: int = 0
     retried: int = 0
     batches: int = 0
+    tasks_created: int = 0
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -77,17 +79,46 @@ def push(
     run_id: str,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> PushStats:
-    """Drain the destination's pending upserts; raise only when the run must stop."""
+    """Drain the destination's pending ops, leads before the tasks that name them; raise
+    only when the run must stop."""
     stats = PushStats()
     deadline = time.monotonic() + policy.push_deadline_seconds
-    size = getattr(destination, "batch_size", destination.max_batch)
     with factory() as session:
         total = repo.count_pending(session, destination.name)
+    for kind in KINDS:
+        _drain(
+            factory,
+            destination,
+            policy,
+            kind,
+            stats,
+            deadline,
+            run_id,
+            lambda finished: on_batch(finished, total) if on_batch else None,
+        )
+    return stats
+
+
+# Leads first: a task can only name a lead the CRM already holds.
+KINDS = ("upsert", "task")
+
+
+def _drain(
+    factory: sessionmaker[Session],
+    destination: Destination,
+    policy: SyncSection,
+    kind: str,
+    stats: PushStats,
+    deadline: float,
+    run_id: str,
+    progress: Callable[[int], Any],
+) -> None:
+    size = getattr(destination, "batch_size", destination.max_batch)
     while True:
         with factory() as session:
-            ops = repo.next_batch(session, destination.name, "upsert", size)
+            ops = list(repo.next_batch(session, destination.name, kind, size))
             if not ops:
-                return stats
+                return
             if time.monotonic() > deadline:
                 raise SyncError(
                     f"push deadline of {policy.push_deadline_seconds:.0f}s passed with "
@@ -103,17 +134,45 @@ def push(
                         policy.backoff_max_seconds,
                     )
                 )
-            results = _send(destination, ops, policy, stats, deadline)
-            finished = _record(session, destination, ops, results, policy, stats, run_id)
+            if kind == "task":
+                ops, call = _task_call(session, destination, ops, stats)
+            else:
+                call = partial(destination.upsert, [op.payload for op in ops])
+            finished = 0
+            if ops:
+                results = _send(destination, call, len(ops), policy, stats, deadline)
+                finished = _record(session, destination, kind, ops, results, policy, stats, run_id)
             session.commit()
         stats.batches += 1
-        if on_batch:
-            on_batch(finished, total)
+        progress(finished)
+
+
+def _task_call(
+    session: Session, destination: Destination, ops: list[OutboxOp], stats: PushStats
+) -> tuple[list[OutboxOp], Callable[[], list[RecordResult]]]:
+    """The tasks whose lead is in the CRM, ready to send; the others dead-lettered, saying why."""
+    known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
+    ready = [op for op in ops if known.get(op.lead_id) and known[op.lead_id].crm_id]
+    for op in ops:
+        if op not in ready:
+            op.attempts += 1
+            repo.dead_letter(
+                session,
+                op,
+                "LEAD_NOT_IN_CRM",
+                "the lead this task is for never reached the CRM (see the lead's "
+                "own dead letter); fix that, then retry both",
+                [],
+            )
+            stats.failed += 1
+    who = [str(known[op.lead_id].crm_id) for op in ready]
+    return ready, partial(destination.upsert_tasks, [op.payload for op in ready], who)
 
 
 def _send(
     destination: Destination,
-    ops: list[OutboxOp] | Any,
+    call: Callable[[], list[RecordResult]],
+    count: int,
     policy: SyncSection,
     stats: PushStats,
     deadline: float,
@@ -137,19 +196,19 @@ def _send(
         before_sleep=before_sleep,
         reraise=True,
     )
-    records = [op.payload for op in ops]
     try:
-        return retrying(destination.upsert, records)
+        return retrying(call)
     except RequestRejected as exc:
         # The request as a whole was refused (its shape, not one record): every
         # record in it carries the reason, and the rest of the outbox goes on.
         code = str(exc.details.get("code") or "REQUEST_REJECTED")
-        return [RecordResult(ok=False, code=code, message=exc.message) for _ in ops]
+        return [RecordResult(ok=False, code=code, message=exc.message) for _ in range(count)]
 
 
 def _record(
     session: Session,
     destination: Destination,
+    kind: str,
     ops: Any,
     results: list[RecordResult],
     policy: SyncSection,
@@ -163,7 +222,11 @@ def _record(
     for op, result in zip(ops, results, strict=True):
         op.attempts += 1
         op.updated_at = now
-        if result.ok:
+        if result.ok and kind == "task":
+            op.status, op.last_error = "done", None
+            stats.tasks_created += 1
+            counts["ok"] += 1
+        elif result.ok:
             _apply(session, known, destination.name, op, result, stats)
             counts["ok"] += 1
         elif result.retriable and op.attempts < policy.max_attempts:
@@ -181,6 +244,7 @@ def _record(
         "sync.batch.pushed",
         run_id=run_id,
         destination=destination.name,
+        kind=kind,
         size=len(ops),
         written=counts["ok"],
         retry_later=counts["retry"],

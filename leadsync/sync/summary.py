@@ -28,6 +28,8 @@ class RunSummary:
     replanned: int = 0
     mql: int = 0
     owners_assigned: int = 0
+    tasks_planned: int = 0
+    tasks_created: int = 0
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

@@ -25,6 +25,7 @@ from leadsync.mapping.fieldmap import (
 )
 from leadsync.rules.conditions import Condition, ConditionError, parse
 from leadsync.rules.decide import DECISION_FIELDS, Rules
+from leadsync.rules.handoff import TaskSpec
 from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
 from leadsync.rules.roundrobin import Member, Pool
 from leadsync.rules.routing import RouteRule, Routing, Territory
@@ -41,6 +42,7 @@ class Wiring:
     crm_map: CrmMap
     rules: Rules = field(default_factory=Rules)
     events: dict[str, EventMap] = field(default_factory=dict)
+    tasks: TaskSpec | None = None
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
@@ -94,6 +96,14 @@ def wire(config: Config) -> Wiring:
     except ConfigError as exc:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)
+    tasks = None
+    if s.tasks is not None:
+        if s.lifecycle is None:
+            problems.append(
+                f"{config.path}: tasks: tasks are made when a lead enters MQL; "
+                "add a [lifecycle] section with its [lifecycle.mql] threshold"
+            )
+        tasks = TaskSpec(s.tasks.subject, s.tasks.due_in_hours, s.tasks.high_priority_score)
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(
@@ -104,6 +114,7 @@ def wire(config: Config) -> Wiring:
         s.scoring.model_dump(mode="json") if s.scoring else None,
         s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
         s.routing.model_dump(mode="json") if s.routing else None,
+        s.tasks.model_dump(mode="json") if s.tasks else None,
     )
     return Wiring(
         config=config,
@@ -112,6 +123,7 @@ def wire(config: Config) -> Wiring:
         crm_map=crm_map,
         rules=rules,
         events=event_maps,
+        tasks=tasks,
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )

@@ -284,3 +284,102 @@ def test_a_rule_naming_a_missing_pool_is_a_config_error(routed: Project):
         r"\[routing.pools\] \(pools: inbound\)",
     ):
         routed.sync(now=NOW)
+
+
+TASKS = """
+[tasks]
+subject = "Follow up: $first_name $last_name ($company), score $score"
+due_in_hours = 24
+high_priority_score = 75
+"""
+
+
+@pytest.fixture
+def tasked(routed: Project) -> Project:
+    routed.config_path.write_text(routed.config_path.read_text() + TASKS)
+    return routed
+
+
+def test_an_mql_gets_one_follow_up_task_with_the_insight(tasked: Project, sandbox: Sandbox):
+    """The rep's task names the lead, is due within the SLA, and says why the lead is hot."""
+    summary = tasked.sync(now=NOW)
+
+    assert (summary.mql, summary.tasks_planned, summary.tasks_created) == (1, 1, 1)
+    (task,) = sandbox.records("Task")
+    ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
+    assert task["WhoId"] == ann["Id"]
+    assert task["OwnerId"] == "005EXEC"
+    assert task["Subject"] == "Follow up: Ann Lee (Acme), score 78.72"
+    assert (task["ActivityDate"], task["Priority"], task["Status"]) == (
+        "2026-11-24",
+        "High",
+        "Not Started",
+    )
+    assert task["LeadSync_Key__c"] == f"task:{ann['LeadSync_Id__c']}:mql:2026-11-23T12:00:00+00:00"
+    description = task["Description"]
+    assert description.startswith(
+        "Why now: score 78.72 reached the MQL threshold (total >= 60).\n"
+        "Score 78.72: fit 30, behaviour 48.72.\nWhat counts most:\n"
+        "  +38.97  demo request (form_submit, 2026-11-22)\n  +30  senior title\n"
+    )
+    assert "Latest activity:\n  2026-11-22 09:00  form_submit (form=demo)" in description
+
+
+def test_twenty_syncs_make_one_task(tasked: Project, sandbox: Sandbox):
+    """However often the sync runs over the same data, the MQL has one task."""
+    for _ in range(20):
+        tasked.sync(now=NOW)
+    assert len(sandbox.records("Task")) == 1
+
+
+def test_requalifying_after_recycling_makes_a_new_task(tasked: Project, sandbox: Sandbox):
+    """A lead that sales recycled and that qualifies again gets a new task for the new entry."""
+    tasked.sync(now=NOW)
+    with state(tasked) as session:
+        ann = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
+        session.add(StageHistory(lead_id=ann.id, stage="recycled", at=NOW, reason="sales: later"))
+        ann.stage = "recycled"
+        session.commit()
+    with (tasked.dir / "forms.csv").open("a", encoding="utf-8") as f:
+        f.write("5,ann@x.example,Ann,Lee,Acme,CTO,webinar,2026-11-24T08:00:00Z\n")
+
+    later = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    summary = tasked.sync(now=later)
+
+    assert (summary.mql, summary.tasks_created) == (1, 1)
+    keys = sorted(t["LeadSync_Key__c"] for t in sandbox.records("Task"))
+    assert [k.rsplit(":mql:", 1)[1] for k in keys] == [
+        "2026-11-23T12:00:00+00:00",
+        "2026-11-24T09:00:00+00:00",
+    ]
+
+
+def test_a_task_answered_too_late_is_not_made_twice(tasked: Project, sandbox: Sandbox):
+    """The task request is saved but answered after the timeout: sent again, still one task."""
+    text = tasked.config_path.read_text().replace(
+        'sandbox_url = "${SANDBOX_URL}"', 'sandbox_url = "${SANDBOX_URL}"\ntimeout_seconds = 0.3'
+    )
+    tasked.config_path.write_text(text + "\n[sync]\nbackoff_initial_seconds = 0.01\n")
+    sandbox.faults("timeout:requests=2:delay=0.6:endpoint=collections_upsert")  # the task batch
+
+    summary = tasked.sync(now=NOW)
+
+    assert summary.error is None and summary.retried >= 1
+    assert len(sandbox.records("Task")) == 1
+
+
+def test_a_task_for_a_lead_the_crm_refused_says_so(tasked: Project, sandbox: Sandbox):
+    """When the lead itself is refused, its task is dead-lettered with that reason, not lost."""
+    from leadsync.sandbox.salesforce import ValidationRule
+    from leadsync.state.models import DeadLetter
+
+    sandbox.app.store.validation_rules.append(
+        ValidationRule("Lead", "LastName", "Lee", "no Lees today")
+    )
+
+    summary = tasked.sync(now=NOW)
+
+    assert summary.failed == 2 and summary.tasks_created == 0
+    with state(tasked) as session:
+        codes = sorted(d.code for d in session.scalars(select(DeadLetter)))
+    assert codes == ["FIELD_CUSTOM_VALIDATION_EXCEPTION", "LEAD_NOT_IN_CRM"]

@@ -60,16 +60,40 @@ class SalesforceDestination(Destination):
         return parse_describe(body)
 
     def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        return self._collections_upsert(self.config.object, self.external_id_field, records)
+
+    def upsert_tasks(
+        self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """Tasks upserted by their key in an External ID field on Task: exactly once."""
+        records = []
+        for task, who in zip(tasks, lead_ids, strict=True):
+            record = {
+                self.config.task_key_field: task["key"],
+                "Subject": task["subject"],
+                "ActivityDate": task["due"],
+                "Priority": "High" if task["priority"] == "high" else "Normal",
+                "Status": "Not Started",
+                "Description": task["description"],
+                "WhoId": who,
+            }
+            if task.get("owner"):
+                record["OwnerId"] = task["owner"]
+            records.append(record)
+        return self._collections_upsert("Task", self.config.task_key_field, records)
+
+    def _collections_upsert(
+        self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[RecordResult]:
         if len(records) > self.batch_size:
             raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
-        obj = self.config.object
         body = {
             "allOrNone": False,
             "records": [{"attributes": {"type": obj}, **r} for r in records],
         }
         try:
             answer = self.client.restful(
-                f"composite/sobjects/{obj}/{self.external_id_field}", method="PATCH", json=body
+                f"composite/sobjects/{obj}/{external_id_field}", method="PATCH", json=body
             )
         except Exception as exc:
             raise classify(exc) from exc

@@ -148,8 +148,44 @@ LEAD_FIELDS: list[dict[str, Any]] = [
     _f("MQL_Date__c", "datetime", "MQL Date", 0),
 ]
 
+TASK_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Activity ID", 18, **_SYSTEM),
+    _f("Subject", "combobox", "Subject", 255),
+    _f("ActivityDate", "date", "Due Date Only", 0),
+    _f(
+        "Status",
+        "picklist",
+        "Status",
+        255,
+        nillable=False,
+        defaultedOnCreate=True,
+        restrictedPicklist=True,
+        picklist=["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"],
+    ),
+    _f(
+        "Priority",
+        "picklist",
+        "Priority",
+        255,
+        nillable=False,
+        defaultedOnCreate=True,
+        restrictedPicklist=True,
+        picklist=["Normal", "High", "Low"],
+    ),
+    # Salesforce checks that WhoId names a Lead or Contact that exists.
+    _f("WhoId", "reference", "Name ID", 18, referenceTo=["Lead"]),
+    _f("OwnerId", "reference", "Assigned To ID", 18, nillable=False, defaultedOnCreate=True),
+    _f("Description", "textarea", "Comments", 32000),
+    _f("IsClosed", "boolean", "Closed", 0, **_SYSTEM),
+    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
+]
+
 OBJECTS: dict[str, dict[str, Any]] = {
     "Lead": {"keyPrefix": "00Q", "label": "Lead", "labelPlural": "Leads", "fields": LEAD_FIELDS},
+    "Task": {"keyPrefix": "00T", "label": "Task", "labelPlural": "Tasks", "fields": TASK_FIELDS},
 }
 
 

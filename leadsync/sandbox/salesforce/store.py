@@ -116,7 +116,7 @@ class Store:
             return rid, True
 
     def _defaults(self, obj: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"IsConverted": False, "OwnerId": sf_id("005", 1)}
+        out: dict[str, Any] = {"OwnerId": sf_id("005", 1)}
         for f in OBJECTS[obj]["fields"]:
             if f["type"] == "boolean" and f["name"] not in out:
                 out[f["name"]] = False
@@ -141,6 +141,7 @@ class Store:
             )
         for name, value in values.items():
             _check_value(fields[name], value)
+            self._check_reference(fields[name], value)
         if creating:
             missing = [
                 n
@@ -160,6 +161,17 @@ class Store:
         for rule in self.validation_rules:
             if rule.object == obj and values.get(rule.field) == rule.value:
                 raise RecordError("FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message, [])
+
+    def _check_reference(self, field: dict[str, Any], value: Any) -> None:
+        targets = field.get("referenceTo") or []
+        if not targets or value in (None, ""):
+            return
+        if not any(value in self.records.get(t, {}) for t in targets):
+            raise RecordError(
+                "INVALID_CROSS_REFERENCE_KEY",
+                f"{field['label']}: id value of incorrect type: {value}",
+                [field["name"]],
+            )
 
     def save(self) -> None:
         if not self.data_file:

@@ -1,0 +1,109 @@
+"""The hand-off: the follow-up task a rep gets when a lead becomes sales-ready.
+
+Pure: ``follow_up(spec, lead, decision, events, entry, owner, lead_key) -> dict``,
+a task in leadsync's own words (subject, due date, priority, description,
+owner, key); the CRM connector writes it in its own. The description is the
+sales insight: why this lead, why now, what they did and where they came from,
+so the rep never has to open another tool.
+
+Subjects are ``$placeholder`` templates over the lead's fields (``$first_name``,
+``$company``, ``$score``...): a missing value leaves the text empty, and there is
+no way for a template to reach anything but those values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from string import Template
+from typing import Any
+
+from leadsync.rules.decide import Decision
+from leadsync.rules.lifecycle import StageEntry
+
+MAX_REASONS = 5
+MAX_MOMENTS = 5
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    subject: str
+    due_in_hours: float = 24.0
+    high_priority_score: float | None = None
+
+
+def task_key(lead_key: str, entry: StageEntry) -> str:
+    """The task's idempotency key: this lead, this stage entry. Re-entering MQL is a new key."""
+    return f"task:{lead_key}:{entry.stage}:{entry.at.replace(microsecond=0).isoformat()}"
+
+
+def follow_up(
+    spec: TaskSpec,
+    lead: Mapping[str, Any],
+    decision: Decision,
+    events: Sequence[Mapping[str, Any]],
+    entry: StageEntry,
+    owner: str | None,
+    lead_key: str,
+) -> dict[str, Any]:
+    values = {k: ("" if v is None else v) for k, v in {**lead, **decision.fields}.items()}
+    score = decision.score
+    high = spec.high_priority_score is not None and score.total >= spec.high_priority_score
+    return {
+        "key": task_key(lead_key, entry),
+        "subject": Template(spec.subject).safe_substitute(_Blank(values)).strip()[:255],
+        "due": (entry.at + timedelta(hours=spec.due_in_hours)).date().isoformat(),
+        "priority": "high" if high else "normal",
+        "description": insight(lead, decision, events, entry),
+        "owner": owner,
+    }
+
+
+def insight(
+    lead: Mapping[str, Any],
+    decision: Decision,
+    events: Sequence[Mapping[str, Any]],
+    entry: StageEntry,
+) -> str:
+    s = decision.score
+    lines = [
+        f"Why now: {entry.reason}.",
+        f"Score {s.total:g}: fit {s.fit:g}, behaviour {s.behaviour:g}.",
+    ]
+    reasons = sorted((c for c in s.breakdown if c.points), key=lambda c: -abs(c.points))
+    if reasons:
+        lines.append("What counts most:")
+        for c in reasons[:MAX_REASONS]:
+            when = (
+                f" ({c.event.get('type')}, {str(c.event.get('at') or '')[:10]})" if c.event else ""
+            )
+            lines.append(f"  {c.points:+g}  {c.rule}{when}")
+    moments = sorted((e for e in events if e.get("at")), key=lambda e: str(e["at"]), reverse=True)[
+        :MAX_MOMENTS
+    ]
+    if moments:
+        lines.append("Latest activity:")
+        for e in moments:
+            details = ", ".join(
+                f"{k}={v}"
+                for k, v in sorted(e.items())
+                if k not in ("type", "at") and v not in (None, "")
+            )
+            lines.append(
+                f"  {str(e['at'])[:16].replace('T', ' ')}  {e['type']}"
+                + (f" ({details})" if details else "")
+            )
+    origin = [
+        f"{k.replace('_', ' ')}: {lead[k]}" for k in ("lead_source", "campaign") if lead.get(k)
+    ]
+    if origin:
+        lines.append("Came from: " + "; ".join(origin) + ".")
+    return "\n".join(lines)
+
+
+class _Blank(dict):  # type: ignore[type-arg]
+    """Template values where a missing field reads as empty, not as `$field`."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
