@@ -115,6 +115,7 @@ def main(
       leadsync sync              run one pass: pull, map, resolve, plan, push
       leadsync status            recent runs, the outbox backlog, dead letters
       leadsync explain EMAIL     why a lead stands where it does
+      leadsync preview NEW.toml  what other rules would do, before they go live
 
     Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
     """
@@ -266,6 +267,34 @@ def explain_command(state: State, who: str) -> None:
     if lines is None:
         _fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
     click.echo("\n".join(lines or []))
+
+
+@main.command("preview")
+@click.argument("candidate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def preview_command(state: State, candidate: Path, as_json: bool) -> None:
+    """What another rule set would do to the stored leads, before it goes live.
+
+    CANDIDATE is a config file with the rules to try ([scoring], [lifecycle],
+    [routing], [tasks]). Every lead in the state db is decided with the rules in
+    force and with the candidate's; nothing is written to the CRM or the state db.
+    """
+    from leadsync.state import db
+    from leadsync.state.models import utcnow
+    from leadsync.sync.preview import lines, preview
+    from leadsync.sync.wiring import wire
+
+    with _errors():
+        config = state.load(secrets=False)
+        other = cfg.load(candidate, state_url=config.state_url, strict_env=False)
+        engine = db.make_engine(config.state_url)
+        db.require_current(engine)
+        report = preview(wire(config), wire(other), engine, utcnow())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo("\n".join(lines(report)))
 
 
 @main.command()

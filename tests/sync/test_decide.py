@@ -383,3 +383,46 @@ def test_a_task_for_a_lead_the_crm_refused_says_so(tasked: Project, sandbox: San
     with state(tasked) as session:
         codes = sorted(d.code for d in session.scalars(select(DeadLetter)))
     assert codes == ["FIELD_CUSTOM_VALIDATION_EXCEPTION", "LEAD_NOT_IN_CRM"]
+
+
+def test_preview_shows_what_a_lower_threshold_would_do(tasked: Project, sandbox: Sandbox):
+    """`leadsync preview` replays the stored leads with other rules and writes nothing."""
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    tasked.sync(now=NOW)
+    candidate = tasked.dir / "candidate.toml"
+    candidate.write_text(tasked.config_path.read_text().replace("total = 60", "total = 30"))
+    before = (sandbox.stats()["total"], (tasked.dir / "state.db").read_bytes())
+    args = [
+        "--log-level",
+        "error",
+        "--config",
+        str(tasked.config_path),
+        "--state-url",
+        tasked.state_url,
+        "preview",
+    ]
+
+    result = CliRunner().invoke(main, [*args, str(candidate), "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mql"] == {"current": 1, "candidate": 2}
+    assert report["tasks_that_would_be_created"] == 1
+    assert report["owner_load"] == {
+        "current": {"005EXEC": 1},
+        "candidate": {"005EXEC": 1, "005ANN": 1},
+    }
+    (change,) = report["changes"]  # the preview runs at the wall clock: decay moves decimals
+    assert (change["lead"], change["from"], change["to"]) == ("bo@x.example", "lead", "mql")
+    assert re.fullmatch(
+        r"score 39\.\d+ reached the MQL threshold \(total >= 30\)", change["reason"]
+    )
+    assert (sandbox.stats()["total"], (tasked.dir / "state.db").read_bytes()) == before
+    text = CliRunner().invoke(main, [*args, str(candidate)]).stdout
+    assert "  mql                  1          2       +1" in text
