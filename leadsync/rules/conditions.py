@@ -196,12 +196,14 @@ class _Parser:
         if self.at("in"):
             self.take()
             options = self.literal_list()
-            return lambda ctx: _value_in(left(ctx), options)
+            members = _Members(options)
+            return lambda ctx: members.hold(left(ctx))
         if self.at("not") and self.tokens[self.pos + 1].text == "in":
             self.take()
             self.take()
             options = self.literal_list()
-            return lambda ctx: (v := left(ctx)) is not None and not _value_in(v, options)
+            members = _Members(options)
+            return lambda ctx: (v := left(ctx)) is not None and not members.hold(v)
         if self.at("contains"):
             self.take()
             needle = self.value()
@@ -375,12 +377,22 @@ def _compare(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
     return op(a, b)
 
 
-def _value_in(value: Any, options: Sequence[Any]) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return value.casefold() in {str(o).casefold() for o in options}
-    return value in options
+class _Members:
+    """The values of an `in [...]` list, folded once when the condition is parsed."""
+
+    def __init__(self, options: Sequence[Any]) -> None:
+        self.options = tuple(options)
+        self.folded = frozenset(str(o).casefold() for o in options)
+
+    def hold(self, value: Any) -> bool:
+        if value is None:
+            return False
+        if isinstance(value, str):
+            return value.casefold() in self.folded
+        try:
+            return value in self.options
+        except TypeError:
+            return False
 
 
 def _contains(haystack: Any, needle: Any) -> bool:

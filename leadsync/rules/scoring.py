@@ -112,6 +112,8 @@ def score(
     context: dict[str, Any] = {"lead": lead, "events": events, "now": now}
     breakdown: list[Contribution] = []
     totals: dict[Category, float] = {"fit": 0.0, "behaviour": 0.0}
+    # Each event's context and decay once, not once per rule: the hot loop of scoring.
+    seen = [({**context, "event": e}, e, _decay(e, now, scoring.half_life_days)) for e in events]
     for rule in scoring.rules:
         if rule.category == "fit":
             if rule.condition(context):
@@ -120,10 +122,10 @@ def score(
                 totals["fit"] += points
             continue
         given = 0.0
-        for event in events:
-            if not rule.condition({**context, "event": event}):
+        for event_context, event, factor in seen:
+            if not rule.condition(event_context):
                 continue
-            decayed = rule.points * _decay(event, now, scoring.half_life_days)
+            decayed = rule.points * factor
             points = _capped(given + decayed, rule.cap) - given
             # An event past the cap is kept, with 0 points: explain says why it gave nothing.
             note = "rule cap reached" if points != decayed else ""
