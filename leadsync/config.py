@@ -175,6 +175,19 @@ class TasksSection(Section):
     high_priority_score: float | None = None
 
 
+NurtureStage = Literal["inquiry", "lead"]
+
+
+class NurtureSection(Section):
+    """Leads not ready for sales, who may be emailed, join a nurture campaign; MQLs leave it."""
+
+    campaign_id: str
+    when: str = "not email_opt_out"
+    stages: list[NurtureStage] = Field(default_factory=lambda: list[NurtureStage](["lead"]))
+    status: str = "Sent"
+    left_status: str = "Responded"
+
+
 class SyncSection(Section):
     chunk_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
@@ -192,6 +205,7 @@ class Settings(Section):
     lifecycle: LifecycleSection | None = None
     routing: RoutingSection | None = None
     tasks: TasksSection | None = None
+    nurture: NurtureSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
 
 
@@ -328,6 +342,7 @@ _MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
         PoolMemberSection,
         TerritorySection,
         TasksSection,
+        NurtureSection,
     )
 }
 

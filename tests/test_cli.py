@@ -43,10 +43,13 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
     assert one["read"] == 500 and one["created"] > 400 and one["quarantined"] == 0
     assert one["mql"] > 0  # the example config's scoring makes some of the sample MQLs
     assert one["tasks_created"] == one["mql"]  # one follow-up task per MQL
-    assert one["api_calls"] == 1 + 3 + 1  # a login, ceil(leads / 200) upserts, one task batch
+    assert one["nurture_added"] > 0  # consenting leads not ready for sales
+    # a login, ceil(leads / 200) upserts, a task batch, ceil(members / 200) nurture batches
+    assert one["api_calls"] == 1 + 3 + 1 + -(-one["nurture_added"] // 200)
 
     second = json.loads(run("demo", "--dir", str(tmp_path / "demo"), "--json").stdout)
-    assert (second["mql"], second["tasks_created"]) == (0, 0)
+    assert (second["mql"], second["tasks_created"], second["nurture_added"]) == (0, 0, 0)
+    assert second["owners_assigned"] == 0
     assert {k: second[k] for k in RUN_KEYS - {"run_id"}} == {
         "read": 0,
         "quarantined": 0,

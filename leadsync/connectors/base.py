@@ -173,6 +173,13 @@ class Destination(Connector):
         """Create follow-up tasks (leadsync's words: key, subject, due, priority, description,
         owner) on the CRM leads ``lead_ids``, keyed so that sending one twice makes one."""
 
+    @abstractmethod
+    def set_nurture(
+        self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """Join or leave nurture (leadsync's words: member, action, campaign, status) for the CRM
+        leads ``lead_ids``, keyed by member so that sending one twice changes nothing more."""
+
     @property
     @abstractmethod
     def external_id_field(self) -> str: ...

@@ -19,11 +19,58 @@ from datetime import timedelta
 from string import Template
 from typing import Any
 
+from leadsync.rules.conditions import Condition
 from leadsync.rules.decide import Decision
 from leadsync.rules.lifecycle import StageEntry
 
 MAX_REASONS = 5
 MAX_MOMENTS = 5
+
+
+@dataclass(frozen=True)
+class NurtureSpec:
+    campaign_id: str
+    when: Condition
+    stages: frozenset[str]
+    status: str = "Sent"
+    left_status: str = "Responded"
+
+
+def nurture_ops(
+    spec: NurtureSpec,
+    entries: Sequence[StageEntry],
+    context: Mapping[str, Any],
+    lead_key: str,
+    nurtured: bool,
+) -> list[dict[str, Any]]:
+    """Join the campaign on entering a nurture stage (when the lead may be emailed); leave it on
+    entering MQL if it had joined. A lead that jumps straight to MQL never joins."""
+    if not entries:
+        return []
+    last = entries[-1]
+    member = f"{spec.campaign_id}:{lead_key}"
+    stamp = last.at.replace(microsecond=0).isoformat()
+    if last.stage in spec.stages and not nurtured and spec.when(context):
+        return [
+            {
+                "key": f"nurture:{member}:join:{stamp}",
+                "member": member,
+                "action": "join",
+                "campaign": spec.campaign_id,
+                "status": spec.status,
+            }
+        ]
+    if last.stage == "mql" and nurtured:
+        return [
+            {
+                "key": f"nurture:{member}:leave:{stamp}",
+                "member": member,
+                "action": "leave",
+                "campaign": spec.campaign_id,
+                "status": spec.left_status,
+            }
+        ]
+    return []
 
 
 @dataclass(frozen=True)

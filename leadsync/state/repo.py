@@ -164,6 +164,27 @@ def existing_op_keys(session: Session, keys: Iterable[str]) -> set[str]:
     return set(rows)
 
 
+def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
+    """Leads whose latest nurture op joined the campaign (and none left it since)."""
+    latest: dict[int, str] = {}
+    rows = _in_slices(
+        session,
+        lead_ids,
+        lambda part: (
+            select(OutboxOp)
+            .where(
+                OutboxOp.kind == "nurture",
+                OutboxOp.status != "superseded",
+                OutboxOp.lead_id.in_(part),
+            )
+            .order_by(OutboxOp.id)
+        ),
+    )
+    for op in rows:
+        latest[op.lead_id] = op.payload.get("action", "")
+    return {lead_id for lead_id, action in latest.items() if action == "join"}
+
+
 def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:
     return session.scalars(
         select(OutboxOp)

@@ -26,10 +26,6 @@ from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
-from leadsync.rules.decide import Decision, decide
-from leadsync.rules.handoff import follow_up
-from leadsync.rules.lifecycle import StageEntry
-from leadsync.rules.routing import Route
 from leadsync.state import db, repo
 from leadsync.state.models import (
     Event,
@@ -37,11 +33,11 @@ from leadsync.state.models import (
     LeadIdentity,
     OutboxOp,
     SourceRecord,
-    StageHistory,
     SyncRun,
     utcnow,
 )
 from leadsync.sync import planner
+from leadsync.sync.decider import Decider
 from leadsync.sync.pusher import push
 from leadsync.sync.resolve import merge
 from leadsync.sync.summary import RunSummary
@@ -94,6 +90,7 @@ class Run:
         self.policy = wiring.config.settings.sync
         # The moment decisions are made at: scores fade with time, so tests pin it.
         self.now = now or utcnow()
+        self.decider = Decider(wiring, self.summary, self.now)
 
     def execute(self) -> RunSummary:
         """Run the pass; a fatal error ends it as `failed`, with the reason in the summary.
@@ -368,108 +365,8 @@ class Run:
             by_ext.setdefault(rec.external_id, lead)
         return lead
 
-    def _decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
-        """Score each lead, move it through the stages, and record what changed and why."""
-        rules = self.wiring.rules
-        if not rules.any:
-            return {}
-        events = repo.events_of_leads(session, touched)
-        history = repo.stage_history(session, touched)
-        decisions: dict[int, Decision] = {}
-        entries: list[dict[str, Any]] = []
-        tasks: list[dict[str, Any]] = []
-        pools = self._pool_states(session)
-        for lead_id, lead in touched.items():
-            past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
-            lead_events = [repo.event_values(e) for e in events.get(lead_id, [])]
-            decision = decide(
-                rules,
-                lead.profile,
-                lead_events,
-                past,
-                self.now,
-                owner=lead.owner,
-                pool_states=pools,
-            )
-            if decision.route is not None:
-                self._assign(session, lead, decision.route, pools)
-            lead.score_fit, lead.score_behaviour = decision.score.fit, decision.score.behaviour
-            for entry in decision.entries:
-                lead.stage = entry.stage
-                entries.append(
-                    {
-                        "lead_id": lead_id,
-                        "stage": entry.stage,
-                        "at": entry.at,
-                        "reason": entry.reason,
-                        "run_id": self.summary.run_id,
-                    }
-                )
-                if entry.stage == "mql":
-                    self.summary.mql += 1
-                    if self.wiring.tasks is not None:
-                        task = follow_up(
-                            self.wiring.tasks,
-                            lead.profile,
-                            decision,
-                            lead_events,
-                            entry,
-                            lead.owner,
-                            lead.key,
-                        )
-                        tasks.append(self._task_op(lead_id, task))
-            decisions[lead_id] = decision
-        if entries:
-            session.execute(insert(StageHistory), entries)
-        if tasks:
-            # Written with the stage entry that asks for it: one entry, one task, ever.
-            known = repo.existing_op_keys(session, [t["key"] for t in tasks])
-            fresh = [t for t in tasks if t["key"] not in known]
-            if fresh:
-                session.execute(insert(OutboxOp), fresh)
-            self.summary.tasks_planned += len(fresh)
-        return decisions
-
-    def _task_op(self, lead_id: int, task: dict[str, Any]) -> dict[str, Any]:
-        now = utcnow()
-        return {
-            "key": task["key"],
-            "destination": self.wiring.destination.name,
-            "kind": "task",
-            "lead_id": lead_id,
-            "payload": task,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-            "run_id": self.summary.run_id,
-        }
-
-    def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:
-        routing = self.wiring.rules.routing
-        if routing is None:
-            return {}
-        return {name: repo.cursor(session, f"routing:{name}") or {} for name in routing.pools}
-
-    def _assign(
-        self, session: Session, lead: Lead, routed: Route, pools: dict[str, dict[str, Any]]
-    ) -> None:
-        """The lead's new owner, and the pool's turn, stored in the page's transaction."""
-        lead.owner = routed.owner
-        lead.route = {
-            "owner": routed.owner,
-            "reason": routed.reason,
-            "skipped": list(routed.skipped),
-            "at": iso_utc(self.now),
-        }
-        self.summary.owners_assigned += 1
-        if routed.pool and routed.pool_state is not None:
-            pools[routed.pool] = routed.pool_state
-            # Kept with the checkpoints: a restart goes on with the next turn.
-            repo.save_cursor(session, f"routing:{routed.pool}", routed.pool_state)
-
     def _plan(self, session: Session, touched: dict[int, Lead]) -> None:
-        decisions = self._decide(session, touched)
+        decisions = self.decider.decide(session, touched)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
         pending = repo.pending_upserts(session, dest.name, touched)
@@ -563,6 +460,8 @@ class Run:
         self.summary.failed += stats.failed
         self.summary.retried += stats.retried
         self.summary.tasks_created += stats.tasks_created
+        self.summary.nurture_added += stats.nurture_added
+        self.summary.nurture_left += stats.nurture_left
 
     # -- the run's own record --------------------------------------------------
 

@@ -49,6 +49,8 @@ class PushStats:
     retried: int = 0
     batches: int = 0
     tasks_created: int = 0
+    nurture_added: int = 0
+    nurture_left: int = 0
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -100,7 +102,7 @@ def push(
 
 
 # Leads first: a task can only name a lead the CRM already holds.
-KINDS = ("upsert", "task")
+KINDS = ("upsert", "task", "nurture")
 
 
 def _drain(
@@ -134,8 +136,8 @@ def _drain(
                         policy.backoff_max_seconds,
                     )
                 )
-            if kind == "task":
-                ops, call = _task_call(session, destination, ops, stats)
+            if kind != "upsert":
+                ops, call = _related_call(session, destination, kind, ops, stats)
             else:
                 call = partial(destination.upsert, [op.payload for op in ops])
             finished = 0
@@ -147,10 +149,11 @@ def _drain(
         progress(finished)
 
 
-def _task_call(
-    session: Session, destination: Destination, ops: list[OutboxOp], stats: PushStats
+def _related_call(
+    session: Session, destination: Destination, kind: str, ops: list[OutboxOp], stats: PushStats
 ) -> tuple[list[OutboxOp], Callable[[], list[RecordResult]]]:
-    """The tasks whose lead is in the CRM, ready to send; the others dead-lettered, saying why."""
+    """Ops about a lead (a task, a nurture change) whose lead is in the CRM, ready to send;
+    the others dead-lettered, saying why."""
     known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
     ready = [op for op in ops if known.get(op.lead_id) and known[op.lead_id].crm_id]
     for op in ops:
@@ -160,13 +163,14 @@ def _task_call(
                 session,
                 op,
                 "LEAD_NOT_IN_CRM",
-                "the lead this task is for never reached the CRM (see the lead's "
+                f"the lead this {kind} op is for never reached the CRM (see the lead's "
                 "own dead letter); fix that, then retry both",
                 [],
             )
             stats.failed += 1
     who = [str(known[op.lead_id].crm_id) for op in ready]
-    return ready, partial(destination.upsert_tasks, [op.payload for op in ready], who)
+    send = destination.upsert_tasks if kind == "task" else destination.set_nurture
+    return ready, partial(send, [op.payload for op in ready], who)
 
 
 def _send(
@@ -222,9 +226,14 @@ def _record(
     for op, result in zip(ops, results, strict=True):
         op.attempts += 1
         op.updated_at = now
-        if result.ok and kind == "task":
+        if result.ok and kind != "upsert":
             op.status, op.last_error = "done", None
-            stats.tasks_created += 1
+            if kind == "task":
+                stats.tasks_created += 1
+            elif op.payload.get("action") == "join":
+                stats.nurture_added += 1
+            else:
+                stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:
             _apply(session, known, destination.name, op, result, stats)

@@ -30,6 +30,8 @@ class RunSummary:
     owners_assigned: int = 0
     tasks_planned: int = 0
     tasks_created: int = 0
+    nurture_added: int = 0
+    nurture_left: int = 0
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

@@ -25,7 +25,7 @@ from leadsync.mapping.fieldmap import (
 )
 from leadsync.rules.conditions import Condition, ConditionError, parse
 from leadsync.rules.decide import DECISION_FIELDS, Rules
-from leadsync.rules.handoff import TaskSpec
+from leadsync.rules.handoff import NurtureSpec, TaskSpec
 from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
 from leadsync.rules.roundrobin import Member, Pool
 from leadsync.rules.routing import RouteRule, Routing, Territory
@@ -43,6 +43,7 @@ class Wiring:
     rules: Rules = field(default_factory=Rules)
     events: dict[str, EventMap] = field(default_factory=dict)
     tasks: TaskSpec | None = None
+    nurture: NurtureSpec | None = None
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
@@ -104,6 +105,25 @@ def wire(config: Config) -> Wiring:
                 "add a [lifecycle] section with its [lifecycle.mql] threshold"
             )
         tasks = TaskSpec(s.tasks.subject, s.tasks.due_in_hours, s.tasks.high_priority_score)
+    nurture = None
+    if s.nurture is not None:
+        if s.lifecycle is None:
+            problems.append(
+                f"{config.path}: nurture: leads join and leave it by lifecycle "
+                "stage; add a [lifecycle] section"
+            )
+        try:
+            when = parse(s.nurture.when, lead_fields(custom))
+        except ConditionError as exc:
+            problems.append(f"{config.path}: nurture.when: {exc}")
+        else:
+            nurture = NurtureSpec(
+                s.nurture.campaign_id,
+                when,
+                frozenset(s.nurture.stages),
+                s.nurture.status,
+                s.nurture.left_status,
+            )
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(
@@ -115,6 +135,7 @@ def wire(config: Config) -> Wiring:
         s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
         s.routing.model_dump(mode="json") if s.routing else None,
         s.tasks.model_dump(mode="json") if s.tasks else None,
+        s.nurture.model_dump(mode="json") if s.nurture else None,
     )
     return Wiring(
         config=config,
@@ -124,6 +145,7 @@ def wire(config: Config) -> Wiring:
         rules=rules,
         events=event_maps,
         tasks=tasks,
+        nurture=nurture,
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )

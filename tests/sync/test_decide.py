@@ -426,3 +426,53 @@ def test_preview_shows_what_a_lower_threshold_would_do(tasked: Project, sandbox:
     assert (sandbox.stats()["total"], (tasked.dir / "state.db").read_bytes()) == before
     text = CliRunner().invoke(main, [*args, str(candidate)]).stdout
     assert "  mql                  1          2       +1" in text
+
+
+NURTURE = """
+[nurture]
+campaign_id = "7015g000000NurtAAA"
+when = "not email_opt_out"
+"""
+
+
+@pytest.fixture
+def nurtured(tasked: Project) -> Project:
+    tasked.config_path.write_text(tasked.config_path.read_text() + NURTURE)
+    return tasked
+
+
+def test_leads_not_ready_join_nurture_and_leave_it_on_mql(nurtured: Project, sandbox: Sandbox):
+    """Bo (a lead) joins the campaign, Ann (straight to MQL) never does; Bo leaves on MQL."""
+    first = nurtured.sync(now=NOW)
+
+    assert (first.nurture_added, first.nurture_left) == (1, 0)
+    leads = {r["Email"]: r["Id"] for r in sandbox.records()}
+    (member,) = sandbox.records("CampaignMember")
+    assert (member["LeadId"], member["CampaignId"], member["Status"]) == (
+        leads["bo@x.example"],
+        "7015g000000NurtAAA",
+        "Sent",
+    )
+
+    with (nurtured.dir / "forms.csv").open("a", encoding="utf-8") as f:
+        f.write("4,bo@x.example,Bo,Ek,Initech,Head of Data,demo,2026-11-23T10:00:00Z\n")
+    second = nurtured.sync(now=NOW)
+
+    assert (second.mql, second.nurture_added, second.nurture_left) == (1, 0, 1)
+    (member,) = sandbox.records("CampaignMember")
+    assert member["Status"] == "Responded"
+    for _ in range(3):
+        again = nurtured.sync(now=NOW)
+        assert (again.nurture_added, again.nurture_left, again.api_calls) == (0, 0, 0)
+    assert len(sandbox.records("CampaignMember")) == 1
+
+
+def test_a_lead_who_may_not_be_emailed_is_not_nurtured(nurtured: Project, sandbox: Sandbox):
+    """Consent comes first: a lead outside the nurture condition never joins."""
+    text = nurtured.config_path.read_text().replace(
+        'when = "not email_opt_out"', """when = 'email matches "@nowhere"'"""
+    )
+    nurtured.config_path.write_text(text)
+    summary = nurtured.sync(now=NOW)
+    assert summary.nurture_added == 0
+    assert sandbox.records("CampaignMember") == []

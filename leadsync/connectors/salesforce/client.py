@@ -62,6 +62,8 @@ class SalesforceConfig(ConnectorConfig):
     external_id_field: str = "LeadSync_Id__c"
     # Text(200), External ID, Unique, on Task: the follow-up task's idempotency key.
     task_key_field: str = "LeadSync_Key__c"
+    # Text(200), External ID, Unique, on CampaignMember: one member per campaign and lead.
+    member_key_field: str = "LeadSync_Key__c"
     api_version: str = "59.0"
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)

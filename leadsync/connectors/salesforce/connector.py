@@ -82,6 +82,21 @@ class SalesforceDestination(Destination):
             records.append(record)
         return self._collections_upsert("Task", self.config.task_key_field, records)
 
+    def set_nurture(
+        self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """CampaignMembers upserted by a key (campaign and lead) in an External ID field."""
+        records = []
+        for member, lead_id in zip(members, lead_ids, strict=True):
+            record: dict[str, Any] = {
+                self.config.member_key_field: member["member"],
+                "Status": member["status"],
+            }
+            if member["action"] == "join":  # CampaignId and LeadId are set once, on create
+                record.update(CampaignId=member["campaign"], LeadId=lead_id)
+            records.append(record)
+        return self._collections_upsert("CampaignMember", self.config.member_key_field, records)
+
     def _collections_upsert(
         self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[RecordResult]:

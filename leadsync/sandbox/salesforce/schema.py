@@ -183,9 +183,56 @@ TASK_FIELDS: list[dict[str, Any]] = [
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 
+CAMPAIGN_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Campaign ID", 18, **_SYSTEM),
+    _f("Name", "string", "Campaign Name", 80, nillable=False),
+    _f("IsActive", "boolean", "Active", 0, nillable=False, defaultedOnCreate=True),
+    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+]
+
+CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Campaign Member ID", 18, **_SYSTEM),
+    _f(
+        "CampaignId",
+        "reference",
+        "Campaign ID",
+        18,
+        nillable=False,
+        referenceTo=["Campaign"],
+        updateable=False,
+    ),
+    _f("LeadId", "reference", "Lead ID", 18, referenceTo=["Lead"], updateable=False),
+    _f("Status", "picklist", "Status", 40, picklist=["Sent", "Responded"]),
+    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
+]
+
+# The campaign the demo nurtures into (the emulator creates it when it starts).
+DEMO_CAMPAIGN: dict[str, Any] = {
+    "Id": "7015g000000NurtAAA",
+    "Name": "Nurture - monthly newsletter",
+    "IsActive": True,
+}
+
 OBJECTS: dict[str, dict[str, Any]] = {
     "Lead": {"keyPrefix": "00Q", "label": "Lead", "labelPlural": "Leads", "fields": LEAD_FIELDS},
     "Task": {"keyPrefix": "00T", "label": "Task", "labelPlural": "Tasks", "fields": TASK_FIELDS},
+    "Campaign": {
+        "keyPrefix": "701",
+        "label": "Campaign",
+        "labelPlural": "Campaigns",
+        "fields": CAMPAIGN_FIELDS,
+    },
+    "CampaignMember": {
+        "keyPrefix": "00v",
+        "label": "Campaign Member",
+        "labelPlural": "Campaign Members",
+        "fields": CAMPAIGN_MEMBER_FIELDS,
+    },
 }
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from leadsync.sandbox.salesforce.schema import OBJECTS
+from leadsync.sandbox.salesforce.schema import DEMO_CAMPAIGN, OBJECTS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -69,6 +69,7 @@ class Store:
     def __post_init__(self) -> None:
         for name in OBJECTS:
             self.records.setdefault(name, {})
+        self.records["Campaign"].setdefault(DEMO_CAMPAIGN["Id"], dict(DEMO_CAMPAIGN))
         if self.data_file and self.data_file.exists():
             saved = json.loads(self.data_file.read_text(encoding="utf-8"))
             self.counter = saved.get("counter", 0)

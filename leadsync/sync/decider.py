@@ -1,0 +1,142 @@
+"""The decide step of a sync: score, stages, owner, and the hand-off they call for.
+
+For the leads a page touched: score them, move them through the lifecycle, route
+the ones entering MQL, and queue the follow-up task and nurture changes in the
+outbox, all in the page's transaction, so that a stage entry and the ops it asks
+for are written together or not at all. The rules themselves are pure
+(``leadsync.rules``); this module reads and writes what they need around them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from leadsync.mapping.lead import iso_utc
+from leadsync.rules.decide import Decision, decide
+from leadsync.rules.handoff import follow_up, nurture_ops
+from leadsync.rules.lifecycle import StageEntry
+from leadsync.rules.routing import Route
+from leadsync.state import repo
+from leadsync.state.models import Lead, OutboxOp, StageHistory, utcnow
+from leadsync.sync.summary import RunSummary
+from leadsync.sync.wiring import Wiring
+
+
+class Decider:
+    def __init__(self, wiring: Wiring, summary: RunSummary, now: datetime) -> None:
+        self.wiring = wiring
+        self.summary = summary
+        self.now = now
+
+    def decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
+        """Score each lead, move it through the stages, and record what changed and why."""
+        rules = self.wiring.rules
+        if not rules.any:
+            return {}
+        events = repo.events_of_leads(session, touched)
+        history = repo.stage_history(session, touched)
+        decisions: dict[int, Decision] = {}
+        entries: list[dict[str, Any]] = []
+        related: list[dict[str, Any]] = []  # tasks and nurture changes, keyed by their entry
+        nurtured = (
+            repo.nurtured_leads(session, touched) if self.wiring.nurture is not None else set()
+        )
+        pools = self._pool_states(session)
+        for lead_id, lead in touched.items():
+            past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
+            lead_events = [repo.event_values(e) for e in events.get(lead_id, [])]
+            decision = decide(
+                rules,
+                lead.profile,
+                lead_events,
+                past,
+                self.now,
+                owner=lead.owner,
+                pool_states=pools,
+            )
+            if decision.route is not None:
+                self._assign(session, lead, decision.route, pools)
+            lead.score_fit, lead.score_behaviour = decision.score.fit, decision.score.behaviour
+            for entry in decision.entries:
+                lead.stage = entry.stage
+                entries.append(
+                    {
+                        "lead_id": lead_id,
+                        "stage": entry.stage,
+                        "at": entry.at,
+                        "reason": entry.reason,
+                        "run_id": self.summary.run_id,
+                    }
+                )
+                if entry.stage == "mql":
+                    self.summary.mql += 1
+                    if self.wiring.tasks is not None:
+                        task = follow_up(
+                            self.wiring.tasks,
+                            lead.profile,
+                            decision,
+                            lead_events,
+                            entry,
+                            lead.owner,
+                            lead.key,
+                        )
+                        related.append(self._related_op(lead_id, "task", task))
+            if self.wiring.nurture is not None:
+                context = {"lead": lead.profile, "events": lead_events, "now": self.now}
+                for change in nurture_ops(
+                    self.wiring.nurture, decision.entries, context, lead.key, lead_id in nurtured
+                ):
+                    related.append(self._related_op(lead_id, "nurture", change))
+            decisions[lead_id] = decision
+        if entries:
+            session.execute(insert(StageHistory), entries)
+        if related:
+            # Written with the stage entry that asks for them: one entry, one task, ever.
+            known = repo.existing_op_keys(session, [op["key"] for op in related])
+            fresh = [op for op in related if op["key"] not in known]
+            if fresh:
+                session.execute(insert(OutboxOp), fresh)
+            self.summary.tasks_planned += sum(op["kind"] == "task" for op in fresh)
+        return decisions
+
+    def _related_op(self, lead_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "key": payload["key"],
+            "destination": self.wiring.destination.name,
+            "kind": kind,
+            "lead_id": lead_id,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "run_id": self.summary.run_id,
+        }
+
+    def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:
+        routing = self.wiring.rules.routing
+        if routing is None:
+            return {}
+        return {name: repo.cursor(session, f"routing:{name}") or {} for name in routing.pools}
+
+    def _assign(
+        self, session: Session, lead: Lead, routed: Route, pools: dict[str, dict[str, Any]]
+    ) -> None:
+        """The lead's new owner, and the pool's turn, stored in the page's transaction."""
+        lead.owner = routed.owner
+        lead.route = {
+            "owner": routed.owner,
+            "reason": routed.reason,
+            "skipped": list(routed.skipped),
+            "at": iso_utc(self.now),
+        }
+        self.summary.owners_assigned += 1
+        if routed.pool and routed.pool_state is not None:
+            pools[routed.pool] = routed.pool_state
+            # Kept with the checkpoints: a restart goes on with the next turn.
+            repo.save_cursor(session, f"routing:{routed.pool}", routed.pool_state)
