@@ -44,8 +44,10 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
     assert one["mql"] > 0  # the example config's scoring makes some of the sample MQLs
     assert one["tasks_created"] == one["mql"]  # one follow-up task per MQL
     assert one["nurture_added"] > 0  # consenting leads not ready for sales
-    # a login, ceil(leads / 200) upserts, a task batch, ceil(members / 200) nurture batches
-    assert one["api_calls"] == 1 + 3 + 1 + -(-one["nurture_added"] // 200)
+    assert one["owners_assigned"] == one["mql"]  # every MQL routed to an owner
+    # a login, ceil(leads / 200) upserts, users and queues (for routing), a task batch,
+    # ceil(members / 200) nurture batches
+    assert one["api_calls"] == 1 + 3 + 2 + 1 + -(-one["nurture_added"] // 200)
 
     second = json.loads(run("demo", "--dir", str(tmp_path / "demo"), "--json").stdout)
     assert (second["mql"], second["tasks_created"], second["nurture_added"]) == (0, 0, 0)
@@ -243,3 +245,24 @@ def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+
+
+def test_check_finds_a_routing_owner_who_left(tmp_path: Path, sandbox: Sandbox):
+    """`check` names the routing key whose owner is not an active user or queue in the CRM."""
+    path = tmp_path / "config.toml"
+    run("init", str(path))
+    text = (
+        path.read_text()
+        .replace('# sandbox_url = "http://127.0.0.1:8765"', f'sandbox_url = "{sandbox.url}"')
+        .replace('owner = "0055g00000000CyxAA"', 'owner = "0055g00000000DeeAA"')
+    )
+    path.write_text(text)
+
+    result = run("--config", str(path), "check")
+
+    assert result.exit_code == 1
+    assert (
+        f"{path}: routing.rules[0].owner: 0055g00000000DeeAA is not an active user or "
+        "queue in the CRM"
+    ) in result.stdout
+    assert "1 problem(s) found" in result.stdout  # the example is otherwise valid

@@ -180,6 +180,10 @@ class Destination(Connector):
         """Join or leave nurture (leadsync's words: member, action, campaign, status) for the CRM
         leads ``lead_ids``, keyed by member so that sending one twice changes nothing more."""
 
+    def active_owners(self) -> frozenset[str] | None:
+        """Who may own a lead (active users, queues); None when the CRM cannot say."""
+        return None
+
     @property
     @abstractmethod
     def external_id_field(self) -> str: ...

@@ -7,7 +7,7 @@ Pure: ``decide(rules, lead, events, history, now) -> Decision``. The decision's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +57,7 @@ def decide(
     *,
     owner: str | None = None,
     pool_states: Mapping[str, Mapping[str, Any]] | None = None,
+    active_owners: Callable[[], Collection[str] | None] | None = None,
 ) -> Decision:
     """Score, stages, and (on entering MQL) the owner; ``owner`` is who owns the lead now."""
     s = score(rules.scoring, lead, events, now) if rules.scoring else Score(0.0, 0.0)
@@ -75,7 +76,8 @@ def decide(
             fields["mql_at"] = _stamp(mql[-1].at)
     routed = None
     if rules.routing is not None and any(e.stage == "mql" for e in entries):
-        routed = route(rules.routing, context, pool_states or {}, now.date())
+        active = active_owners() if active_owners else None
+        routed = route(rules.routing, context, pool_states or {}, now.date(), active)
         owner = routed.owner
     if owner:
         fields["owner"] = owner

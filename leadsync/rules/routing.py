@@ -9,7 +9,7 @@ why each rule before it did not, for `leadsync explain`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -62,6 +62,7 @@ class Route:
     skipped: tuple[str, ...] = ()  # why each earlier rule did not decide
     pool: str | None = None
     pool_state: dict[str, Any] | None = None  # the pool's new state, for the caller to store
+    inactive: str | None = None  # the owner a rule chose who can no longer own leads
 
 
 def route(
@@ -69,24 +70,36 @@ def route(
     context: Mapping[str, Any],
     pool_states: Mapping[str, Mapping[str, Any]],
     today: date,
+    active: Collection[str] | None = None,
 ) -> Route:
+    """``active``: the owners the CRM accepts (active users, queues); None when unknown."""
     skipped: list[str] = []
     lead = context.get("lead") or {}
+
+    def chosen(owner: str, reason: str) -> Route:
+        if active is not None and owner not in active:
+            return Route(
+                routing.fallback_owner,
+                f"{reason}, who is not an active user or queue: the fallback owner",
+                tuple(skipped),
+                inactive=owner,
+            )
+        return Route(owner, reason, tuple(skipped))
+
     for rule in routing.rules:
         if not rule.when(context):
             skipped.append(f"{rule.name}: {rule.when.source} does not hold")
             continue
         if rule.owner:
-            return Route(rule.owner, f"rule {rule.name!r}: owner {rule.owner}", tuple(skipped))
+            return chosen(rule.owner, f"rule {rule.name!r}: owner {rule.owner}")
         if rule.territory:
             territory = routing.territories[rule.territory]
             owner = territory.owner_for(lead)
             if owner:
                 value = lead.get(territory.by)
-                return Route(
+                return chosen(
                     owner,
                     f"rule {rule.name!r}: territory {territory.name} ({territory.by} {value})",
-                    tuple(skipped),
                 )
             skipped.append(
                 f"{rule.name}: territory {territory.name} has no owner for "
@@ -96,6 +109,8 @@ def route(
         if rule.pool:
             pool = routing.pools[rule.pool]
             available = {m.owner for m in pool.members} - routing.away
+            if active is not None:
+                available &= set(active)  # a rep who left takes no more turns
             owner, state = assign(pool, pool_states.get(rule.pool) or {}, available, today)
             if owner:
                 return Route(

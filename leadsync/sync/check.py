@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from leadsync import config as cfg
 from leadsync.connectors.base import FieldSpec, ObjectSchema
@@ -92,6 +93,8 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
         report.errors.append(f"{path}: crm: {exc}")
         return report
     report.checked.append(f"CRM login and {schema.name} schema ({len(schema.fields)} fields)")
+    errors_owners = _check_owners(path, config, dest)
+    report.errors.extend(errors_owners)
     errors, warnings = check_crm_map(
         path,
         schema,
@@ -163,3 +166,35 @@ def _literal_problems(key: str, spec: FieldSpec, value: object) -> list[str]:
             f"{key}: {text[:40]!r}... is {len(text)} characters; {spec.name} holds {spec.length}"
         ]
     return []
+
+
+def _check_owners(path: Path, config: Any, dest: Any) -> list[str]:
+    """Every owner named in [routing] must be an active user or a queue in the CRM."""
+    routing = config.settings.routing
+    if routing is None:
+        return []
+    try:
+        active = dest.active_owners()
+    except LeadsyncError as exc:
+        return [f"{path}: routing: cannot list the CRM's users and queues: {exc}"]
+    if active is None:
+        return []
+    named = [("routing.fallback_owner", routing.fallback_owner)]
+    named += [
+        (f"routing.rules[{i}].owner", r.owner) for i, r in enumerate(routing.rules) if r.owner
+    ]
+    named += [
+        (f"routing.pools.{p}.members[{i}].owner", m.owner)
+        for p, pool in routing.pools.items()
+        for i, m in enumerate(pool.members)
+    ]
+    named += [
+        (f"routing.territories.{t}.owners.{k}", o)
+        for t, ter in routing.territories.items()
+        for k, o in ter.owners.items()
+    ]
+    return [
+        f"{path}: {key}: {owner} is not an active user or queue in the CRM"
+        for key, owner in named
+        if owner not in active
+    ]

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from leadsync import log
+from leadsync.errors import LeadsyncError
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.decide import Decision, decide
 from leadsync.rules.handoff import follow_up, nurture_ops
@@ -25,12 +27,27 @@ from leadsync.state.models import Lead, OutboxOp, StageHistory, utcnow
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
+logger = log.get("leadsync.sync.decider")
+
 
 class Decider:
     def __init__(self, wiring: Wiring, summary: RunSummary, now: datetime) -> None:
         self.wiring = wiring
         self.summary = summary
         self.now = now
+        self._active: frozenset[str] | None = None
+        self._asked = False
+
+    def active_owners(self) -> frozenset[str] | None:
+        """Asked of the CRM once per run, and only when a lead is routed."""
+        if not self._asked:
+            self._asked = True
+            try:
+                self._active = self.wiring.destination.active_owners()
+            except LeadsyncError as exc:
+                # Routing goes on; the CRM itself refuses an inactive owner at push time.
+                logger.warning("routing.owners.unknown", error=str(exc))
+        return self._active
 
     def decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
         """Score each lead, move it through the stages, and record what changed and why."""
@@ -57,6 +74,7 @@ class Decider:
                 self.now,
                 owner=lead.owner,
                 pool_states=pools,
+                active_owners=self.active_owners,
             )
             if decision.route is not None:
                 self._assign(session, lead, decision.route, pools)
@@ -128,6 +146,8 @@ class Decider:
         self, session: Session, lead: Lead, routed: Route, pools: dict[str, dict[str, Any]]
     ) -> None:
         """The lead's new owner, and the pool's turn, stored in the page's transaction."""
+        if routed.inactive:
+            logger.warning("routing.owner.inactive", owner=routed.inactive, reason=routed.reason)
         lead.owner = routed.owner
         lead.route = {
             "owner": routed.owner,

@@ -83,3 +83,20 @@ def test_nothing_matches_the_fallback_owner_takes_it():
     r = owner_of({})
     assert (r.owner, r.reason) == ("005FALLBACK", "no rule decided: the fallback owner")
     assert len(r.skipped) == 4
+
+
+def test_an_inactive_owner_falls_back_and_leaves_the_pool():
+    """A rule that lands on someone who left goes to the fallback; pools skip them."""
+    active = {"005UK", "005ANN", "005CY", "005FALLBACK"}
+    r = route(ROUTING, {"lead": {"employees": 5000}}, {}, TODAY, active)
+    assert (r.owner, r.inactive) == ("005FALLBACK", "005ENT")
+    assert r.reason == (
+        "rule 'enterprise': owner 005ENT, who is not an active user or queue: the fallback owner"
+    )
+    owners = set()
+    states: dict = {}
+    for _ in range(12):
+        r = route(ROUTING, {"lead": {"email": "a@x.example"}}, states, TODAY, active)
+        states[r.pool] = r.pool_state
+        owners.add(r.owner)
+    assert owners == {"005ANN", "005CY"}  # Bo is not among the active: no turn for Bo

@@ -220,12 +220,12 @@ def test_explain_says_why_in_words(project: Project, sandbox: Sandbox, monkeypat
 
 ROUTING = """
 [routing]
-fallback_owner = "005FALLBACK"
+fallback_owner = "0055g0000000001AAA"
 
 [[routing.rules]]
 name = "executives"
 when = 'title matches "(cto|ceo)"'
-owner = "005EXEC"
+owner = "0055g00000000CyxAA"
 
 [[routing.rules]]
 name = "inbound"
@@ -233,7 +233,7 @@ when = "exists(email)"
 pool = "inbound"
 
 [routing.pools.inbound]
-members = [{ owner = "005ANN", weight = 2 }, { owner = "005BO" }]
+members = [{ owner = "0055g00000000AnnAA", weight = 2 }, { owner = "0055g00000000BoxAA" }]
 """
 
 
@@ -252,12 +252,14 @@ def test_an_mql_is_routed_by_the_first_matching_rule(routed: Project, sandbox: S
 
     assert (summary.mql, summary.owners_assigned) == (1, 1)
     crm = {r["Email"]: r for r in sandbox.records()}
-    assert crm["ann@x.example"]["OwnerId"] == "005EXEC"
-    assert crm["bo@x.example"]["OwnerId"] != "005EXEC"  # the CRM's default owner: not routed
+    assert crm["ann@x.example"]["OwnerId"] == "0055g00000000CyxAA"
+    assert (
+        crm["bo@x.example"]["OwnerId"] != "0055g00000000CyxAA"
+    )  # the CRM's default owner: not routed
     with state(routed) as session:
         ann = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
-        assert ann.owner == "005EXEC"
-        assert ann.route["reason"] == "rule 'executives': owner 005EXEC"
+        assert ann.owner == "0055g00000000CyxAA"
+        assert ann.route["reason"] == "rule 'executives': owner 0055g00000000CyxAA"
 
 
 def test_pool_turns_go_on_across_runs(routed: Project, sandbox: Sandbox):
@@ -271,7 +273,7 @@ def test_pool_turns_go_on_across_runs(routed: Project, sandbox: Sandbox):
         assert (summary.mql, summary.owners_assigned) == (1, 1)
         crm = {r["Email"]: r for r in sandbox.records()}
         owners.append(crm[f"p{n}@x.example"]["OwnerId"])
-    assert owners == ["005ANN", "005BO", "005ANN"]
+    assert owners == ["0055g00000000AnnAA", "0055g00000000BoxAA", "0055g00000000AnnAA"]
 
 
 def test_a_rule_naming_a_missing_pool_is_a_config_error(routed: Project):
@@ -308,7 +310,7 @@ def test_an_mql_gets_one_follow_up_task_with_the_insight(tasked: Project, sandbo
     (task,) = sandbox.records("Task")
     ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
     assert task["WhoId"] == ann["Id"]
-    assert task["OwnerId"] == "005EXEC"
+    assert task["OwnerId"] == "0055g00000000CyxAA"
     assert task["Subject"] == "Follow up: Ann Lee (Acme), score 78.72"
     assert (task["ActivityDate"], task["Priority"], task["Status"]) == (
         "2026-11-24",
@@ -415,8 +417,8 @@ def test_preview_shows_what_a_lower_threshold_would_do(tasked: Project, sandbox:
     assert report["mql"] == {"current": 1, "candidate": 2}
     assert report["tasks_that_would_be_created"] == 1
     assert report["owner_load"] == {
-        "current": {"005EXEC": 1},
-        "candidate": {"005EXEC": 1, "005ANN": 1},
+        "current": {"0055g00000000CyxAA": 1},
+        "candidate": {"0055g00000000CyxAA": 1, "0055g00000000AnnAA": 1},
     }
     (change,) = report["changes"]  # the preview runs at the wall clock: decay moves decimals
     assert (change["lead"], change["from"], change["to"]) == ("bo@x.example", "lead", "mql")
@@ -476,3 +478,25 @@ def test_a_lead_who_may_not_be_emailed_is_not_nurtured(nurtured: Project, sandbo
     summary = nurtured.sync(now=NOW)
     assert summary.nurture_added == 0
     assert sandbox.records("CampaignMember") == []
+
+
+def test_a_rule_that_lands_on_someone_who_left_falls_back(routed: Project, sandbox: Sandbox):
+    """Routing to an inactive user gives the lead to the fallback owner, saying why."""
+    text = routed.config_path.read_text().replace(
+        'owner = "0055g00000000CyxAA"',
+        'owner = "0055g00000000DeeAA"',  # Dee left the company
+    )
+    routed.config_path.write_text(text)
+
+    summary = routed.sync(now=NOW)
+
+    assert summary.failed == 0 and summary.owners_assigned == 1
+    ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
+    assert ann["OwnerId"] == "0055g0000000001AAA"  # the fallback owner
+    with state(routed) as session:
+        lead = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
+        assert lead.route["reason"] == (
+            "rule 'executives': owner 0055g00000000DeeAA, who is not an active user or queue: "
+            "the fallback owner"
+        )
+    assert sandbox.stats()["by_endpoint"]["query"] == 2  # users and queues, asked once per run

@@ -82,6 +82,15 @@ class SalesforceDestination(Destination):
             records.append(record)
         return self._collections_upsert("Task", self.config.task_key_field, records)
 
+    def active_owners(self) -> frozenset[str]:
+        """Active users and queues: the owners Salesforce accepts on a Lead."""
+        try:
+            users = self.client.query_all("SELECT Id FROM User WHERE IsActive = true")
+            queues = self.client.query_all("SELECT Id FROM Group WHERE Type = 'Queue'")
+        except Exception as exc:
+            raise classify(exc) from exc
+        return frozenset(r["Id"] for r in [*users["records"], *queues["records"]])
+
     def set_nurture(
         self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import threading
 import time
@@ -37,6 +38,12 @@ from leadsync.sandbox.salesforce.schema import OBJECTS, describe
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
+_SOQL = re.compile(
+    r"^SELECT\s+(?P<fields>[\w\s,]+?)\s+FROM\s+(?P<obj>\w+)"
+    r"(?:\s+WHERE\s+(?P<where>.+))?$",
+    re.IGNORECASE,
+)
+_TERM = re.compile(r"^(?P<field>\w+)\s*=\s*(?P<value>'[^']*'|true|false)$", re.IGNORECASE)
 ORG_ID = "00D5g000004Sandbx"
 
 
@@ -87,6 +94,7 @@ class SalesforceEmulator:
                     endpoint="sobject_get",
                     methods=["GET"],
                 ),
+                Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
                 Rule("/__sandbox/faults", endpoint="sandbox_faults", methods=["POST"]),
@@ -336,6 +344,45 @@ class SalesforceEmulator:
         return _json(
             {"id": rid, "success": True, "errors": [], "created": created}, 201 if created else 200
         )
+
+    def query(self, request: Request, version: str) -> Response:
+        """A SOQL subset: SELECT fields FROM Object [WHERE field = value [AND ...]]."""
+        soql = (request.args.get("q") or "").strip()
+        match = _SOQL.match(soql)
+        if match is None or match.group("obj") not in OBJECTS:
+            return _rest_error(400, "MALFORMED_QUERY", f"unexpected token in query: {soql[:80]}")
+        obj = match.group("obj")
+        fields = [f.strip() for f in match.group("fields").split(",")]
+        known = self.store.fields(obj)
+        unknown = [f for f in fields if f not in known]
+        if unknown:
+            return _rest_error(
+                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{obj}'"
+            )
+        wanted: list[tuple[str, Any]] = []
+        for term in filter(
+            None, re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE)
+        ):
+            cond = _TERM.match(term.strip())
+            if cond is None:
+                return _rest_error(400, "MALFORMED_QUERY", f"unexpected condition: {term[:80]}")
+            raw = cond.group("value")
+            value: Any = raw[1:-1] if raw.startswith("'") else raw.lower() == "true"
+            wanted.append((cond.group("field"), value))
+        rows = [
+            r for r in self.store.records[obj].values() if all(r.get(f) == v for f, v in wanted)
+        ]
+        records = [
+            {
+                "attributes": {
+                    "type": obj,
+                    "url": f"/services/data/v{version}/sobjects/{obj}/{r['Id']}",
+                },
+                **{f: r.get(f) for f in fields},
+            }
+            for r in rows
+        ]
+        return _json({"totalSize": len(records), "done": True, "records": records})
 
     def sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
         record = self.store.records.get(obj, {}).get(rid)

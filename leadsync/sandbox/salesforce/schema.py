@@ -116,7 +116,15 @@ LEAD_FIELDS: list[dict[str, Any]] = [
     _f("Description", "textarea", "Description", 32000),
     _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, nillable=False, defaultedOnCreate=True),
     _f("DoNotCall", "boolean", "Do Not Call", 0, nillable=False, defaultedOnCreate=True),
-    _f("OwnerId", "reference", "Owner ID", 18, nillable=False, defaultedOnCreate=True),
+    _f(
+        "OwnerId",
+        "reference",
+        "Owner ID",
+        18,
+        nillable=False,
+        defaultedOnCreate=True,
+        referenceTo=["User", "Group"],
+    ),
     _f("IsConverted", "boolean", "Converted", 0, **_SYSTEM),
     _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
     _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
@@ -174,7 +182,15 @@ TASK_FIELDS: list[dict[str, Any]] = [
     ),
     # Salesforce checks that WhoId names a Lead or Contact that exists.
     _f("WhoId", "reference", "Name ID", 18, referenceTo=["Lead"]),
-    _f("OwnerId", "reference", "Assigned To ID", 18, nillable=False, defaultedOnCreate=True),
+    _f(
+        "OwnerId",
+        "reference",
+        "Assigned To ID",
+        18,
+        nillable=False,
+        defaultedOnCreate=True,
+        referenceTo=["User"],
+    ),
     _f("Description", "textarea", "Comments", 32000),
     _f("IsClosed", "boolean", "Closed", 0, **_SYSTEM),
     _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
@@ -211,6 +227,48 @@ CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 
+USER_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "User ID", 18, **_SYSTEM),
+    _f("Username", "string", "Username", 80, nillable=False),
+    _f("Name", "string", "Full Name", 121),
+    _f("Email", "email", "Email", 128),
+    _f("IsActive", "boolean", "Active", 0, nillable=False, defaultedOnCreate=True),
+]
+
+GROUP_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Group ID", 18, **_SYSTEM),
+    _f("Name", "string", "Name", 40, nillable=False),
+    _f("Type", "picklist", "Type", 40, picklist=["Queue", "Regular"]),
+]
+
+# The org's people, as the emulator starts: the integration user, three reps, one rep who
+# left (inactive) and a queue. The demo routes to them.
+DEMO_USERS: list[dict[str, Any]] = [
+    {
+        "Id": "0055g0000000001AAA",
+        "Username": "demo@leadsync.example",
+        "Name": "Integration User",
+        "IsActive": True,
+    },
+    {
+        "Id": "0055g00000000AnnAA",
+        "Username": "ann@acme.example",
+        "Name": "Ann Rep",
+        "IsActive": True,
+    },
+    {"Id": "0055g00000000BoxAA", "Username": "bo@acme.example", "Name": "Bo Rep", "IsActive": True},
+    {"Id": "0055g00000000CyxAA", "Username": "cy@acme.example", "Name": "Cy Rep", "IsActive": True},
+    {
+        "Id": "0055g00000000DeeAA",
+        "Username": "dee@acme.example",
+        "Name": "Dee (left)",
+        "IsActive": False,
+    },
+]
+DEMO_QUEUES: list[dict[str, Any]] = [
+    {"Id": "00G5g00000000InbAA", "Name": "Inbound Queue", "Type": "Queue"},
+]
+
 # The campaign the demo nurtures into (the emulator creates it when it starts).
 DEMO_CAMPAIGN: dict[str, Any] = {
     "Id": "7015g000000NurtAAA",
@@ -221,6 +279,13 @@ DEMO_CAMPAIGN: dict[str, Any] = {
 OBJECTS: dict[str, dict[str, Any]] = {
     "Lead": {"keyPrefix": "00Q", "label": "Lead", "labelPlural": "Leads", "fields": LEAD_FIELDS},
     "Task": {"keyPrefix": "00T", "label": "Task", "labelPlural": "Tasks", "fields": TASK_FIELDS},
+    "User": {"keyPrefix": "005", "label": "User", "labelPlural": "Users", "fields": USER_FIELDS},
+    "Group": {
+        "keyPrefix": "00G",
+        "label": "Group",
+        "labelPlural": "Groups",
+        "fields": GROUP_FIELDS,
+    },
     "Campaign": {
         "keyPrefix": "701",
         "label": "Campaign",

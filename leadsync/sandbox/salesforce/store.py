@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from leadsync.sandbox.salesforce.schema import DEMO_CAMPAIGN, OBJECTS
+from leadsync.sandbox.salesforce.schema import DEMO_CAMPAIGN, DEMO_QUEUES, DEMO_USERS, OBJECTS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -70,6 +70,10 @@ class Store:
         for name in OBJECTS:
             self.records.setdefault(name, {})
         self.records["Campaign"].setdefault(DEMO_CAMPAIGN["Id"], dict(DEMO_CAMPAIGN))
+        for user in DEMO_USERS:
+            self.records["User"].setdefault(user["Id"], dict(user))
+        for queue in DEMO_QUEUES:
+            self.records["Group"].setdefault(queue["Id"], dict(queue))
         if self.data_file and self.data_file.exists():
             saved = json.loads(self.data_file.read_text(encoding="utf-8"))
             self.counter = saved.get("counter", 0)
@@ -167,11 +171,18 @@ class Store:
         targets = field.get("referenceTo") or []
         if not targets or value in (None, ""):
             return
-        if not any(value in self.records.get(t, {}) for t in targets):
+        target = next(
+            (self.records[t][value] for t in targets if value in self.records.get(t, {})), None
+        )
+        if target is None:
             raise RecordError(
                 "INVALID_CROSS_REFERENCE_KEY",
                 f"{field['label']}: id value of incorrect type: {value}",
                 [field["name"]],
+            )
+        if target.get("IsActive") is False:  # an owner who left the company
+            raise RecordError(
+                "INACTIVE_OWNER_OR_USER", "operation performed with inactive user", [field["name"]]
             )
 
     def save(self) -> None:
