@@ -162,6 +162,8 @@ class RouteRuleSection(Section):
 class RoutingSection(Section):
     fallback_owner: str
     away: list[str] = Field(default_factory=list)  # out of office: pools skip them
+    # A person the CRM already gives an owner (a contact, a lead made elsewhere) keeps them.
+    keep_existing_owner: bool = True
     rules: list[RouteRuleSection] = Field(default_factory=list)
     pools: dict[str, PoolSection] = Field(default_factory=dict)
     territories: dict[str, TerritorySection] = Field(default_factory=dict)

@@ -180,6 +180,11 @@ class Destination(Connector):
         """Join or leave nurture (leadsync's words: member, action, campaign, status) for the CRM
         leads ``lead_ids``, keyed by member so that sending one twice changes nothing more."""
 
+    def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
+        """email -> who already owns that person in the CRM (a contact, or a lead leadsync did
+        not make), for ``people`` (email -> lead key); {} when the CRM cannot say."""
+        return {}
+
     def active_owners(self) -> frozenset[str] | None:
         """Who may own a lead (active users, queues); None when the CRM cannot say."""
         return None

@@ -58,6 +58,7 @@ def decide(
     owner: str | None = None,
     pool_states: Mapping[str, Mapping[str, Any]] | None = None,
     active_owners: Callable[[], Collection[str] | None] | None = None,
+    existing_owner: Callable[[], str | None] | None = None,
 ) -> Decision:
     """Score, stages, and (on entering MQL) the owner; ``owner`` is who owns the lead now."""
     s = score(rules.scoring, lead, events, now) if rules.scoring else Score(0.0, 0.0)
@@ -77,7 +78,9 @@ def decide(
     routed = None
     if rules.routing is not None and any(e.stage == "mql" for e in entries):
         active = active_owners() if active_owners else None
-        routed = route(rules.routing, context, pool_states or {}, now.date(), active)
+        routed = route(
+            rules.routing, context, pool_states or {}, now.date(), active, existing_owner
+        )
         owner = routed.owner
     if owner:
         fields["owner"] = owner

@@ -9,7 +9,7 @@ why each rule before it did not, for `leadsync explain`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -53,6 +53,7 @@ class Routing:
     pools: Mapping[str, Pool] = field(default_factory=dict)
     territories: Mapping[str, Territory] = field(default_factory=dict)
     away: frozenset[str] = frozenset()  # out of office: skipped by pools
+    keep_existing: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,18 @@ def route(
     pool_states: Mapping[str, Mapping[str, Any]],
     today: date,
     active: Collection[str] | None = None,
+    existing: Callable[[], str | None] | None = None,
 ) -> Route:
-    """``active``: the owners the CRM accepts (active users, queues); None when unknown."""
+    """``active``: the owners the CRM accepts (active users, queues); None when unknown.
+    ``existing``: who already owns this person in the CRM, asked only when it matters."""
     skipped: list[str] = []
     lead = context.get("lead") or {}
+    if routing.keep_existing and existing is not None:
+        owner = existing()
+        if owner and (active is None or owner in active):
+            return Route(owner, f"kept: this person already belongs to {owner} in the CRM")
+        if owner:
+            skipped.append(f"the CRM's owner of this person, {owner}, is not active")
 
     def chosen(owner: str, reason: str) -> Route:
         if active is not None and owner not in active:

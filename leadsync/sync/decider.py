@@ -10,6 +10,7 @@ for are written together or not at all. The rules themselves are pure
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert
@@ -37,6 +38,21 @@ class Decider:
         self.now = now
         self._active: frozenset[str] | None = None
         self._asked = False
+        self._owners: dict[str, str] | None = None  # the current page's, once asked
+
+    def existing_owner(self, lead: Lead, page: dict[int, Lead]) -> str | None:
+        """Who owns this person in the CRM already. The first lead of a page that is routed
+        asks for every lead of the page at once; a page that routes nobody asks nothing."""
+        if not lead.email:
+            return None
+        if self._owners is None:
+            people = {ld.email: ld.key for ld in page.values() if ld.email}
+            try:
+                self._owners = self.wiring.destination.existing_owners(people)
+            except LeadsyncError as exc:
+                logger.warning("routing.existing_owner.unknown", error=str(exc))
+                self._owners = {}
+        return self._owners.get(lead.email)
 
     def active_owners(self) -> frozenset[str] | None:
         """Asked of the CRM once per run, and only when a lead is routed."""
@@ -56,6 +72,7 @@ class Decider:
             return {}
         events = repo.events_of_leads(session, touched)
         history = repo.stage_history(session, touched)
+        self._owners = None  # a new page: its people's CRM owners are asked afresh
         decisions: dict[int, Decision] = {}
         entries: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []  # tasks and nurture changes, keyed by their entry
@@ -75,6 +92,7 @@ class Decider:
                 owner=lead.owner,
                 pool_states=pools,
                 active_owners=self.active_owners,
+                existing_owner=partial(self.existing_owner, lead, touched),
             )
             if decision.route is not None:
                 self._assign(session, lead, decision.route, pools)

@@ -225,7 +225,12 @@ def _compile_routing(config: Config, fields: dict[str, str], problems: list[str]
         for name, t in section.territories.items()
     }
     return Routing(
-        tuple(rules), section.fallback_owner, pools, territories, frozenset(section.away)
+        tuple(rules),
+        section.fallback_owner,
+        pools,
+        territories,
+        frozenset(section.away),
+        keep_existing=section.keep_existing_owner,
     )
 
 

@@ -499,4 +499,54 @@ def test_a_rule_that_lands_on_someone_who_left_falls_back(routed: Project, sandb
             "rule 'executives': owner 0055g00000000DeeAA, who is not an active user or queue: "
             "the fallback owner"
         )
-    assert sandbox.stats()["by_endpoint"]["query"] == 2  # users and queues, asked once per run
+    # users and queues once per run; contacts and leads by email once per page that routes
+    assert sandbox.stats()["by_endpoint"]["query"] == 4
+
+
+def test_a_person_the_crm_already_owns_keeps_their_owner(routed: Project, sandbox: Sandbox):
+    """Ann is a Contact of Bo's already: Ann's MQL goes to Bo, whatever the rules say."""
+    sandbox.app.store.upsert(
+        "Contact",
+        "LeadSync_Key__c",
+        {
+            "LeadSync_Key__c": "existing-ann",
+            "LastName": "Lee",
+            "Email": "ann@x.example",
+            "OwnerId": "0055g00000000BoxAA",
+        },
+    )
+
+    routed.sync(now=NOW)
+
+    ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
+    assert ann["OwnerId"] == "0055g00000000BoxAA"
+    with state(routed) as session:
+        lead = session.scalars(select(Lead).where(Lead.email == "ann@x.example")).one()
+        assert lead.route["reason"] == (
+            "kept: this person already belongs to 0055g00000000BoxAA in the CRM"
+        )
+
+
+def test_keeping_existing_owners_can_be_turned_off(routed: Project, sandbox: Sandbox):
+    """With keep_existing_owner = false the rules decide, and nobody is asked."""
+    sandbox.app.store.upsert(
+        "Contact",
+        "LeadSync_Key__c",
+        {
+            "LeadSync_Key__c": "existing-ann",
+            "LastName": "Lee",
+            "Email": "ann@x.example",
+            "OwnerId": "0055g00000000BoxAA",
+        },
+    )
+    text = routed.config_path.read_text().replace(
+        'fallback_owner = "0055g0000000001AAA"',
+        'fallback_owner = "0055g0000000001AAA"\nkeep_existing_owner = false',
+    )
+    routed.config_path.write_text(text)
+
+    routed.sync(now=NOW)
+
+    ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
+    assert ann["OwnerId"] == "0055g00000000CyxAA"  # the executives' rule
+    assert sandbox.stats()["by_endpoint"]["query"] == 2  # users and queues only

@@ -43,7 +43,10 @@ _SOQL = re.compile(
     r"(?:\s+WHERE\s+(?P<where>.+))?$",
     re.IGNORECASE,
 )
-_TERM = re.compile(r"^(?P<field>\w+)\s*=\s*(?P<value>'[^']*'|true|false)$", re.IGNORECASE)
+_TERM = re.compile(
+    r"^(?P<field>\w+)\s*(?:=\s*(?P<value>'[^']*'|true|false)|IN\s*\((?P<values>[^)]*)\))$",
+    re.IGNORECASE,
+)
 ORG_ID = "00D5g000004Sandbx"
 
 
@@ -359,7 +362,7 @@ class SalesforceEmulator:
             return _rest_error(
                 400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{obj}'"
             )
-        wanted: list[tuple[str, Any]] = []
+        wanted: list[tuple[str, set[Any]]] = []
         for term in filter(
             None, re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE)
         ):
@@ -367,10 +370,14 @@ class SalesforceEmulator:
             if cond is None:
                 return _rest_error(400, "MALFORMED_QUERY", f"unexpected condition: {term[:80]}")
             raw = cond.group("value")
-            value: Any = raw[1:-1] if raw.startswith("'") else raw.lower() == "true"
-            wanted.append((cond.group("field"), value))
+            if raw is None:  # field IN ('a', 'b')
+                values = {v.strip().strip("'") for v in cond.group("values").split(",")}
+                wanted.append((cond.group("field"), values))
+            else:
+                one = raw[1:-1] if raw.startswith("'") else raw.lower() == "true"
+                wanted.append((cond.group("field"), {one}))
         rows = [
-            r for r in self.store.records[obj].values() if all(r.get(f) == v for f, v in wanted)
+            r for r in self.store.records[obj].values() if all(r.get(f) in v for f, v in wanted)
         ]
         records = [
             {

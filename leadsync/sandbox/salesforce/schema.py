@@ -227,6 +227,26 @@ CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 
+CONTACT_FIELDS: list[dict[str, Any]] = [
+    _f("Id", "id", "Contact ID", 18, **_SYSTEM),
+    _f("LastName", "string", "Last Name", 80, nillable=False),
+    _f("FirstName", "string", "First Name", 40),
+    _f("Email", "email", "Email", 80),
+    _f(
+        "OwnerId",
+        "reference",
+        "Owner ID",
+        18,
+        nillable=False,
+        defaultedOnCreate=True,
+        referenceTo=["User"],
+    ),
+    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
+]
+
 USER_FIELDS: list[dict[str, Any]] = [
     _f("Id", "id", "User ID", 18, **_SYSTEM),
     _f("Username", "string", "Username", 80, nillable=False),
@@ -279,6 +299,12 @@ DEMO_CAMPAIGN: dict[str, Any] = {
 OBJECTS: dict[str, dict[str, Any]] = {
     "Lead": {"keyPrefix": "00Q", "label": "Lead", "labelPlural": "Leads", "fields": LEAD_FIELDS},
     "Task": {"keyPrefix": "00T", "label": "Task", "labelPlural": "Tasks", "fields": TASK_FIELDS},
+    "Contact": {
+        "keyPrefix": "003",
+        "label": "Contact",
+        "labelPlural": "Contacts",
+        "fields": CONTACT_FIELDS,
+    },
     "User": {"keyPrefix": "005", "label": "User", "labelPlural": "Users", "fields": USER_FIELDS},
     "Group": {
         "keyPrefix": "00G",
