@@ -114,6 +114,7 @@ def main(
       leadsync sync --dry-run    see what a sync would write, without writing it
       leadsync sync              run one pass: pull, map, resolve, plan, push
       leadsync status            recent runs, the outbox backlog, dead letters
+      leadsync errors [retry]    what the CRM refused, by reason; send it again
       leadsync explain EMAIL     why a lead stands where it does
       leadsync preview NEW.toml  what other rules would do, before they go live
 
@@ -295,6 +296,82 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         click.echo("\n".join(lines(report)))
+
+
+@main.group("errors", invoke_without_command=True)
+@click.option("--reason", metavar="CODE", help="Only this error code.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
+    """What the CRM refused for good (dead letters), grouped by reason.
+
+    Fix the cause (a validation rule, a picklist value, a mapping), then
+    `leadsync errors retry` puts them back in the outbox for the next sync.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from leadsync.state import db, repo
+
+    state: State = ctx.obj
+    with _errors():
+        engine = db.make_engine(_state_url(state))
+        db.require_current(engine)
+        with db.session_factory(engine)() as session:
+            rows = repo.dead_letter_rows(session, reason)
+    groups: dict[str, list[Any]] = {}
+    for dead, lead in rows:
+        groups.setdefault(dead.code, []).append((dead, lead))
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "code": code,
+                        "count": len(items),
+                        "message": items[-1][0].message,
+                        "fields": items[-1][0].fields,
+                        "leads": [lead.email or lead.key for _, lead in items[:20]],
+                    }
+                    for code, items in sorted(groups.items(), key=lambda g: -len(g[1]))
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not groups:
+        click.echo("no dead letters")
+    for code, items in sorted(groups.items(), key=lambda g: -len(g[1])):
+        dead, _ = items[-1]
+        click.secho(f"{code}: {len(items)}", bold=True)
+        click.echo(
+            f"  {dead.message}" + (f" (fields: {', '.join(dead.fields)})" if dead.fields else "")
+        )
+        shown = ", ".join(lead.email or lead.key for _, lead in items[:5])
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        click.echo(f"  leads: {shown}{more}")
+
+
+@errors_group.command("retry")
+@click.option("--reason", metavar="CODE", help="Only dead letters with this error code.")
+@click.pass_obj
+def errors_retry(state: State, reason: str | None) -> None:
+    """Put dead letters back in the outbox; the next `leadsync sync` sends them again."""
+    from leadsync.state import db, repo
+
+    with _errors():
+        engine = db.make_engine(_state_url(state))
+        db.require_current(engine)
+        with db.run_lock(engine), db.session_factory(engine)() as session:
+            retried, retired = repo.retry_dead_letters(session, reason)
+            session.commit()
+    click.echo(
+        f"{retried} op(s) back in the outbox for the next sync"
+        + (
+            f"; {retired} retired, a newer change for the same lead having been planned"
+            if retired
+            else ""
+        )
+    )
 
 
 @main.command()

@@ -239,6 +239,11 @@ def test_bad_rows_exit_2_and_status_lists_what_went_wrong(tmp_path: Path, sandbo
         ["status"],
         ["demo"],
         ["sandbox", "serve"],
+        ["errors"],
+        ["errors", "retry"],
+        ["explain"],
+        ["preview"],
+        ["db", "current"],
     ],
 )
 def test_every_command_has_help(command):

@@ -285,6 +285,44 @@ def dead_letters(session: Session, limit: int = 20) -> list[tuple[str, int, str]
     return [(code, n, msg) for code, n, msg in rows]
 
 
+def dead_letter_rows(session: Session, code: str | None = None) -> list[tuple[DeadLetter, Lead]]:
+    query = (
+        select(DeadLetter, Lead).join(Lead, Lead.id == DeadLetter.lead_id).order_by(DeadLetter.id)
+    )
+    if code:
+        query = query.where(DeadLetter.code == code)
+    return [(d, lead) for d, lead in session.execute(query)]
+
+
+def retry_dead_letters(session: Session, code: str | None = None) -> tuple[int, int]:
+    """Put dead ops back in the outbox; (retried, retired). A dead upsert for a lead that has a
+    newer upsert since is retired instead: sending it would write older values over newer."""
+    retried = retired = 0
+    for dead, _lead in dead_letter_rows(session, code):
+        op = session.get(OutboxOp, dead.op_id)
+        session.delete(dead)
+        if op is None:
+            continue
+        newer = op.kind == "upsert" and session.scalar(
+            select(func.count())
+            .select_from(OutboxOp)
+            .where(
+                OutboxOp.lead_id == op.lead_id,
+                OutboxOp.kind == "upsert",
+                OutboxOp.id > op.id,
+                OutboxOp.destination == op.destination,
+            )
+        )
+        op.updated_at = utcnow()
+        if newer:
+            op.status = "superseded"
+            retired += 1
+        else:
+            op.status, op.attempts = "pending", 0
+            retried += 1
+    return retried, retired
+
+
 def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]:
     return session.scalars(select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)).all()
 
