@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,8 @@ import click
 from leadsync import __version__, log
 from leadsync import config as cfg
 from leadsync.errors import ConfigError, LeadsyncError
-from leadsync.sync.summary import EXIT_FAILED, RunSummary
-
-COUNT_KEYS = (
-    "read",
-    "quarantined",
-    "unchanged",
-    "created",
-    "updated",
-    "failed",
-    "retried",
-    "api_calls",
-)
+from leadsync.output import COUNT_KEYS, progress, report
+from leadsync.sync.summary import EXIT_FAILED
 
 
 class State:
@@ -237,13 +227,13 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
         db.require_current(engine)
         wiring = wire(config)
         try:
-            with _progress(not as_json) as on_push:
+            with progress(not as_json) as on_push:
                 summary = Run(
                     wiring, engine, dry_run=dry_run, only_source=source, on_push=on_push
                 ).execute()
         finally:
             wiring.close()
-    _report(summary, as_json)
+    report(summary, as_json)
 
 
 @main.command("explain")
@@ -480,11 +470,11 @@ def demo(workdir: Path, sandbox_url: str | None, faults: str | None, as_json: bo
     """
     from leadsync.demo.run import run_demo
 
-    with _errors(), _progress(not as_json) as on_push:
+    with _errors(), progress(not as_json) as on_push:
         summary = run_demo(workdir, sandbox_url=sandbox_url, faults=faults, on_push=on_push)
     if not as_json:
         click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
-    _report(summary, as_json)
+    report(summary, as_json)
 
 
 @main.group()
@@ -531,63 +521,6 @@ def sandbox_serve(host: str, port: int, data_file: Path | None, faults: str | No
         err=True,
     )
     serve(app, host, port)
-
-
-@contextmanager
-def _progress(wanted: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar of the records pushed to the CRM, on a terminal only."""
-    if not (wanted and sys.stderr.isatty()):
-        yield None
-        return
-    done = 0
-
-    def advance(n: int, total: int) -> None:
-        nonlocal done
-        done += n
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(f"\rpushing [{bar}] {done:,}/{total:,} records", nl=False, err=True)
-
-    try:
-        yield advance
-    finally:
-        if done:
-            click.echo(err=True)
-
-
-def _report(summary: RunSummary, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
-    else:
-        _table(summary)
-    sys.exit(summary.exit_code)
-
-
-def _table(s: RunSummary) -> None:
-    title = "dry run (nothing written)" if s.dry_run else "sync"
-    click.secho(f"{title} {s.run_id}: {s.status} in {s.duration_s:.2f}s", bold=True)
-    rows: list[tuple[str, Any]] = [(k, getattr(s, k)) for k in COUNT_KEYS]
-    if s.replanned:
-        rows.append(("replanned (CRM map changed)", s.replanned))
-    if s.dry_run:
-        rows += [("would create", s.planned_creates), ("would update", s.planned_updates)]
-    rows.append(("left in outbox", s.pending))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        click.echo(f"  {key:<{width}}  {value:>8}")
-    if s.dry_run and s.changes:
-        click.secho("first changes", bold=True)
-        for change in s.changes:
-            click.echo(f"  {change['action']} lead {change['lead']}")
-            for field, diff in change["fields"].items():
-                click.echo(f"      {field}: {diff['before']!r} -> {diff['after']!r}")
-    if s.problems:
-        click.secho("records set aside (see `leadsync status`)", bold=True)
-        for p in s.problems:
-            click.echo(f"  {p['source']} {p['record']}: {p['reason']}")
-    if s.error:
-        click.secho(f"error: {s.error}", fg="red")
 
 
 if __name__ == "__main__":

@@ -157,6 +157,25 @@ def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[S
     return out
 
 
+def outbox_row(
+    key: str, destination: str, kind: str, lead_id: int, payload: dict[str, Any], run_id: str
+) -> dict[str, Any]:
+    """A new pending op, as a row for a bulk insert into the outbox."""
+    now = utcnow()
+    return {
+        "key": key,
+        "destination": destination,
+        "kind": kind,
+        "lead_id": lead_id,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "run_id": run_id,
+    }
+
+
 def existing_op_keys(session: Session, keys: Iterable[str]) -> set[str]:
     rows = _in_slices(
         session, keys, lambda part: select(OutboxOp.key).where(OutboxOp.key.in_(part))

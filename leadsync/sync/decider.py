@@ -24,7 +24,7 @@ from leadsync.rules.handoff import follow_up, nurture_ops
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
 from leadsync.state import repo
-from leadsync.state.models import Lead, OutboxOp, StageHistory, utcnow
+from leadsync.state.models import Lead, OutboxOp, StageHistory
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
@@ -140,19 +140,14 @@ class Decider:
         return decisions
 
     def _related_op(self, lead_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        now = utcnow()
-        return {
-            "key": payload["key"],
-            "destination": self.wiring.destination.name,
-            "kind": kind,
-            "lead_id": lead_id,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-            "run_id": self.summary.run_id,
-        }
+        return repo.outbox_row(
+            payload["key"],
+            self.wiring.destination.name,
+            kind,
+            lead_id,
+            payload,
+            self.summary.run_id,
+        )
 
     def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:
         routing = self.wiring.rules.routing

@@ -370,7 +370,6 @@ class Run:
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
         pending = repo.pending_upserts(session, dest.name, touched)
-        now = utcnow()
         ops: list[dict[str, Any]] = []
         for lead_id, lead in touched.items():
             try:
@@ -397,18 +396,7 @@ class Run:
             if old is not None:
                 repo.supersede(session, old)
             ops.append(
-                {
-                    "key": key,
-                    "destination": dest.name,
-                    "kind": "upsert",
-                    "lead_id": lead_id,
-                    "payload": payload,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                    "run_id": self.summary.run_id,
-                }
+                repo.outbox_row(key, dest.name, "upsert", lead_id, payload, self.summary.run_id)
             )
             self.summary.planned(
                 record is None,

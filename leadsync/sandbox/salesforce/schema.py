@@ -82,6 +82,15 @@ def _f(name: str, type_: str, label: str, length: int = 0, **kw: Any) -> dict[st
     return field
 
 
+def _audit() -> list[dict[str, Any]]:
+    """The times Salesforce keeps on every record."""
+    return [
+        _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
+        _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
+        _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    ]
+
+
 _SYSTEM = {"createable": False, "updateable": False, "nillable": False, "defaultedOnCreate": True}
 
 LEAD_FIELDS: list[dict[str, Any]] = [
@@ -126,9 +135,7 @@ LEAD_FIELDS: list[dict[str, Any]] = [
         referenceTo=["User", "Group"],
     ),
     _f("IsConverted", "boolean", "Converted", 0, **_SYSTEM),
-    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
-    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
-    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    *_audit(),
     _f("LeadSync_Id__c", "string", "LeadSync Id", 36, externalId=True, unique=True),
     _f("Lead_Origin__c", "string", "Lead Origin", 100),
     _f("Total_Visits__c", "double", "Total Visits", 0, precision=18),
@@ -193,9 +200,7 @@ TASK_FIELDS: list[dict[str, Any]] = [
     ),
     _f("Description", "textarea", "Comments", 32000),
     _f("IsClosed", "boolean", "Closed", 0, **_SYSTEM),
-    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
-    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
-    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 
@@ -203,9 +208,7 @@ CAMPAIGN_FIELDS: list[dict[str, Any]] = [
     _f("Id", "id", "Campaign ID", 18, **_SYSTEM),
     _f("Name", "string", "Campaign Name", 80, nillable=False),
     _f("IsActive", "boolean", "Active", 0, nillable=False, defaultedOnCreate=True),
-    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
-    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
-    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    *_audit(),
 ]
 
 CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
@@ -221,9 +224,7 @@ CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
     ),
     _f("LeadId", "reference", "Lead ID", 18, referenceTo=["Lead"], updateable=False),
     _f("Status", "picklist", "Status", 40, picklist=["Sent", "Responded"]),
-    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
-    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
-    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 
@@ -241,9 +242,7 @@ CONTACT_FIELDS: list[dict[str, Any]] = [
         defaultedOnCreate=True,
         referenceTo=["User"],
     ),
-    _f("CreatedDate", "datetime", "Created Date", 0, **_SYSTEM),
-    _f("LastModifiedDate", "datetime", "Last Modified Date", 0, **_SYSTEM),
-    _f("SystemModstamp", "datetime", "System Modstamp", 0, **_SYSTEM),
+    *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
 ]
 

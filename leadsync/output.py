@@ -1,0 +1,83 @@
+"""What the command line prints about a run: its table of counts, and a progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from leadsync.sync.summary import RunSummary
+
+COUNT_KEYS = (
+    "read",
+    "quarantined",
+    "unchanged",
+    "created",
+    "updated",
+    "failed",
+    "retried",
+    "api_calls",
+)
+DECISION_KEYS = ("mql", "owners_assigned", "tasks_created", "nurture_added")
+
+
+@contextmanager
+def progress(wanted: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the records pushed to the CRM, on a terminal only."""
+    if not (wanted and sys.stderr.isatty()):
+        yield None
+        return
+    done = 0
+
+    def advance(n: int, total: int) -> None:
+        nonlocal done
+        done += n
+        width = 30
+        filled = int(width * done / total) if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\rpushing [{bar}] {done:,}/{total:,} records", nl=False, err=True)
+
+    try:
+        yield advance
+    finally:
+        if done:
+            click.echo(err=True)
+
+
+def report(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+    else:
+        table(summary)
+    sys.exit(summary.exit_code)
+
+
+def table(s: RunSummary) -> None:
+    title = "dry run (nothing written)" if s.dry_run else "sync"
+    click.secho(f"{title} {s.run_id}: {s.status} in {s.duration_s:.2f}s", bold=True)
+    rows: list[tuple[str, Any]] = [(k, getattr(s, k)) for k in COUNT_KEYS]
+    rows += [(k, getattr(s, k)) for k in DECISION_KEYS if getattr(s, k)]
+    if s.replanned:
+        rows.append(("replanned (CRM map changed)", s.replanned))
+    if s.dry_run:
+        rows += [("would create", s.planned_creates), ("would update", s.planned_updates)]
+    rows.append(("left in outbox", s.pending))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"  {key:<{width}}  {value:>8}")
+    if s.dry_run and s.changes:
+        click.secho("first changes", bold=True)
+        for change in s.changes:
+            click.echo(f"  {change['action']} lead {change['lead']}")
+            for field, diff in change["fields"].items():
+                click.echo(f"      {field}: {diff['before']!r} -> {diff['after']!r}")
+    if s.problems:
+        click.secho("records set aside (see `leadsync status`)", bold=True)
+        for p in s.problems:
+            click.echo(f"  {p['source']} {p['record']}: {p['reason']}")
+    if s.error:
+        click.secho(f"error: {s.error}", fg="red")
