@@ -33,7 +33,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from leadsync.sandbox.salesforce.faults import FaultPlan
+from leadsync.sandbox.faults import FaultPlan
 from leadsync.sandbox.salesforce.schema import OBJECTS, describe
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 

@@ -7,6 +7,7 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
     slow:every=1:delay=0.2          every request is answered after 0.2 s (and succeeds)
     lock_row:rate=0.05              a twentieth of records in a batch fail UNABLE_TO_LOCK_ROW
     500:requests=1;4                the 1st and 4th API requests answer 500
+    429:requests=3;4;5;6            a burst of four rate-limit answers (HubSpot)
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
 
 Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
@@ -21,7 +22,8 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("503", "500", "timeout", "slow", "lock_row", "session_expired", "request_limit")
+# Each emulator answers a kind in its vendor's words; 429 is HubSpot's rate limit.
+KINDS = ("503", "500", "429", "timeout", "slow", "lock_row", "session_expired", "request_limit")
 
 
 @dataclass

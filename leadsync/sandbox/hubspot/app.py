@@ -1,0 +1,399 @@
+"""A HubSpot CRM v3 emulator as a WSGI app: the endpoints hubspot-api-client calls for leadsync.
+
+- ``GET /crm/v3/properties/{objectType}``: property definitions (types, options).
+- ``GET /crm/v3/owners``: owners, active or ``archived=true``, paged.
+- ``POST /crm/v3/objects/{objectType}/search``: filters, one sort, 200 a page,
+  never past 10,000 results.
+- ``POST /crm/v3/objects/{objectType}/batch/{upsert,create,update,read}``: 100
+  inputs at most; all or nothing on validation (400 ``VALIDATION_ERROR``), 409
+  ``CONFLICT`` on a duplicate email or unique value. Results come back in no
+  particular order, as HubSpot's do: match them by id or property, not position.
+- ``PUT /crm/v3/lists/{listId}/memberships/add-and-remove``.
+- ``GET /__sandbox/hubspot/records/{objectType}``, ``GET /__sandbox/hubspot/stats``,
+  ``POST /__sandbox/hubspot/faults``: what it holds, what it served, faults to inject.
+
+Rate limits are enforced per portal as HubSpot does: requests per rolling 10
+seconds, search requests per second, requests per day. Every answer carries the
+``X-HubSpot-RateLimit-*`` headers; a request over a limit gets a 429 naming its
+``policyName``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from leadsync.sandbox.faults import FaultPlan
+from leadsync.sandbox.hubspot.schema import PROPERTIES
+from leadsync.sandbox.hubspot.store import HubSpotError, Store
+
+MAX_BATCH = 100
+DEMO_TOKEN = "pat-na1-00000000-leadsync-demo"
+PREFIX = "/crm/v3/"
+
+
+@dataclass
+class RateLimits:
+    """A portal's limits: HubSpot Free and Starter allow 100 a rolling 10 s, Professional and
+    Enterprise 190; search about 4 a second. 0 switches a limit off."""
+
+    per_10s: int = 100
+    search_per_second: int = 4
+    daily: int = 250_000
+
+    @classmethod
+    def parse(cls, spec: str | None) -> RateLimits:
+        """``"100/10s,4/s,250000/day"`` (any of the three), or "off"."""
+        limits = cls()
+        if spec in (None, ""):
+            return limits
+        if spec == "off":
+            return cls(0, 0, 0)
+        for part in spec.split(","):
+            number, _, unit = part.strip().partition("/")
+            if unit == "10s":
+                limits.per_10s = int(number)
+            elif unit == "s":
+                limits.search_per_second = int(number)
+            elif unit == "day":
+                limits.daily = int(number)
+            else:
+                raise ValueError(f"rate limit {part!r}: write N/10s, N/s (search) or N/day")
+        return limits
+
+
+@dataclass
+class HubSpotEmulator:
+    store: Store = field(default_factory=Store)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    limits: RateLimits = field(default_factory=RateLimits)
+    token: str = DEMO_TOKEN
+    stats: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._window: deque[float] = deque()
+        self._search_window: deque[float] = deque()
+        self.limited: Counter[str] = Counter()
+        p = PREFIX
+        self.url_map = Map(
+            [
+                Rule(f"{p}properties/<obj>", endpoint="properties", methods=["GET"]),
+                Rule(f"{p}owners", endpoint="owners", methods=["GET"]),
+                Rule(f"{p}objects/<obj>/search", endpoint="search", methods=["POST"]),
+                Rule(f"{p}objects/<obj>/batch/<op>", endpoint="batch", methods=["POST"]),
+                Rule(
+                    f"{p}lists/<list_id>/memberships/add-and-remove",
+                    endpoint="memberships",
+                    methods=["PUT"],
+                ),
+                Rule("/__sandbox/hubspot/records/<obj>", endpoint="sandbox_records"),
+                Rule("/__sandbox/hubspot/stats", endpoint="sandbox_stats"),
+                Rule("/__sandbox/hubspot/faults", endpoint="sandbox_faults", methods=["POST"]),
+            ]
+        )
+
+    def handles(self, path: str) -> bool:
+        return path.startswith(PREFIX) or path.startswith("/__sandbox/hubspot/")
+
+    # -- WSGI -----------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["PATH_INFO"] = environ.get("PATH_INFO", "/").rstrip("/") or "/"
+        request = Request(environ)
+        try:
+            endpoint, args = self.url_map.bind_to_environ(environ).match()
+        except NotFound:
+            response = _error(404, "OBJECT_NOT_FOUND", "Resource not found")
+        except HTTPException as exc:
+            response = _error(exc.code or 400, "VALIDATION_ERROR", str(exc))
+        else:
+            response = self._dispatch(endpoint, request, args)
+        return response(environ, start_response)
+
+    def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
+        if endpoint.startswith("sandbox_"):
+            return getattr(self, endpoint)(request, **args)
+        name = f"{endpoint}_{args['op']}" if endpoint == "batch" else endpoint
+        with self.lock:
+            self.stats[name] += 1
+        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return _error(
+                401,
+                "INVALID_AUTHENTICATION",
+                "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at "
+                "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            )
+        limited = self._over_limit(endpoint == "search")
+        if limited is not None:
+            return self._headers(limited)
+        fault = self.faults.request_fault(name)
+        if fault is not None and fault.kind not in ("timeout", "slow"):
+            return self._headers(_fault_response(fault.kind))
+        try:
+            body = json.loads(request.get_data() or b"null")
+            response = getattr(self, endpoint)(request, body, **args)
+        except HubSpotError as exc:
+            response = _error(exc.status, exc.category, exc.message, **exc.extra)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            response = _error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
+        if fault is not None:
+            time.sleep(fault.delay)  # the work is done; only the answer is late
+        return self._headers(response)
+
+    # -- limits ---------------------------------------------------------------
+
+    def _over_limit(self, search: bool) -> Response | None:
+        now = time.monotonic()
+        with self.lock:
+            used_today = sum(self.stats.values())
+            if self.limits.daily and used_today > self.limits.daily:
+                return self._rate_limited("DAILY", "You have reached your daily limit.")
+            window = self._window
+            while window and window[0] <= now - 10:
+                window.popleft()
+            if self.limits.per_10s and len(window) >= self.limits.per_10s:
+                return self._rate_limited(
+                    "TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."
+                )
+            if search:
+                searches = self._search_window
+                while searches and searches[0] <= now - 1:
+                    searches.popleft()
+                if self.limits.search_per_second and (
+                    len(searches) >= self.limits.search_per_second
+                ):
+                    return self._rate_limited("SECONDLY", "You have reached your secondly limit.")
+                searches.append(now)
+            window.append(now)
+        return None
+
+    def _rate_limited(self, policy: str, message: str) -> Response:
+        self.limited[policy] += 1
+        return _json(
+            429,
+            {
+                "status": "error",
+                "message": message,
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": policy,
+                "requestId": str(uuid.uuid4()),
+            },
+        )
+
+    def _headers(self, response: Response) -> Response:
+        with self.lock:
+            now = time.monotonic()
+            in_window = sum(1 for t in self._window if t > now - 10)
+            used = sum(self.stats.values())
+        h = response.headers
+        if self.limits.per_10s:
+            h["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
+            h["X-HubSpot-RateLimit-Max"] = str(self.limits.per_10s)
+            h["X-HubSpot-RateLimit-Remaining"] = str(max(self.limits.per_10s - in_window, 0))
+        if self.limits.daily:
+            h["X-HubSpot-RateLimit-Daily"] = str(self.limits.daily)
+            h["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(self.limits.daily - used, 0))
+        return response
+
+    # -- endpoints ------------------------------------------------------------
+
+    def properties(self, request: Request, body: Any, obj: str) -> Response:
+        if obj not in PROPERTIES:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {obj}")
+        return _json(200, {"results": list(self.store.definitions[obj].values())})
+
+    def owners(self, request: Request, body: Any) -> Response:
+        archived = request.args.get("archived", "false") == "true"
+        limit = min(int(request.args.get("limit", 100)), 500)
+        after = int(request.args.get("after") or 0)
+        email = request.args.get("email")
+        chosen = [
+            _owner(o)
+            for o in self.store.owners
+            if o["archived"] == archived and (email is None or o["email"] == email)
+        ]
+        out: dict[str, Any] = {"results": chosen[after : after + limit]}
+        if after + limit < len(chosen):
+            out["paging"] = {"next": {"after": str(after + limit)}}
+        return _json(200, out)
+
+    def search(self, request: Request, body: Any, obj: str) -> Response:
+        self._known(obj)
+        return _json(200, self.store.search(obj, body or {}))
+
+    def batch(self, request: Request, body: Any, obj: str, op: str) -> Response:
+        self._known(obj)
+        inputs = (body or {}).get("inputs")
+        if not isinstance(inputs, list):
+            raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: no `inputs` array")
+        if len(inputs) > MAX_BATCH:
+            raise HubSpotError(
+                400,
+                "VALIDATION_ERROR",
+                f"Batch input size {len(inputs)} exceeds the maximum of {MAX_BATCH}",
+            )
+        started = _now()
+        errors: list[dict[str, Any]] = []
+        if op == "upsert":
+            results = self.store.upsert(obj, inputs)
+        elif op == "create":
+            results = self.store.create(obj, inputs)
+        elif op == "update":
+            results = self.store.update(obj, inputs)
+        elif op == "read":
+            results, errors = self._read(obj, body)
+        else:
+            raise HubSpotError(404, "OBJECT_NOT_FOUND", f"Unknown batch operation {op}")
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results[::-1],  # HubSpot promises no order: neither do we
+            "startedAt": started,
+            "completedAt": _now(),
+        }
+        if errors:
+            out.update(errors=errors, numErrors=len(errors))
+        return _json(207 if errors else (201 if op == "create" else 200), out)
+
+    def _read(self, obj: str, body: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+        id_prop = body.get("idProperty")
+        wanted = body.get("properties") or []
+        found, missing = [], []
+        for item in body["inputs"]:
+            key = str(item.get("id", ""))
+            rid = self.store.find(obj, id_prop, key) if id_prop else key
+            record = self.store.get(obj, rid) if rid else None
+            if record is None:
+                missing.append(key)
+                continue
+            props = record["properties"]
+            found.append(
+                {
+                    "id": rid,
+                    "properties": {k: props.get(k) for k in [*wanted, "hs_object_id"]},
+                    "createdAt": record["createdAt"],
+                    "updatedAt": record["updatedAt"],
+                    "archived": False,
+                }
+            )
+        errors = []
+        if missing:
+            errors.append(
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Could not get some {obj.upper()[:-1]} objects, they may be "
+                    "deleted or not exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                }
+            )
+        return found, errors
+
+    def memberships(self, request: Request, body: Any, list_id: str) -> Response:
+        body = body or {}
+        return _json(
+            200,
+            self.store.set_list(
+                list_id, body.get("recordIdsToAdd") or [], body.get("recordIdsToRemove") or []
+            ),
+        )
+
+    def _known(self, obj: str) -> None:
+        if obj not in PROPERTIES:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {obj}")
+
+    # -- the emulator's own endpoints ----------------------------------------
+
+    def sandbox_records(self, request: Request, obj: str) -> Response:
+        records = self.store.all(obj)
+        if obj == "tasks":
+            for record in records:
+                record["associations"] = {"contacts": self.store.associations.get(record["id"], [])}
+        return _json(200, {"results": records, "lists": self.store.lists})
+
+    def sandbox_stats(self, request: Request) -> Response:
+        return _json(
+            200,
+            {
+                "requests": dict(self.stats),
+                "rate_limited": dict(self.limited),
+                "faults": dict(self.faults.injected),
+            },
+        )
+
+    def sandbox_faults(self, request: Request) -> Response:
+        self.faults = FaultPlan.parse(request.get_data(as_text=True))
+        return _json(200, {"faults": request.get_data(as_text=True)})
+
+
+def _owner(o: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": o["id"],
+        "email": o["email"],
+        "type": "PERSON",
+        "firstName": o["firstName"],
+        "lastName": o["lastName"],
+        "userId": int(o["id"]) + 1000,
+        "userIdIncludingInactive": int(o["id"]) + 1000,
+        "createdAt": "2021-03-01T09:00:00.000Z",
+        "updatedAt": "2024-03-01T09:00:00.000Z",
+        "archived": o["archived"],
+        "teams": [],
+    }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status, content_type="application/json;charset=utf-8")
+
+
+def _error(status: int, category: str, message: str, **extra: Any) -> Response:
+    return _json(
+        status,
+        {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "category": category,
+            **extra,
+        },
+    )
+
+
+def _fault_response(kind: str) -> Response:
+    if kind == "429":
+        return _json(
+            429,
+            {
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "TEN_SECONDLY_ROLLING",
+                "requestId": str(uuid.uuid4()),
+            },
+        )
+    if kind == "500":
+        return _error(500, "INTERNAL_ERROR", "internal error")
+    if kind == "session_expired":
+        return _error(
+            401,
+            "EXPIRED_AUTHENTICATION",
+            "The OAuth token used to make this call expired 0 second(s) ago.",
+        )
+    return _error(503, "SERVICE_UNAVAILABLE", "Service unavailable, please retry later")
