@@ -446,8 +446,6 @@ def status(state: State, as_json: bool) -> None:
 @click.option(
     "--dir",
     "workdir",
-    default="leadsync-demo",
-    show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the demo keeps its config, sample, state db and emulator records.",
 )
@@ -462,16 +460,29 @@ def status(state: State, as_json: bool) -> None:
     help="Faults for the in-process emulator to inject, "
     "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
 )
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
-def demo(workdir: Path, sandbox_url: str | None, faults: str | None, as_json: bool) -> None:
-    """Sync the bundled sample export into a local Salesforce emulator.
+def demo(
+    workdir: Path | None, crm: str, sandbox_url: str | None, faults: str | None, as_json: bool
+) -> None:
+    """Sync the bundled sample export into a local CRM emulator (Salesforce or HubSpot).
 
-    Run it twice: the second run finds nothing new and writes nothing.
+    Run it twice: the second run finds nothing new and writes nothing. Each CRM
+    has its own folder (leadsync-demo, leadsync-demo-hubspot) unless --dir says.
     """
     from leadsync.demo.run import run_demo
 
+    workdir = workdir or Path("leadsync-demo" if crm == "salesforce" else f"leadsync-demo-{crm}")
     with _errors(), progress(not as_json) as on_push:
-        summary = run_demo(workdir, sandbox_url=sandbox_url, faults=faults, on_push=on_push)
+        summary = run_demo(
+            workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, on_push=on_push
+        )
     if not as_json:
         click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
     report(summary, as_json)

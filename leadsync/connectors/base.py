@@ -31,6 +31,8 @@ GROUP = "leadsync.connectors"
 _BUILTINS = {
     "csv": "leadsync.connectors.csv:CsvSource",
     "salesforce": "leadsync.connectors.salesforce:SalesforceDestination",
+    "hubspot.source": "leadsync.connectors.hubspot:HubSpotSource",
+    "hubspot.destination": "leadsync.connectors.hubspot:HubSpotDestination",
 }
 
 
@@ -48,6 +50,9 @@ class RawRecord:
     content_hash: str = ""
     problem: str | None = None
     problem_field: str | None = None
+    # Things the person did that the source reports with the record (key, type, at,
+    # attributes); the key is stable, so an event read twice is stored once.
+    events: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,9 @@ class Source(Connector):
     def columns(self) -> list[str] | None:
         """The fields this source offers, when it can tell (a CSV header), for `check`."""
 
+    def want(self, columns: set[str]) -> None:
+        """The fields the mappings read, for a source that fetches only what is asked for."""
+
     @abstractmethod
     def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
         """Records since ``cursor``, in pages; each page's cursor holds once it is committed."""
@@ -200,17 +208,24 @@ def content_hash(values: Sequence[Any]) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def connector_class(kind: str) -> type[Connector]:
-    """The connector registered under ``kind``; an unknown name lists the known ones."""
+def connector_class(kind: str, role: str | None = None) -> type[Connector]:
+    """The connector registered under ``kind``; an unknown name lists the known ones.
+
+    A system that is both a source and a CRM (HubSpot) registers ``kind.source``
+    and ``kind.destination``; ``role`` picks one, so that both are ``type = "kind"``."""
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if kind in found:
-        cls = found[kind].load()
-    elif kind in _BUILTINS:
-        # Running from a source tree that was never installed: the built-ins still work.
-        module, _, attr = _BUILTINS[kind].partition(":")
-        cls = getattr(import_module(module), attr)
+    names = [f"{kind}.{role}", kind] if role else [kind]
+    for name in names:
+        if name in found:
+            cls = found[name].load()
+            break
+        if name in _BUILTINS:
+            # Running from a source tree that was never installed: the built-ins still work.
+            module, _, attr = _BUILTINS[name].partition(":")
+            cls = getattr(import_module(module), attr)
+            break
     else:
-        known = sorted(set(found) | set(_BUILTINS))
+        known = sorted({n.split(".")[0] for n in set(found) | set(_BUILTINS)})
         raise ConfigError(f"unknown connector type {kind!r} (known: {', '.join(known)})")
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise ConfigError(f"connector {kind!r} ({cls!r}) is not a leadsync Connector")

@@ -1,4 +1,4 @@
-"""`leadsync demo`: the example config, the sample export, a Salesforce emulator, one sync.
+"""`leadsync demo`: the example config, the sample export, a CRM emulator, one sync.
 
 Everything lives in one folder (``./leadsync-demo`` by default): the config the
 demo wrote, the sample it read, the state db and the emulator's records, so
@@ -13,9 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from leadsync import config as cfg
-from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
+from leadsync.sandbox.faults import FaultPlan
+from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator
+from leadsync.sandbox.hubspot import Store as HubSpotStore
+from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store
 from leadsync.sandbox.server import running
 from leadsync.state import db
 from leadsync.sync.pipeline import Run
@@ -23,38 +27,48 @@ from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import wire
 
 SAMPLE = "sample_leads.csv"
+RECORDS = "sandbox-records.json"
 
 
-def example_text() -> str:
-    return (resources.files("leadsync") / "config.example.toml").read_text(encoding="utf-8")
+CRMS = ("salesforce", "hubspot")
+
+
+def example_text(crm: str = "salesforce") -> str:
+    name = "config.example.toml" if crm == "salesforce" else f"config.{crm}.example.toml"
+    return (resources.files("leadsync") / name).read_text(encoding="utf-8")
 
 
 def sample_path() -> Path:
     return Path(str(resources.files("leadsync") / "demo" / SAMPLE))
 
 
-def prepare(workdir: Path, sandbox_url: str) -> Path:
+def prepare(workdir: Path, sandbox_url: str, crm: str = "salesforce") -> Path:
     """Write the demo's config (the example, pointed at the emulator) and sample into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / SAMPLE).exists():
         shutil.copyfile(sample_path(), workdir / SAMPLE)
-    text = example_text().replace(
+    text = example_text(crm).replace(
         '# sandbox_url = "http://127.0.0.1:8765"', f'sandbox_url = "{sandbox_url}"'
     )
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
-    # The emulator's demo user; the example config reads these from the environment.
+    # The emulators' demo credentials; the example configs read them from the environment.
     creds = Credentials()
     os.environ["SF_USERNAME"] = creds.username
     os.environ["SF_PASSWORD"] = creds.password
     os.environ["SF_SECURITY_TOKEN"] = creds.security_token
+    os.environ["HUBSPOT_TOKEN"] = DEMO_TOKEN
     return path
 
 
 @contextmanager
-def emulator(workdir: Path, faults: str | None) -> Iterator[str]:
-    store = Store(data_file=workdir / "sandbox-records.json")
-    app = SalesforceEmulator(store=store, faults=FaultPlan.parse(faults))
+def emulator(workdir: Path, faults: str | None, crm: str = "salesforce") -> Iterator[str]:
+    plan = FaultPlan.parse(faults)
+    app: Any
+    if crm == "hubspot":
+        app = HubSpotEmulator(store=HubSpotStore(data_file=workdir / RECORDS), faults=plan)
+    else:
+        app = SalesforceEmulator(store=Store(data_file=workdir / RECORDS), faults=plan)
     with running(app) as url:
         yield url
 
@@ -62,13 +76,15 @@ def emulator(workdir: Path, faults: str | None) -> Iterator[str]:
 def run_demo(
     workdir: Path,
     *,
+    crm: str = "salesforce",
     sandbox_url: str | None = None,
     faults: str | None = None,
     on_push: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
-    ctx = nullcontext(sandbox_url) if sandbox_url else emulator(workdir, faults)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ctx = nullcontext(sandbox_url) if sandbox_url else emulator(workdir, faults, crm)
     with ctx as url:
-        path = prepare(workdir, url)
+        path = prepare(workdir, url, crm)
         config = cfg.load(path, state_url=f"sqlite:///{(workdir / 'state.db').resolve()}")
         engine = db.make_engine(config.state_url)
         db.upgrade(engine)

@@ -97,10 +97,13 @@ def follow_up(
     values = {k: ("" if v is None else v) for k, v in {**lead, **decision.fields}.items()}
     score = decision.score
     high = spec.high_priority_score is not None and score.total >= spec.high_priority_score
+    due = entry.at + timedelta(hours=spec.due_in_hours)
     return {
         "key": task_key(lead_key, entry),
         "subject": Template(spec.subject).safe_substitute(_Blank(values)).strip()[:255],
-        "due": (entry.at + timedelta(hours=spec.due_in_hours)).date().isoformat(),
+        # Salesforce's ActivityDate is a date; HubSpot's hs_timestamp an instant.
+        "due": due.date().isoformat(),
+        "due_at": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "priority": "high" if high else "normal",
         "description": insight(lead, decision, events, entry),
         "owner": owner,

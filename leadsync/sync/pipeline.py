@@ -314,13 +314,20 @@ class Run:
     def _store_events(self, session: Session, source: str, resolved: list[_Mapped]) -> None:
         """The page's events, stored once each under their stable key."""
         event_map = self.wiring.events.get(source)
-        if event_map is None:
-            return
         rows: dict[str, dict[str, Any]] = {}
         for m in resolved:
-            event = event_map.event(m.key, m.record.data)
-            if event is not None and m.lead is not None:
-                rows[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
+            if m.lead is None:
+                continue
+            found: list[dict[str, Any] | None] = [
+                dict(e, key=f"{source}:{e['key']}") for e in m.record.events
+            ]
+            if event_map is not None:
+                found.append(event_map.event(m.key, m.record.data))
+            for event in found:
+                if event is not None:
+                    rows[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
+        if not rows:
+            return
         known = repo.events_by_key(session, rows)
         for key, row in list(rows.items()):
             if key in known:  # the record changed: so did its event

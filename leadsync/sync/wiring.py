@@ -64,7 +64,7 @@ def wire(config: Config) -> Wiring:
     custom = s.lead.custom_fields
     for name, section in s.sources.items():
         try:
-            cls = connector_class(section.type)
+            cls = connector_class(section.type, "source")
             if not issubclass(cls, Source):
                 raise ConfigError(
                     f"{config.path}: sources.{name}.type: {section.type!r} "
@@ -77,6 +77,8 @@ def wire(config: Config) -> Wiring:
             sources[name] = (source, smap)  # type: ignore[assignment]
             if section.event is not None:
                 event_maps[name] = EventMap(name, section.event)
+            event_columns = event_maps[name].columns() if name in event_maps else set()
+            source.want(smap.columns() | event_columns)  # type: ignore[attr-defined]
             # Secrets dump as "**********": rotating a token does not re-map anything.
             fingerprints[name] = _fingerprint(
                 section.model_dump(mode="json", by_alias=True)["fields"],
@@ -89,7 +91,7 @@ def wire(config: Config) -> Wiring:
     destination: Any = None
     crm_map: Any = None
     try:
-        cls = connector_class(s.crm.type)
+        cls = connector_class(s.crm.type, "destination")
         if not issubclass(cls, Destination):
             raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
         destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)

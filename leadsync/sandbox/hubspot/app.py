@@ -216,7 +216,7 @@ class HubSpotEmulator:
         return _json(200, {"results": list(self.store.definitions[obj].values())})
 
     def owners(self, request: Request, body: Any) -> Response:
-        archived = request.args.get("archived", "false") == "true"
+        archived = request.args.get("archived", "false").lower() == "true"
         limit = min(int(request.args.get("limit", 100)), 500)
         after = int(request.args.get("after") or 0)
         email = request.args.get("email")

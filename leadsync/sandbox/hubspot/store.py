@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -362,7 +362,7 @@ class Store:
             )
         return clean
 
-    def _check_unique(self, obj: str, plan: list[tuple[str | None, dict[str, str]]]) -> None:
+    def _check_unique(self, obj: str, plan: Sequence[tuple[str | None, Mapping[str, str]]]) -> None:
         """409 when a unique value (or a contact's email) already belongs to another record."""
         seen: dict[tuple[str, str], str | None] = {}
         for rid, props in plan:
@@ -391,7 +391,7 @@ class Store:
         if rid is None:
             rid = str(self.next_id)
             self.next_id += 1
-            record = {
+            record: dict[str, Any] = {
                 "properties": {CREATED[obj]: iso_ms(now), "hs_object_id": rid},
                 "createdAt": iso_ms(now),
                 "archived": False,

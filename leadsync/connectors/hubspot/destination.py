@@ -1,0 +1,496 @@
+"""The HubSpot CRM destination: contacts upserted 100 a request, tasks, a nurture list.
+
+Contacts are upserted by a unique property that holds leadsync's lead key
+(``leadsync_id`` by default). A contact HubSpot already holds under the same
+email (made by a form, say) answers 409 CONFLICT: it is then adopted, upserted
+by email, so that the person stays one contact.
+
+HubSpot refuses a whole batch when one input is invalid. Values the described
+schema rules out (an unknown property, a read-only one, an option the
+enumeration lacks, text in a number) are refused here, before the request,
+each with its reason; a batch that HubSpot still refuses is split in halves
+until the input at fault stands alone, so that its batch-mates are written.
+A lifecycle stage moving backwards (a recycled lead) is cleared first, as
+HubSpot requires.
+
+Tasks carry their key in a unique task property (``leadsync_key``): HubSpot
+itself refuses a second task with the same key (409), and the tasks an earlier
+attempt already made are then read back by key, so a task is created once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInputUpsert,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputUpsert,
+)
+from hubspot.crm.lists import MembershipChangeRequest
+from hubspot.crm.objects.tasks import (
+    AssociationSpec,
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
+    PublicAssociationsForObject,
+    PublicObjectId,
+    SimplePublicObjectBatchInputForCreate,
+    SimplePublicObjectId,
+)
+from pydantic import Field
+
+from leadsync.connectors.base import Destination, FieldSpec, ObjectSchema, RecordResult
+from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
+from leadsync.connectors.hubspot.schema import parse_properties
+from leadsync.errors import ConnectorError, RequestRejected
+
+MAX_BATCH = 100
+TASK_TO_CONTACT = 204  # HubSpot's association type id: task -> contact
+READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
+PRIORITY = {"high": "HIGH", "normal": "MEDIUM"}
+
+
+class HubSpotDestinationConfig(HubSpotConnection):
+    # A contact property with unique values (single-line text) holding leadsync's lead key.
+    id_property: str = "leadsync_id"
+    # A contact HubSpot holds under the same email becomes the lead's contact.
+    adopt_by_email: bool = True
+    # A task property with unique values holding the follow-up task's key.
+    task_key_property: str = "leadsync_key"
+    batch_size: int = Field(MAX_BATCH, ge=1, le=MAX_BATCH)
+
+
+class HubSpotDestination(Destination):
+    kind = "hubspot"
+    Config = HubSpotDestinationConfig
+    config: HubSpotDestinationConfig
+    max_batch = MAX_BATCH
+
+    _api: HubSpotApi | None = None
+    _schema: ObjectSchema | None = None
+    _owners: dict[str, tuple[str, bool]] | None = None  # email and id -> (id, active)
+
+    @property
+    def external_id_field(self) -> str:
+        return self.config.id_property
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.batch_size
+
+    @property
+    def api(self) -> HubSpotApi:
+        if self._api is None:
+            self._api = HubSpotApi(self.config, self.calls)
+        return self._api
+
+    # -- schema and people ----------------------------------------------------
+
+    def check(self) -> list[str]:
+        try:
+            schema = self.describe()
+            tasks = parse_properties("tasks", self._properties("tasks"))
+        except ConnectorError as exc:
+            return [f"crm: {exc}"]
+        problems = []
+        for obj, prop, what in (
+            (schema, self.config.id_property, "crm.id_property"),
+            (tasks, self.config.task_key_property, "crm.task_key_property"),
+        ):
+            spec = obj.fields.get(prop)
+            if spec is None or not spec.unique:
+                problems.append(
+                    f"{what}: {prop!r} is not a unique-value property on HubSpot {obj.name}: "
+                    "create it (single-line text, 'require unique values') or name another"
+                )
+        return problems
+
+    def describe(self) -> ObjectSchema:
+        if self._schema is None:
+            self._schema = parse_properties("contacts", self._properties("contacts"))
+        return self._schema
+
+    def _properties(self, obj: str) -> list[Any]:
+        answer = self.api.call(
+            "properties", self.api.crm.properties.core_api.get_all, obj, attempts=READ_ATTEMPTS
+        )
+        return [p.to_dict() for p in answer.results]
+
+    def owners(self) -> dict[str, tuple[str, bool]]:
+        """Every owner by id and by email (lowercased): (owner id, active)."""
+        if self._owners is None:
+            found: dict[str, tuple[str, bool]] = {}
+            for archived in (False, True):
+                after = None
+                for _ in range(1000):  # 100,000 owners: more than any portal has
+                    page = self.api.call(
+                        "owners",
+                        self.api.crm.owners.owners_api.get_page,
+                        limit=100,
+                        archived=archived,
+                        attempts=READ_ATTEMPTS,
+                        **({"after": after} if after else {}),
+                    )
+                    for owner in page.results:
+                        # An active owner wins over an archived one with the same email.
+                        entry = (str(owner.id), not archived)
+                        found.setdefault(str(owner.id), entry)
+                        if owner.email:
+                            found.setdefault(owner.email.lower(), entry)
+                    after = page.paging.next.after if page.paging and page.paging.next else None
+                    if not after:
+                        break
+            self._owners = found
+        return self._owners
+
+    def active_owners(self) -> frozenset[str]:
+        """Owner ids and emails (routing may name either) of owners not archived."""
+        return frozenset(k for k, (_, active) in self.owners().items() if active)
+
+    def owner_id(self, owner: str) -> str | None:
+        """The owner id for an id or an email; None when the portal has no such owner."""
+        found = self.owners().get(owner.lower() if "@" in owner else owner)
+        return found[0] if found else None
+
+    def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
+        """Owners of contacts HubSpot holds under these emails that leadsync did not make."""
+        found: dict[str, str] = {}
+        emails = sorted(people)
+        for start in range(0, len(emails), 100):
+            part = emails[start : start + 100]
+            request = PublicObjectSearchRequest(
+                filter_groups=[
+                    {"filters": [{"propertyName": "email", "operator": "IN", "values": part}]}
+                ],
+                properties=["email", "hubspot_owner_id", self.config.id_property],
+                limit=100,
+            )
+            answer = self.api.call(
+                "contacts_search",
+                self.api.crm.contacts.search_api.do_search,
+                request,
+                attempts=READ_ATTEMPTS,
+            )
+            for contact in answer.results:
+                props = contact.properties or {}
+                email = str(props.get("email") or "").lower()
+                ours = props.get(self.config.id_property) == people.get(email)
+                if email in people and props.get("hubspot_owner_id") and not ours:
+                    found[email] = str(props["hubspot_owner_id"])
+        return found
+
+    # -- contacts -------------------------------------------------------------
+
+    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        if len(records) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
+        results: list[RecordResult | None] = [None] * len(records)
+        ready: list[tuple[int, dict[str, str]]] = []
+        for i, record in enumerate(records):
+            props, problem = self._properties_for(record, self.describe())
+            if problem is not None:
+                results[i] = problem
+            else:
+                ready.append((i, props))
+        self._send_contacts(ready, results, self.config.id_property)
+        return [r or _missing() for r in results]
+
+    def _properties_for(
+        self, record: Mapping[str, Any], schema: ObjectSchema
+    ) -> tuple[dict[str, str], RecordResult | None]:
+        """HubSpot's text for each value, or the reason HubSpot would refuse the record."""
+        props: dict[str, str] = {}
+        for name, value in record.items():
+            spec = schema.fields.get(name)
+            text = _text(value)
+            if name == "hubspot_owner_id" and text:
+                owner = self.owner_id(text)
+                if owner is None:
+                    return props, _refused(
+                        "UNKNOWN_OWNER", name, f"{text!r} is not an owner in this portal"
+                    )
+                text = owner
+            problem = _invalid(spec, name, text)
+            if problem:
+                return props, _refused(problem[0], name, problem[1])
+            props[name] = text
+        return props, None
+
+    def _send_contacts(
+        self,
+        items: list[tuple[int, dict[str, str]]],
+        results: list[RecordResult | None],
+        id_property: str,
+    ) -> None:
+        if not items:
+            return
+        inputs = [
+            SimplePublicObjectBatchInputUpsert(
+                id=props[id_property], id_property=id_property, properties=props
+            )
+            for _, props in items
+        ]
+        try:
+            answer = self.api.call(
+                "contacts_upsert",
+                self.api.crm.contacts.batch_api.upsert,
+                BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs),
+            )
+        except RequestRejected as exc:
+            self._after_refusal(exc, items, results, id_property)
+            return
+        by_key = {
+            _key(id_property, (r.properties or {}).get(id_property)): r for r in answer.results
+        }
+        for i, props in items:
+            found = by_key.get(_key(id_property, props[id_property]))
+            if found is not None:
+                results[i] = RecordResult(ok=True, crm_id=str(found.id), created=bool(found.new))
+
+    def _after_refusal(
+        self,
+        exc: RequestRejected,
+        items: list[tuple[int, dict[str, str]]],
+        results: list[RecordResult | None],
+        id_property: str,
+    ) -> None:
+        """Split a refused batch until the input at fault stands alone, then deal with it."""
+        if len(items) > 1:
+            half = len(items) // 2
+            self._send_contacts(items[:half], results, id_property)
+            self._send_contacts(items[half:], results, id_property)
+            return
+        i, props = items[0]
+        code = str(exc.details.get("code") or "")
+        adoptable = self.config.adopt_by_email and id_property != "email" and props.get("email")
+        if code == "CONFLICT" and adoptable:
+            # HubSpot holds this person already: the lead becomes that contact.
+            self._send_contacts(items, results, "email")
+            return
+        if _lifecycle_backwards(exc) and props.get("lifecyclestage"):
+            cleared = {id_property: props[id_property], "lifecyclestage": ""}
+            self._send_contacts([(i, cleared)], results, id_property)
+            if results[i] is not None and results[i].ok:  # type: ignore[union-attr]
+                self._send_contacts(items, results, id_property)
+            return
+        results[i] = _rejection(exc)
+
+    # -- tasks ----------------------------------------------------------------
+
+    def upsert_tasks(
+        self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """Tasks created with their contact association in the same request, once each."""
+        key_prop = self.config.task_key_property
+        results: list[RecordResult | None] = [None] * len(tasks)
+        items = []
+        for i, (task, contact) in enumerate(zip(tasks, lead_ids, strict=True)):
+            props = {
+                key_prop: str(task["key"]),
+                "hs_task_subject": str(task["subject"]),
+                "hs_task_body": str(task["description"]),
+                "hs_timestamp": str(task.get("due_at") or f"{task['due']}T00:00:00Z"),
+                "hs_task_priority": PRIORITY.get(str(task["priority"]), "MEDIUM"),
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_type": "TODO",
+            }
+            if task.get("owner"):
+                owner = self.owner_id(str(task["owner"]))
+                if owner is None:
+                    results[i] = _refused(
+                        "UNKNOWN_OWNER", "hubspot_owner_id", f"{task['owner']!r} is no owner here"
+                    )
+                    continue
+                props["hubspot_owner_id"] = owner
+            items.append((i, props, str(contact)))
+        self._create_tasks(items, results)
+        return [r or _missing() for r in results]
+
+    def _create_tasks(
+        self, items: list[tuple[int, dict[str, str], str]], results: list[RecordResult | None]
+    ) -> None:
+        key_prop = self.config.task_key_property
+        for _ in range(3):  # create; on a conflict, read what exists, create the rest
+            if not items:
+                return
+            inputs = [
+                SimplePublicObjectBatchInputForCreate(
+                    properties=props,
+                    associations=[
+                        PublicAssociationsForObject(
+                            to=PublicObjectId(id=contact),
+                            types=[
+                                AssociationSpec(
+                                    association_category="HUBSPOT_DEFINED",
+                                    association_type_id=TASK_TO_CONTACT,
+                                )
+                            ],
+                        )
+                    ],
+                )
+                for _, props, contact in items
+            ]
+            try:
+                answer = self.api.call(
+                    "tasks_create",
+                    self.api.crm.objects.tasks.batch_api.create,
+                    BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs),
+                )
+            except RequestRejected as exc:
+                if exc.details.get("code") == "CONFLICT":
+                    # An earlier attempt made some of these: they are done, not made twice.
+                    items = self._existing_tasks(items, results)
+                    continue
+                if len(items) > 1:
+                    half = len(items) // 2
+                    self._create_tasks(items[:half], results)
+                    self._create_tasks(items[half:], results)
+                else:
+                    results[items[0][0]] = _rejection(exc)
+                return
+            made = {(r.properties or {}).get(key_prop): r for r in answer.results}
+            for i, props, _ in items:
+                if props[key_prop] in made:
+                    results[i] = RecordResult(
+                        ok=True, crm_id=str(made[props[key_prop]].id), created=True
+                    )
+            return
+
+    def _existing_tasks(
+        self, items: list[tuple[int, dict[str, str], str]], results: list[RecordResult | None]
+    ) -> list[tuple[int, dict[str, str], str]]:
+        """Mark the tasks HubSpot already holds as done; return the ones still to create."""
+        key_prop = self.config.task_key_property
+        answer = self.api.call(
+            "tasks_read",
+            self.api.crm.objects.tasks.batch_api.read,
+            BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=props[key_prop]) for _, props, _ in items],
+                properties=[key_prop],
+                id_property=key_prop,
+            ),
+            attempts=READ_ATTEMPTS,
+        )
+        held = {(r.properties or {}).get(key_prop): str(r.id) for r in answer.results}
+        rest = []
+        for item in items:
+            i, props, _ = item
+            if props[key_prop] in held:
+                results[i] = RecordResult(ok=True, crm_id=held[props[key_prop]])
+            else:
+                rest.append(item)
+        return rest
+
+    # -- nurture --------------------------------------------------------------
+
+    def set_nurture(
+        self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        """Join or leave a static list: one request per list for the whole batch."""
+        by_list: dict[str, list[tuple[int, str, bool]]] = {}
+        for i, (member, contact) in enumerate(zip(members, lead_ids, strict=True)):
+            joining = member["action"] == "join"
+            by_list.setdefault(str(member["campaign"]), []).append((i, str(contact), joining))
+        results: list[RecordResult | None] = [None] * len(members)
+        for list_id, changes in by_list.items():
+            call: Callable[..., Any] = self.api.crm.lists.memberships_api.add_and_remove
+            try:
+                answer = self.api.call(
+                    "list_memberships",
+                    call,
+                    list_id,
+                    MembershipChangeRequest(
+                        record_ids_to_add=[c for _, c, join in changes if join],
+                        record_ids_to_remove=[c for _, c, join in changes if not join],
+                    ),
+                )
+            except RequestRejected as exc:
+                for i, _, _ in changes:
+                    results[i] = _rejection(exc)
+                continue
+            missing = set(answer.record_ids_missing or [])
+            for i, contact, _ in changes:
+                results[i] = (
+                    _refused("OBJECT_NOT_FOUND", "", f"contact {contact} is not in HubSpot")
+                    if contact in missing
+                    else RecordResult(ok=True, crm_id=contact)
+                )
+        return [r or _missing() for r in results]
+
+
+def _text(value: Any) -> str:
+    """A value as HubSpot takes it: every property value is a string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _invalid(spec: FieldSpec | None, name: str, text: str) -> tuple[str, str] | None:
+    """(HubSpot's error code, why) when HubSpot would refuse this value; None when fine."""
+    if spec is None:
+        return "PROPERTY_DOESNT_EXIST", f"HubSpot contacts have no property {name!r}"
+    if not spec.updateable:
+        return "READ_ONLY_VALUE", f"{name!r} is read-only in HubSpot"
+    if not text:
+        return None
+    if spec.picklist and spec.type == "picklist" and text not in spec.picklist:
+        shown = ", ".join(spec.picklist[:12]) + (", ..." if len(spec.picklist) > 12 else "")
+        return "INVALID_OPTION", f"{text!r} is not one of {name}'s options: {shown}"
+    if spec.type == "double":
+        try:
+            float(text)
+        except ValueError:
+            return "INVALID_INTEGER", f"{text!r} is not a number ({name})"
+    if spec.type == "boolean" and text not in ("true", "false"):
+        return "INVALID_BOOLEAN", f"{text!r} is not true or false ({name})"
+    return None
+
+
+def _key(prop: str, value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.lower() if prop == "email" else text
+
+
+def _lifecycle_backwards(exc: RequestRejected) -> bool:
+    body = str(exc.details.get("body") or "")
+    return "lifecyclestage" in body and "INVALID_OPTION" in body
+
+
+def _refused(code: str, field: str, message: str) -> RecordResult:
+    return RecordResult(ok=False, code=code, message=message, fields=(field,) if field else ())
+
+
+def _rejection(exc: RequestRejected) -> RecordResult:
+    """One record's refusal, with HubSpot's own error code when it gave one per property."""
+    body = str(exc.details.get("body") or exc.message)
+    code = str(exc.details.get("code") or "REQUEST_REJECTED")
+    fields: tuple[str, ...] = ()
+    if body.startswith("Property values were not valid: "):
+        try:
+            detail = json.loads(body.split(": ", 1)[1])
+            code = detail[0].get("error") or code
+            fields = tuple(d.get("name") for d in detail if d.get("name"))
+            body = "; ".join(f"{d.get('name')}: {d.get('message')}" for d in detail)
+        except (ValueError, IndexError, AttributeError):
+            pass
+    return RecordResult(ok=False, code=code, message=body, fields=fields)
+
+
+def _missing() -> RecordResult:
+    return RecordResult(
+        ok=False,
+        code="MISSING_RESULT",
+        retriable=True,
+        message="HubSpot's answer holds no result for this record",
+    )

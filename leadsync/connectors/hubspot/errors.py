@@ -1,0 +1,114 @@
+"""HubSpot's answers, classified once by a table: (HTTP status, category) -> what to do.
+
+HubSpot's error body is ``{status, message, correlationId, category}`` (plus
+``errors`` with per-property details on validation errors); a 429 says which
+limit was hit in ``policyName`` (TEN_SECONDLY_ROLLING, SECONDLY, DAILY).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
+
+from leadsync.errors import (
+    AuthenticationError,
+    ConnectorError,
+    LeadsyncError,
+    RateLimited,
+    RequestRejected,
+    RetriableError,
+)
+
+# First match wins; None matches anything.
+STATUS_TABLE: list[tuple[int | None, str | None, type[ConnectorError], str]] = [
+    (401, None, AuthenticationError, "HubSpot refused the access token: check crm.auth"),
+    (
+        403,
+        "MISSING_SCOPES",
+        AuthenticationError,
+        "the private app lacks a scope leadsync needs (see config.example.toml)",
+    ),
+    (403, None, AuthenticationError, "HubSpot refused access"),
+    (409, None, RequestRejected, "HubSpot found a conflict"),
+    (500, None, RetriableError, "HubSpot had an internal error"),
+    (502, None, RetriableError, "HubSpot's gateway failed"),
+    (503, None, RetriableError, "HubSpot is unavailable for the moment"),
+    (504, None, RetriableError, "HubSpot's gateway timed out"),
+    (400, None, RequestRejected, "HubSpot refused the request"),
+    (404, None, RequestRejected, "HubSpot does not know this resource"),
+    (None, None, RequestRejected, "HubSpot answered with an error"),
+]
+
+# How long each limit lasts when HubSpot does not say (no Retry-After).
+POLICY_WAIT = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
+
+
+def error_body(exc: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(exc.body or b"{}")
+    except (TypeError, ValueError):
+        return {"message": str(exc.body)[:300]}
+    return body if isinstance(body, dict) else {"message": str(body)[:300]}
+
+
+def classify(exc: BaseException) -> LeadsyncError:
+    """The leadsync error for anything hubspot-api-client (or urllib3 under it) raised."""
+    if isinstance(exc, LeadsyncError):
+        return exc
+    if isinstance(exc, ReadTimeoutError) or (
+        isinstance(exc, MaxRetryError) and isinstance(exc.reason, ReadTimeoutError)
+    ):
+        return RetriableError("HubSpot did not answer in time", code="TIMEOUT")
+    if isinstance(exc, MaxRetryError | ProtocolError | Urllib3Error):
+        reason = getattr(exc, "reason", None) or exc
+        return RetriableError(f"could not reach HubSpot: {reason}", code="CONNECTION")
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int) or not hasattr(exc, "body"):
+        return ConnectorError(f"unexpected error talking to HubSpot: {exc!r}")
+    body = error_body(exc)
+    message = str(body.get("message", ""))
+    if status == 429:
+        return _rate_limited(body, getattr(exc, "headers", None) or {})
+    category = body.get("category")
+    for want_status, want_category, cls, advice in STATUS_TABLE:
+        if want_status in (None, status) and want_category in (None, category):
+            return cls(
+                f"{advice} (HTTP {status} {category or ''}: {message})".replace(" :", ":"),
+                status=status,
+                code=category,
+                body=message[:4000],
+                correlation_id=body.get("correlationId"),
+            )
+    raise AssertionError("the table ends with a catch-all")  # pragma: no cover
+
+
+def _rate_limited(body: Mapping[str, Any], headers: Mapping[str, str]) -> LeadsyncError:
+    policy = str(body.get("policyName") or "")
+    if policy == "DAILY":
+        return ConnectorError(
+            "the HubSpot portal's daily API limit is used up: leadsync stops until it resets "
+            "(midnight in the portal's time zone)",
+            status=429,
+            code="DAILY",
+        )
+    wait = _seconds(headers.get("Retry-After"))
+    if wait is None:
+        interval = _seconds(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        wait = interval / 1000 if interval else POLICY_WAIT.get(policy, 10.0)
+    return RateLimited(
+        f"HubSpot's {policy or 'rate'} limit was reached; waiting {wait:.0f}s",
+        retry_after=wait,
+        status=429,
+        code=policy or "RATE_LIMIT",
+    )
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
