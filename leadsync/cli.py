@@ -117,20 +117,32 @@ def main(
 @main.command()
 @click.argument("path", default="config.toml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(path: Path, force: bool) -> None:
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="The CRM the starter config writes to.",
+)
+def init(path: Path, force: bool, crm: str) -> None:
     """Write a starter config (the documented example) and the sample export it reads."""
     from leadsync.demo.run import SAMPLE, example_text, sample_path
 
     if path.exists() and not force:
         _fail(f"{path} exists; pass --force to overwrite it")
-    path.write_text(example_text(), encoding="utf-8")
+    path.write_text(example_text(crm), encoding="utf-8")
     sample = path.parent / SAMPLE
     if not sample.exists():
         shutil.copyfile(sample_path(), sample)
+    secrets = (
+        "HUBSPOT_TOKEN (a private app's token)"
+        if crm == "hubspot"
+        else "SF_USERNAME, SF_PASSWORD and SF_SECURITY_TOKEN"
+    )
     click.echo(
         f"wrote {path} and {sample}\n"
-        "next: export SF_USERNAME, SF_PASSWORD and SF_SECURITY_TOKEN, edit the field "
-        f"maps, then run `leadsync --config {path} check`"
+        f"next: export {secrets}, edit the field maps, then run "
+        f"`leadsync --config {path} check`"
     )
 
 
@@ -506,29 +518,68 @@ def sandbox() -> None:
     "--faults",
     metavar="SPEC",
     help="Faults to inject: comma-separated "
-    "kind[:option=value...]; kinds 503, 500, timeout, lock_row, session_expired, "
-    "request_limit; options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S.",
+    "kind[:option=value...]; kinds 503, 500, 429 (HubSpot), timeout, slow, lock_row, "
+    "session_expired, request_limit; options rate=P, every=N, requests=1;4, "
+    "endpoint=NAME, delay=S.",
 )
-def sandbox_serve(host: str, port: int, data_file: Path | None, faults: str | None) -> None:
-    """Serve the Salesforce emulator so any client can be pointed at it.
+@click.option(
+    "--hubspot-data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the HubSpot emulator's records in this JSON file across restarts.",
+)
+@click.option(
+    "--hubspot-limits",
+    metavar="SPEC",
+    default="100/10s,4/s,250000/day",
+    show_default=True,
+    help="The HubSpot portal's rate limits: requests per rolling 10 s, searches per "
+    "second, requests per day; 'off' for none.",
+)
+def sandbox_serve(
+    host: str,
+    port: int,
+    data_file: Path | None,
+    faults: str | None,
+    hubspot_data: Path | None,
+    hubspot_limits: str,
+) -> None:
+    """Serve the Salesforce and HubSpot emulators on one port, for any client.
 
     \b
-    Log in with username demo@leadsync.example, password demo-password and
-    security token demo-token (or client id leadsync-demo-client, secret
-    demo-client-secret). What it holds: GET /__sandbox/records/Lead; what it
-    served: GET /__sandbox/stats.
+    Salesforce: log in with username demo@leadsync.example, password
+    demo-password and security token demo-token (or client id
+    leadsync-demo-client, secret demo-client-secret). What it holds:
+    GET /__sandbox/records/Lead; what it served: GET /__sandbox/stats.
+    HubSpot (paths under /crm/v3/): the private-app token
+    pat-na1-00000000-leadsync-demo. What it holds:
+    GET /__sandbox/hubspot/records/contacts (or tasks); what it served and
+    refused for rate: GET /__sandbox/hubspot/stats.
     """
-    from leadsync.sandbox.salesforce import FaultPlan, SalesforceEmulator, Store
-    from leadsync.sandbox.server import serve
+    from leadsync.sandbox.faults import FaultPlan
+    from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
+    from leadsync.sandbox.hubspot import Store as HubSpotStore
+    from leadsync.sandbox.salesforce import SalesforceEmulator, Store
+    from leadsync.sandbox.server import Emulators, serve
 
     try:
         plan = FaultPlan.parse(faults)
+        hubspot_plan = FaultPlan.parse(faults)
     except ValueError as exc:
         _fail(f"--faults: {exc}")
-    app = SalesforceEmulator(store=Store(data_file=data_file), faults=plan)
+    try:
+        limits = RateLimits.parse(hubspot_limits)
+    except ValueError as exc:
+        _fail(f"--hubspot-limits: {exc}")
+    app = Emulators(
+        SalesforceEmulator(store=Store(data_file=data_file), faults=plan),
+        HubSpotEmulator(
+            store=HubSpotStore(data_file=hubspot_data), faults=hubspot_plan, limits=limits
+        ),
+    )
     click.echo(
-        f"Salesforce emulator on http://{host}:{port} "
-        f"(records: {data_file or 'in memory'}); Ctrl-C stops it",
+        f"Salesforce and HubSpot emulators on http://{host}:{port} "
+        f"(records: {data_file or 'in memory'}, {hubspot_data or 'in memory'}); "
+        "Ctrl-C stops them",
         err=True,
     )
     serve(app, host, port)

@@ -12,13 +12,16 @@ provides one fixture; pytest then runs every check::
         def new_records(self):
             return [{...}, {...}]   # records the destination accepts, with external ids
 
-Sources provide ``source``, a source over at least five records.
+A destination whose CRM requires no field overrides ``bad_record`` with another
+record it refuses. Sources provide ``source``, a source over at least five records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pytest
 
 from leadsync.connectors.base import Destination, Source
 
@@ -76,11 +79,18 @@ class DestinationConformance:
         assert [r.created for r in second] == [False] * len(new_records)
         assert [r.crm_id for r in first] == [r.crm_id for r in second]
 
+    @pytest.fixture
+    def bad_record(self, destination: Destination) -> Mapping[str, Any]:
+        """A record the CRM refuses; by default one with its required fields missing."""
+        return {destination.external_id_field: "conformance-bad"}
+
     def test_one_bad_record_fails_alone(
-        self, destination: Destination, new_records: Sequence[Mapping[str, Any]]
+        self,
+        destination: Destination,
+        new_records: Sequence[Mapping[str, Any]],
+        bad_record: Mapping[str, Any],
     ) -> None:
         """A record the CRM refuses fails with a code; the others in its batch are written."""
-        bad = {destination.external_id_field: "conformance-bad"}  # required fields missing
-        results = destination.upsert([*new_records, bad])
+        results = destination.upsert([*new_records, bad_record])
         assert all(r.ok for r in results[:-1])
         assert not results[-1].ok and results[-1].code and not results[-1].retriable

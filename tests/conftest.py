@@ -16,6 +16,8 @@ import pytest
 import requests
 
 from leadsync import config as cfg
+from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator, RateLimits
+from leadsync.sandbox.hubspot import Store as HubSpotStore
 from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
 from leadsync.sandbox.server import running
 from leadsync.state import db
@@ -54,6 +56,48 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     with running(app) as url:
         monkeypatch.setenv("SANDBOX_URL", url)
         yield Sandbox(app, url)
+
+
+@dataclass
+class HubSpotSandbox:
+    app: HubSpotEmulator
+    url: str
+
+    @property
+    def store(self) -> HubSpotStore:
+        return self.app.store
+
+    def records(self, obj: str = "contacts") -> list[dict]:
+        answer = requests.get(f"{self.url}/__sandbox/hubspot/records/{obj}", timeout=30)
+        return answer.json()["results"]
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/__sandbox/hubspot/stats", timeout=10).json()
+
+    def faults(self, spec: str) -> None:
+        self.app.faults = FaultPlan.parse(spec)
+
+
+@pytest.fixture
+def hubspot(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSpotSandbox]:
+    """The HubSpot emulator, its rate limits off unless a test sets them."""
+    app = HubSpotEmulator(store=HubSpotStore(), limits=RateLimits.parse("off"))
+    monkeypatch.setenv("HUBSPOT_TOKEN", DEMO_TOKEN)
+    with running(app) as url:
+        monkeypatch.setenv("HUBSPOT_URL", url)
+        yield HubSpotSandbox(app, url)
+
+
+def hubspot_options(url: str, **extra) -> dict:
+    """Connector options for the emulator; pacing high, so tests about something else
+    never wait for it."""
+    return {
+        "sandbox_url": url,
+        "auth": {"access_token": DEMO_TOKEN},
+        "rate_limit_per_10s": 100_000,
+        "search_per_second": 10_000,
+        **extra,
+    }
 
 
 @dataclass

@@ -129,7 +129,7 @@ def test_check_reports_each_mapping_problem_on_its_own_line(tmp_path: Path, sand
         "Contacted" in joined
     )
     assert "crm.fields.Title: 'xxxxx" in joined and "is 130 characters; Title holds 128" in joined
-    assert "crm.fields.IsConverted: Lead.IsConverted is read-only in Salesforce" in joined
+    assert "crm.fields.IsConverted: Lead.IsConverted is read-only in the CRM" in joined
     assert "crm.fields: Salesforce requires Lead.LastName and nothing maps it" in joined
 
 
@@ -268,7 +268,7 @@ def test_check_finds_a_routing_owner_who_left(tmp_path: Path, sandbox: Sandbox):
 
     assert result.exit_code == 1
     assert (
-        f"{path}: routing.rules[0].owner: 0055g00000000DeeAA is not an active user or "
-        "queue in the CRM"
+        f"{path}: routing.rules[0].owner: 0055g00000000DeeAA is not an active owner "
+        "in the CRM (unknown, inactive or archived)"
     ) in result.stdout
     assert "1 problem(s) found" in result.stdout  # the example is otherwise valid

@@ -15,6 +15,22 @@ from werkzeug.serving import BaseWSGIServer, make_server
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+class Emulators:
+    """Several emulators behind one address: each request goes to the one whose paths it
+    uses (HubSpot's ``/crm/v3/``), the rest to the first (Salesforce)."""
+
+    def __init__(self, default: Any, *others: Any) -> None:
+        self.default = default
+        self.others = others
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        for app in self.others:
+            if app.handles(path):
+                return app(environ, start_response)
+        return self.default(environ, start_response)
+
+
 @contextmanager
 def running(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` in a daemon thread; yield its base URL; stop it on exit."""

@@ -124,7 +124,7 @@ def check_crm_map(
             continue
         if not spec.createable and not spec.updateable:
             errors.append(
-                f"{key}: {schema.name}.{f.target} is read-only in Salesforce: remove the mapping"
+                f"{key}: {schema.name}.{f.target} is read-only in the CRM: remove the mapping"
             )
             continue
         if len(f.sources) == 1 and not f.chain:
@@ -148,7 +148,7 @@ def check_crm_map(
         spec = schema.fields.get(f.target)
         if spec is not None and spec.required and not f.literals:
             warnings.append(
-                f"{path}: crm.fields.{f.target}: Salesforce requires it but it "
+                f"{path}: crm.fields.{f.target}: the CRM requires it but it "
                 'may be empty for some leads: add a { default = "..." } transform'
             )
     return errors, warnings
@@ -156,6 +156,8 @@ def check_crm_map(
 
 def _literal_problems(key: str, spec: FieldSpec, value: object) -> list[str]:
     text = str(value)
+    if text == "":
+        return []  # an empty value writes nothing
     if spec.restricted_picklist and spec.picklist and text not in spec.picklist:
         return [
             f"{key}: {text!r} is not an allowed value of {spec.name} "
@@ -194,7 +196,7 @@ def _check_owners(path: Path, config: Any, dest: Any) -> list[str]:
         for k, o in ter.owners.items()
     ]
     return [
-        f"{path}: {key}: {owner} is not an active user or queue in the CRM"
+        f"{path}: {key}: {owner} is not an active owner in the CRM (unknown, inactive or archived)"
         for key, owner in named
         if owner not in active
     ]

@@ -129,7 +129,7 @@ class HubSpotSource(Source):
             if last is not None:
                 since = max(since, last)
             seen = {k: v for k, v in seen.items() if v >= since - overlap}
-            yield Page(records=records, cursor={"since_ms": since, "seen": seen})
+            yield Page(records=records, cursor={"since_ms": since, "seen": dict(seen)})
             if not (answer.paging and answer.paging.next):
                 return
             if last is not None and last > lower:
