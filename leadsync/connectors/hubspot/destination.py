@@ -168,14 +168,14 @@ class HubSpotDestination(Destination):
                 properties=["email", "hubspot_owner_id", self.config.id_property],
                 limit=100,
             )
-            answer = self.api.call(
+            answer = self.api.json(
                 "contacts_search",
                 self.api.crm.contacts.search_api.do_search,
                 request,
                 attempts=READ_ATTEMPTS,
             )
-            for contact in answer.results:
-                props = contact.properties or {}
+            for contact in answer.get("results") or []:
+                props = contact.get("properties") or {}
                 email = str(props.get("email") or "").lower()
                 ours = props.get(self.config.id_property) == people.get(email)
                 if email in people and props.get("hubspot_owner_id") and not ours:
@@ -234,7 +234,7 @@ class HubSpotDestination(Destination):
             for _, props in items
         ]
         try:
-            answer = self.api.call(
+            answer = self.api.json(
                 "contacts_upsert",
                 self.api.crm.contacts.batch_api.upsert,
                 BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs),
@@ -243,12 +243,15 @@ class HubSpotDestination(Destination):
             self._after_refusal(exc, items, results, id_property)
             return
         by_key = {
-            _key(id_property, (r.properties or {}).get(id_property)): r for r in answer.results
+            _key(id_property, (r.get("properties") or {}).get(id_property)): r
+            for r in answer.get("results") or []
         }
         for i, props in items:
             found = by_key.get(_key(id_property, props[id_property]))
             if found is not None:
-                results[i] = RecordResult(ok=True, crm_id=str(found.id), created=bool(found.new))
+                results[i] = RecordResult(
+                    ok=True, crm_id=str(found["id"]), created=bool(found.get("new"))
+                )
 
     def _after_refusal(
         self,
@@ -334,7 +337,7 @@ class HubSpotDestination(Destination):
                 for _, props, contact in items
             ]
             try:
-                answer = self.api.call(
+                answer = self.api.json(
                     "tasks_create",
                     self.api.crm.objects.tasks.batch_api.create,
                     BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs),
@@ -351,12 +354,13 @@ class HubSpotDestination(Destination):
                 else:
                     results[items[0][0]] = _rejection(exc)
                 return
-            made = {(r.properties or {}).get(key_prop): r for r in answer.results}
+            made = {
+                (r.get("properties") or {}).get(key_prop): str(r["id"])
+                for r in answer.get("results") or []
+            }
             for i, props, _ in items:
                 if props[key_prop] in made:
-                    results[i] = RecordResult(
-                        ok=True, crm_id=str(made[props[key_prop]].id), created=True
-                    )
+                    results[i] = RecordResult(ok=True, crm_id=made[props[key_prop]], created=True)
             return
 
     def _existing_tasks(
@@ -364,7 +368,7 @@ class HubSpotDestination(Destination):
     ) -> list[tuple[int, dict[str, str], str]]:
         """Mark the tasks HubSpot already holds as done; return the ones still to create."""
         key_prop = self.config.task_key_property
-        answer = self.api.call(
+        answer = self.api.json(
             "tasks_read",
             self.api.crm.objects.tasks.batch_api.read,
             BatchReadInputSimplePublicObjectId(
@@ -374,7 +378,10 @@ class HubSpotDestination(Destination):
             ),
             attempts=READ_ATTEMPTS,
         )
-        held = {(r.properties or {}).get(key_prop): str(r.id) for r in answer.results}
+        held = {
+            (r.get("properties") or {}).get(key_prop): str(r["id"])
+            for r in answer.get("results") or []
+        }
         rest = []
         for item in items:
             i, props, _ = item

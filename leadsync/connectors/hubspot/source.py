@@ -119,18 +119,18 @@ class HubSpotSource(Source):
                 )
             answer = self._search(properties, lower, limit, after)
             records, last = [], None
-            for contact in answer.results:
-                props = contact.properties or {}
-                last = _ms(props.get(MODIFIED)) or _ms_of(contact.updated_at)
-                if seen.get(str(contact.id), -1) >= last:
+            for contact in answer.get("results") or []:
+                props = contact.get("properties") or {}
+                last = _ms(props.get(MODIFIED)) or _ms(contact.get("updatedAt")) or 0
+                if seen.get(str(contact["id"]), -1) >= last:
                     continue  # this version (or a newer one) was read already
-                seen[str(contact.id)] = last
-                records.append(self._record(str(contact.id), props))
+                seen[str(contact["id"])] = last
+                records.append(self._record(str(contact["id"]), props))
             if last is not None:
                 since = max(since, last)
             seen = {k: v for k, v in seen.items() if v >= since - overlap}
             yield Page(records=records, cursor={"since_ms": since, "seen": dict(seen)})
-            if not (answer.paging and answer.paging.next):
+            if not (answer.get("paging") or {}).get("next"):
                 return
             if last is not None and last > lower:
                 lower, after = last, 0  # the window moves on
@@ -147,7 +147,7 @@ class HubSpotSource(Source):
             limit=limit,
             after=str(after) if after else None,
         )
-        return self.api.call(
+        return self.api.json(
             "contacts_search", self.api.crm.contacts.search_api.do_search, request, attempts=5
         )
 

@@ -9,6 +9,7 @@ milliseconds), dates as ``YYYY-MM-DD``, numbers and booleans as text.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import time
@@ -86,6 +87,7 @@ class Store:
             self.lists = saved["lists"]
             self.next_id = saved["next_id"]
         self._unique: dict[tuple[str, str, str], str] = {}
+        self._order: dict[str, list[tuple[int, int, str]] | None] = {}
         for obj, records in self.objects.items():
             for rid, record in records.items():
                 self._index(obj, rid, record["properties"])
@@ -122,22 +124,35 @@ class Store:
             raise HubSpotError(
                 400, "VALIDATION_ERROR", "At most 5 filterGroups of at most 6 filters each"
             )
-        with self.lock:
-            found = [
-                (rid, r)
-                for rid, r in self.objects[obj].items()
-                if not groups or any(self._matches(obj, r, g["filters"]) for g in groups)
-            ]
         sorts = body.get("sorts") or []
-        if sorts:
-            sort = sorts[0]
-            name = sort if isinstance(sort, str) else sort.get("propertyName")
-            descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
+        sort = sorts[0] if sorts else None
+        name = (sort if isinstance(sort, str) else (sort or {}).get("propertyName")) or ""
+        descending = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
+        with self.lock:
+            if name == MODIFIED[obj] and not descending:
+                # The common incremental read: walk the records in modification order
+                # from the lower bound, instead of sorting them all for every page.
+                order = self._modified_order(obj)
+                start = bisect.bisect_left(order, (_lower_bound(obj, groups), -1, ""))
+                candidates = [(rid, self.objects[obj][rid]) for _, _, rid in order[start:]]
+                presorted = True
+            else:
+                candidates = list(self.objects[obj].items())
+                presorted = False
+            if presorted and _only_lower_bound(obj, groups):
+                found = candidates  # the bound is all there is, and bisect applied it
+            else:
+                found = [
+                    (rid, r)
+                    for rid, r in candidates
+                    if not groups or any(self._matches(obj, r, g["filters"]) for g in groups)
+                ]
+        if not presorted and name:
             found.sort(
                 key=lambda pair: (self._sortable(obj, name, pair[1]), int(pair[0])),
                 reverse=descending,
             )
-        else:
+        elif not presorted:
             found.sort(key=lambda pair: int(pair[0]))
         wanted = list(body.get("properties") or []) or ["email", "firstname", "lastname"]
         wanted += ["hs_object_id", CREATED[obj], MODIFIED[obj]]
@@ -159,6 +174,14 @@ class Store:
             out["paging"] = {"next": {"after": str(after + limit)}}
         return out
 
+    def _modified_order(self, obj: str) -> list[tuple[int, int, str]]:
+        """(modified ms, numeric id, id) of every record, sorted; rebuilt after writes."""
+        if self._order.get(obj) is None:
+            self._order[obj] = sorted(
+                (r["_ms"], int(rid), rid) for rid, r in self.objects[obj].items()
+            )
+        return self._order[obj]  # type: ignore[return-value]
+
     def _matches(self, obj: str, record: Mapping[str, Any], filters: list[Any]) -> bool:
         props = record["properties"]
         for f in filters:
@@ -175,7 +198,8 @@ class Store:
                     _cmp_key(self, obj, name, v) for v in f.get("values") or []
                 }
             else:
-                a = _cmp_key(self, obj, name, have)
+                # The modification time is kept as a number too: searches filter on it most.
+                a = record["_ms"] if name == MODIFIED[obj] else _cmp_key(self, obj, name, have)
                 b = _cmp_key(self, obj, name, f.get("value", ""))
                 ok = {
                     "EQ": a == b,
@@ -190,6 +214,8 @@ class Store:
         return True
 
     def _sortable(self, obj: str, name: str, record: Mapping[str, Any]) -> Any:
+        if name == MODIFIED[obj]:
+            return (True, record["_ms"])
         value = record["properties"].get(name)
         return (value is not None, _cmp_key(self, obj, name, value) if value else 0)
 
@@ -410,6 +436,7 @@ class Store:
             record["updatedAt"] = iso_ms(now)
             record["_ms"] = now
         self._index(obj, rid, record["properties"])
+        self._order[obj] = None
         return rid
 
     def _index(self, obj: str, rid: str, props: Mapping[str, str]) -> None:
@@ -452,6 +479,27 @@ class Store:
             encoding="utf-8",
         )
         tmp.replace(self.data_file)
+
+
+def _lower_bound(obj: str, groups: list[Any]) -> int:
+    """The least modification time any filter group lets through (0 when one has no bound)."""
+    bounds = []
+    for group in groups or [{"filters": []}]:
+        found = [
+            to_ms(f.get("value", "0"))
+            for f in group.get("filters") or []
+            if f.get("propertyName") == MODIFIED[obj] and f.get("operator") in ("GT", "GTE", "EQ")
+        ]
+        bounds.append(max(found) if found else 0)
+    return min(bounds)
+
+
+def _only_lower_bound(obj: str, groups: list[Any]) -> bool:
+    """True for the incremental read's query: one group, one GTE on the modification time."""
+    if len(groups) != 1 or len(groups[0].get("filters") or []) != 1:
+        return False
+    f = groups[0]["filters"][0]
+    return bool(f.get("propertyName") == MODIFIED[obj] and f.get("operator") == "GTE")
 
 
 def _cmp_key(store: Store, obj: str, name: str, value: Any) -> Any:
