@@ -8,12 +8,14 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
     lock_row:rate=0.05              a twentieth of records in a batch fail UNABLE_TO_LOCK_ROW
     500:requests=1;4                the 1st and 4th API requests answer 500
     429:requests=3;4;5;6            a burst of four rate-limit answers (HubSpot)
+    429:every=50:retry_after=1      ... saying Retry-After: 1 (HubSpot usually does not)
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
 
 Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
 Nth matching request), ``requests`` (the numbers of the matching requests,
 ``;``-separated), ``endpoint`` (only requests to that endpoint name), ``delay``
-(seconds, for timeout and slow). Logins and the ``/__sandbox`` endpoints are never faulted.
+(seconds, for timeout and slow), ``retry_after`` (seconds, for 429). Logins and the
+``/__sandbox`` endpoints are never faulted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Fault:
     requests: frozenset[int] = frozenset()
     endpoint: str | None = None
     delay: float = 2.0
+    retry_after: float | None = None  # a 429's Retry-After header, when it should send one
     seen: int = 0
 
     def fires(self, endpoint: str, rng: random.Random) -> bool:
@@ -77,6 +80,8 @@ class FaultPlan:
                     fault.endpoint = value
                 elif key == "delay":
                     fault.delay = float(value)
+                elif key == "retry_after":
+                    fault.retry_after = float(value)
                 else:
                     raise ValueError(f"unknown fault option {key!r} in {part!r}")
             if not (fault.rate or fault.every or fault.requests):

@@ -58,18 +58,20 @@ def _retriable(exc: BaseException) -> bool:
 
 
 class _Wait:
-    """Exponential backoff with jitter, or what the server asked for when it said so."""
+    """Exponential backoff with jitter, or what the server asked for when it said so: a rate
+    limit lasts as long as it lasts, whatever our own backoff would have guessed (bounded
+    by the push deadline, which stops the retries)."""
 
-    def __init__(self, policy: SyncSection) -> None:
+    def __init__(self, policy: SyncSection, deadline: float) -> None:
         self.backoff = wait_exponential_jitter(
             multiplier=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
         )
-        self.cap = policy.backoff_max_seconds
+        self.deadline = deadline
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return min(exc.retry_after, self.cap)
+            return max(min(exc.retry_after, self.deadline - time.monotonic()), 0.0)
         return float(self.backoff(state))
 
 
@@ -195,7 +197,7 @@ def _send(
     remaining = max(deadline - time.monotonic(), 1.0)
     retrying = Retrying(
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(remaining),
-        wait=_Wait(policy),
+        wait=_Wait(policy, deadline),
         retry=retry_if_exception(_retriable),
         before_sleep=before_sleep,
         reraise=True,

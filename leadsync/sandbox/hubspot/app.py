@@ -140,7 +140,10 @@ class HubSpotEmulator:
             return self._headers(limited)
         fault = self.faults.request_fault(name)
         if fault is not None and fault.kind not in ("timeout", "slow"):
-            return self._headers(_fault_response(fault.kind))
+            response = _fault_response(fault.kind)
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return self._headers(response)
         try:
             body = json.loads(request.get_data() or b"null")
             response = getattr(self, endpoint)(request, body, **args)
