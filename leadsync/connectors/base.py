@@ -17,6 +17,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -105,6 +106,19 @@ class RecordResult:
     retriable: bool = False
 
 
+@dataclass(frozen=True)
+class CrmChange:
+    """Something sales did in the CRM, read back for the lifecycle: a lead's status or
+    owner changed, a task was completed. ``lead_key`` is leadsync's key when the CRM
+    record carries it (a task names its key, not its lead's)."""
+
+    kind: str  # "lead" or "task"
+    crm_id: str
+    key: str | None
+    fields: Mapping[str, Any]
+    at: datetime | None
+
+
 @dataclass
 class CallCounter:
     """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
@@ -187,6 +201,13 @@ class Destination(Connector):
     ) -> list[RecordResult]:
         """Join or leave nurture (leadsync's words: member, action, campaign, status) for the CRM
         leads ``lead_ids``, keyed by member so that sending one twice changes nothing more."""
+
+    def read_changes(
+        self, cursor: Mapping[str, Any] | None
+    ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
+        """What sales changed since ``cursor``, a page at a time, with the cursor that holds
+        once the page is processed."""
+        raise NotImplementedError(f"{self.kind} cannot read changes back yet")
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
         """email -> who already owns that person in the CRM (a contact, or a lead leadsync did

@@ -278,3 +278,32 @@ def test_a_timeout_is_retriable(hubspot: HubSpotSandbox, tmp_path: Path) -> None
     with pytest.raises(RetriableError) as raised:
         destination(hubspot, tmp_path, timeout_seconds=0.5).upsert([contact(1)])
     assert raised.value.details["code"] == "TIMEOUT"
+
+
+def test_what_sales_did_is_read_back_incrementally(hubspot: HubSpotSandbox, tmp_path: Path) -> None:
+    """Lead status, owner and stage changes on contacts, and completed tasks, are read back
+    through the same moving window as the source; a second read from the cursor finds
+    only what changed after it."""
+    dest = destination(hubspot, tmp_path)
+    ids = [r.crm_id for r in dest.upsert([contact(i) for i in range(3)])]
+    (task,) = dest.upsert_tasks([_task(0)], [ids[0]])
+    first = [c for page, _ in dest.read_changes(None) for c in page]
+    assert {(c.kind, c.key) for c in first} == {
+        ("lead", "lead-0"),
+        ("lead", "lead-1"),
+        ("lead", "lead-2"),
+        ("task", "task:lead-0:mql:1"),
+    }
+    *_, (_, cursor) = dest.read_changes(None)
+    later = 4_102_444_800_000  # 2100-01-01: after anything the emulator stamped
+    hubspot.store.touch("contacts", ids[1], {"hs_lead_status": "CONNECTED"}, later)
+    hubspot.store.touch("tasks", str(task.crm_id), {"hs_task_status": "COMPLETED"}, later)
+    changes = [c for page, _ in dest.read_changes(cursor) for c in page]
+    assert [
+        (c.kind, c.key, c.fields["hs_lead_status" if c.kind == "lead" else "hs_task_status"])
+        for c in changes
+    ] == [
+        ("lead", "lead-1", "CONNECTED"),
+        ("task", "task:lead-0:mql:1", "COMPLETED"),
+    ]
+    assert changes[0].at is not None and changes[0].at.year == 2100

@@ -21,8 +21,8 @@ attempt already made are then read back by key, so a task is created once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hubspot.crm.contacts import (
@@ -42,13 +42,23 @@ from hubspot.crm.objects.tasks import (
 )
 from pydantic import Field
 
-from leadsync.connectors.base import Destination, FieldSpec, ObjectSchema, RecordResult
+from leadsync.connectors.base import (
+    CrmChange,
+    Destination,
+    FieldSpec,
+    ObjectSchema,
+    RecordResult,
+)
+from leadsync.connectors.hubspot.changes import MODIFIED, modified_since, ms
 from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
 from leadsync.connectors.hubspot.schema import parse_properties
 from leadsync.errors import ConnectorError, RequestRejected
 
 MAX_BATCH = 100
 TASK_TO_CONTACT = 204  # HubSpot's association type id: task -> contact
+# What sales does that leadsync reads back (a later issue turns these into stages).
+CONTACT_FEEDBACK = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id")
+TASK_FEEDBACK = ("hs_task_status", "hubspot_owner_id")
 READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
 PRIORITY = {"high": "HIGH", "normal": "MEDIUM"}
 
@@ -181,6 +191,37 @@ class HubSpotDestination(Destination):
                 if email in people and props.get("hubspot_owner_id") and not ours:
                     found[email] = str(props["hubspot_owner_id"])
         return found
+
+    # -- what sales did -------------------------------------------------------
+
+    def read_changes(
+        self, cursor: Mapping[str, Any] | None
+    ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
+        """Contacts whose status, stage or owner may have changed, then tasks (completed or
+        not), modified since the cursor: the same moving window as the source reads."""
+        position = dict(cursor or {})
+        reads = (
+            ("contacts", "lead", self.config.id_property, CONTACT_FEEDBACK),
+            ("tasks", "task", self.config.task_key_property, TASK_FEEDBACK),
+        )
+        for obj, kind, key_prop, wanted in reads:
+            pages = modified_since(self.api, obj, [key_prop, *wanted], position.get(obj))
+            for items, obj_cursor in pages:
+                position[obj] = obj_cursor
+                changes = []
+                for item in items:
+                    props = item.get("properties") or {}
+                    at = ms(props.get(MODIFIED[obj]))
+                    changes.append(
+                        CrmChange(
+                            kind=kind,
+                            crm_id=str(item["id"]),
+                            key=props.get(key_prop),
+                            fields={p: props.get(p) for p in wanted},
+                            at=datetime.fromtimestamp(at / 1000, UTC) if at else None,
+                        )
+                    )
+                yield changes, dict(position)
 
     # -- contacts -------------------------------------------------------------
 
