@@ -2,6 +2,8 @@
 
 - ``GET /crm/v3/properties/{objectType}``: property definitions (types, options).
 - ``GET /crm/v3/owners``: owners, active or ``archived=true``, paged.
+- ``GET /crm/v3/schemas``: custom object schemas (none).
+- ``GET /crm/v3/objects/{objectType}``: every record by id, 100 a page.
 - ``POST /crm/v3/objects/{objectType}/search``: filters, one sort, 200 a page,
   never past 10,000 results.
 - ``POST /crm/v3/objects/{objectType}/batch/{upsert,create,update,read}``: 100
@@ -90,6 +92,8 @@ class HubSpotEmulator:
             [
                 Rule(f"{p}properties/<obj>", endpoint="properties", methods=["GET"]),
                 Rule(f"{p}owners", endpoint="owners", methods=["GET"]),
+                Rule(f"{p}schemas", endpoint="schemas", methods=["GET"]),
+                Rule(f"{p}objects/<obj>", endpoint="list_objects", methods=["GET"]),
                 Rule(f"{p}objects/<obj>/search", endpoint="search", methods=["POST"]),
                 Rule(f"{p}objects/<obj>/batch/<op>", endpoint="batch", methods=["POST"]),
                 Rule(
@@ -218,6 +222,10 @@ class HubSpotEmulator:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {obj}")
         return _json(200, {"results": list(self.store.definitions[obj].values())})
 
+    def schemas(self, request: Request, body: Any) -> Response:
+        """``GET /crm/v3/schemas``: this portal has no custom objects."""
+        return _json(200, {"results": []})
+
     def owners(self, request: Request, body: Any) -> Response:
         archived = request.args.get("archived", "false").lower() == "true"
         limit = min(int(request.args.get("limit", 100)), 500)
@@ -232,6 +240,14 @@ class HubSpotEmulator:
         if after + limit < len(chosen):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return _json(200, out)
+
+    def list_objects(self, request: Request, body: Any, obj: str) -> Response:
+        """``GET /crm/v3/objects/{obj}``: every record by id, 100 a page at most, with the
+        properties named in ``properties`` (comma-separated or repeated)."""
+        self._known(obj)
+        limit = min(int(request.args.get("limit", 10)), 100)
+        wanted = [p for v in request.args.getlist("properties") for p in v.split(",") if p]
+        return _json(200, self.store.page(obj, wanted, limit, request.args.get("after")))
 
     def search(self, request: Request, body: Any, obj: str) -> Response:
         self._known(obj)

@@ -174,6 +174,34 @@ class Store:
             out["paging"] = {"next": {"after": str(after + limit)}}
         return out
 
+    def page(
+        self, obj: str, properties: list[str], limit: int, after: str | None
+    ) -> dict[str, Any]:
+        """One page of the list endpoint: records in id order from ``after`` (an id)."""
+        with self.lock:
+            ids = sorted(int(rid) for rid in self.objects[obj])
+            start = bisect.bisect_left(ids, int(after)) if after else 0
+            chosen = ids[start : start + limit]
+            wanted = [*properties, "hs_object_id", CREATED[obj], MODIFIED[obj]]
+            results = []
+            for rid in map(str, chosen):
+                record = self.objects[obj][rid]
+                results.append(
+                    {
+                        "id": rid,
+                        "properties": {
+                            k: record["properties"].get(k) for k in dict.fromkeys(wanted)
+                        },
+                        "createdAt": record["createdAt"],
+                        "updatedAt": record["updatedAt"],
+                        "archived": False,
+                    }
+                )
+        out: dict[str, Any] = {"results": results}
+        if start + limit < len(ids):
+            out["paging"] = {"next": {"after": str(ids[start + limit])}}
+        return out
+
     def _modified_order(self, obj: str) -> list[tuple[int, int, str]]:
         """(modified ms, numeric id, id) of every record, sorted; rebuilt after writes."""
         if self._order.get(obj) is None:
