@@ -235,3 +235,19 @@ def test_hubspot_marketing_to_salesforce_with_activity(
     assert stages["h0@x.example"] == "mql" and stages["h1@x.example"] == "lead"
     again = proj.sync()
     assert again.read == 0
+
+
+def test_a_rule_landing_on_an_archived_owner_gives_the_fallback(
+    hubspot: HubSpotSandbox, tmp_path: Path
+) -> None:
+    """Dee was archived in HubSpot: the owners API says so, and her leads go to the fallback
+    owner (by email, resolved to the owner id), with no write refused."""
+    proj = project(tmp_path, 20)
+    text = proj.config_path.read_text().replace(
+        "bo.rep@leadsync.example", "dee.gone@leadsync.example"
+    )
+    proj.config_path.write_text(text)
+    summary = proj.sync()
+    assert (summary.created, summary.owners_assigned, summary.failed) == (20, 20, 0)
+    owners = {c["properties"]["hubspot_owner_id"] for c in hubspot.records()}
+    assert owners == {"71000001"}  # lee.admin, the fallback
