@@ -77,8 +77,7 @@ def test_unknown_connector_lists_the_known_ones(tmp_path: Path):
     )
     with pytest.raises(
         ConfigError,
-        match=r"unknown connector type 'marketo' \(known: csv, "
-        "salesforce\\)",
+        match=r"unknown connector type 'marketo' \(known: csv, hubspot, salesforce\)",
     ):
         wire(cfg.load(path))
 
