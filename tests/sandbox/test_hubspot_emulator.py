@@ -153,3 +153,18 @@ def test_a_wrong_token_is_refused(hubspot: HubSpotSandbox) -> None:
         f"{hubspot.url}/crm/v3/owners", headers={"Authorization": "Bearer nope"}, timeout=10
     )
     assert answer.status_code == 401 and answer.json()["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_one_port_serves_both_emulators() -> None:
+    """`leadsync sandbox serve` puts Salesforce and HubSpot behind one address: HubSpot's
+    paths go to HubSpot, the rest to Salesforce."""
+    from leadsync.sandbox.hubspot import HubSpotEmulator
+    from leadsync.sandbox.salesforce import SalesforceEmulator
+    from leadsync.sandbox.server import Emulators, running
+
+    with running(Emulators(SalesforceEmulator(), HubSpotEmulator())) as url:
+        auth = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+        owners = requests.get(f"{url}/crm/v3/owners", headers=auth, timeout=10)
+        assert owners.status_code == 200 and len(owners.json()["results"]) == 4
+        salesforce = requests.get(f"{url}/__sandbox/records/Lead", timeout=10)
+        assert salesforce.status_code == 200 and salesforce.json()["records"] == []
