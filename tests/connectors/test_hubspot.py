@@ -307,3 +307,10 @@ def test_what_sales_did_is_read_back_incrementally(hubspot: HubSpotSandbox, tmp_
         ("task", "task:lead-0:mql:1", "COMPLETED"),
     ]
     assert changes[0].at is not None and changes[0].at.year == 2100
+
+
+def test_email_cannot_be_the_id_property(hubspot: HubSpotSandbox, tmp_path: Path) -> None:
+    from leadsync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"crm\.id_property: .*cannot be email"):
+        destination(hubspot, tmp_path, id_property="email")

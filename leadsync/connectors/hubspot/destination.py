@@ -40,7 +40,7 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectId,
 )
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from leadsync.connectors.base import (
     CrmChange,
@@ -71,6 +71,17 @@ class HubSpotDestinationConfig(HubSpotConnection):
     # A task property with unique values holding the follow-up task's key.
     task_key_property: str = "leadsync_key"
     batch_size: int = Field(MAX_BATCH, ge=1, le=MAX_BATCH)
+
+    @field_validator("id_property")
+    @classmethod
+    def _not_email(cls, value: str) -> str:
+        if value.lower() == "email":
+            raise ValueError(
+                "id_property holds leadsync's own lead key, so it cannot be email: create a "
+                "unique property (leadsync_id); contacts HubSpot holds under the same email "
+                "are matched by email anyway (adopt_by_email)"
+            )
+        return value
 
 
 class HubSpotDestination(Destination):
