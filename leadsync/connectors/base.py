@@ -203,10 +203,11 @@ class Destination(Connector):
         leads ``lead_ids``, keyed by member so that sending one twice changes nothing more."""
 
     def read_changes(
-        self, cursor: Mapping[str, Any] | None
+        self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
     ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
-        """What sales changed since ``cursor``, a page at a time, with the cursor that holds
-        once the page is processed."""
+        """What sales changed since ``cursor`` (leads' status and owner, and ``lead_fields``;
+        tasks' status), a page at a time, with the cursor that holds once the page is
+        processed."""
         raise NotImplementedError(f"{self.kind} cannot read changes back yet")
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:

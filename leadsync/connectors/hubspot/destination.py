@@ -206,13 +206,13 @@ class HubSpotDestination(Destination):
     # -- what sales did -------------------------------------------------------
 
     def read_changes(
-        self, cursor: Mapping[str, Any] | None
+        self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
     ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
         """Contacts whose status, stage or owner may have changed, then tasks (completed or
         not), modified since the cursor: the same moving window as the source reads."""
         position = dict(cursor or {})
         reads = (
-            ("contacts", "lead", self.config.id_property, CONTACT_FEEDBACK),
+            ("contacts", "lead", self.config.id_property, (*CONTACT_FEEDBACK, *lead_fields)),
             ("tasks", "task", self.config.task_key_property, TASK_FEEDBACK),
         )
         for obj, kind, key_prop, wanted in reads:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from simple_salesforce import Salesforce
 
-from leadsync.connectors.base import Destination, ObjectSchema, RecordResult
+from leadsync.connectors.base import CrmChange, Destination, ObjectSchema, RecordResult
+from leadsync.connectors.salesforce.changes import changed_since, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.connectors.salesforce.schema import parse_describe
+
+# What sales does that leadsync reads back.
+LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
+TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
 
 
 class SalesforceDestination(Destination):
@@ -106,6 +111,44 @@ class SalesforceDestination(Destination):
             for record in contacts["records"]:  # a contact's owner comes first
                 found[str(record.get("Email") or "").lower()] = str(record["OwnerId"])
         return found
+
+    def read_changes(
+        self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
+    ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
+        """Leads leadsync made (status, owner, conversion, and ``lead_fields``), then their
+        tasks (status, closed), changed since the cursor, by SystemModstamp and Id."""
+        position = dict(cursor or {})
+        reads = (
+            ("Lead", "lead", self.external_id_field, [*LEAD_FEEDBACK, *lead_fields]),
+            ("Task", "task", self.config.task_key_field, list(TASK_FEEDBACK)),
+        )
+        for obj, kind, key_field, fields in reads:
+            pages = changed_since(
+                self._query,
+                obj,
+                [key_field, *dict.fromkeys(fields)],
+                f"{key_field} != null",
+                position.get(obj),
+            )
+            for rows, obj_cursor in pages:
+                position[obj] = obj_cursor
+                changes = [
+                    CrmChange(
+                        kind=kind,
+                        crm_id=str(row["Id"]),
+                        key=row.get(key_field),
+                        fields={f: row.get(f) for f in fields},
+                        at=stamp(str(row["SystemModstamp"])),
+                    )
+                    for row in rows
+                ]
+                yield changes, dict(position)
+
+    def _query(self, soql: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.query(soql))
+        except Exception as exc:
+            raise classify(exc) from exc
 
     def active_owners(self) -> frozenset[str]:
         """Active users and queues: the owners Salesforce accepts on a Lead."""

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -119,6 +120,16 @@ class Store:
                 if o == obj and record.get(f):
                     index[record[f]] = rid
             return rid, True
+
+    def touch(self, obj: str, rid: str, values: Mapping[str, Any]) -> None:
+        """Change a record as a person in Salesforce would (tests, demos): no validation;
+        the modification stamps move as Salesforce's do."""
+        with self.lock:
+            record = self.records[obj][rid]
+            record.update(values)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            record["LastModifiedDate"] = record["SystemModstamp"] = now
+            self._indexes.clear()
 
     def _defaults(self, obj: str) -> dict[str, Any]:
         out: dict[str, Any] = {"OwnerId": sf_id("005", 1)}
