@@ -177,7 +177,7 @@ class TasksSection(Section):
     high_priority_score: float | None = None
 
 
-NurtureStage = Literal["inquiry", "lead"]
+NurtureStage = Literal["inquiry", "lead", "recycled"]
 
 
 class NurtureSection(Section):
@@ -188,6 +188,32 @@ class NurtureSection(Section):
     stages: list[NurtureStage] = Field(default_factory=lambda: list[NurtureStage](["lead"]))
     status: str = "Sent"
     left_status: str = "Responded"
+
+
+class FeedbackSection(Section):
+    """What sales does in the CRM, read back: CRM lead status values and what they mean."""
+
+    status_field: str  # the CRM field sales set: Status (Salesforce), hs_lead_status (HubSpot)
+    accepted: list[str] = Field(default_factory=list)  # -> SAL
+    qualified: list[str] = Field(default_factory=list)  # -> SQL
+    rejected: list[str] = Field(default_factory=list)  # -> recycled, with the reason
+    recycled: list[str] = Field(default_factory=list)  # -> recycled
+    reason_field: str | None = None  # the CRM field with why sales rejected it
+    recycle_date_field: str | None = None  # the CRM date field: when it may come back
+    recycle_days: int = Field(90, ge=0)  # when sales gives no date
+
+    @model_validator(mode="after")
+    def _each_status_once(self) -> FeedbackSection:
+        seen: dict[str, str] = {}
+        for meaning in ("accepted", "qualified", "rejected", "recycled"):
+            for status in getattr(self, meaning):
+                if status in seen:
+                    raise ValueError(
+                        f"status {status!r} is in both {seen[status]} and {meaning}: "
+                        "give each CRM status one meaning"
+                    )
+                seen[status] = meaning
+        return self
 
 
 class SyncSection(Section):
@@ -208,6 +234,7 @@ class Settings(Section):
     routing: RoutingSection | None = None
     tasks: TasksSection | None = None
     nurture: NurtureSection | None = None
+    feedback: FeedbackSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
 
 

@@ -210,6 +210,11 @@ class Destination(Connector):
         processed."""
         raise NotImplementedError(f"{self.kind} cannot read changes back yet")
 
+    def same_owner(self, written: str, crm_value: str) -> bool:
+        """Whether the owner leadsync wrote is the one the CRM now names (a CRM that takes
+        owners by email answers with their id)."""
+        return written == crm_value
+
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
         """email -> who already owns that person in the CRM (a contact, or a lead leadsync did
         not make), for ``people`` (email -> lead key); {} when the CRM cannot say."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from leadsync.mapping.lead import iso_utc
@@ -59,13 +59,14 @@ def decide(
     pool_states: Mapping[str, Mapping[str, Any]] | None = None,
     active_owners: Callable[[], Collection[str] | None] | None = None,
     existing_owner: Callable[[], str | None] | None = None,
+    revisit_on: date | None = None,
 ) -> Decision:
     """Score, stages, and (on entering MQL) the owner; ``owner`` is who owns the lead now."""
     s = score(rules.scoring, lead, events, now) if rules.scoring else Score(0.0, 0.0)
     context = {"lead": lead, "events": events, "now": now}
     entries: list[StageEntry] = []
     if rules.lifecycle is not None:
-        entries = advance(rules.lifecycle, history, s, context, now)
+        entries = advance(rules.lifecycle, history, s, context, now, revisit_on)
     fields: dict[str, Any] = {}
     if rules.scoring is not None:
         fields.update(score=s.total, score_fit=s.fit, score_behaviour=s.behaviour)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from leadsync.rules.conditions import Condition
@@ -74,11 +74,16 @@ def advance(
     score: Score,
     context: Mapping[str, Any],
     now: datetime,
+    revisit_on: date | None = None,
 ) -> list[StageEntry]:
-    """The stage entries this lead makes now, in order; [] when it stays where it is."""
+    """The stage entries this lead makes now, in order; [] when it stays where it is.
+
+    A recycled lead re-qualifies from ``revisit_on`` on (the day sales chose), not before."""
     stage = current(history)
     if stage in ("disqualified", "sal", "sql"):
         return []  # sales own the lead from here; leadsync does not move it
+    if stage == "recycled" and revisit_on is not None and now.date() < revisit_on:
+        return []
     if rules.disqualify_when is not None and rules.disqualify_when(context):
         return [StageEntry("disqualified", now, f"disqualified: {rules.disqualify_when.source}")]
     target, reasons = _target(rules, score, context)

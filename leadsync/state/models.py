@@ -7,11 +7,12 @@ the outbox's idempotency keys. Times are stored as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -72,6 +73,8 @@ class Lead(Base):
     # Who owns the lead, and the routing decision that chose them (rule, reasons, time).
     owner: Mapped[str | None] = mapped_column(String(64))
     route: Mapped[dict | None] = mapped_column(JSON)
+    # A recycled lead does not re-qualify before this day (the date sales chose).
+    revisit_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Event(Base):
@@ -149,6 +152,9 @@ class CrmRecord(Base):
     crm_id: Mapped[str | None] = mapped_column(String(64))
     fields: Mapped[dict] = mapped_column(JSON)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What sales last set there, as read back (status, owner, conversion): a stage moves
+    # when sales changes the status, not each time the record is read.
+    seen: Mapped[dict | None] = mapped_column(JSON)
 
 
 class OutboxOp(Base):

@@ -8,7 +8,7 @@ queries, not thousands.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select, update
@@ -76,6 +76,12 @@ def all_lead_ids(session: Session) -> list[int]:
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
     rows = _in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
     return {r.id: r for r in rows}
+
+
+def leads_to_revisit(session: Session, today: date) -> dict[int, Lead]:
+    """Recycled leads whose revisit day has come."""
+    query = select(Lead).where(Lead.stage == "recycled", Lead.revisit_on <= today)
+    return {lead.id: lead for lead in session.scalars(query)}
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:

@@ -65,8 +65,17 @@ class Decider:
                 logger.warning("routing.owners.unknown", error=str(exc))
         return self._active
 
-    def decide(self, session: Session, touched: dict[int, Lead]) -> dict[int, Decision]:
-        """Score each lead, move it through the stages, and record what changed and why."""
+    def decide(
+        self,
+        session: Session,
+        touched: dict[int, Lead],
+        sales: dict[int, list[StageEntry]] | None = None,
+    ) -> dict[int, Decision]:
+        """Score each lead, move it through the stages, and record what changed and why.
+
+        ``sales`` holds the stage entries sales made in the CRM (read back this run): they
+        are recorded like leadsync's own, and ask for the same hand-off (a recycled lead
+        rejoins nurture)."""
         rules = self.wiring.rules
         if not rules.any:
             return {}
@@ -82,22 +91,27 @@ class Decider:
         pools = self._pool_states(session)
         for lead_id, lead in touched.items():
             past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
+            by_sales = (sales or {}).get(lead_id, [])
             lead_events = [repo.event_values(e) for e in events.get(lead_id, [])]
             decision = decide(
                 rules,
                 lead.profile,
                 lead_events,
-                past,
+                [*past, *by_sales],
                 self.now,
                 owner=lead.owner,
                 pool_states=pools,
                 active_owners=self.active_owners,
                 existing_owner=partial(self.existing_owner, lead, touched),
+                revisit_on=lead.revisit_on,
             )
             if decision.route is not None:
                 self._assign(session, lead, decision.route, pools)
             lead.score_fit, lead.score_behaviour = decision.score.fit, decision.score.behaviour
-            for entry in decision.entries:
+            made = [*by_sales, *decision.entries]
+            if any(e.stage == "mql" for e in decision.entries):
+                lead.revisit_on = None  # back in the funnel: the recycle date is spent
+            for entry in made:
                 lead.stage = entry.stage
                 entries.append(
                     {
@@ -124,7 +138,7 @@ class Decider:
             if self.wiring.nurture is not None:
                 context = {"lead": lead.profile, "events": lead_events, "now": self.now}
                 for change in nurture_ops(
-                    self.wiring.nurture, decision.entries, context, lead.key, lead_id in nurtured
+                    self.wiring.nurture, made, context, lead.key, lead_id in nurtured
                 ):
                     related.append(self._related_op(lead_id, "nurture", change))
             decisions[lead_id] = decision

@@ -26,6 +26,7 @@ from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
+from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import db, repo
 from leadsync.state.models import (
     Event,
@@ -36,7 +37,7 @@ from leadsync.state.models import (
     SyncRun,
     utcnow,
 )
-from leadsync.sync import planner
+from leadsync.sync import feedback, planner
 from leadsync.sync.decider import Decider
 from leadsync.sync.pusher import push
 from leadsync.sync.resolve import merge
@@ -153,6 +154,7 @@ class Run:
 
     def _ingest(self) -> None:
         self._replan_if_crm_map_changed()
+        self._read_feedback()
         for name, source, smap in self._sources():
             with self._transaction() as session:
                 stored = repo.cursor(session, name) or {}
@@ -173,6 +175,33 @@ class Run:
             if remap and last is not None:
                 with self._transaction() as session:
                     repo.save_cursor(session, name, {**last, "remapping": False})
+
+    def _read_feedback(self) -> None:
+        """What sales did in the CRM since the last run: stages, owners, completed tasks;
+        each page applied, and its leads decided and planned again, with its cursor."""
+        spec = self.wiring.feedback
+        if spec is None:
+            return
+        dest = self.wiring.destination
+        key = f"feedback:{dest.name}"
+        with self._transaction() as session:
+            position = repo.cursor(session, key)
+        for changes, cursor in dest.read_changes(position, spec.lead_fields()):
+            with self._transaction() as session:
+                applied = feedback.apply(session, spec, changes, dest, self.now)
+                if applied.leads:
+                    self._plan(session, applied.leads, sales=applied.entries)
+                repo.save_cursor(session, key, cursor)
+            self.summary.sales_stage_changes += applied.stages
+            self.summary.sales_owner_changes += applied.owners
+            self.summary.tasks_completed += applied.tasks_completed
+        with self._transaction() as session:
+            # Recycled leads whose day has come are decided again, touched or not.
+            due = repo.leads_to_revisit(session, self.now.date())
+            for lead in due.values():
+                lead.revisit_on = None
+            if due:
+                self._plan(session, due)
 
     def _replan_if_crm_map_changed(self) -> None:
         """A new CRM map re-plans every lead: only real differences reach the outbox."""
@@ -372,8 +401,13 @@ class Run:
             by_ext.setdefault(rec.external_id, lead)
         return lead
 
-    def _plan(self, session: Session, touched: dict[int, Lead]) -> None:
-        decisions = self.decider.decide(session, touched)
+    def _plan(
+        self,
+        session: Session,
+        touched: dict[int, Lead],
+        sales: dict[int, list[StageEntry]] | None = None,
+    ) -> None:
+        decisions = self.decider.decide(session, touched, sales)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
         pending = repo.pending_upserts(session, dest.name, touched)

@@ -32,6 +32,10 @@ class RunSummary:
     tasks_created: int = 0
     nurture_added: int = 0
     nurture_left: int = 0
+    # what sales did in the CRM, read back this run
+    sales_stage_changes: int = 0
+    sales_owner_changes: int = 0
+    tasks_completed: int = 0
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

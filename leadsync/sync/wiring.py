@@ -30,6 +30,7 @@ from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
 from leadsync.rules.roundrobin import Member, Pool
 from leadsync.rules.routing import RouteRule, Routing, Territory
 from leadsync.rules.scoring import ScoringError, compile_scoring
+from leadsync.sync.feedback import FeedbackSpec
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Wiring:
     events: dict[str, EventMap] = field(default_factory=dict)
     tasks: TaskSpec | None = None
     nurture: NurtureSpec | None = None
+    feedback: FeedbackSpec | None = None
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
@@ -126,6 +128,16 @@ def wire(config: Config) -> Wiring:
                 s.nurture.status,
                 s.nurture.left_status,
             )
+    feedback = None
+    if s.feedback is not None:
+        if s.lifecycle is None:
+            problems.append(
+                f"{config.path}: feedback: sales' statuses move leads through the lifecycle; "
+                "add a [lifecycle] section"
+            )
+        elif crm_map is not None:
+            owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
+            feedback = FeedbackSpec(s.feedback, owner_fields[0] if owner_fields else None)
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(
@@ -148,6 +160,7 @@ def wire(config: Config) -> Wiring:
         events=event_maps,
         tasks=tasks,
         nurture=nurture,
+        feedback=feedback,
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )

@@ -176,6 +176,9 @@ class HubSpotDestination(Destination):
         found = self.owners().get(owner.lower() if "@" in owner else owner)
         return found[0] if found else None
 
+    def same_owner(self, written: str, crm_value: str) -> bool:
+        return (self.owner_id(written) or written) == (self.owner_id(crm_value) or crm_value)
+
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
         """Owners of contacts HubSpot holds under these emails that leadsync did not make."""
         found: dict[str, str] = {}
@@ -223,12 +226,15 @@ class HubSpotDestination(Destination):
                 for item in items:
                     props = item.get("properties") or {}
                     at = ms(props.get(MODIFIED[obj]))
+                    fields = {p: props.get(p) for p in wanted}
+                    if kind == "task":
+                        fields["completed"] = props.get("hs_task_status") == "COMPLETED"
                     changes.append(
                         CrmChange(
                             kind=kind,
                             crm_id=str(item["id"]),
                             key=props.get(key_prop),
-                            fields={p: props.get(p) for p in wanted},
+                            fields=fields,
                             at=datetime.fromtimestamp(at / 1000, UTC) if at else None,
                         )
                     )

@@ -137,7 +137,8 @@ class SalesforceDestination(Destination):
                         kind=kind,
                         crm_id=str(row["Id"]),
                         key=row.get(key_field),
-                        fields={f: row.get(f) for f in fields},
+                        fields={f: row.get(f) for f in fields}
+                        | ({"completed": bool(row.get("IsClosed"))} if kind == "task" else {}),
                         at=stamp(str(row["SystemModstamp"])),
                     )
                     for row in rows

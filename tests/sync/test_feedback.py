@@ -1,0 +1,248 @@
+"""What sales did in the CRM moves the lead: accepted, qualified, rejected, recycled, reassigned,
+followed up. Against the Salesforce and the HubSpot emulators, through whole syncs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from leadsync.state import db
+from leadsync.state.models import Event, Lead, StageHistory
+from tests.conftest import HubSpotSandbox, Project, Sandbox
+
+REP = "0055g00000000AnnAA"
+OTHER_REP = "0055g00000000BoxAA"
+
+SALESFORCE = f"""
+[sources.forms]
+type = "csv"
+path = "leads.csv"
+external_id = "id"
+
+[sources.forms.fields]
+email = {{ from = "email", required = true }}
+last_name = "last"
+title = "title"
+marketing_consent = {{ from = "consent", transforms = ["boolean"] }}
+
+[scoring]
+[[scoring.rules]]
+name = "vp"
+category = "fit"
+when = 'title == "VP"'
+points = 100
+
+[lifecycle.mql]
+total = 50
+
+[tasks]
+subject = "Follow up: $last_name"
+due_in_hours = 24
+
+[nurture]
+campaign_id = "7015g000000NurtAAA"
+when = "marketing_consent"
+stages = ["lead", "recycled"]
+
+[routing]
+fallback_owner = "{REP}"
+keep_existing_owner = false
+
+[feedback]
+status_field = "Status"
+accepted = ["Working - Contacted"]
+qualified = ["Closed - Converted"]
+rejected = ["Closed - Not Converted"]
+reason_field = "Rejection_Reason__c"
+recycle_date_field = "Recycle_Date__c"
+recycle_days = 30
+
+[crm]
+type = "salesforce"
+sandbox_url = "${{SANDBOX_URL}}"
+[crm.auth]
+username = "${{SF_USERNAME}}"
+password = "${{SF_PASSWORD}}"
+security_token = "${{SF_SECURITY_TOKEN}}"
+[crm.fields]
+Email = "email"
+LastName = "last_name"
+Company = {{ from = "title", transforms = [{{ default = "[none]" }}] }}
+Title = "title"
+OwnerId = "owner"
+Lifecycle_Stage__c = "stage"
+"""
+
+
+def salesforce_project(tmp_path: Path) -> Project:
+    rows = "".join(f"{i},p{i}@x.example,Lee{i},VP,true\n" for i in range(4))
+    (tmp_path / "leads.csv").write_text("id,email,last,title,consent\n" + rows, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(SALESFORCE, encoding="utf-8")
+    return Project(tmp_path, tmp_path / "config.toml")
+
+
+def lead_record(sandbox: Sandbox, email: str) -> dict:
+    return next(r for r in sandbox.app.store.records["Lead"].values() if r["Email"] == email)
+
+
+def history(project: Project, email: str) -> list[tuple[str, str]]:
+    engine = db.make_engine(project.state_url)
+    with engine.connect() as conn:
+        lead_id = conn.scalar(select(Lead.id).where(Lead.email == email))
+        rows = conn.execute(
+            select(StageHistory.stage, StageHistory.reason)
+            .where(StageHistory.lead_id == lead_id)
+            .order_by(StageHistory.id)
+        ).all()
+    engine.dispose()
+    return [(r.stage, r.reason) for r in rows]
+
+
+def test_sales_moves_leads_through_the_funnel_in_salesforce(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    project = salesforce_project(tmp_path)
+    first = project.sync()
+    assert (first.created, first.mql, first.tasks_created) == (4, 4, 4)
+    store = sandbox.app.store
+    accepted, rejected, reassigned, converted = (
+        lead_record(sandbox, f"p{i}@x.example") for i in range(4)
+    )
+    store.touch("Lead", accepted["Id"], {"Status": "Working - Contacted"})
+    store.touch(
+        "Lead",
+        rejected["Id"],
+        {
+            "Status": "Closed - Not Converted",
+            "Rejection_Reason__c": "no budget this year",
+            "Recycle_Date__c": "2031-01-15",
+        },
+    )
+    store.touch("Lead", reassigned["Id"], {"OwnerId": OTHER_REP})
+    store.touch(
+        "Lead", converted["Id"], {"IsConverted": True, "ConvertedContactId": "0035g0000000001AAA"}
+    )
+    task = next(t for t in store.records["Task"].values() if t["WhoId"] == accepted["Id"])
+    store.touch("Task", task["Id"], {"Status": "Completed", "IsClosed": True})
+
+    second = project.sync()
+    assert second.error is None
+    assert (second.sales_stage_changes, second.sales_owner_changes, second.tasks_completed) == (
+        3,
+        1,
+        1,
+    )
+    assert history(project, "p0@x.example")[-1] == (
+        "sal",
+        "sales set Status to 'Working - Contacted' in the CRM",
+    )
+    assert history(project, "p1@x.example")[-1] == (
+        "recycled",
+        "rejected by sales: Status 'Closed - Not Converted' (no budget this year)",
+    )
+    assert history(project, "p3@x.example")[-1] == (
+        "sql",
+        "converted in the CRM (contact 0035g0000000001AAA)",
+    )
+    # the stage leadsync mirrors into the CRM follows sales; the owner sales chose stays
+    assert lead_record(sandbox, "p0@x.example")["Lifecycle_Stage__c"] == "sal"
+    assert lead_record(sandbox, "p1@x.example")["Lifecycle_Stage__c"] == "recycled"
+    assert lead_record(sandbox, "p2@x.example")["OwnerId"] == OTHER_REP
+    # the rejected lead may be emailed: it rejoins nurture
+    members = store.records["CampaignMember"].values()
+    assert [m["LeadId"] for m in members] == [rejected["Id"]]
+
+    third = project.sync()
+    assert (third.sales_stage_changes, third.sales_owner_changes, third.tasks_completed) == (
+        0,
+        0,
+        0,
+    )
+    assert (third.updated, third.mql, third.tasks_created) == (0, 0, 0)
+
+    engine = db.make_engine(project.state_url)
+    with engine.connect() as conn:
+        revisit = conn.scalar(select(Lead.revisit_on).where(Lead.email == "p1@x.example"))
+        done = conn.execute(
+            select(Event.type, Event.source).where(Event.type == "task_completed")
+        ).all()
+    engine.dispose()
+    assert str(revisit) == "2031-01-15"
+    assert [tuple(d) for d in done] == [("task_completed", "crm")]
+
+
+def test_a_recycled_lead_comes_back_on_the_day_sales_chose(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Rejected until 2031-01-15: syncs before that day leave it recycled; the first sync on
+    that day qualifies it again (its score is still an MQL's) with a new follow-up task."""
+    project = salesforce_project(tmp_path)
+    project.sync()
+    rejected = lead_record(sandbox, "p1@x.example")
+    sandbox.app.store.touch(
+        "Lead",
+        rejected["Id"],
+        {"Status": "Closed - Not Converted", "Recycle_Date__c": "2031-01-15"},
+    )
+    project.sync()
+    before = project.sync(now=datetime(2031, 1, 14, 12, tzinfo=UTC))
+    assert before.mql == 0
+    on_the_day = project.sync(now=datetime(2031, 1, 15, 8, tzinfo=UTC))
+    assert (on_the_day.mql, on_the_day.tasks_created) == (1, 1)
+    assert history(project, "p1@x.example")[-1][0] == "mql"
+    assert history(project, "p1@x.example")[-1][1].startswith("re-qualified after recycling")
+    tasks = [t for t in sandbox.app.store.records["Task"].values() if t["WhoId"] == rejected["Id"]]
+    assert len(tasks) == 2
+    later = project.sync(now=datetime(2031, 1, 16, 8, tzinfo=UTC))
+    assert later.mql == 0
+
+
+def test_sales_statuses_are_read_back_from_hubspot(hubspot: HubSpotSandbox, tmp_path: Path) -> None:
+    from tests.sync.test_hubspot_sync import project as hubspot_project
+
+    project = hubspot_project(tmp_path, 3)
+    text = project.config_path.read_text().replace(
+        "[crm]",
+        '[feedback]\nstatus_field = "hs_lead_status"\naccepted = ["IN_PROGRESS"]\n'
+        'rejected = ["UNQUALIFIED"]\n\n[crm]',
+    )
+    project.config_path.write_text(text)
+    assert project.sync().mql == 3
+    contacts = {c["properties"]["email"]: c["id"] for c in hubspot.records()}
+    later = int((datetime.now(UTC) + timedelta(seconds=5)).timestamp() * 1000)
+    hubspot.store.touch(
+        "contacts", contacts["p0@x.example"], {"hs_lead_status": "IN_PROGRESS"}, later
+    )
+    hubspot.store.touch(
+        "contacts", contacts["p1@x.example"], {"hubspot_owner_id": "71000002"}, later + 1
+    )
+    second = project.sync()
+    assert (second.sales_stage_changes, second.sales_owner_changes) == (1, 1)
+    assert history(project, "p0@x.example")[-1][0] == "sal"
+    # the owner written by email (bo.rep) is not the one sales chose (ann.rep, by id)
+    assert project.sync().updated == 0
+    owners = {
+        c["properties"]["email"]: c["properties"]["hubspot_owner_id"] for c in hubspot.records()
+    }
+    assert owners["p1@x.example"] == "71000002"
+
+
+def test_feedback_read_again_changes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The same changes read again (the cursor lost, or the overlap re-reading them) move
+    no lead a second time: a stage moves when sales changes the status, not when it is read."""
+    project = salesforce_project(tmp_path)
+    project.sync()
+    accepted = lead_record(sandbox, "p0@x.example")
+    sandbox.app.store.touch("Lead", accepted["Id"], {"Status": "Working - Contacted"})
+    assert project.sync().sales_stage_changes == 1
+    from leadsync.state.models import Cursor
+
+    engine = db.make_engine(project.state_url)
+    with engine.begin() as conn:
+        conn.execute(Cursor.__table__.delete().where(Cursor.source.like("feedback:%")))
+    engine.dispose()
+    again = project.sync()
+    assert (again.sales_stage_changes, again.updated, again.tasks_created) == (0, 0, 0)
+    assert [s for s, _ in history(project, "p0@x.example")] == ["inquiry", "lead", "mql", "sal"]
