@@ -22,7 +22,15 @@ COUNT_KEYS = (
     "retried",
     "api_calls",
 )
-DECISION_KEYS = ("mql", "owners_assigned", "tasks_created", "nurture_added")
+DECISION_KEYS = (
+    "mql",
+    "owners_assigned",
+    "tasks_created",
+    "nurture_added",
+    "sales_stage_changes",
+    "sales_owner_changes",
+    "tasks_completed",
+)
 
 
 @contextmanager
