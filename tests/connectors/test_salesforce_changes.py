@@ -117,3 +117,21 @@ def test_more_rows_at_one_stamp_than_a_page_are_paged_by_id(
         )
     )
     assert [r["LeadSync_Id__c"] for rows, _ in again for r in rows] == ["lead-later"]
+
+
+def test_a_task_for_a_converted_lead_goes_to_its_contact(sandbox: Sandbox, tmp_path: Path) -> None:
+    dest = destination(sandbox, tmp_path)
+    (lead,) = dest.upsert(leads(1))
+    contact = sandbox.app.store.convert(str(lead.crm_id))
+    task = {
+        "key": "task:lead-0:mql:1",
+        "subject": "Follow up",
+        "due": "2026-11-24",
+        "priority": "normal",
+        "description": "why now",
+        "owner": None,
+    }
+    (result,) = dest.upsert_tasks([task], [str(lead.crm_id)])
+    assert result.ok, result
+    (made,) = sandbox.app.store.records["Task"].values()
+    assert made["WhoId"] == contact

@@ -246,3 +246,29 @@ def test_feedback_read_again_changes_nothing(sandbox: Sandbox, tmp_path: Path) -
     again = project.sync()
     assert (again.sales_stage_changes, again.updated, again.tasks_created) == (0, 0, 0)
     assert [s for s, _ in history(project, "p0@x.example")] == ["inquiry", "lead", "mql", "sal"]
+
+
+def test_a_lead_converted_mid_stream_is_followed_to_its_contact(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Sales converts a lead; its next change goes to the Contact (the fields a Contact has),
+    never failing with CANNOT_UPDATE_CONVERTED_LEAD; the lead is SQL, with the reason."""
+    project = salesforce_project(tmp_path)
+    project.sync()
+    store = sandbox.app.store
+    lead = lead_record(sandbox, "p0@x.example")
+    contact_id = store.convert(lead["Id"])
+    csv = tmp_path / "leads.csv"
+    csv.write_text(csv.read_text().replace("0,p0@x.example,Lee0,VP", "0,p0@x.example,Lee0,CTO"))
+    summary = project.sync()
+    assert summary.error is None and summary.failed == 0
+    assert (summary.updated, summary.sales_stage_changes) == (1, 1)
+    contact = store.records["Contact"][contact_id]
+    assert (contact["Title"], contact["Lifecycle_Stage__c"]) == ("CTO", "sql")
+    assert lead_record(sandbox, "p0@x.example")["Title"] == "VP"  # the lead stays as it was
+    assert history(project, "p0@x.example")[-1] == (
+        "sql",
+        f"converted in the CRM (contact {contact_id})",
+    )
+    again = project.sync()
+    assert (again.updated, again.failed) == (0, 0)

@@ -13,6 +13,7 @@ from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.connectors.salesforce.schema import parse_describe
 
+CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 # What sales does that leadsync reads back.
 LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
 TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
@@ -25,6 +26,7 @@ class SalesforceDestination(Destination):
     max_batch = 200
 
     _client: Salesforce | None = None
+    _contact_writable: frozenset[str] | None = None
 
     @property
     def external_id_field(self) -> str:
@@ -65,7 +67,59 @@ class SalesforceDestination(Destination):
         return parse_describe(body)
 
     def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
-        return self._collections_upsert(self.config.object, self.external_id_field, records)
+        """Leads upserted by leadsync's key; a lead sales converted is followed to its
+        Contact, which gets the fields a Contact has (its id becomes the lead's CRM id, so
+        later tasks name the Contact)."""
+        results = self._collections_upsert(self.config.object, self.external_id_field, records)
+        converted = [i for i, r in enumerate(results) if r.code == CONVERTED]
+        if converted:
+            self._update_contacts(records, results, converted)
+        return results
+
+    def _update_contacts(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        results: list[RecordResult],
+        indices: list[int],
+    ) -> None:
+        ext = self.external_id_field
+        keys = ", ".join(_soql_text(str(records[i][ext])) for i in indices)
+        rows = self._query(
+            f"SELECT Id, {ext}, ConvertedContactId FROM Lead WHERE {ext} IN ({keys})"
+        )
+        contact_of = {r[ext]: r["ConvertedContactId"] for r in rows["records"]}
+        writable = self._contact_fields()
+        updates: list[tuple[int, dict[str, Any]]] = []
+        for i in indices:
+            contact = contact_of.get(records[i][ext])
+            if contact:
+                values = {k: v for k, v in records[i].items() if k in writable}
+                updates.append((i, {"attributes": {"type": "Contact"}, "Id": contact, **values}))
+        if not updates:
+            return
+        try:
+            answer = self.client.restful(
+                "composite/sobjects",
+                method="PATCH",
+                json={"allOrNone": False, "records": [u for _, u in updates]},
+            )
+        except Exception as exc:
+            raise classify(exc) from exc
+        for (i, update), result in zip(updates, _results(answer or [], len(updates)), strict=True):
+            results[i] = result if not result.ok else RecordResult(ok=True, crm_id=update["Id"])
+
+    def _contact_fields(self) -> frozenset[str]:
+        """The Contact fields leadsync may update (asked once)."""
+        if self._contact_writable is None:
+            try:
+                contact = self.client.restful("sobjects/Contact/describe")
+                schema = parse_describe(contact or {})
+            except Exception as exc:
+                raise classify(exc) from exc
+            self._contact_writable = frozenset(
+                n for n, f in schema.fields.items() if f.updateable and n != "Id"
+            )
+        return self._contact_writable
 
     def upsert_tasks(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
@@ -85,7 +139,23 @@ class SalesforceDestination(Destination):
             if task.get("owner"):
                 record["OwnerId"] = task["owner"]
             records.append(record)
-        return self._collections_upsert("Task", self.config.task_key_field, records)
+        results = self._collections_upsert("Task", self.config.task_key_field, records)
+        converted = [i for i, r in enumerate(results) if r.code == CONVERTED]
+        if converted:
+            # The lead was converted since: the task goes to its Contact.
+            ids = ", ".join(_soql_text(str(records[i]["WhoId"])) for i in converted)
+            rows = self._query(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})")
+            contact_of = {r["Id"]: r["ConvertedContactId"] for r in rows["records"]}
+            again = [i for i in converted if contact_of.get(records[i]["WhoId"])]
+            for i in again:
+                records[i]["WhoId"] = contact_of[records[i]["WhoId"]]
+            if again:
+                retried = self._collections_upsert(
+                    "Task", self.config.task_key_field, [records[i] for i in again]
+                )
+                for i, result in zip(again, retried, strict=True):
+                    results[i] = result
+        return results
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
         """Owners of Contacts with these emails, else of Leads leadsync did not make; in

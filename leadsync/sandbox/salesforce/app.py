@@ -101,6 +101,11 @@ class SalesforceEmulator:
                     endpoint="sobject_get",
                     methods=["GET"],
                 ),
+                Rule(
+                    "/services/data/v<version>/composite/sobjects",
+                    endpoint="collections_update",
+                    methods=["PATCH"],
+                ),
                 Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
@@ -255,6 +260,36 @@ class SalesforceEmulator:
         if obj not in OBJECTS:
             return _not_supported(obj)
         return _json(describe(obj, version))
+
+    def collections_update(self, request: Request, version: str) -> Response:
+        """PATCH /composite/sobjects: update up to 200 records by Id, each typed by its
+        ``attributes``; per-record ``{id, success, errors}``."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            return _rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
+        if len(body["records"]) > MAX_COLLECTION:
+            return _rest_error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"Record limit reached. Cannot submit more than {MAX_COLLECTION} records "
+                "in a single call",
+            )
+        results = []
+        for record in body["records"]:
+            obj = (record.get("attributes") or {}).get("type")
+            values = {k: v for k, v in record.items() if k != "attributes"}
+            try:
+                if obj not in OBJECTS:
+                    raise RecordError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+                rid = self.store.update(obj, values)
+            except RecordError as err:
+                results.append(
+                    {"id": values.get("Id"), "success": False, "errors": [err.as_dict()]}
+                )
+            else:
+                results.append({"id": rid, "success": True, "errors": []})
+        self.store.save()
+        return _json(results)
 
     def collections_upsert(
         self, request: Request, version: str, obj: str, ext_field: str

@@ -198,7 +198,7 @@ TASK_FIELDS: list[dict[str, Any]] = [
         picklist=["Normal", "High", "Low"],
     ),
     # Salesforce checks that WhoId names a Lead or Contact that exists.
-    _f("WhoId", "reference", "Name ID", 18, referenceTo=["Lead"]),
+    _f("WhoId", "reference", "Name ID", 18, referenceTo=["Lead", "Contact"]),
     _f(
         "OwnerId",
         "reference",
@@ -243,6 +243,10 @@ CONTACT_FIELDS: list[dict[str, Any]] = [
     _f("LastName", "string", "Last Name", 80, nillable=False),
     _f("FirstName", "string", "First Name", 40),
     _f("Email", "email", "Email", 80),
+    _f("Title", "string", "Title", 128),
+    _f("Phone", "phone", "Business Phone", 40),
+    _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, nillable=False, defaultedOnCreate=True),
+    _f("DoNotCall", "boolean", "Do Not Call", 0, nillable=False, defaultedOnCreate=True),
     _f(
         "OwnerId",
         "reference",
@@ -254,6 +258,8 @@ CONTACT_FIELDS: list[dict[str, Any]] = [
     ),
     *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
+    _f("Lead_Score__c", "double", "Lead Score", 0, precision=18),
+    _f("Lifecycle_Stage__c", "string", "Lifecycle Stage", 40),
 ]
 
 USER_FIELDS: list[dict[str, Any]] = [

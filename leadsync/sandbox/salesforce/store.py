@@ -105,6 +105,10 @@ class Store:
             if ext_value in (None, ""):
                 raise RecordError("MISSING_ARGUMENT", f"{ext_field} not specified", [ext_field])
             existing = self.find_by(obj, ext_field, ext_value)
+            if existing is not None and existing.get("IsConverted"):
+                raise RecordError(
+                    "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []
+                )
             self.check(obj, values, creating=existing is None)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             if existing is not None:
@@ -120,6 +124,53 @@ class Store:
                 if o == obj and record.get(f):
                     index[record[f]] = rid
             return rid, True
+
+    def update(self, obj: str, values: dict[str, Any]) -> str:
+        """Update one record by its Id (sObject Collections update); RecordError if refused."""
+        with self.lock:
+            rid = values.get("Id")
+            record = self.records[obj].get(str(rid))
+            if record is None:
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", ["Id"])
+            if record.get("IsConverted"):
+                raise RecordError(
+                    "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []
+                )
+            changes = {k: v for k, v in values.items() if k != "Id"}
+            self.check(obj, changes, creating=False)
+            record.update(changes)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            record["LastModifiedDate"] = record["SystemModstamp"] = now
+            return str(rid)
+
+    def convert(self, lead_id: str) -> str:
+        """Convert a Lead as a rep would: a Contact made from it, the Lead closed and locked.
+        Returns the Contact's Id."""
+        with self.lock:
+            lead = self.records["Lead"][lead_id]
+            self.counter += 1
+            contact_id = sf_id(OBJECTS["Contact"]["keyPrefix"], self.counter)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+            self.records["Contact"][contact_id] = {
+                "Id": contact_id,
+                "FirstName": lead.get("FirstName"),
+                "LastName": lead.get("LastName"),
+                "Email": lead.get("Email"),
+                "Title": lead.get("Title"),
+                "OwnerId": lead.get("OwnerId"),
+                "CreatedDate": now,
+                "LastModifiedDate": now,
+                "SystemModstamp": now,
+            }
+            lead.update(
+                IsConverted=True,
+                ConvertedContactId=contact_id,
+                Status="Closed - Converted",
+                LastModifiedDate=now,
+                SystemModstamp=now,
+            )
+            self._indexes.clear()
+            return contact_id
 
     def touch(self, obj: str, rid: str, values: Mapping[str, Any]) -> None:
         """Change a record as a person in Salesforce would (tests, demos): no validation;
@@ -185,6 +236,10 @@ class Store:
         target = next(
             (self.records[t][value] for t in targets if value in self.records.get(t, {})), None
         )
+        if target is not None and target.get("IsConverted"):
+            raise RecordError(
+                "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [field["name"]]
+            )
         if target is None:
             raise RecordError(
                 "INVALID_CROSS_REFERENCE_KEY",
