@@ -9,6 +9,7 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
     500:requests=1;4                the 1st and 4th API requests answer 500
     429:requests=3;4;5;6            a burst of four rate-limit answers (HubSpot)
     429:every=50:retry_after=1      ... saying Retry-After: 1 (HubSpot usually does not)
+    missing_result:every=3          every third batch answer lacks its last record's result
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
 
 Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
@@ -25,7 +26,17 @@ import threading
 from dataclasses import dataclass, field
 
 # Each emulator answers a kind in its vendor's words; 429 is HubSpot's rate limit.
-KINDS = ("503", "500", "429", "timeout", "slow", "lock_row", "session_expired", "request_limit")
+KINDS = (
+    "503",
+    "500",
+    "429",
+    "timeout",
+    "slow",
+    "lock_row",
+    "session_expired",
+    "request_limit",
+    "missing_result",
+)
 
 
 @dataclass

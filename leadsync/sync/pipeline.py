@@ -39,7 +39,7 @@ from leadsync.state.models import (
 )
 from leadsync.sync import feedback, planner
 from leadsync.sync.decider import Decider
-from leadsync.sync.pusher import push
+from leadsync.sync.pusher import PushStats, push
 from leadsync.sync.resolve import merge
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
@@ -477,13 +477,21 @@ class Run:
     # -- push ------------------------------------------------------------------
 
     def _push(self) -> None:
-        stats = push(
-            self.factory,
-            self.wiring.destination,
-            self.policy,
-            run_id=self.summary.run_id,
-            on_batch=self.on_push,
-        )
+        stats = PushStats()
+        try:
+            push(
+                self.factory,
+                self.wiring.destination,
+                self.policy,
+                run_id=self.summary.run_id,
+                on_batch=self.on_push,
+                stats=stats,
+            )
+        finally:
+            # A push that stops half-way still reports what it wrote.
+            self._count(stats)
+
+    def _count(self, stats: PushStats) -> None:
         self.summary.created += stats.created
         self.summary.updated += stats.updated
         self.summary.failed += stats.failed

@@ -82,10 +82,12 @@ def push(
     *,
     run_id: str,
     on_batch: Callable[[int, int], None] | None = None,
+    stats: PushStats | None = None,
 ) -> PushStats:
     """Drain the destination's pending ops, leads before the tasks that name them; raise
-    only when the run must stop."""
-    stats = PushStats()
+    only when the run must stop. ``stats`` (given by the caller) holds what was done even
+    when the push stops half-way."""
+    stats = stats if stats is not None else PushStats()
     deadline = time.monotonic() + policy.push_deadline_seconds
     with factory() as session:
         total = repo.count_pending(session, destination.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classi
 from leadsync.connectors.salesforce.schema import parse_describe
 
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+READ_ATTEMPTS = 5
 # What sales does that leadsync reads back.
 LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
 TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
@@ -215,11 +217,18 @@ class SalesforceDestination(Destination):
                 ]
                 yield changes, dict(position)
 
-    def _query(self, soql: str) -> dict[str, Any]:
-        try:
-            return dict(self.client.query(soql))
-        except Exception as exc:
-            raise classify(exc) from exc
+    def _query(self, soql: str, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
+        """One SOQL query; a read changes nothing, so what may pass later is retried here,
+        a few times, backing off."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return dict(self.client.query(soql))
+            except Exception as exc:
+                error = classify(exc)
+                if attempt == attempts or error.disposition not in ("retry", "wait"):
+                    raise error from exc
+                time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def active_owners(self) -> frozenset[str]:
         """Active users and queues: the owners Salesforce accepts on a Lead."""

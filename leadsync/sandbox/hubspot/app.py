@@ -143,7 +143,7 @@ class HubSpotEmulator:
         if limited is not None:
             return self._headers(limited)
         fault = self.faults.request_fault(name)
-        if fault is not None and fault.kind not in ("timeout", "slow"):
+        if fault is not None and fault.kind not in ("timeout", "slow", "missing_result"):
             response = _fault_response(fault.kind)
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
@@ -155,7 +155,9 @@ class HubSpotEmulator:
             response = _error(exc.status, exc.category, exc.message, **exc.extra)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             response = _error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
-        if fault is not None:
+        if fault is not None and fault.kind == "missing_result":
+            response = _without_last_result(response)
+        elif fault is not None:
             time.sleep(fault.delay)  # the work is done; only the answer is late
         return self._headers(response)
 
@@ -355,6 +357,15 @@ class HubSpotEmulator:
     def sandbox_faults(self, request: Request) -> Response:
         self.faults = FaultPlan.parse(request.get_data(as_text=True))
         return _json(200, {"faults": request.get_data(as_text=True)})
+
+
+def _without_last_result(response: Response) -> Response:
+    """A batch answer that says nothing of one record it wrote."""
+    body = json.loads(response.get_data())
+    if isinstance(body, dict) and body.get("results"):
+        body["results"] = body["results"][:-1]
+        return _json(response.status_code, body)
+    return response
 
 
 def _owner(o: Mapping[str, Any]) -> dict[str, Any]:
