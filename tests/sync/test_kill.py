@@ -143,3 +143,65 @@ def _lead_numbers() -> set[str]:
 
     with XEDUCATION.open(newline="", encoding="utf-8") as f:
         return {row["Lead Number"] for row in csv.DictReader(f)}
+
+
+TASK_KILLS = 20
+TASK_LEADS = 4_000
+
+
+def test_twenty_sigkills_leave_each_lead_and_each_task_once(tmp_path: Path, served: str):
+    """4,000 leads that all qualify, each with a follow-up task: the sync is killed at 20
+    random moments of its push (leads or tasks); after the last restart the CRM holds each
+    lead and each task exactly once, each task on its own lead."""
+    from tests.sync.test_feedback import SALESFORCE
+
+    rows = "".join(f"{i},p{i}@x.example,Lee{i},VP,false\n" for i in range(TASK_LEADS))
+    (tmp_path / "leads.csv").write_text("id,email,last,title,consent\n" + rows, encoding="utf-8")
+    (tmp_path / "config.toml").write_text(SALESFORCE, encoding="utf-8")
+    env = {
+        **os.environ,
+        **CREDS,
+        "SANDBOX_URL": served,
+        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
+        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+    subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
+    # 40 batches (20 of leads, 20 of tasks) of 0.15 s each: 20 kills land all along the push.
+    slow = "slow:every=1:delay=0.15:endpoint=collections_upsert"
+    requests.post(f"{served}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
+
+    def pushed() -> int:
+        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
+        return stats["by_endpoint"].get("collections_upsert", 0)
+
+    rng = random.Random(5)
+    killed = cycles = 0
+    while killed < TASK_KILLS and cycles < 3 * TASK_KILLS:
+        cycles += 1
+        started = pushed() + 1
+        child = subprocess.Popen(
+            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_until(
+                lambda t=started, c=child: pushed() >= t or c.poll() is not None,
+                120,
+                "the push to start",
+            )
+            time.sleep(rng.uniform(0, 0.3))  # into the leads' batches, or the tasks'
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+                killed += 1
+        finally:
+            child.wait(timeout=30)
+    assert killed == TASK_KILLS, f"only {killed} syncs of {cycles} were killed mid-push"
+
+    final = subprocess.run(
+        _cli("sync", "--json"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert final.returncode == 0, final.stderr[-2000:]
+    leads = requests.get(f"{served}/__sandbox/records/Lead", timeout=30).json()["records"]
+    tasks = requests.get(f"{served}/__sandbox/records/Task", timeout=30).json()["records"]
+    assert len(leads) == TASK_LEADS and len({r["LeadSync_Id__c"] for r in leads}) == TASK_LEADS
+    assert len(tasks) == TASK_LEADS and len({t["LeadSync_Key__c"] for t in tasks}) == TASK_LEADS
+    assert {t["WhoId"] for t in tasks} == {r["Id"] for r in leads}
