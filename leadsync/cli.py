@@ -401,6 +401,7 @@ def status(state: State, as_json: bool) -> None:
                             "started_at": r.started_at.isoformat(),
                             "status": r.status,
                             **{k: r.summary.get(k) for k in COUNT_KEYS},
+                            "held_back": r.summary.get("quota"),
                         }
                         for r in runs
                     ],
@@ -437,11 +438,15 @@ def status(state: State, as_json: bool) -> None:
         click.echo(f"  {r.started_at:%Y-%m-%d %H:%M:%S}Z  {r.status:<8} {counts}")
         if r.summary.get("error"):
             click.echo(f"      {r.summary['error']}")
+        if r.summary.get("quota"):
+            click.echo(f"      held back: {r.summary['quota']}")
     click.secho("outbox backlog", bold=True)
     if not backlog:
         click.echo("  empty")
     for d, k, n, oldest in backlog:
         click.echo(f"  {d} {k}: {n} pending since {oldest:%Y-%m-%d %H:%M:%S}Z")
+    if runs and runs[0].summary.get("quota") and backlog:
+        click.echo(f"  why: {runs[0].summary['quota']}")
     click.secho("dead letters", bold=True)
     if not dead:
         click.echo("  none")

@@ -217,6 +217,10 @@ class FeedbackSection(Section):
 
 
 class SyncSection(Section):
+    # The share of the CRM's daily API requests leadsync leaves to other integrations,
+    # and the slice above it spent on hand-offs only (bulk updates wait for the reset).
+    api_reserve_share: float = Field(0.2, ge=0, lt=1)
+    handoff_share: float = Field(0.05, ge=0, lt=1)
     chunk_size: int = Field(1000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
     backoff_initial_seconds: float = Field(0.5, ge=0)

@@ -87,5 +87,7 @@ def table(s: RunSummary) -> None:
         click.secho("records set aside (see `leadsync status`)", bold=True)
         for p in s.problems:
             click.echo(f"  {p['source']} {p['record']}: {p['reason']}")
+    if s.quota:
+        click.secho(f"held back: {s.quota}", fg="yellow")
     if s.error:
         click.secho(f"error: {s.error}", fg="red")

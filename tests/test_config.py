@@ -52,7 +52,7 @@ def test_unset_variable_names_key_and_variable(tmp_path: Path, monkeypatch: pyte
         ("[crm\n", "TOML syntax error"),
         (
             "[sources.a]\ntype='csv'\n[crm]\ntype='salesforce'\n[sync]\nchunk_sise=5\n",
-            "sync.chunk_sise: unknown key (allowed: backoff_initial_seconds",
+            "sync.chunk_sise: unknown key (allowed: api_reserve_share, backoff_initial_seconds",
         ),
         ("[crm]\ntype='salesforce'\n", "sources: required key is missing"),
         (

@@ -120,6 +120,21 @@ class CrmChange:
 
 
 @dataclass
+class ApiQuota:
+    """The CRM's daily API requests, as its last answer told: used and allowed."""
+
+    used: int | None = None
+    limit: int | None = None
+
+    def note(self, used: int, limit: int) -> None:
+        self.used, self.limit = used, limit
+
+    @property
+    def known(self) -> bool:
+        return self.used is not None and self.limit is not None
+
+
+@dataclass
 class CallCounter:
     """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
 
@@ -142,6 +157,7 @@ class Connector(ABC):
         self.config = config
         self.base_dir = base_dir
         self.calls = CallCounter()
+        self.quota = ApiQuota()
 
     @classmethod
     def from_options(
@@ -209,6 +225,9 @@ class Destination(Connector):
         tasks' status), a page at a time, with the cursor that holds once the page is
         processed."""
         raise NotImplementedError(f"{self.kind} cannot read changes back yet")
+
+    def refresh_quota(self) -> None:
+        """Ask the CRM how much of its daily API quota is used, when no answer said yet."""
 
     def same_owner(self, written: str, crm_value: str) -> bool:
         """Whether the owner leadsync wrote is the one the CRM now names (a CRM that takes

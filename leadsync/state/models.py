@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -174,6 +176,9 @@ class OutboxOp(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     run_id: Mapped[str | None] = mapped_column(String(36))
+    # Part of a hand-off to sales (a lead qualified or routed, its task): written first
+    # when the CRM's daily API quota runs low, while bulk updates wait.
+    handoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_outbox_drain", "destination", "status", "kind", "id"),)
 

@@ -164,11 +164,19 @@ def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[S
 
 
 def outbox_row(
-    key: str, destination: str, kind: str, lead_id: int, payload: dict[str, Any], run_id: str
+    key: str,
+    destination: str,
+    kind: str,
+    lead_id: int,
+    payload: dict[str, Any],
+    run_id: str,
+    *,
+    handoff: bool = False,
 ) -> dict[str, Any]:
     """A new pending op, as a row for a bulk insert into the outbox."""
     now = utcnow()
     return {
+        "handoff": handoff,
         "key": key,
         "destination": destination,
         "kind": kind,
@@ -210,19 +218,36 @@ def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
     return {lead_id for lead_id, action in latest.items() if action == "join"}
 
 
-def next_batch(session: Session, destination: str, kind: str, size: int) -> Sequence[OutboxOp]:
+def next_batch(
+    session: Session, destination: str, kind: str, size: int, *, handoffs_only: bool = False
+) -> Sequence[OutboxOp]:
+    query = select(OutboxOp).where(
+        OutboxOp.destination == destination,
+        OutboxOp.status == "pending",
+        OutboxOp.kind == kind,
+    )
+    if handoffs_only:
+        query = query.where(OutboxOp.handoff.is_(True))
     return session.scalars(
-        select(OutboxOp)
-        .where(
-            OutboxOp.destination == destination,
-            OutboxOp.status == "pending",
-            OutboxOp.kind == kind,
-        )
+        query
         # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
         # their own at the end, so that only those wait for their backoff.
-        .order_by(OutboxOp.attempts, OutboxOp.id)
-        .limit(size)
+        .order_by(OutboxOp.attempts, OutboxOp.id).limit(size)
     ).all()
+
+
+def count_held(session: Session, destination: str) -> int:
+    """Pending ops that are not hand-offs: what waits while the API quota is low."""
+    query = (
+        select(func.count())
+        .select_from(OutboxOp)
+        .where(
+            OutboxOp.status == "pending",
+            OutboxOp.destination == destination,
+            OutboxOp.handoff.is_(False),
+        )
+    )
+    return session.scalar(query) or 0
 
 
 def count_pending(session: Session, destination: str | None = None) -> int:

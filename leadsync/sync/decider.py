@@ -161,6 +161,7 @@ class Decider:
             lead_id,
             payload,
             self.summary.run_id,
+            handoff=kind == "task",
         )
 
     def _pool_states(self, session: Session) -> dict[str, dict[str, Any]]:

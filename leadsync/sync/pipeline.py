@@ -26,6 +26,7 @@ from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
+from leadsync.rules.decide import Decision
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import db, repo
 from leadsync.state.models import (
@@ -437,7 +438,15 @@ class Run:
             if old is not None:
                 repo.supersede(session, old)
             ops.append(
-                repo.outbox_row(key, dest.name, "upsert", lead_id, payload, self.summary.run_id)
+                repo.outbox_row(
+                    key,
+                    dest.name,
+                    "upsert",
+                    lead_id,
+                    payload,
+                    self.summary.run_id,
+                    handoff=_is_handoff(decisions.get(lead_id), (sales or {}).get(lead_id)),
+                )
             )
             self.summary.planned(
                 record is None,
@@ -492,6 +501,7 @@ class Run:
             self._count(stats)
 
     def _count(self, stats: PushStats) -> None:
+        self.summary.quota = stats.quota_note
         self.summary.created += stats.created
         self.summary.updated += stats.updated
         self.summary.failed += stats.failed
@@ -525,3 +535,15 @@ class Run:
                 run.finished_at = utcnow()
                 run.status = self.summary.status
                 run.summary = self.summary.as_dict()
+
+
+# Entering these stages, or a new owner, is news for sales: written first on a low quota.
+HANDOFF_STAGES = frozenset({"mql", "sal", "sql"})
+
+
+def _is_handoff(decision: Decision | None, by_sales: list[StageEntry] | None) -> bool:
+    if by_sales:
+        return True
+    if decision is None:
+        return False
+    return decision.route is not None or any(e.stage in HANDOFF_STAGES for e in decision.entries)

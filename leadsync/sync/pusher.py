@@ -33,7 +33,7 @@ from tenacity import (
 
 from leadsync import log
 from leadsync.config import SyncSection
-from leadsync.connectors.base import Destination, RecordResult
+from leadsync.connectors.base import ApiQuota, Destination, RecordResult
 from leadsync.errors import LeadsyncError, RateLimited, RequestRejected, SyncError
 from leadsync.state import repo
 from leadsync.state.models import CrmRecord, OutboxOp, utcnow
@@ -51,6 +51,22 @@ class PushStats:
     tasks_created: int = 0
     nurture_added: int = 0
     nurture_left: int = 0
+    # Why some ops were held back: the CRM's daily API quota, and what it stood at.
+    quota_note: str | None = None
+
+
+def quota_mode(quota: ApiQuota, policy: SyncSection) -> str | None:
+    """None while the quota is fine (or unknown); "handoffs" in the last slice above the
+    share kept for other integrations; "stopped" at that share."""
+    if quota.used is None or quota.limit is None or not quota.limit:
+        return None
+    remaining = quota.limit - quota.used
+    floor = policy.api_reserve_share * quota.limit
+    if remaining <= floor:
+        return "stopped"
+    if remaining <= floor + policy.handoff_share * quota.limit:
+        return "handoffs"
+    return None
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -91,6 +107,8 @@ def push(
     deadline = time.monotonic() + policy.push_deadline_seconds
     with factory() as session:
         total = repo.count_pending(session, destination.name)
+    if total:
+        destination.refresh_quota()
     for kind in KINDS:
         _drain(
             factory,
@@ -121,8 +139,18 @@ def _drain(
 ) -> None:
     size = getattr(destination, "batch_size", destination.max_batch)
     while True:
+        mode = quota_mode(destination.quota, policy)
+        if mode == "stopped" or (mode == "handoffs" and kind == "nurture"):
+            _hold(factory, destination, policy, stats, mode)
+            return
         with factory() as session:
-            ops = list(repo.next_batch(session, destination.name, kind, size))
+            ops = list(
+                repo.next_batch(
+                    session, destination.name, kind, size, handoffs_only=mode == "handoffs"
+                )
+            )
+            if mode == "handoffs" and stats.quota_note is None:
+                _hold(factory, destination, policy, stats, mode)
             if not ops:
                 return
             if time.monotonic() > deadline:
@@ -151,6 +179,33 @@ def _drain(
             session.commit()
         stats.batches += 1
         progress(finished)
+
+
+def _hold(
+    factory: sessionmaker[Session],
+    destination: Destination,
+    policy: SyncSection,
+    stats: PushStats,
+    mode: str,
+) -> None:
+    """Say why ops stay in the outbox: the quota, what it stands at, what waits."""
+    quota = destination.quota
+    with factory() as session:
+        held = (
+            repo.count_pending(session, destination.name)
+            if mode == "stopped"
+            else repo.count_held(session, destination.name)
+        )
+    if not held:
+        return
+    what = "nothing more is written" if mode == "stopped" else "only hand-offs are written"
+    stats.quota_note = (
+        f"the CRM's daily API quota is low: {quota.used:,} of {quota.limit:,} requests used, "
+        f"and {policy.api_reserve_share:.0%} is kept for other integrations, so {what}; "
+        f"{held:,} {'ops' if mode == 'stopped' else 'bulk updates'} wait in the outbox for "
+        "the quota to reset"
+    )
+    logger.warning("sync.quota.low", used=quota.used, limit=quota.limit, mode=mode, held=held)
 
 
 def _related_call(

@@ -36,6 +36,8 @@ class RunSummary:
     sales_stage_changes: int = 0
     sales_owner_changes: int = 0
     tasks_completed: int = 0
+    # why ops were held back, when the CRM's daily API quota ran low
+    quota: str | None = None
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None

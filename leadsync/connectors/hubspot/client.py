@@ -23,7 +23,7 @@ import hubspot
 from pydantic import Field, SecretStr
 from urllib3.util.retry import Retry
 
-from leadsync.connectors.base import CallCounter, ConnectorConfig
+from leadsync.connectors.base import ApiQuota, CallCounter, ConnectorConfig
 from leadsync.connectors.hubspot.errors import classify
 
 T = TypeVar("T")
@@ -93,7 +93,10 @@ def portal_window(token: str, kind: str, limit: int, seconds: float) -> Window:
 class HubSpotApi:
     """The hubspot-api-client, with every request paced, counted, timed out and classified."""
 
-    def __init__(self, config: HubSpotConnection, counter: CallCounter) -> None:
+    def __init__(
+        self, config: HubSpotConnection, counter: CallCounter, quota: ApiQuota | None = None
+    ) -> None:
+        self.quota = quota if quota is not None else ApiQuota()
         token = config.auth.access_token.get_secret_value()
         options: dict[str, Any] = {
             "access_token": token,
@@ -126,6 +129,10 @@ class HubSpotApi:
         objects cost more than the request (every timestamp parsed by dateutil), and the
         hot paths (search pages, batch results) only need a few keys of each record."""
         answer = self.call(name, method, *args, _preload_content=False, **kwargs)
+        daily = answer.headers.get("X-HubSpot-RateLimit-Daily")
+        left = answer.headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if daily and left and daily.isdigit() and left.isdigit():
+            self.quota.note(int(daily) - int(left), int(daily))
         return json.loads(answer.data or b"{}")
 
     def call(

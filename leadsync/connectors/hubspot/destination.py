@@ -105,7 +105,7 @@ class HubSpotDestination(Destination):
     @property
     def api(self) -> HubSpotApi:
         if self._api is None:
-            self._api = HubSpotApi(self.config, self.calls)
+            self._api = HubSpotApi(self.config, self.calls, self.quota)
         return self._api
 
     # -- schema and people ----------------------------------------------------

@@ -8,6 +8,7 @@ requests to the emulator instead, so that the real client code runs unchanged.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,7 +17,9 @@ from pydantic import Field, SecretStr, model_validator
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
-from leadsync.connectors.base import CallCounter, ConnectorConfig
+from leadsync.connectors.base import ApiQuota, CallCounter, ConnectorConfig
+
+_API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class SalesforceAuth(ConnectorConfig):
@@ -73,10 +76,13 @@ class SalesforceConfig(ConnectorConfig):
 
 
 class _Transport(HTTPAdapter):
-    def __init__(self, timeout: float, counter: CallCounter, sandbox_url: str | None) -> None:
+    def __init__(
+        self, timeout: float, counter: CallCounter, sandbox_url: str | None, quota: ApiQuota
+    ) -> None:
         super().__init__(pool_maxsize=4)
         self.timeout = timeout
         self.counter = counter
+        self.quota = quota
         self.sandbox = urlsplit(sandbox_url) if sandbox_url else None
 
     def send(  # type: ignore[override]  # requests' own signature, passed through whole
@@ -90,7 +96,12 @@ class _Transport(HTTPAdapter):
                 (self.sandbox.scheme, self.sandbox.netloc, parts.path, parts.query, parts.fragment)
             )
         self.counter.add(_endpoint(request.url or ""))
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        # Every REST answer says how much of the org's daily quota is used.
+        usage = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if usage:
+            self.quota.note(int(usage.group(1)), int(usage.group(2)))
+        return response
 
 
 def _endpoint(url: str) -> str:
@@ -104,10 +115,12 @@ def _endpoint(url: str) -> str:
     return path.rsplit("/", 1)[-1] or "other"
 
 
-def build_client(config: SalesforceConfig, counter: CallCounter) -> Salesforce:
+def build_client(
+    config: SalesforceConfig, counter: CallCounter, quota: ApiQuota | None = None
+) -> Salesforce:
     """Log in (or not, for a session id) and return the client; raises the client's errors."""
     session = requests.Session()
-    transport = _Transport(config.timeout_seconds, counter, config.sandbox_url)
+    transport = _Transport(config.timeout_seconds, counter, config.sandbox_url, quota or ApiQuota())
     session.mount("https://", transport)
     session.mount("http://", transport)
     auth = config.auth

@@ -42,7 +42,7 @@ class SalesforceDestination(Destination):
     def client(self) -> Salesforce:
         if self._client is None:
             try:
-                self._client = build_client(self.config, self.calls)
+                self._client = build_client(self.config, self.calls, self.quota)
             except Exception as exc:
                 raise classify(exc) from exc
         return self._client
@@ -183,6 +183,14 @@ class SalesforceDestination(Destination):
             for record in contacts["records"]:  # a contact's owner comes first
                 found[str(record.get("Email") or "").lower()] = str(record["OwnerId"])
         return found
+
+    def refresh_quota(self) -> None:
+        """One look at /limits, when no answer has told the quota yet this run."""
+        if not self.quota.known:
+            try:
+                self.client.limits()
+            except Exception as exc:
+                raise classify(exc) from exc
 
     def read_changes(
         self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
