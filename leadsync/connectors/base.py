@@ -201,8 +201,13 @@ class Destination(Connector):
         """The schema of the object leads are written to."""
 
     @abstractmethod
-    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
-        """Create or update by external id; one result per record, in order."""
+    def upsert(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        crm_ids: Sequence[str | None] | None = None,
+    ) -> list[RecordResult]:
+        """Create or update by external id; one result per record, in order. ``crm_ids``
+        are the records' ids in the CRM where leadsync knows them (None for new ones)."""
 
     @abstractmethod
     def upsert_tasks(

@@ -171,7 +171,9 @@ def _drain(
             if kind != "upsert":
                 ops, call = _related_call(session, destination, kind, ops, stats)
             else:
-                call = partial(destination.upsert, [op.payload for op in ops])
+                known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
+                crm_ids = [known[op.lead_id].crm_id if op.lead_id in known else None for op in ops]
+                call = partial(destination.upsert, [op.payload for op in ops], crm_ids)
             finished = 0
             if ops:
                 results = _send(destination, call, len(ops), policy, stats, deadline)

@@ -272,3 +272,44 @@ def test_a_lead_converted_mid_stream_is_followed_to_its_contact(
     )
     again = project.sync()
     assert (again.updated, again.failed) == (0, 0)
+
+
+def test_a_new_lead_whose_email_a_contact_has_is_attached_to_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """p1 is already a Contact: leadsync updates that Contact (the fields a Contact has)
+    instead of creating a duplicate Lead, its task names the Contact, and later changes go
+    to the Contact too. With attach_to_contacts = false, a Lead is made as before."""
+    store = sandbox.app.store
+    store.records["Contact"]["0035g0000000777AAA"] = {
+        "Id": "0035g0000000777AAA",
+        "LastName": "Existing",
+        "Email": "p1@x.example",
+        "OwnerId": REP,
+        "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+    }
+    project = salesforce_project(tmp_path)
+    first = project.sync()
+    assert (first.created, first.failed) == (4, 0)
+    assert "p1@x.example" not in {r["Email"] for r in store.records["Lead"].values()}
+    contact = store.records["Contact"]["0035g0000000777AAA"]
+    assert (contact["LastName"], contact["Title"]) == ("Lee1", "VP")
+    (task,) = [t for t in store.records["Task"].values() if t["WhoId"] == contact["Id"]]
+    assert task["Subject"] == "Follow up: Lee1"
+    csv = tmp_path / "leads.csv"
+    csv.write_text(csv.read_text().replace("1,p1@x.example,Lee1,VP", "1,p1@x.example,Lee1,CTO"))
+    second = project.sync()
+    assert (second.updated, second.created, second.failed) == (1, 0, 0)
+    assert contact["Title"] == "CTO" and len(store.records["Lead"]) == 3
+
+    other = tmp_path / "off"
+    other.mkdir()
+    off = salesforce_project(other)
+    off.config_path.write_text(
+        off.config_path.read_text().replace("[crm.auth]", "attach_to_contacts = false\n[crm.auth]")
+    )
+    off.state_url_override = f"sqlite:///{other / 'state.db'}"
+    store.records["Lead"].clear()
+    store._indexes.clear()
+    assert off.sync().created == 4
+    assert "p1@x.example" in {r["Email"] for r in store.records["Lead"].values()}

@@ -242,7 +242,11 @@ class HubSpotDestination(Destination):
 
     # -- contacts -------------------------------------------------------------
 
-    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+    def upsert(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        crm_ids: Sequence[str | None] | None = None,
+    ) -> list[RecordResult]:
         if len(records) > self.batch_size:
             raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
         results: list[RecordResult | None] = [None] * len(records)

@@ -67,6 +67,8 @@ class SalesforceConfig(ConnectorConfig):
     task_key_field: str = "LeadSync_Key__c"
     # Text(200), External ID, Unique, on CampaignMember: one member per campaign and lead.
     member_key_field: str = "LeadSync_Key__c"
+    # A new lead whose email a Contact already has updates that Contact, not a new Lead.
+    attach_to_contacts: bool = True
     api_version: str = "59.0"
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)

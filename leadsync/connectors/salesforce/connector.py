@@ -68,47 +68,92 @@ class SalesforceDestination(Destination):
             raise classify(exc) from exc
         return parse_describe(body)
 
-    def upsert(self, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
-        """Leads upserted by leadsync's key; a lead sales converted is followed to its
-        Contact, which gets the fields a Contact has (its id becomes the lead's CRM id, so
-        later tasks name the Contact)."""
-        results = self._collections_upsert(self.config.object, self.external_id_field, records)
-        converted = [i for i, r in enumerate(results) if r.code == CONVERTED]
-        if converted:
-            self._update_contacts(records, results, converted)
-        return results
-
-    def _update_contacts(
+    def upsert(
         self,
         records: Sequence[Mapping[str, Any]],
-        results: list[RecordResult],
-        indices: list[int],
-    ) -> None:
+        crm_ids: Sequence[str | None] | None = None,
+    ) -> list[RecordResult]:
+        """Leads upserted by leadsync's key, in collections of 200. A lead whose CRM record
+        is a Contact (it was converted, or attached to one) is an update of that Contact,
+        with the fields a Contact has. A new lead whose email a Contact already has is
+        attached to that Contact instead of becoming a duplicate Lead (attach_to_contacts).
+        A lead converted since the last write answers CANNOT_UPDATE_CONVERTED_LEAD and is
+        followed to its Contact."""
+        ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
+        results: list[RecordResult | None] = [None] * len(records)
+        contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
+        if self.config.attach_to_contacts:
+            contacts |= self._contacts_by_email(records, ids)
+        leads = [i for i in range(len(records)) if i not in contacts]
+        if leads:
+            answer = self._collections_upsert(
+                self.config.object, self.external_id_field, [records[i] for i in leads]
+            )
+            for i, result in zip(leads, answer, strict=True):
+                results[i] = result
+            converted = [i for i in leads if results[i].code == CONVERTED]  # type: ignore[union-attr]
+            if converted:
+                contacts |= self._converted_contacts(records, converted)
+        if contacts:
+            self._update_contacts(records, contacts, results)
+        return [r or _missing() for r in results]
+
+    def _contacts_by_email(
+        self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]
+    ) -> dict[int, str]:
+        """New leads (no CRM record yet) whose email a Contact already has: that Contact."""
+        new = {
+            i: str(r["Email"]).lower()
+            for i, r in enumerate(records)
+            if ids[i] is None and r.get("Email")
+        }
+        if not new:
+            return {}
+        emails = ", ".join(_soql_text(e) for e in sorted(set(new.values())))
+        rows = self._query(f"SELECT Id, Email FROM Contact WHERE Email IN ({emails})")
+        by_email = {str(r["Email"]).lower(): str(r["Id"]) for r in rows["records"]}
+        return {i: by_email[e] for i, e in new.items() if e in by_email}
+
+    def _converted_contacts(
+        self, records: Sequence[Mapping[str, Any]], indices: list[int]
+    ) -> dict[int, str]:
         ext = self.external_id_field
         keys = ", ".join(_soql_text(str(records[i][ext])) for i in indices)
         rows = self._query(
             f"SELECT Id, {ext}, ConvertedContactId FROM Lead WHERE {ext} IN ({keys})"
         )
         contact_of = {r[ext]: r["ConvertedContactId"] for r in rows["records"]}
+        return {
+            i: str(contact_of[records[i][ext]]) for i in indices if contact_of.get(records[i][ext])
+        }
+
+    def _update_contacts(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        contacts: Mapping[int, str],
+        results: list[RecordResult | None],
+    ) -> None:
+        """Each lead's fields that a Contact has, written to its Contact by Id."""
         writable = self._contact_fields()
-        updates: list[tuple[int, dict[str, Any]]] = []
-        for i in indices:
-            contact = contact_of.get(records[i][ext])
-            if contact:
-                values = {k: v for k, v in records[i].items() if k in writable}
-                updates.append((i, {"attributes": {"type": "Contact"}, "Id": contact, **values}))
-        if not updates:
-            return
+        order = sorted(contacts)
+        updates = [
+            {
+                "attributes": {"type": "Contact"},
+                "Id": contacts[i],
+                **{k: v for k, v in records[i].items() if k in writable},
+            }
+            for i in order
+        ]
         try:
             answer = self.client.restful(
                 "composite/sobjects",
                 method="PATCH",
-                json={"allOrNone": False, "records": [u for _, u in updates]},
+                json={"allOrNone": False, "records": updates},
             )
         except Exception as exc:
             raise classify(exc) from exc
-        for (i, update), result in zip(updates, _results(answer or [], len(updates)), strict=True):
-            results[i] = result if not result.ok else RecordResult(ok=True, crm_id=update["Id"])
+        for i, result in zip(order, _results(answer or [], len(updates)), strict=True):
+            results[i] = result if not result.ok else RecordResult(ok=True, crm_id=contacts[i])
 
     def _contact_fields(self) -> frozenset[str]:
         """The Contact fields leadsync may update (asked once)."""
@@ -311,6 +356,15 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
                 )
             )
     return results
+
+
+def _missing() -> RecordResult:
+    return RecordResult(
+        ok=False,
+        code="MISSING_RESULT",
+        retriable=True,
+        message="Salesforce's answer holds no result for this record",
+    )
 
 
 def _soql_text(value: str) -> str:
