@@ -36,6 +36,8 @@ MEANINGS = {"accepted": "sal", "qualified": "sql", "rejected": "recycled", "recy
 class FeedbackSpec:
     section: FeedbackSection
     owner_field: str | None  # the CRM field leadsync writes the owner to, if it does
+    # CRM fields leadsync fills only while empty there: read back to know.
+    fill_if_empty: tuple[str, ...] = ()
 
     def meaning(self, status: Any) -> str | None:
         for meaning in MEANINGS:
@@ -45,7 +47,13 @@ class FeedbackSpec:
 
     def lead_fields(self) -> list[str]:
         s = self.section
-        named = [s.status_field, s.reason_field, s.recycle_date_field, self.owner_field]
+        named = [
+            s.status_field,
+            s.reason_field,
+            s.recycle_date_field,
+            self.owner_field,
+            *self.fill_if_empty,
+        ]
         return [f for f in dict.fromkeys(named) if f]
 
 

@@ -427,6 +427,7 @@ class Run:
                 desired=desired,
                 last=record.fields if record else None,
                 direction=self.wiring.crm_map.direction,
+                crm=record.seen if record else None,
             )
             if payload is None:
                 continue

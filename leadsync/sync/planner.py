@@ -3,8 +3,9 @@
 Directions per CRM field:
 
 - ``leadsync``: leadsync owns the field and writes every change;
-- ``fill_if_empty``: written while the CRM holds no value for it (as far as
-  leadsync last wrote or read it);
+- ``fill_if_empty``: written while the CRM holds no value for it: judged on the
+  value read back from the CRM when there is one (``[feedback]``), else on what
+  leadsync last wrote;
 - ``crm``: sales owns it; leadsync writes it only when it creates the record.
 
 An empty desired value never clears a CRM field. A lead whose desired state
@@ -26,11 +27,13 @@ def upsert_payload(
     desired: Mapping[str, Any],
     last: Mapping[str, Any] | None,
     direction: Callable[[str], str],
+    crm: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The fields to send for one lead, or None when there is nothing to write."""
+    """The fields to send for one lead, or None when there is nothing to write. ``crm``
+    holds the values read back from the CRM, where leadsync read any (feedback)."""
     payload: dict[str, Any] = {}
     for field, value in desired.items():
-        if value is not None and _wanted(direction(field), value, last, field):
+        if value is not None and _wanted(direction(field), value, last, field, crm):
             payload[field] = value
     if not payload:
         return None
@@ -38,12 +41,22 @@ def upsert_payload(
     return payload
 
 
-def _wanted(way: str, value: Any, last: Mapping[str, Any] | None, field: str) -> bool:
+def _wanted(
+    way: str,
+    value: Any,
+    last: Mapping[str, Any] | None,
+    field: str,
+    crm: Mapping[str, Any] | None,
+) -> bool:
     if last is None:
         return True  # creating: every value, whatever its direction
     if way == "leadsync":
         return bool(last.get(field) != value)
     if way == "fill_if_empty":
+        if crm is not None and field in crm:
+            # The CRM's own value, read back: a value sales typed stays; an empty field is
+            # filled with each new value once (one sales cleared after it is left so).
+            return crm[field] in (None, "") and last.get(field) != value
         return last.get(field) in (None, "")
     return False  # crm-owned: never after creation
 

@@ -137,7 +137,10 @@ def wire(config: Config) -> Wiring:
             )
         elif crm_map is not None:
             owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
-            feedback = FeedbackSpec(s.feedback, owner_fields[0] if owner_fields else None)
+            fill = tuple(f.target for f in crm_map.fields if f.direction == "fill_if_empty")
+            feedback = FeedbackSpec(
+                s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
+            )
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(

@@ -313,3 +313,29 @@ def test_a_new_lead_whose_email_a_contact_has_is_attached_to_it(
     store._indexes.clear()
     assert off.sync().created == 4
     assert "p1@x.example" in {r["Email"] for r in store.records["Lead"].values()}
+
+
+def test_fill_if_empty_is_judged_on_the_crms_own_value(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Title is fill-if-empty. p2 came without one; a rep typed one in Salesforce: a title
+    the source sends later does not overwrite it. p3 came without one and nobody typed
+    one: the source's title fills it."""
+    project = salesforce_project(tmp_path)
+    text = project.config_path.read_text().replace(
+        'Title = "title"', 'Title = { from = "title", direction = "fill_if_empty" }'
+    )
+    project.config_path.write_text(text)
+    csv = tmp_path / "leads.csv"
+    rows = csv.read_text()
+    csv.write_text(
+        rows.replace("2,p2@x.example,Lee2,VP", "2,p2@x.example,Lee2,").replace(
+            "3,p3@x.example,Lee3,VP", "3,p3@x.example,Lee3,"
+        )
+    )
+    project.sync()
+    typed = lead_record(sandbox, "p2@x.example")
+    assert typed.get("Title") is None
+    sandbox.app.store.touch("Lead", typed["Id"], {"Title": "Chief Buyer"})
+    csv.write_text(rows)  # the source now sends VP for everyone
+    project.sync()
+    assert lead_record(sandbox, "p2@x.example")["Title"] == "Chief Buyer"
+    assert lead_record(sandbox, "p3@x.example")["Title"] == "VP"
