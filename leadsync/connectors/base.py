@@ -119,6 +119,17 @@ class CrmChange:
     at: datetime | None
 
 
+def missing_result(system: str) -> RecordResult:
+    """The result of a record a batch answer said nothing of: failed, and worth sending
+    again (an upsert by key cannot make it twice)."""
+    return RecordResult(
+        ok=False,
+        code="MISSING_RESULT",
+        retriable=True,
+        message=f"{system}'s answer holds no result for this record",
+    )
+
+
 @dataclass
 class ApiQuota:
     """The CRM's daily API requests, as its last answer told: used and allowed."""

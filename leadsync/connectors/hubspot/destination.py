@@ -48,6 +48,7 @@ from leadsync.connectors.base import (
     FieldSpec,
     ObjectSchema,
     RecordResult,
+    missing_result,
 )
 from leadsync.connectors.hubspot.changes import MODIFIED, modified_since, ms
 from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
@@ -258,7 +259,7 @@ class HubSpotDestination(Destination):
             else:
                 ready.append((i, props))
         self._send_contacts(ready, results, self.config.id_property)
-        return [r or _missing() for r in results]
+        return [r or missing_result("HubSpot") for r in results]
 
     def _properties_for(
         self, record: Mapping[str, Any], schema: ObjectSchema
@@ -372,7 +373,7 @@ class HubSpotDestination(Destination):
                 props["hubspot_owner_id"] = owner
             items.append((i, props, str(contact)))
         self._create_tasks(items, results)
-        return [r or _missing() for r in results]
+        return [r or missing_result("HubSpot") for r in results]
 
     def _create_tasks(
         self, items: list[tuple[int, dict[str, str], str]], results: list[RecordResult | None]
@@ -487,7 +488,7 @@ class HubSpotDestination(Destination):
                     if contact in missing
                     else RecordResult(ok=True, crm_id=contact)
                 )
-        return [r or _missing() for r in results]
+        return [r or missing_result("HubSpot") for r in results]
 
 
 def _text(value: Any) -> str:
@@ -554,12 +555,3 @@ def _rejection(exc: RequestRejected) -> RecordResult:
         except (ValueError, IndexError, AttributeError):
             pass
     return RecordResult(ok=False, code=code, message=body, fields=fields)
-
-
-def _missing() -> RecordResult:
-    return RecordResult(
-        ok=False,
-        code="MISSING_RESULT",
-        retriable=True,
-        message="HubSpot's answer holds no result for this record",
-    )

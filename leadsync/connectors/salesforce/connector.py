@@ -8,7 +8,13 @@ from typing import Any
 
 from simple_salesforce import Salesforce
 
-from leadsync.connectors.base import CrmChange, Destination, ObjectSchema, RecordResult
+from leadsync.connectors.base import (
+    CrmChange,
+    Destination,
+    ObjectSchema,
+    RecordResult,
+    missing_result,
+)
 from leadsync.connectors.salesforce.changes import changed_since, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
@@ -96,7 +102,7 @@ class SalesforceDestination(Destination):
                 contacts |= self._converted_contacts(records, converted)
         if contacts:
             self._update_contacts(records, contacts, results)
-        return [r or _missing() for r in results]
+        return [r or missing_result("Salesforce") for r in results]
 
     def _contacts_by_email(
         self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]
@@ -331,14 +337,7 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
     for i in range(expected):
         item = answer[i] if i < len(answer) else None
         if item is None:
-            results.append(
-                RecordResult(
-                    ok=False,
-                    code="MISSING_RESULT",
-                    retriable=True,
-                    message="Salesforce's answer holds no result for this record",
-                )
-            )
+            results.append(missing_result("Salesforce"))
         elif item.get("success"):
             results.append(
                 RecordResult(ok=True, crm_id=item.get("id"), created=bool(item.get("created")))
@@ -356,15 +355,6 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
                 )
             )
     return results
-
-
-def _missing() -> RecordResult:
-    return RecordResult(
-        ok=False,
-        code="MISSING_RESULT",
-        retriable=True,
-        message="Salesforce's answer holds no result for this record",
-    )
 
 
 def _soql_text(value: str) -> str:
