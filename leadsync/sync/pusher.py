@@ -168,16 +168,19 @@ def _drain(
                         policy.backoff_max_seconds,
                     )
                 )
+            # What the CRM holds for these leads: their ids to send, their records to update.
+            known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
             if kind != "upsert":
-                ops, call = _related_call(session, destination, kind, ops, stats)
+                ops, call = _related_call(session, destination, kind, ops, known, stats)
             else:
-                known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
                 crm_ids = [known[op.lead_id].crm_id if op.lead_id in known else None for op in ops]
                 call = partial(destination.upsert, [op.payload for op in ops], crm_ids)
             finished = 0
             if ops:
                 results = _send(destination, call, len(ops), policy, stats, deadline)
-                finished = _record(session, destination, kind, ops, results, policy, stats, run_id)
+                finished = _record(
+                    session, destination, kind, ops, results, known, policy, stats, run_id
+                )
             session.commit()
         stats.batches += 1
         progress(finished)
@@ -211,11 +214,15 @@ def _hold(
 
 
 def _related_call(
-    session: Session, destination: Destination, kind: str, ops: list[OutboxOp], stats: PushStats
+    session: Session,
+    destination: Destination,
+    kind: str,
+    ops: list[OutboxOp],
+    known: dict[int, CrmRecord],
+    stats: PushStats,
 ) -> tuple[list[OutboxOp], Callable[[], list[RecordResult]]]:
     """Ops about a lead (a task, a nurture change) whose lead is in the CRM, ready to send;
     the others dead-lettered, saying why."""
-    known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
     ready = [op for op in ops if known.get(op.lead_id) and known[op.lead_id].crm_id]
     for op in ops:
         if op not in ready:
@@ -276,12 +283,12 @@ def _record(
     kind: str,
     ops: Any,
     results: list[RecordResult],
+    known: dict[int, CrmRecord],
     policy: SyncSection,
     stats: PushStats,
     run_id: str,
 ) -> int:
     """Write each record's outcome back; return how many ops are finished (done or dead)."""
-    known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
     counts = {"ok": 0, "retry": 0, "dead": 0}
     now = utcnow()
     for op, result in zip(ops, results, strict=True):
