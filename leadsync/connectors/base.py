@@ -150,6 +150,9 @@ class CallCounter:
     """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
 
     by_name: dict[str, int] = field(default_factory=dict)
+    # Requests the connector retried itself (a read, a step of a bulk job); the pusher
+    # counts the batches it retries.
+    retried: int = 0
 
     def add(self, name: str) -> None:
         self.by_name[name] = self.by_name.get(name, 0) + 1
@@ -206,6 +209,25 @@ class Source(Connector):
 
 class Destination(Connector):
     max_batch: ClassVar[int]
+
+    @property
+    def bulk_threshold(self) -> int | None:
+        """Pending upserts at or above which a push writes through the CRM's bulk API
+        (None: the CRM has none, or it is turned off)."""
+        return None
+
+    @property
+    def bulk_job_size(self) -> int:
+        """Records per bulk upsert."""
+        return 0
+
+    def bulk_upsert(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        crm_ids: Sequence[str | None] | None = None,
+    ) -> list[RecordResult]:
+        """``upsert`` through the CRM's bulk API, for a backfill."""
+        raise NotImplementedError(f"{self.kind} has no bulk API")
 
     @abstractmethod
     def describe(self) -> ObjectSchema:

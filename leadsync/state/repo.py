@@ -250,10 +250,12 @@ def count_held(session: Session, destination: str) -> int:
     return session.scalar(query) or 0
 
 
-def count_pending(session: Session, destination: str | None = None) -> int:
+def count_pending(session: Session, destination: str | None = None, kind: str | None = None) -> int:
     query = select(func.count()).select_from(OutboxOp).where(OutboxOp.status == "pending")
     if destination:
         query = query.where(OutboxOp.destination == destination)
+    if kind:
+        query = query.where(OutboxOp.kind == kind)
     return session.scalar(query) or 0
 
 

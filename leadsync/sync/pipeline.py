@@ -128,6 +128,7 @@ class Run:
             raise
         finally:
             self.summary.api_calls = self.wiring.destination.calls.total
+            self.summary.retried += self.wiring.destination.calls.retried
             self.summary.duration_s = round(time.monotonic() - started, 3)
             with self.factory() as session:
                 self.summary.pending = repo.count_pending(session, self.wiring.destination.name)
@@ -503,6 +504,7 @@ class Run:
 
     def _count(self, stats: PushStats) -> None:
         self.summary.quota = stats.quota_note
+        self.summary.bulk = self.summary.bulk or stats.bulk
         self.summary.created += stats.created
         self.summary.updated += stats.updated
         self.summary.failed += stats.failed

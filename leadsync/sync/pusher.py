@@ -51,6 +51,8 @@ class PushStats:
     tasks_created: int = 0
     nurture_added: int = 0
     nurture_left: int = 0
+    # Whether the leads went through the CRM's bulk API (a backfill).
+    bulk: bool = False
     # Why some ops were held back: the CRM's daily API quota, and what it stood at.
     quota_note: str | None = None
 
@@ -138,6 +140,11 @@ def _drain(
     progress: Callable[[int], Any],
 ) -> None:
     size = getattr(destination, "batch_size", destination.max_batch)
+    upsert = destination.upsert
+    if kind == "upsert" and _backfill(factory, destination):
+        # A backfill: a few requests per bulk job instead of one per batch of 200.
+        size, upsert = destination.bulk_job_size, destination.bulk_upsert
+        stats.bulk = True
     while True:
         mode = quota_mode(destination.quota, policy)
         if mode == "stopped" or (mode == "handoffs" and kind == "nurture"):
@@ -174,7 +181,7 @@ def _drain(
                 ops, call = _related_call(session, destination, kind, ops, known, stats)
             else:
                 crm_ids = [known[op.lead_id].crm_id if op.lead_id in known else None for op in ops]
-                call = partial(destination.upsert, [op.payload for op in ops], crm_ids)
+                call = partial(upsert, [op.payload for op in ops], crm_ids)
             finished = 0
             if ops:
                 results = _send(destination, call, len(ops), policy, stats, deadline)
@@ -184,6 +191,15 @@ def _drain(
             session.commit()
         stats.batches += 1
         progress(finished)
+
+
+def _backfill(factory: sessionmaker[Session], destination: Destination) -> bool:
+    """Whether the leads waiting to be written are enough for the CRM's bulk API."""
+    threshold = destination.bulk_threshold
+    if not threshold:
+        return False
+    with factory() as session:
+        return repo.count_pending(session, destination.name, kind="upsert") >= threshold
 
 
 def _hold(

@@ -23,6 +23,8 @@ class RunSummary:
     failed: int = 0
     retried: int = 0
     api_calls: int = 0
+    # the leads went through the CRM's bulk API (a backfill above its threshold)
+    bulk: bool = False
     planned_creates: int = 0
     planned_updates: int = 0
     replanned: int = 0

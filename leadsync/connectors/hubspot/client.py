@@ -154,6 +154,7 @@ class HubSpotApi:
                 error = classify(exc)
                 if attempt == attempts or error.disposition not in ("retry", "wait"):
                     raise error from exc
+                self.counter.retried += 1
                 wait = getattr(error, "retry_after", None) or min(0.5 * 2 ** (attempt - 1), 10)
                 time.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -69,6 +69,13 @@ class SalesforceConfig(ConnectorConfig):
     member_key_field: str = "LeadSync_Key__c"
     # A new lead whose email a Contact already has updates that Contact, not a new Lead.
     attach_to_contacts: bool = True
+    # A push with at least this many leads to write goes through Bulk API 2.0 (0: never),
+    # in jobs of up to bulk_job_records; its status is asked every bulk_poll_seconds, for
+    # at most bulk_deadline_seconds (then its records wait in the outbox for the next run).
+    bulk_threshold: int = Field(10_000, ge=0)
+    bulk_job_records: int = Field(50_000, ge=1, le=150_000)
+    bulk_poll_seconds: float = Field(5.0, ge=0)
+    bulk_deadline_seconds: float = Field(1800.0, gt=0)
     api_version: str = "59.0"
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)
@@ -110,6 +117,8 @@ def _endpoint(url: str) -> str:
     path = urlsplit(url).path
     if "/composite/sobjects/" in path:
         return "collections_upsert"
+    if "/jobs/" in path:
+        return "bulk"
     if "/Soap/u/" in path or path.endswith("/oauth2/token"):
         return "login"
     if path.endswith("/describe"):

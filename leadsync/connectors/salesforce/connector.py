@@ -15,6 +15,7 @@ from leadsync.connectors.base import (
     RecordResult,
     missing_result,
 )
+from leadsync.connectors.salesforce.bulk import BulkApi
 from leadsync.connectors.salesforce.changes import changed_since, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
@@ -74,6 +75,14 @@ class SalesforceDestination(Destination):
             raise classify(exc) from exc
         return parse_describe(body)
 
+    @property
+    def bulk_threshold(self) -> int | None:
+        return self.config.bulk_threshold or None
+
+    @property
+    def bulk_job_size(self) -> int:
+        return self.config.bulk_job_records
+
     def upsert(
         self,
         records: Sequence[Mapping[str, Any]],
@@ -85,16 +94,36 @@ class SalesforceDestination(Destination):
         attached to that Contact instead of becoming a duplicate Lead (attach_to_contacts).
         A lead converted since the last write answers CANNOT_UPDATE_CONVERTED_LEAD and is
         followed to its Contact."""
+        return self._upsert(records, crm_ids, bulk=False)
+
+    def bulk_upsert(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        crm_ids: Sequence[str | None] | None = None,
+    ) -> list[RecordResult]:
+        """The same as ``upsert``, for a backfill: the Leads in one Bulk API 2.0 job, the
+        Contacts to attach to found by one bulk query."""
+        return self._upsert(records, crm_ids, bulk=True)
+
+    def _upsert(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        crm_ids: Sequence[str | None] | None,
+        *,
+        bulk: bool,
+    ) -> list[RecordResult]:
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)
         contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
         if self.config.attach_to_contacts:
-            contacts |= self._contacts_by_email(records, ids)
+            contacts |= self._contacts_by_email(records, ids, bulk=bulk)
         leads = [i for i in range(len(records)) if i not in contacts]
         if leads:
-            answer = self._collections_upsert(
-                self.config.object, self.external_id_field, [records[i] for i in leads]
-            )
+            ext, picked = self.external_id_field, [records[i] for i in leads]
+            if bulk:
+                answer = self._bulk().upsert(self.config.object, ext, picked)
+            else:
+                answer = self._collections_upsert(self.config.object, ext, picked)
             for i, result in zip(leads, answer, strict=True):
                 results[i] = result
             converted = [i for i in leads if results[i].code == CONVERTED]  # type: ignore[union-attr]
@@ -105,9 +134,11 @@ class SalesforceDestination(Destination):
         return [r or missing_result("Salesforce") for r in results]
 
     def _contacts_by_email(
-        self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]
+        self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], *, bulk: bool
     ) -> dict[int, str]:
-        """New leads (no CRM record yet) whose email a Contact already has: that Contact."""
+        """New leads (no CRM record yet) whose email a Contact already has: that Contact.
+        A batch asks for its emails in one query (200 at most); a bulk job reads every Contact's
+        email, by a bulk query, which costs a few requests however many."""
         new = {
             i: str(r["Email"]).lower()
             for i, r in enumerate(records)
@@ -115,20 +146,44 @@ class SalesforceDestination(Destination):
         }
         if not new:
             return {}
-        emails = ", ".join(_soql_text(e) for e in sorted(set(new.values())))
-        rows = self._query(f"SELECT Id, Email FROM Contact WHERE Email IN ({emails})")
-        by_email = {str(r["Email"]).lower(): str(r["Id"]) for r in rows["records"]}
+        if bulk:
+            by_email = self._all_contact_emails()
+        else:
+            by_email = {}
+            emails = sorted(set(new.values()))
+            for start in range(0, len(emails), self.max_batch):
+                part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
+                rows = self._query(f"SELECT Id, Email FROM Contact WHERE Email IN ({part})")
+                by_email |= {str(r["Email"]).lower(): str(r["Id"]) for r in rows["records"]}
         return {i: by_email[e] for i, e in new.items() if e in by_email}
+
+    def _all_contact_emails(self) -> dict[str, str]:
+        rows = self._bulk().query("SELECT Id, Email FROM Contact WHERE Email != null")
+        return {r["Email"].lower(): r["Id"] for r in rows if r.get("Email")}
+
+    def _bulk(self) -> BulkApi:
+        return BulkApi(
+            self.client,
+            self.config.bulk_poll_seconds,
+            self.config.bulk_deadline_seconds,
+            on_retry=self._count_retry,
+        )
+
+    def _count_retry(self) -> None:
+        self.calls.retried += 1
 
     def _converted_contacts(
         self, records: Sequence[Mapping[str, Any]], indices: list[int]
     ) -> dict[int, str]:
         ext = self.external_id_field
-        keys = ", ".join(_soql_text(str(records[i][ext])) for i in indices)
-        rows = self._query(
-            f"SELECT Id, {ext}, ConvertedContactId FROM Lead WHERE {ext} IN ({keys})"
-        )
-        contact_of = {r[ext]: r["ConvertedContactId"] for r in rows["records"]}
+        contact_of: dict[str, Any] = {}
+        for start in range(0, len(indices), 100):
+            part = indices[start : start + 100]
+            keys = ", ".join(_soql_text(str(records[i][ext])) for i in part)
+            rows = self._query(
+                f"SELECT Id, {ext}, ConvertedContactId FROM Lead WHERE {ext} IN ({keys})"
+            )
+            contact_of |= {r[ext]: r["ConvertedContactId"] for r in rows["records"]}
         return {
             i: str(contact_of[records[i][ext]]) for i in indices if contact_of.get(records[i][ext])
         }
@@ -139,27 +194,29 @@ class SalesforceDestination(Destination):
         contacts: Mapping[int, str],
         results: list[RecordResult | None],
     ) -> None:
-        """Each lead's fields that a Contact has, written to its Contact by Id."""
+        """Each lead's fields that a Contact has, written to its Contact by Id, 200 a request."""
         writable = self._contact_fields()
         order = sorted(contacts)
-        updates = [
-            {
-                "attributes": {"type": "Contact"},
-                "Id": contacts[i],
-                **{k: v for k, v in records[i].items() if k in writable},
-            }
-            for i in order
-        ]
-        try:
-            answer = self.client.restful(
-                "composite/sobjects",
-                method="PATCH",
-                json={"allOrNone": False, "records": updates},
-            )
-        except Exception as exc:
-            raise classify(exc) from exc
-        for i, result in zip(order, _results(answer or [], len(updates)), strict=True):
-            results[i] = result if not result.ok else RecordResult(ok=True, crm_id=contacts[i])
+        for start in range(0, len(order), self.max_batch):
+            part = order[start : start + self.max_batch]
+            updates = [
+                {
+                    "attributes": {"type": "Contact"},
+                    "Id": contacts[i],
+                    **{k: v for k, v in records[i].items() if k in writable},
+                }
+                for i in part
+            ]
+            try:
+                answer = self.client.restful(
+                    "composite/sobjects",
+                    method="PATCH",
+                    json={"allOrNone": False, "records": updates},
+                )
+            except Exception as exc:
+                raise classify(exc) from exc
+            for i, result in zip(part, _results(answer or [], len(updates)), strict=True):
+                results[i] = result if not result.ok else RecordResult(ok=True, crm_id=contacts[i])
 
     def _contact_fields(self) -> frozenset[str]:
         """The Contact fields leadsync may update (asked once)."""
@@ -286,6 +343,7 @@ class SalesforceDestination(Destination):
                 error = classify(exc)
                 if attempt == attempts or error.disposition not in ("retry", "wait"):
                     raise error from exc
+                self.calls.retried += 1
                 time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -35,6 +35,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from leadsync.sandbox.faults import FaultPlan
+from leadsync.sandbox.salesforce.bulk import BulkJobs
 from leadsync.sandbox.salesforce.schema import OBJECTS, describe
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
@@ -76,6 +77,7 @@ class SalesforceEmulator:
 
     def __post_init__(self) -> None:
         self.sessions: set[str] = {self.credentials.static_session}
+        self.bulk = BulkJobs(self.store, lambda: self.faults, self._select)
         self.url_map = Map(
             [
                 Rule("/services/Soap/u/<version>", endpoint="login", methods=["POST"]),
@@ -107,6 +109,7 @@ class SalesforceEmulator:
                     methods=["PATCH"],
                 ),
                 Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
+                *_bulk_rules(),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
                 Rule("/__sandbox/faults", endpoint="sandbox_faults", methods=["POST"]),
@@ -142,7 +145,8 @@ class SalesforceEmulator:
         fault = self.faults.request_fault(endpoint)
         if fault is not None and fault.kind not in ("timeout", "slow", "missing_result"):
             return _fault_response(fault.kind)
-        response = getattr(self, endpoint)(request, **args)
+        handler = getattr(self.bulk if endpoint.startswith("bulk_") else self, endpoint)
+        response = handler(request, **args)
         if fault is not None and fault.kind == "missing_result":
             response = _without_last_result(response)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_used()}/{self.daily_limit}"
@@ -393,7 +397,24 @@ class SalesforceEmulator:
         """A SOQL subset: SELECT fields FROM Object [WHERE term [AND term ...]]
         [ORDER BY field [, field]] [LIMIT n]; a term is ``field op value`` (= != < <= > >=,
         with 'text', true, false, null, a number or a datetime) or ``field IN ('a', 'b')``."""
-        soql = (request.args.get("q") or "").strip()
+        answer = self._select((request.args.get("q") or "").strip())
+        if isinstance(answer, Response):
+            return answer
+        obj, fields, rows = answer
+        records = [
+            {
+                "attributes": {
+                    "type": obj,
+                    "url": f"/services/data/v{version}/sobjects/{obj}/{r['Id']}",
+                },
+                **{f: r.get(f) for f in fields},
+            }
+            for r in rows
+        ]
+        return _json({"totalSize": len(records), "done": True, "records": records})
+
+    def _select(self, soql: str) -> tuple[str, list[str], list[dict[str, Any]]] | Response:
+        """The object, fields and matching records of a SOQL query, or the error answer."""
         match = _SOQL.match(soql)
         if match is None or match.group("obj") not in OBJECTS:
             return _rest_error(400, "MALFORMED_QUERY", f"unexpected token in query: {soql[:80]}")
@@ -420,17 +441,7 @@ class SalesforceEmulator:
             rows.sort(key=lambda r: tuple(_soql_key(r.get(f)) for f in order))
         if match.group("limit"):
             rows = rows[: int(match.group("limit"))]
-        records = [
-            {
-                "attributes": {
-                    "type": obj,
-                    "url": f"/services/data/v{version}/sobjects/{obj}/{r['Id']}",
-                },
-                **{f: r.get(f) for f in fields},
-            }
-            for r in rows
-        ]
-        return _json({"totalSize": len(records), "done": True, "records": records})
+        return obj, fields, rows
 
     def sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
         record = self.store.records.get(obj, {}).get(rid)
@@ -468,6 +479,20 @@ class SalesforceEmulator:
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"spec": spec})
+
+
+def _bulk_rules() -> list[Rule]:
+    jobs = "/services/data/v<version>/jobs"
+    return [
+        Rule(f"{jobs}/ingest", endpoint="bulk_ingest_create", methods=["POST"]),
+        Rule(f"{jobs}/ingest/<job_id>", endpoint="bulk_ingest_get", methods=["GET"]),
+        Rule(f"{jobs}/ingest/<job_id>", endpoint="bulk_ingest_state", methods=["PATCH"]),
+        Rule(f"{jobs}/ingest/<job_id>/batches", endpoint="bulk_ingest_upload", methods=["PUT"]),
+        Rule(f"{jobs}/ingest/<job_id>/<kind>", endpoint="bulk_ingest_results", methods=["GET"]),
+        Rule(f"{jobs}/query", endpoint="bulk_query_create", methods=["POST"]),
+        Rule(f"{jobs}/query/<job_id>", endpoint="bulk_query_get", methods=["GET"]),
+        Rule(f"{jobs}/query/<job_id>/results", endpoint="bulk_query_results", methods=["GET"]),
+    ]
 
 
 def _soql_value(raw: str) -> Any:

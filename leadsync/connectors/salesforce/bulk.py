@@ -1,0 +1,270 @@
+"""Bulk API 2.0: ingest jobs (upserts) for backfills, query jobs for wide reads.
+
+One ingest job takes up to 150 MB of CSV and costs about seven requests whatever its
+size (create, upload, close, a poll or more, then the successful and failed results);
+sObject Collections cost one request per 200 records. A backfill of 100,000 leads is
+then a dozen requests instead of 500.
+
+Every request goes through simple-salesforce (its session, so counting, timeouts and the
+sandbox apply, its login, and ``call_salesforce``, which raises its own exceptions for
+``classify``). The job's steps are driven here rather than by simple-salesforce's
+all-in-one ``bulk2.<obj>.upsert``, because that one answers a failed step by aborting
+the job, so that a 503 on the sixth of seven requests would send every record again:
+here each step is retried alone, a lost answer to "close" is checked against the job's
+state, and waiting for the job has a deadline.
+
+In the CSV an empty cell leaves the field as it is, so a value leadsync empties is sent
+as ``#N/A``. Results come in no particular order, each row with the CSV that was sent;
+they are matched to the records by the external id. A record no result names (the job
+failed or was aborted part-way) has failed, and may be sent again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.util import call_salesforce
+
+from leadsync.connectors.base import RecordResult, missing_result
+from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
+from leadsync.errors import AuthenticationError, LeadsyncError, RetriableError
+
+EMPTY = "#N/A"
+STEP_ATTEMPTS = 5
+PAGE_RECORDS = 50_000
+JSON, CSV = "application/json", "text/csv"
+T = TypeVar("T")
+
+
+class BulkApi:
+    """The Bulk API 2.0 jobs of one org, through a logged-in simple-salesforce client."""
+
+    def __init__(
+        self,
+        client: Salesforce,
+        poll_seconds: float,
+        deadline_seconds: float,
+        on_retry: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.client = client
+        self.on_retry = on_retry
+        self.poll_seconds = poll_seconds
+        self.deadline_seconds = deadline_seconds
+
+    # -- ingest ---------------------------------------------------------------
+
+    def upsert(
+        self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+    ) -> list[RecordResult]:
+        """Upsert ``records`` by ``external_id_field`` in one ingest job; one result per
+        record, in order."""
+        if not records:
+            return []
+        job = self._step(
+            "create",
+            lambda: self._json(
+                "POST",
+                "ingest",
+                {
+                    "object": obj,
+                    "operation": "upsert",
+                    "externalIdFieldName": external_id_field,
+                    "contentType": "CSV",
+                    "lineEnding": "LF",
+                },
+            ),
+        )["id"]
+        try:
+            # Not retried on its own: an upload whose answer was lost cannot be told from
+            # one that never arrived, and a job takes one upload. A new job is safe instead.
+            self._call("PUT", f"ingest/{job}/batches", data=_csv(records), content_type=CSV)
+        except Exception as exc:
+            self._abort(job)
+            raise classify(exc) from exc
+        self._close(job)
+        self._wait(f"ingest/{job}")
+        results: list[RecordResult | None] = [None] * len(records)
+        where: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            where.setdefault(_cell(record.get(external_id_field)), []).append(i)
+        for kind, read in (("successfulResults", _succeeded), ("failedResults", _failed)):
+            text = self._step(kind, partial(self._call, "GET", f"ingest/{job}/{kind}"))
+            for row in csv.DictReader(io.StringIO(text.text)):
+                _place(results, where, row.get(external_id_field, ""), read(row))
+        return [r or missing_result("Salesforce's Bulk API") for r in results]
+
+    def _close(self, job: str) -> None:
+        """Mark the upload complete. When the answer is lost, the job's state says whether
+        the close took: only a job still Open is closed again."""
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                self._json("PATCH", f"ingest/{job}", {"state": "UploadComplete"})
+                return
+            except Exception as exc:
+                error = classify(exc)
+                if attempt == STEP_ATTEMPTS or error.disposition not in ("retry", "wait"):
+                    raise error from exc
+                self._pause(attempt, error)
+                state = self._step("state", lambda: self._json("GET", f"ingest/{job}"))["state"]
+                if state != "Open":
+                    return
+
+    def _abort(self, job: str) -> None:
+        try:
+            self._json("PATCH", f"ingest/{job}", {"state": "Aborted"})
+        except Exception:  # best effort: an open job expires by itself
+            return
+
+    def _wait(self, path: str) -> dict[str, Any]:
+        """Poll the job until it is done, until the deadline."""
+        deadline = time.monotonic() + self.deadline_seconds
+        while True:
+            info = self._step("state", lambda: self._json("GET", path))
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                return info
+            if time.monotonic() + self.poll_seconds > deadline:
+                raise RetriableError(
+                    f"the Bulk API job {path} was still {info['state']} after "
+                    f"{self.deadline_seconds:.0f}s; its records stay in the outbox",
+                    code="BULK_JOB_TIMEOUT",
+                )
+            time.sleep(self.poll_seconds)
+
+    # -- query ----------------------------------------------------------------
+
+    def query(self, soql: str) -> Iterator[dict[str, str]]:
+        """The rows of a query job, 50,000 a request; every value is text ("" for null)."""
+        job = self._step(
+            "create", lambda: self._json("POST", "query", {"operation": "query", "query": soql})
+        )["id"]
+        info = self._wait(f"query/{job}")
+        if info["state"] != "JobComplete":
+            raise RetriableError(
+                f"the Bulk API query {job} ended {info['state']}: {info.get('errorMessage', '')}",
+                code="BULK_QUERY_FAILED",
+            )
+        locator = ""
+        while True:
+            params = {"maxRecords": PAGE_RECORDS} | ({"locator": locator} if locator else {})
+            page = self._step(
+                "results",
+                partial(self._call, "GET", f"query/{job}/results", params=params),
+            )
+            yield from csv.DictReader(io.StringIO(page.text))
+            locator = page.headers.get("Sforce-Locator", "null")
+            if locator in ("", "null"):
+                return
+
+    # -- requests -------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        content_type: str = JSON,
+    ) -> requests.Response:
+        headers = {
+            "Authorization": f"Bearer {self.client.session_id}",
+            "Content-Type": content_type,
+            "Accept": CSV if path.endswith(("Results", "results")) else JSON,
+        }
+        return call_salesforce(
+            self.client.bulk2_url + path,
+            method,
+            self.client.session,
+            headers,
+            data=data.encode("utf-8") if data is not None else None,
+            params=params,
+        )
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        answer = self._call(method, path, data=json.dumps(body) if body is not None else None)
+        return answer.json()
+
+    def _step(self, name: str, call: Callable[[], T]) -> T:
+        """One step of a job, retried alone (a few times, backing off) while what failed
+        may pass later; an expired session is renewed through the client first."""
+        for attempt in range(1, STEP_ATTEMPTS + 1):
+            try:
+                return call()
+            except Exception as exc:
+                error = classify(exc)
+                expired = error.details.get("code") == "INVALID_SESSION_ID"
+                if isinstance(error, AuthenticationError) and expired:
+                    self.client.limits()  # the client logs in again when its session expired
+                elif attempt == STEP_ATTEMPTS or error.disposition not in ("retry", "wait"):
+                    raise error from exc
+                if attempt == STEP_ATTEMPTS:
+                    raise error from exc
+                self._pause(attempt, error)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, attempt: int, error: LeadsyncError) -> None:
+        self.on_retry()
+        wait = getattr(error, "retry_after", None)
+        time.sleep(wait if wait is not None else min(0.2 * 2 ** (attempt - 1), 5.0))
+
+
+def _csv(records: Sequence[Mapping[str, Any]]) -> str:
+    columns = list(dict.fromkeys(name for record in records for name in record))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record[c]) if c in record else "" for c in columns])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _place(
+    results: list[RecordResult | None],
+    where: Mapping[str, list[int]],
+    key: str,
+    result: RecordResult,
+) -> None:
+    """The result goes to the first record with this key that has none yet."""
+    for i in where.get(key, ()):
+        if results[i] is None:
+            results[i] = result
+            return
+
+
+def _succeeded(row: Mapping[str, str]) -> RecordResult:
+    return RecordResult(
+        ok=True, crm_id=row.get("sf__Id") or None, created=row.get("sf__Created") == "true"
+    )
+
+
+def _failed(row: Mapping[str, str]) -> RecordResult:
+    """``sf__Error`` is ``CODE:message:fields --``; the message may hold colons itself."""
+    error = row.get("sf__Error") or ""
+    code, _, rest = error.partition(":")
+    message, _, fields = rest.rpartition(":")
+    if not message:  # no fields part
+        message, fields = rest, ""
+    names = tuple(f for f in fields.replace("--", "").strip().split(",") if f)
+    return RecordResult(
+        ok=False,
+        code=code or "UNKNOWN",
+        message=message.strip(),
+        fields=names,
+        retriable=code in RETRIABLE_RECORD_CODES,
+    )

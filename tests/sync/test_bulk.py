@@ -1,0 +1,159 @@
+"""Backfills through Bulk API 2.0: the real simple-salesforce client against the emulator's
+ingest and query jobs; each record's own result read back; faults on the job's requests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from leadsync.connectors.salesforce import SalesforceDestination
+from tests.conftest import Project, Sandbox
+from tests.sync.test_feedback import SALESFORCE
+
+BACKFILL = 12_000  # above the default threshold of 10,000
+BULK = ("bulk_ingest_create", "bulk_ingest_upload", "bulk_ingest_state", "bulk_ingest_get")
+
+
+def backfill_project(tmp_path: Path, leads: int, extra: str = "") -> Project:
+    """``leads`` rows; every tenth one a VP (an MQL with a task)."""
+    rows = "".join(
+        f"{i},p{i}@x.example,Lee{i},{'VP' if i % 10 == 0 else 'Engineer'},false\n"
+        for i in range(leads)
+    )
+    (tmp_path / "leads.csv").write_text("id,email,last,title,consent\n" + rows, encoding="utf-8")
+    options = f"bulk_poll_seconds = 0\n{extra}[crm.auth]"
+    text = SALESFORCE.replace("[crm.auth]", options, 1)
+    fast = "\n[sync]\nbackoff_initial_seconds = 0.01\nbackoff_max_seconds = 0.05\n"
+    (tmp_path / "config.toml").write_text(text + fast, encoding="utf-8")
+    return Project(tmp_path, tmp_path / "config.toml")
+
+
+def destination(tmp_path: Path, sandbox: Sandbox) -> SalesforceDestination:
+    options = {
+        "sandbox_url": sandbox.url,
+        "bulk_poll_seconds": 0,
+        "auth": {
+            "username": "demo@leadsync.example",
+            "password": "demo-password",
+            "security_token": "demo-token",
+        },
+    }
+    return SalesforceDestination.from_options(
+        "crm", options, key="crm", path=tmp_path / "config.toml"
+    )
+
+
+def assert_each_lead_once(sandbox: Sandbox, leads: int) -> None:
+    keys = Counter(r["LeadSync_Id__c"] for r in sandbox.app.store.records["Lead"].values())
+    assert len(keys) == leads and set(keys.values()) == {1}
+
+
+def test_a_backfill_goes_through_one_bulk_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    summary = backfill_project(tmp_path, BACKFILL).sync()
+    assert summary.error is None and summary.failed == 0
+    assert summary.bulk is True
+    assert (summary.created, summary.tasks_created) == (BACKFILL, BACKFILL // 10)
+    assert_each_lead_once(sandbox, BACKFILL)
+    served = sandbox.stats()["by_endpoint"]
+    # One job for the leads (create, upload, close, one poll, two result files), one bulk
+    # query for the Contacts to attach to; only the 1,200 tasks go in collections of 200.
+    assert [served[e] for e in BULK] == [1, 1, 1, 1]
+    assert served["bulk_ingest_results"] == 2
+    assert served["bulk_query_create"] == 1
+    assert served["collections_upsert"] == BACKFILL // 10 // 200
+    assert summary.api_calls < 30  # collections would need 60 requests for the leads alone
+
+    again = backfill_project(tmp_path, BACKFILL).sync()
+    assert (again.created, again.updated, again.bulk) == (0, 0, False)
+
+
+def test_below_the_threshold_the_push_stays_in_collections(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    summary = backfill_project(tmp_path, 2_000).sync()
+    assert summary.bulk is False and summary.created == 2_000
+    assert "bulk_ingest_create" not in sandbox.stats()["by_endpoint"]
+
+
+def test_each_record_result_is_read_from_the_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A refused record fails alone with Salesforce's code, message and field; a locked
+    one is worth sending again; an emptied field is sent as #N/A and emptied; a converted
+    lead is followed to its Contact; a new lead whose email a Contact has is attached."""
+    store = sandbox.app.store
+    dest = destination(tmp_path, sandbox)
+    first = [
+        {
+            "LeadSync_Id__c": f"k{i}",
+            "LastName": f"L{i}",
+            "Company": "C",
+            "Title": "VP",
+            "Email": f"k{i}@x.example",
+        }
+        for i in range(6)
+    ]
+    assert all(r.ok and r.created for r in dest.bulk_upsert(first))
+    converted = store.find_by("Lead", "LeadSync_Id__c", "k1")
+    contact_id = store.convert(converted["Id"])
+    store.records["Contact"]["0035g0000000777AAA"] = {
+        "Id": "0035g0000000777AAA",
+        "LastName": "Known",
+        "Email": "known@x.example",
+    }
+    second = [
+        {"LeadSync_Id__c": "k0", "LastName": "L0", "Title": None},  # empties Title
+        {"LeadSync_Id__c": "k1", "LastName": "Moved", "Company": "C"},
+        {"LeadSync_Id__c": "k2", "LastName": "x" * 81, "Company": "C"},  # too long
+        {"LeadSync_Id__c": "new", "LastName": "N", "Company": "C", "Email": "known@x.example"},
+    ]
+    results = dest.bulk_upsert(second, [None, converted["Id"], None, None])
+    assert results[0].ok and not results[0].created
+    assert store.find_by("Lead", "LeadSync_Id__c", "k0")["Title"] is None
+    assert results[1].ok and results[1].crm_id == contact_id
+    assert store.records["Contact"][contact_id]["LastName"] == "Moved"
+    assert (results[2].ok, results[2].code, results[2].fields) == (
+        False,
+        "STRING_TOO_LONG",
+        ("LastName",),
+    )
+    assert "max length=80" in results[2].message
+    assert results[3].ok and results[3].crm_id == "0035g0000000777AAA"
+    assert store.find_by("Lead", "LeadSync_Id__c", "new") is None
+
+    sandbox.faults("lock_row:requests=2")
+    locked = dest.bulk_upsert(first[3:])
+    assert [r.ok for r in locked] == [True, False, True]
+    assert (locked[1].code, locked[1].retriable) == ("UNABLE_TO_LOCK_ROW", True)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "503:every=3",
+        "500:requests=2;5",
+        # the job is closed and processed, but the answer comes too late: a new job
+        # sends the same upserts, which change nothing twice
+        "timeout:requests=1:delay=0.6:endpoint=bulk_ingest_state",
+        "lock_row:rate=0.05",
+        # the session expires while the job runs: renewed, and the poll asked again
+        "session_expired:requests=1:endpoint=bulk_ingest_get",
+    ],
+)
+def test_faults_in_a_bulk_backfill(sandbox: Sandbox, tmp_path: Path, spec: str) -> None:
+    sandbox.faults(spec)
+    extra = "timeout_seconds = 0.3\n" if "timeout" in spec else ""
+    summary = backfill_project(tmp_path, BACKFILL, extra).sync()
+    assert summary.error is None and summary.failed == 0, summary.error
+    assert summary.bulk is True
+    assert (summary.created, summary.tasks_created, summary.pending) == (
+        BACKFILL,
+        BACKFILL // 10,
+        0,
+    )
+    assert sum(sandbox.stats()["faults_injected"].values()) > 0
+    assert summary.retried > 0  # each step, or each locked record, retried alone
+    assert sandbox.stats()["by_endpoint"]["bulk_ingest_upload"] <= 3
+    assert_each_lead_once(sandbox, BACKFILL)
+    tasks = Counter(t["LeadSync_Key__c"] for t in sandbox.app.store.records["Task"].values())
+    assert len(tasks) == BACKFILL // 10 and set(tasks.values()) == {1}
