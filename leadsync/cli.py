@@ -22,7 +22,7 @@ from leadsync import __version__, log
 from leadsync import config as cfg
 from leadsync.errors import ConfigError, LeadsyncError
 from leadsync.output import COUNT_KEYS, progress, report
-from leadsync.sync.summary import EXIT_FAILED
+from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 
 class State:
@@ -246,6 +246,66 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
         finally:
             wiring.close()
     report(summary, as_json)
+
+
+@main.command("reconcile")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Write leadsync's values back where the CRM drifted, and re-create "
+    "the records that are gone (through the outbox, as a sync would).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.pass_obj
+def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
+    """Compare the state db with the CRM: what leadsync wrote against what is there.
+
+    Reads every CRM record carrying leadsync's key (Salesforce: one Bulk API
+    query, a few requests however many) and reports the leads whose record is
+    missing (deleted, or a write that never arrived), moved (merged: another
+    id), or changed (a field leadsync owns edited by hand). Fields sales owns,
+    and the owner and status sales set after a hand-off, are not compared.
+    Without --repair nothing is written.
+    """
+    import uuid
+
+    from leadsync.state import db
+    from leadsync.sync.pusher import push
+    from leadsync.sync.reconcile import owned_fields, reconcile, render
+    from leadsync.sync.wiring import wire
+
+    with _errors():
+        config = state.load()
+        engine = db.make_engine(config.state_url)
+        db.require_current(engine)
+        wiring = wire(config)
+        dest = wiring.destination
+        run_id = str(uuid.uuid4())
+        try:
+            with db.run_lock(engine):
+                factory = db.session_factory(engine)
+                feedback = wiring.feedback
+                sales = {
+                    f
+                    for f in (
+                        *(f.target for f in wiring.crm_map.fields if f.sources == ("owner",)),
+                        feedback.section.status_field if feedback else None,
+                    )
+                    if f
+                }
+                owned = owned_fields(wiring.crm_map.direction, dest.external_id_field, sales)
+                report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
+                if repair and report.repairs_planned:
+                    push(factory, dest, config.settings.sync, run_id=run_id)
+                report.api_calls = dest.calls.total
+        finally:
+            wiring.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        click.echo("\n".join(render(report, repair)))
+    if not repair and report.missing + report.moved + report.changed:
+        sys.exit(EXIT_PARTIAL)  # drift found and left: a scheduler can tell
 
 
 @main.command("explain")

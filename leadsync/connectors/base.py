@@ -264,6 +264,14 @@ class Destination(Connector):
         processed."""
         raise NotImplementedError(f"{self.kind} cannot read changes back yet")
 
+    def snapshot(
+        self, fields: Sequence[str], crm_ids: Sequence[str]
+    ) -> Iterator[tuple[str | None, str, dict[str, Any]]]:
+        """Every CRM record carrying leadsync's key, and the records ``crm_ids`` that may
+        not (a Contact a lead was attached to): (key or None, CRM id, ``fields`` it has),
+        read in few requests, for ``leadsync reconcile``."""
+        raise NotImplementedError(f"{self.kind} cannot be reconciled yet")
+
     def refresh_quota(self) -> None:
         """Ask the CRM how much of its daily API quota is used, when no answer said yet."""
 

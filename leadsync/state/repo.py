@@ -109,6 +109,11 @@ def crm_records(
     return {r.lead_id: r for r in rows}
 
 
+def all_crm_records(session: Session, destination: str) -> dict[int, CrmRecord]:
+    rows = session.scalars(select(CrmRecord).where(CrmRecord.destination == destination))
+    return {r.lead_id: r for r in rows}
+
+
 def pending_upserts(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, OutboxOp]:

@@ -1,0 +1,113 @@
+"""`leadsync reconcile`: the state db against the emulated org, through the CLI, after the
+org was changed by hand behind leadsync's back."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from leadsync.cli import main
+from leadsync.sync.reconcile import same
+from tests.conftest import Sandbox
+from tests.sync.test_bulk import backfill_project
+from tests.sync.test_feedback import OTHER_REP
+
+LEADS = 300
+
+
+def reconcile(project_dir: Path, *flags: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(
+        main,
+        [
+            "--log-json",
+            "--log-level",
+            "error",
+            "--config",
+            str(project_dir / "config.toml"),
+            "--state-url",
+            f"sqlite:///{project_dir / 'state.db'}",
+            "reconcile",
+            "--json",
+            *flags,
+        ],
+        catch_exceptions=False,
+    )
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_drift_is_found_then_repaired(sandbox: Sandbox, tmp_path: Path) -> None:
+    project = backfill_project(tmp_path, LEADS)
+    assert project.sync().created == LEADS
+    store = sandbox.app.store
+    leads = store.records["Lead"]
+    by_key = {r["LeadSync_Id__c"]: r for r in leads.values()}
+    keys = sorted(by_key)
+    # Deleted by hand (or a write that never arrived): three records gone.
+    for key in keys[:3]:
+        del leads[by_key[key]["Id"]]
+    # A field leadsync owns, edited by a rep.
+    for key in keys[3:7]:
+        store.touch("Lead", by_key[key]["Id"], {"Title": "Edited by hand"})
+    # Merged: the record is gone and the same key lives on under another id.
+    moved = by_key[keys[7]]
+    del leads[moved["Id"]]
+    kept = ("LeadSync_Id__c", "LastName", "Company", "Title", "Email", "Lifecycle_Stage__c")
+    new_id, _ = store.upsert("Lead", "LeadSync_Id__c", {k: moved[k] for k in kept})
+    # Sales' own doings are not drift: a new owner, a new status.
+    store.touch("Lead", by_key[keys[8]]["Id"], {"OwnerId": OTHER_REP, "Status": "Working"})
+    # A record with a key this state db never wrote.
+    store.upsert(
+        "Lead", "LeadSync_Id__c", {"LeadSync_Id__c": "stranger", "LastName": "S", "Company": "C"}
+    )
+    before = sandbox.stats()["total"]
+
+    code, report = reconcile(tmp_path)
+    assert code == 2  # drift found and left
+    assert (report["checked"], report["missing"], report["moved"], report["changed"]) == (
+        LEADS,
+        3,
+        1,
+        4,
+    )
+    assert report["unknown"] == 1 and report["unknown_keys"] == ["stranger"]
+    assert report["in_sync"] == LEADS - 3 - 4
+    changed = [d for d in report["drift"] if d["kind"] == "changed"]
+    assert changed[0]["fields"]["Title"]["crm"] == "Edited by hand"
+    # A login, the bulk query (create, poll, one page of results): nothing written.
+    assert sandbox.stats()["total"] - before <= 5
+    assert store.find_by("Lead", "LeadSync_Id__c", keys[0]) is None
+
+    code, repaired = reconcile(tmp_path, "--repair")
+    assert code == 0 and repaired["repairs_planned"] == 3 + 4
+    holds = Counter(r["LeadSync_Id__c"] for r in leads.values())
+    assert set(holds.values()) == {1} and len(holds) == LEADS + 1
+    for key in keys[:7]:
+        assert store.find_by("Lead", "LeadSync_Id__c", key)["Title"] != "Edited by hand"
+    assert store.find_by("Lead", "LeadSync_Id__c", keys[8])["OwnerId"] == OTHER_REP
+
+    code, after = reconcile(tmp_path)
+    assert code == 0
+    assert (after["missing"], after["moved"], after["changed"]) == (0, 0, 0)
+    assert after["in_sync"] == LEADS
+    # The moved lead's new id is the state db's now: its next write goes there.
+    assert any(r["Id"] == new_id for r in leads.values())
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "equal"),
+    [
+        (30, "30.0", True),
+        (True, "true", True),
+        (None, "", True),
+        ("2026-11-23T10:00:00+00:00", "2026-11-23T10:00:00.000+0000", True),
+        ("2026-11-23T10:00:00+00:00", "2026-11-23T11:00:00.000+0000", False),
+        ("VP", "vp", False),
+        ("2026-11-23", "2026-11-23", True),
+    ],
+)
+def test_values_compare_across_the_crms_ways_of_writing_them(ours, theirs, equal) -> None:
+    assert same(ours, theirs) is equal
