@@ -111,3 +111,31 @@ def test_drift_is_found_then_repaired(sandbox: Sandbox, tmp_path: Path) -> None:
 )
 def test_values_compare_across_the_crms_ways_of_writing_them(ours, theirs, equal) -> None:
     assert same(ours, theirs) is equal
+
+
+def test_hubspot_drift_is_found_then_repaired(hubspot, tmp_path: Path) -> None:
+    from tests.sync.test_hubspot_sync import project
+
+    assert project(tmp_path, 250).sync().created == 250
+    store = hubspot.store
+    contacts = {c["properties"]["leadsync_id"]: c["id"] for c in hubspot.records()}
+    keys = sorted(contacts)
+    store.delete("contacts", contacts[keys[0]])
+    store.touch("contacts", contacts[keys[1]], {"jobtitle": "Edited"}, 1_800_000_000_000)
+    # The owner is sales' to change once the lead is handed off: not drift.
+    store.touch("contacts", contacts[keys[2]], {"hubspot_owner_id": "71000003"}, 1_800_000_000_000)
+    before = sum(hubspot.stats()["requests"].values())
+
+    code, report = reconcile(tmp_path)
+    assert code == 2
+    assert (report["missing"], report["changed"], report["in_sync"]) == (1, 1, 248)
+    # The list API, 100 contacts a request: three pages (and no write).
+    assert sum(hubspot.stats()["requests"].values()) - before == 3
+
+    code, repaired = reconcile(tmp_path, "--repair")
+    assert code == 0 and repaired["repairs_planned"] == 2
+    props = {c["properties"]["leadsync_id"]: c["properties"] for c in hubspot.records()}
+    assert len(props) == 250 and props[keys[1]]["jobtitle"] == "VP"
+    assert props[keys[2]]["hubspot_owner_id"] == "71000003"
+    code, after = reconcile(tmp_path)
+    assert code == 0 and after["in_sync"] == 250

@@ -207,6 +207,31 @@ class HubSpotDestination(Destination):
                     found[email] = str(props["hubspot_owner_id"])
         return found
 
+    def snapshot(
+        self, fields: Sequence[str], crm_ids: Sequence[str]
+    ) -> Iterator[tuple[str | None, str, dict[str, Any]]]:
+        """Every contact with leadsync's key, listed 100 a request (the list API has no
+        10,000 cap, unlike search), with ``fields``."""
+        key = self.config.id_property
+        wanted = [key, *(f for f in fields if f != key)]
+        after: str | None = None
+        while True:
+            answer = self.api.json(
+                "contacts_list",
+                self.api.crm.contacts.basic_api.get_page,
+                limit=100,
+                after=after,
+                properties=wanted,
+                attempts=READ_ATTEMPTS,
+            )
+            for contact in answer.get("results") or []:
+                props = contact.get("properties") or {}
+                if props.get(key):
+                    yield str(props[key]), str(contact["id"]), {f: props.get(f) for f in fields}
+            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
     # -- what sales did -------------------------------------------------------
 
     def read_changes(

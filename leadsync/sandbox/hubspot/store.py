@@ -357,6 +357,14 @@ class Store:
             self._write(obj, rid, {k: str(v) for k, v in props.items()}, modified_ms)
             self._save()
 
+    def delete(self, obj: str, rid: str) -> None:
+        """Delete a record as a HubSpot user would (tests)."""
+        with self.lock:
+            record = self.objects[obj].pop(rid)
+            self._unindex(obj, rid, record["properties"])
+            self._order[obj] = None
+            self._save()
+
     # -- internals ------------------------------------------------------------
 
     def _unique_property(self, obj: str, prop: str) -> bool:
