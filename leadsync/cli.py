@@ -584,8 +584,8 @@ def sandbox() -> None:
     metavar="SPEC",
     help="Faults to inject: comma-separated "
     "kind[:option=value...]; kinds 503, 500, 429 (HubSpot), timeout, slow, lock_row, "
-    "session_expired, request_limit; options rate=P, every=N, requests=1;4, "
-    "endpoint=NAME, delay=S.",
+    "session_expired, request_limit, missing_result, drop (the connection closed with no "
+    "answer); options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S, retry_after=S.",
 )
 @click.option(
     "--hubspot-data",

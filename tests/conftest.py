@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -11,11 +12,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
+from click.testing import CliRunner
 
 from leadsync import config as cfg
+from leadsync.cli import main
 from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator, RateLimits
 from leadsync.sandbox.hubspot import Store as HubSpotStore
 from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
@@ -125,6 +129,19 @@ class Project:
         finally:
             wiring.close()
             engine.dispose()
+
+
+def cli_sync(project: Project, *args: str) -> SimpleNamespace:
+    """`leadsync db upgrade` then `leadsync sync --json` through the command line (in
+    process): the summary as the scheduler reads it, its keys as attributes."""
+    common = ["--log-json", "--log-level", "error", "--config", str(project.config_path)]
+    common += ["--state-url", project.state_url]
+    runner = CliRunner()
+    runner.invoke(main, [*common, "db", "upgrade"], catch_exceptions=False)
+    result = runner.invoke(main, [*common, "sync", "--json", *args], catch_exceptions=False)
+    summary = json.loads(result.stdout)
+    assert result.exit_code == {"ok": 0, "partial": 2, "failed": 1}[summary["status"]]
+    return SimpleNamespace(**summary)
 
 
 @pytest.fixture

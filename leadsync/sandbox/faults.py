@@ -11,6 +11,8 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
     429:every=50:retry_after=1      ... saying Retry-After: 1 (HubSpot usually does not)
     missing_result:every=3          every third batch answer lacks its last record's result
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
+    drop:every=7                    every seventh request is saved, then its connection
+                                    closed without an answer
 
 Options: ``rate`` (a probability, drawn from a seeded generator), ``every`` (each
 Nth matching request), ``requests`` (the numbers of the matching requests,
@@ -22,8 +24,10 @@ Nth matching request), ``requests`` (the numbers of the matching requests,
 from __future__ import annotations
 
 import random
+import socket
 import threading
 from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 # Each emulator answers a kind in its vendor's words; 429 is HubSpot's rate limit.
 KINDS = (
@@ -36,7 +40,10 @@ KINDS = (
     "session_expired",
     "request_limit",
     "missing_result",
+    "drop",
 )
+# Kinds where the request is carried out and only its answer is spoiled.
+AFTER_THE_WORK = ("timeout", "slow", "missing_result", "drop")
 
 
 @dataclass
@@ -116,3 +123,13 @@ class FaultPlan:
                     self.injected["lock_row"] = self.injected.get("lock_row", 0) + 1
                     return True
         return False
+
+
+def drop_connection(environ: dict[str, Any]) -> NoReturn:
+    """Close the client's connection with no answer at all, as a proxy or a load balancer
+    that gives up does. The socket is shut down, not closed, so the server's own clean-up
+    still works; the error raised is one werkzeug treats as a client gone away."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+    raise ConnectionResetError("sandbox fault: connection dropped")

@@ -1,6 +1,6 @@
 """The fault matrix: for each fault the CRMs throw, a sync of 2,000 leads with a follow-up task
-each ends with every lead in the CRM once, every task once, nothing lost, and the retries
-counted in the run's summary (what `--json` prints)."""
+each, run through the command line (`leadsync sync --json`), ends with every lead in the CRM
+once, every task once, nothing lost, and the retries counted in the `--json` summary."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HubSpotSandbox, Project, Sandbox
+from tests.conftest import HubSpotSandbox, Project, Sandbox, cli_sync
 from tests.sync.test_feedback import SALESFORCE
 from tests.sync.test_hubspot_sync import project as hubspot_project
 
@@ -45,11 +45,12 @@ def assert_salesforce_holds_each_once(sandbox: Sandbox) -> None:
         ("lock_row:rate=0.05", True),
         ("session_expired:requests=2;5;9", False),  # renewed by logging in again, not retried
         ("missing_result:every=3", True),
+        ("drop:every=4:endpoint=collections_upsert", True),
     ],
 )
 def test_salesforce_faults(sandbox: Sandbox, tmp_path: Path, spec: str, retries: bool) -> None:
     sandbox.faults(spec)
-    summary = salesforce_project(tmp_path, timeout=0.3 if "timeout" in spec else 5.0).sync()
+    summary = cli_sync(salesforce_project(tmp_path, timeout=0.3 if "timeout" in spec else 5.0))
     assert summary.error is None and summary.failed == 0, summary.error
     assert (summary.created, summary.tasks_created, summary.pending) == (LEADS, LEADS, 0)
     assert sum(sandbox.stats()["faults_injected"].values()) > 0
@@ -64,10 +65,10 @@ def test_salesforce_daily_limit_stops_the_run_and_the_next_run_finishes(
     what was not sent waits in the outbox, and the next run sends it, each lead once."""
     sandbox.faults("request_limit:requests=5:endpoint=collections_upsert")
     project = salesforce_project(tmp_path)
-    first = project.sync()
+    first = cli_sync(project)
     assert first.status == "failed" and "daily API request limit" in str(first.error)
     assert first.pending > 0
-    second = project.sync()
+    second = cli_sync(project)
     assert second.error is None and second.pending == 0
     assert first.created + second.created == LEADS
     assert first.tasks_created + second.tasks_created == LEADS
@@ -82,6 +83,7 @@ def test_salesforce_daily_limit_stops_the_run_and_the_next_run_finishes(
         "500:every=3",
         "timeout:every=4:delay=0.5:endpoint=batch_upsert",
         "missing_result:every=3",
+        "drop:every=4",
     ],
 )
 def test_hubspot_faults(hubspot: HubSpotSandbox, tmp_path: Path, spec: str) -> None:
@@ -92,7 +94,7 @@ def test_hubspot_faults(hubspot: HubSpotSandbox, tmp_path: Path, spec: str) -> N
             "[crm.auth]", "timeout_seconds = 0.3\n[crm.auth]"
         )
         project.config_path.write_text(text)
-    summary = project.sync()
+    summary = cli_sync(project)
     assert summary.error is None and summary.failed == 0, summary.error
     assert (summary.created, summary.tasks_created, summary.pending) == (LEADS, LEADS, 0)
     assert summary.retried > 0

@@ -35,7 +35,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from leadsync.sandbox.faults import FaultPlan
+from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
 from leadsync.sandbox.hubspot.schema import PROPERTIES
 from leadsync.sandbox.hubspot.store import HubSpotError, Store
 
@@ -143,7 +143,7 @@ class HubSpotEmulator:
         if limited is not None:
             return self._headers(limited)
         fault = self.faults.request_fault(name)
-        if fault is not None and fault.kind not in ("timeout", "slow", "missing_result"):
+        if fault is not None and fault.kind not in AFTER_THE_WORK:
             response = _fault_response(fault.kind)
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
@@ -157,6 +157,8 @@ class HubSpotEmulator:
             response = _error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
         if fault is not None and fault.kind == "missing_result":
             response = _without_last_result(response)
+        elif fault is not None and fault.kind == "drop":
+            drop_connection(request.environ)
         elif fault is not None:
             time.sleep(fault.delay)  # the work is done; only the answer is late
         return self._headers(response)

@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from leadsync.sandbox.faults import FaultPlan
+from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
 from leadsync.sandbox.salesforce.bulk import BulkJobs
 from leadsync.sandbox.salesforce.schema import OBJECTS, describe
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
@@ -143,12 +143,14 @@ class SalesforceEmulator:
         if not self._authorised(request):
             return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         fault = self.faults.request_fault(endpoint)
-        if fault is not None and fault.kind not in ("timeout", "slow", "missing_result"):
+        if fault is not None and fault.kind not in AFTER_THE_WORK:
             return _fault_response(fault.kind)
         handler = getattr(self.bulk if endpoint.startswith("bulk_") else self, endpoint)
         response = handler(request, **args)
         if fault is not None and fault.kind == "missing_result":
             response = _without_last_result(response)
+        elif fault is not None and fault.kind == "drop":
+            drop_connection(request.environ)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_used()}/{self.daily_limit}"
         if fault is not None:
             # The work is done and saved; only the answer comes too late.
