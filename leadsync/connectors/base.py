@@ -119,6 +119,24 @@ class CrmChange:
     at: datetime | None
 
 
+@dataclass(frozen=True)
+class FieldGuard:
+    """What leadsync may not write to a CRM record it did not create (a Contact a new lead
+    is attached to, a HubSpot contact adopted by email): the fields sales owns
+    (``create_only``) never, the ``fill_if_empty`` ones only where the record has none."""
+
+    create_only: frozenset[str] = frozenset()
+    fill_if_empty: frozenset[str] = frozenset()
+
+    def apply(self, record: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            name: value
+            for name, value in record.items()
+            if name not in self.create_only
+            and not (name in self.fill_if_empty and current.get(name) not in (None, ""))
+        }
+
+
 def missing_result(system: str) -> RecordResult:
     """The result of a record a batch answer said nothing of: failed, and worth sending
     again (an upsert by key cannot make it twice)."""
@@ -209,6 +227,8 @@ class Source(Connector):
 
 class Destination(Connector):
     max_batch: ClassVar[int]
+    # Set from the CRM field map's directions when the connector is wired.
+    guard: FieldGuard = FieldGuard()
 
     @property
     def bulk_threshold(self) -> int | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadsync.config import Config
-from leadsync.connectors.base import Destination, Source, connector_class
+from leadsync.connectors.base import Destination, FieldGuard, Source, connector_class
 from leadsync.errors import ConfigError
 from leadsync.mapping.events import EventMap
 from leadsync.mapping.fieldmap import (
@@ -98,6 +98,12 @@ def wire(config: Config) -> Wiring:
             raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
         destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
         crm_map = compile_crm_map(s.crm.fields, {**custom, **DECISION_FIELDS}, config.path)
+        destination.guard = FieldGuard(
+            create_only=frozenset(f.target for f in crm_map.fields if f.direction == "crm"),
+            fill_if_empty=frozenset(
+                f.target for f in crm_map.fields if f.direction == "fill_if_empty"
+            ),
+        )
     except ConfigError as exc:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)

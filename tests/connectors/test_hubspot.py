@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from leadsync.connectors.base import FieldGuard
 from leadsync.connectors.hubspot import HubSpotDestination, HubSpotSource
 from leadsync.errors import AuthenticationError, ConnectorError, RateLimited, RetriableError
 from leadsync.testing import DestinationConformance, SourceConformance
@@ -314,3 +315,26 @@ def test_email_cannot_be_the_id_property(hubspot: HubSpotSandbox, tmp_path: Path
 
     with pytest.raises(ConfigError, match=r"crm\.id_property: .*cannot be email"):
         destination(hubspot, tmp_path, id_property="email")
+
+
+def test_an_adopted_contact_keeps_what_sales_owns(hubspot: HubSpotSandbox, tmp_path: Path) -> None:
+    """firstname is sales' (create-only) and jobtitle fill-if-empty: adopting the contact a
+    form made writes neither over the values it holds; an empty jobtitle is filled."""
+    hubspot.store.put("contacts", {"email": "p1@x.example", "firstname": "Form", "jobtitle": "CEO"})
+    hubspot.store.put("contacts", {"email": "p2@x.example", "firstname": "Form2"})
+    dest = destination(hubspot, tmp_path)
+    dest.guard = FieldGuard(
+        create_only=frozenset({"firstname"}), fill_if_empty=frozenset({"jobtitle"})
+    )
+    results = dest.upsert([contact(1, jobtitle="VP"), contact(2, jobtitle="VP")])
+    assert all(r.ok and not r.created for r in results)
+    props = {r["properties"]["email"]: r["properties"] for r in hubspot.records()}
+    assert (props["p1@x.example"]["firstname"], props["p1@x.example"]["jobtitle"]) == (
+        "Form",
+        "CEO",
+    )
+    assert (props["p2@x.example"]["firstname"], props["p2@x.example"]["jobtitle"]) == (
+        "Form2",
+        "VP",
+    )
+    assert props["p1@x.example"]["leadsync_id"] == "lead-1"

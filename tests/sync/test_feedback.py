@@ -339,3 +339,32 @@ def test_fill_if_empty_is_judged_on_the_crms_own_value(sandbox: Sandbox, tmp_pat
     project.sync()
     assert lead_record(sandbox, "p2@x.example")["Title"] == "Chief Buyer"
     assert lead_record(sandbox, "p3@x.example")["Title"] == "VP"
+
+
+def test_an_attached_contact_keeps_what_sales_owns(sandbox: Sandbox, tmp_path: Path) -> None:
+    """LastName is sales' (direction crm) and Title fill-if-empty. p1's Contact has both:
+    attaching the new lead writes neither. p2's Contact has no title: it is filled."""
+    store = sandbox.app.store
+    for n, (cid, title) in enumerate((("0035g0000000701AAA", "CEO"), ("0035g0000000702AAA", None))):
+        store.records["Contact"][cid] = {
+            "Id": cid,
+            "LastName": f"Known{n + 1}",
+            "Email": f"p{n + 1}@x.example",
+            "Title": title,
+            "OwnerId": REP,
+            "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+        }
+    project = salesforce_project(tmp_path)
+    text = (
+        project.config_path.read_text()
+        .replace('LastName = "last_name"', 'LastName = { from = "last_name", direction = "crm" }')
+        .replace('Title = "title"', 'Title = { from = "title", direction = "fill_if_empty" }')
+    )
+    project.config_path.write_text(text)
+    summary = project.sync()
+    assert (summary.created, summary.failed) == (4, 0)
+    one, two = (store.records["Contact"][c] for c in ("0035g0000000701AAA", "0035g0000000702AAA"))
+    assert (one["LastName"], one["Title"]) == ("Known1", "CEO")
+    assert (two["LastName"], two["Title"]) == ("Known2", "VP")
+    # Leads leadsync makes itself get every field, as before.
+    assert lead_record(sandbox, "p3@x.example")["LastName"] == "Lee3"

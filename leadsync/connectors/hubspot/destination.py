@@ -20,9 +20,8 @@ attempt already made are then read back by key, so a task is created once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hubspot.crm.contacts import (
@@ -45,7 +44,6 @@ from pydantic import Field, field_validator
 from leadsync.connectors.base import (
     CrmChange,
     Destination,
-    FieldSpec,
     ObjectSchema,
     RecordResult,
     missing_result,
@@ -53,6 +51,14 @@ from leadsync.connectors.base import (
 from leadsync.connectors.hubspot.changes import MODIFIED, modified_since, ms
 from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
 from leadsync.connectors.hubspot.schema import parse_properties
+from leadsync.connectors.hubspot.values import (
+    as_text,
+    invalid,
+    lifecycle_backwards,
+    match_key,
+    refused,
+    rejection,
+)
 from leadsync.errors import ConnectorError, RequestRejected
 
 MAX_BATCH = 100
@@ -293,17 +299,17 @@ class HubSpotDestination(Destination):
         props: dict[str, str] = {}
         for name, value in record.items():
             spec = schema.fields.get(name)
-            text = _text(value)
+            text = as_text(value)
             if name == "hubspot_owner_id" and text:
                 owner = self.owner_id(text)
                 if owner is None:
-                    return props, _refused(
+                    return props, refused(
                         "UNKNOWN_OWNER", name, f"{text!r} is not an owner in this portal"
                     )
                 text = owner
-            problem = _invalid(spec, name, text)
+            problem = invalid(spec, name, text)
             if problem:
-                return props, _refused(problem[0], name, problem[1])
+                return props, refused(problem[0], name, problem[1])
             props[name] = text
         return props, None
 
@@ -331,11 +337,11 @@ class HubSpotDestination(Destination):
             self._after_refusal(exc, items, results, id_property)
             return
         by_key = {
-            _key(id_property, (r.get("properties") or {}).get(id_property)): r
+            match_key(id_property, (r.get("properties") or {}).get(id_property)): r
             for r in answer.get("results") or []
         }
         for i, props in items:
-            found = by_key.get(_key(id_property, props[id_property]))
+            found = by_key.get(match_key(id_property, props[id_property]))
             if found is not None:
                 results[i] = RecordResult(
                     ok=True, crm_id=str(found["id"]), created=bool(found.get("new"))
@@ -358,16 +364,42 @@ class HubSpotDestination(Destination):
         code = str(exc.details.get("code") or "")
         adoptable = self.config.adopt_by_email and id_property != "email" and props.get("email")
         if code == "CONFLICT" and adoptable:
-            # HubSpot holds this person already: the lead becomes that contact.
-            self._send_contacts(items, results, "email")
+            # HubSpot holds this person already: the lead becomes that contact, and what
+            # sales owns there stays as it is.
+            self._send_contacts([(i, self._adoptable(props))], results, "email")
             return
-        if _lifecycle_backwards(exc) and props.get("lifecyclestage"):
+        if lifecycle_backwards(exc) and props.get("lifecyclestage"):
             cleared = {id_property: props[id_property], "lifecyclestage": ""}
             self._send_contacts([(i, cleared)], results, id_property)
             if results[i] is not None and results[i].ok:  # type: ignore[union-attr]
                 self._send_contacts(items, results, id_property)
             return
-        results[i] = _rejection(exc)
+        results[i] = rejection(exc)
+
+    def _adoptable(self, props: dict[str, str]) -> dict[str, str]:
+        """The properties to write to a contact leadsync did not make: not those sales
+        owns, and fill-if-empty ones only where the contact has none (one read)."""
+        guard = self.guard
+        current: dict[str, Any] = {}
+        if guard.fill_if_empty & props.keys():
+            answer = self.api.json(
+                "contacts_read",
+                self.api.crm.contacts.batch_api.read,
+                BatchReadInputSimplePublicObjectId(
+                    inputs=[SimplePublicObjectId(id=props["email"])],
+                    properties=sorted(guard.fill_if_empty),
+                    id_property="email",
+                ),
+                attempts=READ_ATTEMPTS,
+            )
+            found = answer.get("results") or [{}]
+            current = found[0].get("properties") or {}
+        kept = guard.apply(props, current)
+        return {
+            **kept,
+            "email": props["email"],
+            self.config.id_property: props[self.config.id_property],
+        }
 
     # -- tasks ----------------------------------------------------------------
 
@@ -391,7 +423,7 @@ class HubSpotDestination(Destination):
             if task.get("owner"):
                 owner = self.owner_id(str(task["owner"]))
                 if owner is None:
-                    results[i] = _refused(
+                    results[i] = refused(
                         "UNKNOWN_OWNER", "hubspot_owner_id", f"{task['owner']!r} is no owner here"
                     )
                     continue
@@ -440,7 +472,7 @@ class HubSpotDestination(Destination):
                     self._create_tasks(items[:half], results)
                     self._create_tasks(items[half:], results)
                 else:
-                    results[items[0][0]] = _rejection(exc)
+                    results[items[0][0]] = rejection(exc)
                 return
             made = {
                 (r.get("properties") or {}).get(key_prop): str(r["id"])
@@ -504,79 +536,13 @@ class HubSpotDestination(Destination):
                 )
             except RequestRejected as exc:
                 for i, _, _ in changes:
-                    results[i] = _rejection(exc)
+                    results[i] = rejection(exc)
                 continue
             missing = set(answer.record_ids_missing or [])
             for i, contact, _ in changes:
                 results[i] = (
-                    _refused("OBJECT_NOT_FOUND", "", f"contact {contact} is not in HubSpot")
+                    refused("OBJECT_NOT_FOUND", "", f"contact {contact} is not in HubSpot")
                     if contact in missing
                     else RecordResult(ok=True, crm_id=contact)
                 )
         return [r or missing_result("HubSpot") for r in results]
-
-
-def _text(value: Any) -> str:
-    """A value as HubSpot takes it: every property value is a string."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _invalid(spec: FieldSpec | None, name: str, text: str) -> tuple[str, str] | None:
-    """(HubSpot's error code, why) when HubSpot would refuse this value; None when fine."""
-    if spec is None:
-        return "PROPERTY_DOESNT_EXIST", f"HubSpot contacts have no property {name!r}"
-    if not spec.updateable:
-        return "READ_ONLY_VALUE", f"{name!r} is read-only in HubSpot"
-    if not text:
-        return None
-    if spec.picklist and spec.type == "picklist" and text not in spec.picklist:
-        shown = ", ".join(spec.picklist[:12]) + (", ..." if len(spec.picklist) > 12 else "")
-        return "INVALID_OPTION", f"{text!r} is not one of {name}'s options: {shown}"
-    if spec.type == "double":
-        try:
-            float(text)
-        except ValueError:
-            return "INVALID_INTEGER", f"{text!r} is not a number ({name})"
-    if spec.type == "boolean" and text not in ("true", "false"):
-        return "INVALID_BOOLEAN", f"{text!r} is not true or false ({name})"
-    return None
-
-
-def _key(prop: str, value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.lower() if prop == "email" else text
-
-
-def _lifecycle_backwards(exc: RequestRejected) -> bool:
-    body = str(exc.details.get("body") or "")
-    return "lifecyclestage" in body and "INVALID_OPTION" in body
-
-
-def _refused(code: str, field: str, message: str) -> RecordResult:
-    return RecordResult(ok=False, code=code, message=message, fields=(field,) if field else ())
-
-
-def _rejection(exc: RequestRejected) -> RecordResult:
-    """One record's refusal, with HubSpot's own error code when it gave one per property."""
-    body = str(exc.details.get("body") or exc.message)
-    code = str(exc.details.get("code") or "REQUEST_REJECTED")
-    fields: tuple[str, ...] = ()
-    if body.startswith("Property values were not valid: "):
-        try:
-            detail = json.loads(body.split(": ", 1)[1])
-            code = detail[0].get("error") or code
-            fields = tuple(d.get("name") for d in detail if d.get("name"))
-            body = "; ".join(f"{d.get('name')}: {d.get('message')}" for d in detail)
-        except (ValueError, IndexError, AttributeError):
-            pass
-    return RecordResult(ok=False, code=code, message=body, fields=fields)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -116,7 +116,13 @@ class SalesforceDestination(Destination):
         results: list[RecordResult | None] = [None] * len(records)
         contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
         if self.config.attach_to_contacts:
-            contacts |= self._contacts_by_email(records, ids, bulk=bulk)
+            attached = self._contacts_by_email(records, ids, bulk=bulk)
+            contacts |= {i: cid for i, (cid, _) in attached.items()}
+            # A Contact leadsync did not make: sales' fields stay as they are there.
+            records = [
+                self.guard.apply(r, attached[i][1]) if i in attached else r
+                for i, r in enumerate(records)
+            ]
         leads = [i for i in range(len(records)) if i not in contacts]
         if leads:
             ext, picked = self.external_id_field, [records[i] for i in leads]
@@ -135,10 +141,11 @@ class SalesforceDestination(Destination):
 
     def _contacts_by_email(
         self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], *, bulk: bool
-    ) -> dict[int, str]:
-        """New leads (no CRM record yet) whose email a Contact already has: that Contact.
-        A batch asks for its emails in one query (200 at most); a bulk job reads every Contact's
-        email, by a bulk query, which costs a few requests however many."""
+    ) -> dict[int, tuple[str, dict[str, Any]]]:
+        """New leads (no CRM record yet) whose email a Contact already has: that Contact,
+        and its fill-if-empty fields. A batch asks for its emails in one query (200 at
+        most); a bulk job reads every Contact's email by a bulk query, a few requests
+        however many."""
         new = {
             i: str(r["Email"]).lower()
             for i, r in enumerate(records)
@@ -146,20 +153,25 @@ class SalesforceDestination(Destination):
         }
         if not new:
             return {}
+        fill = [f for f in sorted(self.guard.fill_if_empty) if f in self._contact_fields()]
+        select = ", ".join(["Id", "Email", *fill])
+        rows: Iterable[Mapping[str, Any]]
         if bulk:
-            by_email = self._all_contact_emails()
+            rows = self._bulk().query(f"SELECT {select} FROM Contact WHERE Email != null")
         else:
-            by_email = {}
             emails = sorted(set(new.values()))
+            found: list[Mapping[str, Any]] = []
             for start in range(0, len(emails), self.max_batch):
                 part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
-                rows = self._query(f"SELECT Id, Email FROM Contact WHERE Email IN ({part})")
-                by_email |= {str(r["Email"]).lower(): str(r["Id"]) for r in rows["records"]}
+                answer = self._query(f"SELECT {select} FROM Contact WHERE Email IN ({part})")
+                found.extend(answer["records"])
+            rows = found
+        by_email = {
+            str(row["Email"]).lower(): (str(row["Id"]), {f: row.get(f) for f in fill})
+            for row in rows
+            if row.get("Email")
+        }
         return {i: by_email[e] for i, e in new.items() if e in by_email}
-
-    def _all_contact_emails(self) -> dict[str, str]:
-        rows = self._bulk().query("SELECT Id, Email FROM Contact WHERE Email != null")
-        return {r["Email"].lower(): r["Id"] for r in rows if r.get("Email")}
 
     def _bulk(self) -> BulkApi:
         return BulkApi(
