@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from leadsync.errors import RetriableError
 from tests.conftest import HubSpotSandbox, Project, Sandbox, cli_sync
+from tests.sync.test_bulk import destination
 from tests.sync.test_feedback import SALESFORCE
 from tests.sync.test_hubspot_sync import project as hubspot_project
 
@@ -104,3 +106,26 @@ def test_hubspot_faults(hubspot: HubSpotSandbox, tmp_path: Path, spec: str) -> N
     tasks = hubspot.records("tasks")
     keys = Counter(t["properties"]["leadsync_key"] for t in tasks)
     assert len(keys) == LEADS and set(keys.values()) == {1}
+
+
+def test_a_nurture_join_sent_again_after_a_lost_answer_is_an_update(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The answer to a join was lost (a dropped connection): the member exists, and sent
+    again the join must not fail on CampaignId and LeadId, which Salesforce sets on
+    create only."""
+    dest = destination(tmp_path, sandbox)
+    (lead,) = dest.upsert([{"LeadSync_Id__c": "k1", "LastName": "L", "Company": "C"}])
+    join = {
+        "member": "nurture:k1",
+        "action": "join",
+        "campaign": "7015g000000NurtAAA",
+        "status": "Sent",
+    }
+    sandbox.faults("drop:requests=1:endpoint=collections_upsert")
+    with pytest.raises(RetriableError, match="could not reach Salesforce"):
+        dest.set_nurture([join], [lead.crm_id])
+    (again,) = dest.set_nurture([join], [lead.crm_id])
+    assert again.ok, again
+    members = sandbox.app.store.records["CampaignMember"].values()
+    assert [m["LeadId"] for m in members] == [lead.crm_id]

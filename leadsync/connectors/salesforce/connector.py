@@ -402,7 +402,25 @@ class SalesforceDestination(Destination):
             if member["action"] == "join":  # CampaignId and LeadId are set once, on create
                 record.update(CampaignId=member["campaign"], LeadId=lead_id)
             records.append(record)
-        return self._collections_upsert("CampaignMember", self.config.member_key_field, records)
+        key = self.config.member_key_field
+        results = self._collections_upsert("CampaignMember", key, records)
+        # A join whose answer was lost (a timeout, a dropped connection) made the member:
+        # sent again, it is an update, and CampaignId and LeadId are set on create only.
+        again = [
+            i
+            for i, r in enumerate(results)
+            if r.code == "INVALID_FIELD_FOR_INSERT_UPDATE" and "CampaignId" in records[i]
+        ]
+        if again:
+            update = [
+                {k: v for k, v in records[i].items() if k not in ("CampaignId", "LeadId")}
+                for i in again
+            ]
+            for i, result in zip(
+                again, self._collections_upsert("CampaignMember", key, update), strict=True
+            ):
+                results[i] = result
+        return results
 
     def _collections_upsert(
         self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
