@@ -272,8 +272,18 @@ def load(path: Path, *, state_url: str | None = None, strict_env: bool = True) -
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(pydantic_problems(path, exc)) from None
-    url = state_url or os.environ.get("LEADSYNC_STATE_URL") or settings.state.url
+    url = state_url or os.environ.get("LEADSYNC_STATE_URL") or _beside(path, settings.state.url)
     return Config(path=path, settings=settings, state_url=url, missing_env=missing)
+
+
+def _beside(config_path: Path, url: str) -> str:
+    """A relative SQLite path in the config file is relative to that file, as its CSV paths
+    are, not to wherever the scheduler happens to start leadsync."""
+    prefix = "sqlite:///"
+    file = url[len(prefix) :] if url.startswith(prefix) else ""
+    if file and file != ":memory:" and not Path(file).is_absolute():
+        return prefix + str(config_path.resolve().parent / file)
+    return url
 
 
 def pydantic_problems(path: Path, exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
