@@ -80,9 +80,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"$ python3 bench/backfill.py --leads {args.leads}")
-    print(
-        f"leads: {args.leads:,} (the real export of {REAL.name}, repeated), into the emulator"
-    )
+    print(f"leads: {args.leads:,} (the real export of {REAL.name}, repeated), into the emulator")
     for way, (seconds, requests, created) in figures.items():
         total = sum(requests.values())
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(requests.items()))
