@@ -305,6 +305,10 @@ class Destination(Connector):
         not make), for ``people`` (email -> lead key); {} when the CRM cannot say."""
         return {}
 
+    def can_own_tasks(self, owner: str) -> bool:
+        """Whether ``owner`` may be assigned a task (a queue may own a lead, not a task)."""
+        return True
+
     def active_owners(self) -> frozenset[str] | None:
         """Who may own a lead (active users, queues); None when the CRM cannot say."""
         return None

@@ -131,7 +131,7 @@ class Decider:
                             decision,
                             lead_events,
                             entry,
-                            lead.owner,
+                            self._task_owner(lead),
                             lead.key,
                         )
                         related.append(self._related_op(lead_id, "task", task))
@@ -169,6 +169,26 @@ class Decider:
         if routing is None:
             return {}
         return {name: repo.cursor(session, f"routing:{name}") or {} for name in routing.pools}
+
+    def _task_owner(self, lead: Lead) -> str | None:
+        """The lead's owner, unless the CRM cannot give it a task (a queue): then the
+        fallback owner, with a warning naming the rule that chose the queue."""
+        owner = lead.owner
+        destination = self.wiring.destination
+        if not owner or destination.can_own_tasks(owner):
+            return owner
+        routing = self.wiring.rules.routing
+        fallback = routing.fallback_owner if routing is not None else None
+        if fallback is not None and not destination.can_own_tasks(fallback):
+            fallback = None  # the CRM assigns the task to the integration's own user
+        logger.warning(
+            "routing.task_owner.queue",
+            lead=lead.key,
+            queue=owner,
+            rule=(lead.route or {}).get("reason"),
+            task_owner=fallback,
+        )
+        return fallback
 
     def _assign(
         self, session: Session, lead: Lead, routed: Route, pools: dict[str, dict[str, Any]]

@@ -368,3 +368,22 @@ def test_an_attached_contact_keeps_what_sales_owns(sandbox: Sandbox, tmp_path: P
     assert (two["LastName"], two["Title"]) == ("Known2", "VP")
     # Leads leadsync makes itself get every field, as before.
     assert lead_record(sandbox, "p3@x.example")["LastName"] == "Lee3"
+
+
+def test_a_lead_routed_to_a_queue_gets_its_task_assigned_to_the_fallback(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A queue may own a Lead but not a Task: the lead goes to the queue, its follow-up
+    task to the fallback owner, and nothing is dead-lettered."""
+    queue = "00G5g00000000InbAA"
+    project = salesforce_project(tmp_path)
+    text = project.config_path.read_text().replace(
+        "keep_existing_owner = false\n",
+        "keep_existing_owner = false\n[[routing.rules]]\n"
+        f'name = "inbound"\nwhen = "exists(email)"\nowner = "{queue}"\n',
+    )
+    project.config_path.write_text(text)
+    summary = project.sync()
+    assert (summary.created, summary.tasks_created, summary.failed) == (4, 4, 0)
+    assert {r["OwnerId"] for r in sandbox.app.store.records["Lead"].values()} == {queue}
+    assert {t["OwnerId"] for t in sandbox.app.store.records["Task"].values()} == {REP}

@@ -380,6 +380,10 @@ class SalesforceDestination(Destination):
                 time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def can_own_tasks(self, owner: str) -> bool:
+        """A Task's Assigned To must be a User; 00G is the key prefix of Groups (queues)."""
+        return not owner.startswith("00G")
+
     def active_owners(self) -> frozenset[str]:
         """Active users and queues: the owners Salesforce accepts on a Lead."""
         try:
