@@ -205,3 +205,67 @@ def test_twenty_sigkills_leave_each_lead_and_each_task_once(tmp_path: Path, serv
     assert len(leads) == TASK_LEADS and len({r["LeadSync_Id__c"] for r in leads}) == TASK_LEADS
     assert len(tasks) == TASK_LEADS and len({t["LeadSync_Key__c"] for t in tasks}) == TASK_LEADS
     assert {t["WhoId"] for t in tasks} == {r["Id"] for r in leads}
+
+
+BULK_KILLS = 6
+BULK_LEADS = 12_000  # above the bulk threshold: the leads go in a Bulk API 2.0 job
+
+
+def test_sigkills_during_a_bulk_backfill_leave_each_lead_and_task_once(tmp_path: Path, served: str):
+    """A backfill through Bulk API 2.0 killed at random moments of its job (created,
+    uploaded, closed, polled, results read, or written back); after the last restart each
+    lead and each task is in the CRM once, and the outbox is empty."""
+    from tests.sync.test_bulk import backfill_project
+
+    backfill_project(tmp_path, BULK_LEADS)
+    env = {
+        **os.environ,
+        **CREDS,
+        "SANDBOX_URL": served,
+        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
+        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+    subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
+    steps = ("create", "upload", "state", "get", "results")
+    slow = ",".join(f"slow:every=1:delay=0.2:endpoint=bulk_ingest_{s}" for s in steps)
+    requests.post(f"{served}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
+
+    def jobs() -> int:
+        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
+        return stats["by_endpoint"].get("bulk_ingest_create", 0)
+
+    rng = random.Random(11)
+    killed = cycles = 0
+    while killed < BULK_KILLS and cycles < 3 * BULK_KILLS:
+        cycles += 1
+        started = jobs() + 1
+        child = subprocess.Popen(
+            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            _wait_until(
+                lambda t=started, c=child: jobs() >= t or c.poll() is not None,
+                120,
+                "the bulk job to start",
+            )
+            time.sleep(rng.uniform(0, 1.6))  # anywhere in the job's six steps, or after
+            if child.poll() is None:
+                child.send_signal(signal.SIGKILL)
+                killed += 1
+        finally:
+            child.wait(timeout=30)
+    assert killed == BULK_KILLS, f"only {killed} syncs of {cycles} were killed mid-job"
+
+    final = subprocess.run(
+        _cli("sync", "--json"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert final.returncode == 0, final.stderr[-2000:]
+    leads = requests.get(f"{served}/__sandbox/records/Lead", timeout=60).json()["records"]
+    tasks = requests.get(f"{served}/__sandbox/records/Task", timeout=30).json()["records"]
+    assert len(leads) == BULK_LEADS and len({r["LeadSync_Id__c"] for r in leads}) == BULK_LEADS
+    assert len(tasks) == BULK_LEADS // 10
+    assert len({t["LeadSync_Key__c"] for t in tasks}) == BULK_LEADS // 10
+    status = subprocess.run(
+        _cli("status", "--json"), env=env, capture_output=True, text=True, check=True
+    )
+    assert '"outbox": []' in status.stdout and '"dead_letters": []' in status.stdout
