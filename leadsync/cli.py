@@ -105,6 +105,7 @@ def main(
       leadsync sync              run one pass: pull, map, resolve, plan, push
       leadsync status            recent runs, the outbox backlog, dead letters
       leadsync errors [retry]    what the CRM refused, by reason; send it again
+    leadsync reconcile         what drifted in the CRM since leadsync wrote it (--repair)
       leadsync explain EMAIL     why a lead stands where it does
       leadsync preview NEW.toml  what other rules would do, before they go live
 
@@ -265,7 +266,8 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
     missing (deleted, or a write that never arrived), moved (merged: another
     id), or changed (a field leadsync owns edited by hand). Fields sales owns,
     and the owner and status sales set after a hand-off, are not compared.
-    Without --repair nothing is written.
+    Without --repair nothing is written. Exit code 2 when drift was found and
+    left as it is.
     """
     import uuid
 
