@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,8 @@ import click
 
 from leadsync import __version__, log
 from leadsync import config as cfg
-from leadsync.errors import ConfigError, LeadsyncError
-from leadsync.output import COUNT_KEYS, progress, report
+from leadsync.cli_sandbox import demo, sandbox
+from leadsync.output import COUNT_KEYS, fail, leadsync_errors, progress, report
 from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 
@@ -38,24 +36,6 @@ class State:
         """The config; commands that never talk to a system (`explain`, `status`, `db`) pass
         secrets=False, so that they work without the CRM's credentials in the environment."""
         return cfg.load(self.config_path, state_url=self.state_url, strict_env=secrets)
-
-
-def _fail(message: str) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(EXIT_FAILED)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Every leadsync error ends the command with its message and exit code 1, no traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        for line in exc.problems:
-            click.secho(line, fg="red", err=True)
-        sys.exit(EXIT_FAILED)
-    except LeadsyncError as exc:
-        _fail(str(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,7 +110,7 @@ def init(path: Path, force: bool, crm: str) -> None:
     from leadsync.demo.run import SAMPLE, example_text, sample_path
 
     if path.exists() and not force:
-        _fail(f"{path} exists; pass --force to overwrite it")
+        fail(f"{path} exists; pass --force to overwrite it")
     path.write_text(example_text(crm), encoding="utf-8")
     sample = path.parent / SAMPLE
     if not sample.exists():
@@ -185,7 +165,7 @@ def db_upgrade(state: State, revision: str) -> None:
     """Create the state database's tables or migrate them to this version's schema."""
     from leadsync.state import db
 
-    with _errors():
+    with leadsync_errors():
         engine = db.make_engine(_state_url(state))
         before, after = db.upgrade(engine, revision)
         where = engine.url.render_as_string(hide_password=True)
@@ -202,7 +182,7 @@ def db_current(state: State) -> None:
     """Print the schema revision of the state database and the one this version needs."""
     from leadsync.state import db
 
-    with _errors():
+    with leadsync_errors():
         engine = db.make_engine(_state_url(state))
         click.echo(
             f"database: {db.current_revision(engine) or 'empty'}\n"
@@ -234,7 +214,7 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
     from leadsync.sync.pipeline import Run
     from leadsync.sync.wiring import wire
 
-    with _errors():
+    with leadsync_errors():
         config = state.load()
         engine = db.make_engine(config.state_url)
         db.require_current(engine)
@@ -276,7 +256,7 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
     from leadsync.sync.reconcile import owned_fields, reconcile, render
     from leadsync.sync.wiring import wire
 
-    with _errors():
+    with leadsync_errors():
         config = state.load()
         engine = db.make_engine(config.state_url)
         db.require_current(engine)
@@ -324,13 +304,13 @@ def explain_command(state: State, who: str) -> None:
     from leadsync.sync.explain import explain
     from leadsync.sync.wiring import wire
 
-    with _errors():
+    with leadsync_errors():
         config = state.load(secrets=False)
         engine = db.make_engine(config.state_url)
         db.require_current(engine)
         lines = explain(wire(config), engine, who, utcnow())
     if lines is None:
-        _fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
+        fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
     click.echo("\n".join(lines or []))
 
 
@@ -350,7 +330,7 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
     from leadsync.sync.preview import lines, preview
     from leadsync.sync.wiring import wire
 
-    with _errors():
+    with leadsync_errors():
         config = state.load(secrets=False)
         other = cfg.load(candidate, state_url=config.state_url, strict_env=False)
         engine = db.make_engine(config.state_url)
@@ -377,7 +357,7 @@ def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
     from leadsync.state import db, repo
 
     state: State = ctx.obj
-    with _errors():
+    with leadsync_errors():
         engine = db.make_engine(_state_url(state))
         db.require_current(engine)
         with db.session_factory(engine)() as session:
@@ -422,7 +402,7 @@ def errors_retry(state: State, reason: str | None) -> None:
     """Put dead letters back in the outbox; the next `leadsync sync` sends them again."""
     from leadsync.state import db, repo
 
-    with _errors():
+    with leadsync_errors():
         engine = db.make_engine(_state_url(state))
         db.require_current(engine)
         with db.run_lock(engine), db.session_factory(engine)() as session:
@@ -445,7 +425,7 @@ def status(state: State, as_json: bool) -> None:
     """Recent runs, the outbox backlog and the dead letters with their reasons."""
     from leadsync.state import db, repo
 
-    with _errors():
+    with leadsync_errors():
         engine = db.make_engine(_state_url(state))
         db.require_current(engine)
         with db.session_factory(engine)() as session:
@@ -521,135 +501,8 @@ def status(state: State, as_json: bool) -> None:
         click.echo(f"  {q.created_at:%Y-%m-%d %H:%M}Z  {q.source} {q.record_ref}: {q.reason}")
 
 
-@main.command()
-@click.option(
-    "--dir",
-    "workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the demo keeps its config, sample, state db and emulator records.",
-)
-@click.option(
-    "--sandbox-url",
-    metavar="URL",
-    help="Use a running `leadsync sandbox serve` instead of an in-process emulator.",
-)
-@click.option(
-    "--faults",
-    metavar="SPEC",
-    help="Faults for the in-process emulator to inject, "
-    "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
-)
-@click.option(
-    "--crm",
-    type=click.Choice(["salesforce", "hubspot"]),
-    default="salesforce",
-    show_default=True,
-    help="Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
-def demo(
-    workdir: Path | None, crm: str, sandbox_url: str | None, faults: str | None, as_json: bool
-) -> None:
-    """Sync the bundled sample export into a local CRM emulator (Salesforce or HubSpot).
-
-    Run it twice: the second run finds nothing new and writes nothing. Each CRM
-    has its own folder (leadsync-demo, leadsync-demo-hubspot) unless --dir says.
-    """
-    from leadsync.demo.run import run_demo
-
-    workdir = workdir or Path("leadsync-demo" if crm == "salesforce" else f"leadsync-demo-{crm}")
-    with _errors(), progress(not as_json) as on_push:
-        summary = run_demo(
-            workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, on_push=on_push
-        )
-    if not as_json:
-        click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
-    report(summary, as_json)
-
-
-@main.group()
-def sandbox() -> None:
-    """Local emulators of the CRMs' APIs."""
-
-
-@sandbox.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
-@click.option(
-    "--data",
-    "data_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the records in this JSON file across restarts.",
-)
-@click.option(
-    "--faults",
-    metavar="SPEC",
-    help="Faults to inject: comma-separated "
-    "kind[:option=value...]; kinds 503, 500, 429 (HubSpot), timeout, slow, lock_row, "
-    "session_expired, request_limit, missing_result, drop (the connection closed with no "
-    "answer); options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S, retry_after=S.",
-)
-@click.option(
-    "--hubspot-data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the HubSpot emulator's records in this JSON file across restarts.",
-)
-@click.option(
-    "--hubspot-limits",
-    metavar="SPEC",
-    default="100/10s,4/s,250000/day",
-    show_default=True,
-    help="The HubSpot portal's rate limits: requests per rolling 10 s, searches per "
-    "second, requests per day; 'off' for none.",
-)
-def sandbox_serve(
-    host: str,
-    port: int,
-    data_file: Path | None,
-    faults: str | None,
-    hubspot_data: Path | None,
-    hubspot_limits: str,
-) -> None:
-    """Serve the Salesforce and HubSpot emulators on one port, for any client.
-
-    \b
-    Salesforce: log in with username demo@leadsync.example, password
-    demo-password and security token demo-token (or client id
-    leadsync-demo-client, secret demo-client-secret). What it holds:
-    GET /__sandbox/records/Lead; what it served: GET /__sandbox/stats.
-    HubSpot (paths under /crm/v3/): the private-app token
-    pat-na1-00000000-leadsync-demo. What it holds:
-    GET /__sandbox/hubspot/records/contacts (or tasks); what it served and
-    refused for rate: GET /__sandbox/hubspot/stats.
-    """
-    from leadsync.sandbox.faults import FaultPlan
-    from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
-    from leadsync.sandbox.hubspot import Store as HubSpotStore
-    from leadsync.sandbox.salesforce import SalesforceEmulator, Store
-    from leadsync.sandbox.server import Emulators, serve
-
-    try:
-        plan = FaultPlan.parse(faults)
-        hubspot_plan = FaultPlan.parse(faults)
-    except ValueError as exc:
-        _fail(f"--faults: {exc}")
-    try:
-        limits = RateLimits.parse(hubspot_limits)
-    except ValueError as exc:
-        _fail(f"--hubspot-limits: {exc}")
-    app = Emulators(
-        SalesforceEmulator(store=Store(data_file=data_file), faults=plan),
-        HubSpotEmulator(
-            store=HubSpotStore(data_file=hubspot_data), faults=hubspot_plan, limits=limits
-        ),
-    )
-    click.echo(
-        f"Salesforce and HubSpot emulators on http://{host}:{port} "
-        f"(records: {data_file or 'in memory'}, {hubspot_data or 'in memory'}); "
-        "Ctrl-C stops them",
-        err=True,
-    )
-    serve(app, host, port)
+main.add_command(demo)
+main.add_command(sandbox)
 
 
 if __name__ == "__main__":

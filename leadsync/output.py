@@ -1,4 +1,5 @@
-"""What the command line prints about a run: its table of counts, and a progress bar."""
+"""What the command line prints: a run's table of counts, a progress bar, and an error
+that ends a command."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from leadsync.sync.summary import RunSummary
+from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.sync.summary import EXIT_FAILED, RunSummary
 
 COUNT_KEYS = (
     "read",
@@ -31,6 +33,24 @@ DECISION_KEYS = (
     "sales_owner_changes",
     "tasks_completed",
 )
+
+
+def fail(message: str) -> NoReturn:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+@contextmanager
+def leadsync_errors() -> Iterator[None]:
+    """Every leadsync error ends the command with its message and exit code 1, no traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.secho(line, fg="red", err=True)
+        sys.exit(EXIT_FAILED)
+    except LeadsyncError as exc:
+        fail(str(exc))
 
 
 @contextmanager

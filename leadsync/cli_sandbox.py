@@ -1,0 +1,140 @@
+"""The command line's demo and emulators: `leadsync demo` and `leadsync sandbox serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from leadsync.output import fail, leadsync_errors, progress, report
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo keeps its config, sample, state db and emulator records.",
+)
+@click.option(
+    "--sandbox-url",
+    metavar="URL",
+    help="Use a running `leadsync sandbox serve` instead of an in-process emulator.",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Faults for the in-process emulator to inject, "
+    "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
+)
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+def demo(
+    workdir: Path | None, crm: str, sandbox_url: str | None, faults: str | None, as_json: bool
+) -> None:
+    """Sync the bundled sample export into a local CRM emulator (Salesforce or HubSpot).
+
+    Run it twice: the second run finds nothing new and writes nothing. Each CRM
+    has its own folder (leadsync-demo, leadsync-demo-hubspot) unless --dir says.
+    """
+    from leadsync.demo.run import run_demo
+
+    workdir = workdir or Path("leadsync-demo" if crm == "salesforce" else f"leadsync-demo-{crm}")
+    with leadsync_errors(), progress(not as_json) as on_push:
+        summary = run_demo(
+            workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, on_push=on_push
+        )
+    if not as_json:
+        click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
+    report(summary, as_json)
+
+
+@click.group()
+def sandbox() -> None:
+    """Local emulators of the CRMs' APIs."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the records in this JSON file across restarts.",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Faults to inject: comma-separated "
+    "kind[:option=value...]; kinds 503, 500, 429 (HubSpot), timeout, slow, lock_row, "
+    "session_expired, request_limit, missing_result, drop (the connection closed with no "
+    "answer); options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S, retry_after=S.",
+)
+@click.option(
+    "--hubspot-data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the HubSpot emulator's records in this JSON file across restarts.",
+)
+@click.option(
+    "--hubspot-limits",
+    metavar="SPEC",
+    default="100/10s,4/s,250000/day",
+    show_default=True,
+    help="The HubSpot portal's rate limits: requests per rolling 10 s, searches per "
+    "second, requests per day; 'off' for none.",
+)
+def sandbox_serve(
+    host: str,
+    port: int,
+    data_file: Path | None,
+    faults: str | None,
+    hubspot_data: Path | None,
+    hubspot_limits: str,
+) -> None:
+    """Serve the Salesforce and HubSpot emulators on one port, for any client.
+
+    \b
+    Salesforce: log in with username demo@leadsync.example, password
+    demo-password and security token demo-token (or client id
+    leadsync-demo-client, secret demo-client-secret). What it holds:
+    GET /__sandbox/records/Lead; what it served: GET /__sandbox/stats.
+    HubSpot (paths under /crm/v3/): the private-app token
+    pat-na1-00000000-leadsync-demo. What it holds:
+    GET /__sandbox/hubspot/records/contacts (or tasks); what it served and
+    refused for rate: GET /__sandbox/hubspot/stats.
+    """
+    from leadsync.sandbox.faults import FaultPlan
+    from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
+    from leadsync.sandbox.hubspot import Store as HubSpotStore
+    from leadsync.sandbox.salesforce import SalesforceEmulator, Store
+    from leadsync.sandbox.server import Emulators, serve
+
+    try:
+        plan = FaultPlan.parse(faults)
+        hubspot_plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        fail(f"--faults: {exc}")
+    try:
+        limits = RateLimits.parse(hubspot_limits)
+    except ValueError as exc:
+        fail(f"--hubspot-limits: {exc}")
+    app = Emulators(
+        SalesforceEmulator(store=Store(data_file=data_file), faults=plan),
+        HubSpotEmulator(
+            store=HubSpotStore(data_file=hubspot_data), faults=hubspot_plan, limits=limits
+        ),
+    )
+    click.echo(
+        f"Salesforce and HubSpot emulators on http://{host}:{port} "
+        f"(records: {data_file or 'in memory'}, {hubspot_data or 'in memory'}); "
+        "Ctrl-C stops them",
+        err=True,
+    )
+    serve(app, host, port)
