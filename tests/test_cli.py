@@ -45,17 +45,17 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
     assert one["tasks_created"] == one["mql"]  # one follow-up task per MQL
     assert one["nurture_added"] > 0  # consenting leads not ready for sales
     assert one["owners_assigned"] == one["mql"]  # every MQL routed to an owner
-    # a login, what sales did (leads and tasks changed: one query each), ceil(leads / 200)
+    # a login, what sales did (leads, tasks, contacts changed: a query each), ceil(leads / 200)
     # upserts and as many queries for Contacts that already have the new leads' emails,
     # users and queues (for routing), contacts and leads by email (100 emails a query, for
     # the page's 481 leads: 5 each), a task batch, ceil(members / 200) nurture batches, and
     # the Contact's describe (which fill-if-empty fields a Contact has, to read them there)
-    assert one["api_calls"] == (1 + 2 + 3 * 2 + 2 + 2 * 5 + 1 + -(-one["nurture_added"] // 200) + 1)
+    assert one["api_calls"] == (1 + 3 + 3 * 2 + 2 + 2 * 5 + 1 + -(-one["nurture_added"] // 200) + 1)
 
     second = json.loads(run("demo", "--dir", str(tmp_path / "demo"), "--json").stdout)
     assert (second["mql"], second["tasks_created"], second["nurture_added"]) == (0, 0, 0)
     assert second["owners_assigned"] == 0
-    # Nothing written: a login and the two queries asking what sales did, no more.
+    # Nothing written: a login and the three queries asking what sales did, no more.
     assert {k: second[k] for k in RUN_KEYS - {"run_id"}} == {
         "read": 0,
         "quarantined": 0,
@@ -63,7 +63,7 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
         "updated": 0,
         "unchanged": 0,
         "failed": 0,
-        "api_calls": 3,
+        "api_calls": 4,
     }
     records = json.loads((tmp_path / "demo" / "sandbox-records.json").read_text())
     assert len(records["records"]["Lead"]) == one["created"]

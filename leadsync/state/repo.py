@@ -109,6 +109,20 @@ def crm_records(
     return {r.lead_id: r for r in rows}
 
 
+def crm_records_by_id(
+    session: Session, destination: str, crm_ids: Iterable[str]
+) -> dict[str, CrmRecord]:
+    """The records leadsync wrote, by their CRM id."""
+    rows = _in_slices(
+        session,
+        crm_ids,
+        lambda part: select(CrmRecord).where(
+            CrmRecord.destination == destination, CrmRecord.crm_id.in_(part)
+        ),
+    )
+    return {str(r.crm_id): r for r in rows}
+
+
 def all_crm_records(session: Session, destination: str) -> dict[int, CrmRecord]:
     rows = session.scalars(select(CrmRecord).where(CrmRecord.destination == destination))
     return {r.lead_id: r for r in rows}

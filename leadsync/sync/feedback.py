@@ -80,12 +80,22 @@ def apply(
     keys = {c.key for c in changes if c.kind == "lead" and c.key}
     leads = {lead.key: lead for lead in session.scalars(select(Lead).where(Lead.key.in_(keys)))}
     records = repo.crm_records(session, destination.name, [ld.id for ld in leads.values()])
+    # A record without leadsync's key (a Contact a lead was attached or converted to) is
+    # found by its CRM id.
+    by_crm_id = repo.crm_records_by_id(
+        session, destination.name, [c.crm_id for c in changes if c.kind == "lead" and not c.key]
+    )
+    unkeyed = repo.leads_by_id(session, [r.lead_id for r in by_crm_id.values()])
     for change in changes:
         if change.kind == "task":
             out.tasks_completed += _task_done(session, change)
             continue
-        lead = leads.get(str(change.key))
-        record = records.get(lead.id) if lead is not None else None
+        if change.key:
+            lead = leads.get(str(change.key))
+            record = records.get(lead.id) if lead is not None else None
+        else:
+            record = by_crm_id.get(change.crm_id)
+            lead = unkeyed.get(record.lead_id) if record is not None else None
         if lead is None or record is None:
             continue  # not a lead leadsync made
         seen = dict(record.seen or {})

@@ -387,3 +387,29 @@ def test_a_lead_routed_to_a_queue_gets_its_task_assigned_to_the_fallback(
     assert (summary.created, summary.tasks_created, summary.failed) == (4, 4, 0)
     assert {r["OwnerId"] for r in sandbox.app.store.records["Lead"].values()} == {queue}
     assert {t["OwnerId"] for t in sandbox.app.store.records["Task"].values()} == {REP}
+
+
+def test_an_owner_sales_gives_an_attached_contact_is_kept(sandbox: Sandbox, tmp_path: Path) -> None:
+    """p1 was attached to an existing Contact. Sales gives that Contact to another rep: the
+    next sync reads it (Contacts carry no key of leadsync's: found by id), the lead's owner
+    follows, and a later change to the lead does not write the old owner back."""
+    store = sandbox.app.store
+    cid = "0035g0000000777AAA"
+    store.records["Contact"][cid] = {
+        "Id": cid,
+        "LastName": "Existing",
+        "Email": "p1@x.example",
+        "OwnerId": REP,
+        "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+    }
+    project = salesforce_project(tmp_path)
+    assert project.sync().created == 4
+    store.touch("Contact", cid, {"OwnerId": OTHER_REP})
+    second = project.sync()
+    assert second.sales_owner_changes == 1
+    csv = tmp_path / "leads.csv"
+    csv.write_text(csv.read_text().replace("1,p1@x.example,Lee1,VP", "1,p1@x.example,Lee1,CTO"))
+    third = project.sync()
+    assert third.updated == 1
+    contact = store.records["Contact"][cid]
+    assert (contact["Title"], contact["OwnerId"]) == ("CTO", OTHER_REP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -16,7 +17,7 @@ from leadsync.connectors.base import (
     missing_result,
 )
 from leadsync.connectors.salesforce.bulk import BulkApi
-from leadsync.connectors.salesforce.changes import changed_since, stamp
+from leadsync.connectors.salesforce.changes import changed_since, literal, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.connectors.salesforce.schema import parse_describe
@@ -337,18 +338,25 @@ class SalesforceDestination(Destination):
         self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
     ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
         """Leads leadsync made (status, owner, conversion, and ``lead_fields``), then their
-        tasks (status, closed), changed since the cursor, by SystemModstamp and Id."""
+        tasks (status, closed), then Contacts' owners (the leads attached or converted to
+        one), changed since the cursor, by SystemModstamp and Id. Contacts carry no key of
+        leadsync's: every Contact changed is read, from the first read on, and the caller
+        keeps those it wrote to."""
         position = dict(cursor or {})
+        if "Contact" not in position:
+            # Not the whole org's history: the Contacts that change from now on.
+            position["Contact"] = {"since": literal(datetime.now(UTC))}
         reads = (
             ("Lead", "lead", self.external_id_field, [*LEAD_FEEDBACK, *lead_fields]),
             ("Task", "task", self.config.task_key_field, list(TASK_FEEDBACK)),
+            ("Contact", "lead", None, ["OwnerId"]),
         )
         for obj, kind, key_field, fields in reads:
             pages = changed_since(
                 self._query,
                 obj,
-                [key_field, *dict.fromkeys(fields)],
-                f"{key_field} != null",
+                [*([key_field] if key_field else []), *dict.fromkeys(fields)],
+                f"{key_field or 'Id'} != null",
                 position.get(obj),
             )
             for rows, obj_cursor in pages:
@@ -357,7 +365,7 @@ class SalesforceDestination(Destination):
                     CrmChange(
                         kind=kind,
                         crm_id=str(row["Id"]),
-                        key=row.get(key_field),
+                        key=row.get(key_field) if key_field else None,
                         fields={f: row.get(f) for f in fields}
                         | ({"completed": bool(row.get("IsClosed"))} if kind == "task" else {}),
                         at=stamp(str(row["SystemModstamp"])),
