@@ -317,7 +317,7 @@ class SalesforceDestination(Destination):
         for row in self._bulk().query(soql):
             yield row[ext] or None, row["Id"], {f: row.get(f, "") for f in lead_fields}
         contacts = sorted({i for i in crm_ids if i.startswith("003")})
-        on_contact = [f for f in lead_fields if f in self._contact_fields()]
+        on_contact = [f for f in lead_fields if contacts and f in self._contact_fields()]
         for start in range(0, len(contacts), self.max_batch):
             ids = ", ".join(_soql_text(i) for i in contacts[start : start + self.max_batch])
             rows = self._query(
