@@ -50,6 +50,44 @@ def _wait_until(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _env(tmp_path: Path, served: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **CREDS,
+        "SANDBOX_URL": served,
+        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
+        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+    }
+
+
+def _sync_killed(env: dict[str, str], served: str, endpoint: str, rng, at_most: float) -> bool:
+    """One `leadsync sync` in a child process, SIGKILLed at a random moment up to
+    ``at_most`` seconds after its first request to ``endpoint`` reached the emulator;
+    True when it was killed, False when it finished first."""
+
+    def count() -> int:
+        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
+        return stats["by_endpoint"].get(endpoint, 0)
+
+    started = count() + 1
+    child = subprocess.Popen(
+        _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_until(
+            lambda: count() >= started or child.poll() is not None,
+            120,
+            f"the sync's first {endpoint} request",
+        )
+        time.sleep(rng.uniform(0, at_most))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            return True
+        return False
+    finally:
+        child.wait(timeout=30)
+
+
 @pytest.fixture
 def served(tmp_path: Path):
     port = _port()
@@ -86,39 +124,12 @@ def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, s
     """Killed 8 times mid-push, the sync ends with each of 9,237 leads in the CRM once."""
     shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
     shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
-    env = {
-        **os.environ,
-        **CREDS,
-        "SANDBOX_URL": served,
-        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
-        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-    }
+    env = _env(tmp_path, served)
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
 
-    def upserts() -> int:
-        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
-        return stats["by_endpoint"].get("collections_upsert", 0)
-
     rng = random.Random(2026)
-    killed = 0
-    for _ in range(KILLS):
-        started = upserts() + 1
-        child = subprocess.Popen(
-            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait_until(
-                lambda t=started, c=child: upserts() >= t or c.poll() is not None,
-                120,
-                "the push to start",
-            )
-            # A random moment of the push: while a batch is sent, answered, or written back.
-            time.sleep(rng.uniform(0, 0.4))
-            if child.poll() is None:
-                child.send_signal(signal.SIGKILL)
-                killed += 1
-        finally:
-            child.wait(timeout=30)
+    # A random moment of the push: while a batch is sent, answered, or written back.
+    killed = sum(_sync_killed(env, served, "collections_upsert", rng, 0.4) for _ in range(KILLS))
     assert killed >= 2, "the syncs finished before they could be killed"
 
     final = subprocess.run(
@@ -158,42 +169,18 @@ def test_twenty_sigkills_leave_each_lead_and_each_task_once(tmp_path: Path, serv
     rows = "".join(f"{i},p{i}@x.example,Lee{i},VP,false\n" for i in range(TASK_LEADS))
     (tmp_path / "leads.csv").write_text("id,email,last,title,consent\n" + rows, encoding="utf-8")
     (tmp_path / "config.toml").write_text(SALESFORCE, encoding="utf-8")
-    env = {
-        **os.environ,
-        **CREDS,
-        "SANDBOX_URL": served,
-        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
-        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-    }
+    env = _env(tmp_path, served)
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
     # 40 batches (20 of leads, 20 of tasks) of 0.15 s each: 20 kills land all along the push.
     slow = "slow:every=1:delay=0.15:endpoint=collections_upsert"
     requests.post(f"{served}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
 
-    def pushed() -> int:
-        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
-        return stats["by_endpoint"].get("collections_upsert", 0)
-
     rng = random.Random(5)
     killed = cycles = 0
     while killed < TASK_KILLS and cycles < 3 * TASK_KILLS:
         cycles += 1
-        started = pushed() + 1
-        child = subprocess.Popen(
-            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait_until(
-                lambda t=started, c=child: pushed() >= t or c.poll() is not None,
-                120,
-                "the push to start",
-            )
-            time.sleep(rng.uniform(0, 0.3))  # into the leads' batches, or the tasks'
-            if child.poll() is None:
-                child.send_signal(signal.SIGKILL)
-                killed += 1
-        finally:
-            child.wait(timeout=30)
+        # into the leads' batches, or the tasks'
+        killed += _sync_killed(env, served, "collections_upsert", rng, 0.3)
     assert killed == TASK_KILLS, f"only {killed} syncs of {cycles} were killed mid-push"
 
     final = subprocess.run(
@@ -218,42 +205,18 @@ def test_sigkills_during_a_bulk_backfill_leave_each_lead_and_task_once(tmp_path:
     from tests.sync.test_bulk import backfill_project
 
     backfill_project(tmp_path, BULK_LEADS)
-    env = {
-        **os.environ,
-        **CREDS,
-        "SANDBOX_URL": served,
-        "LEADSYNC_CONFIG": str(tmp_path / "config.toml"),
-        "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-    }
+    env = _env(tmp_path, served)
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
     steps = ("create", "upload", "state", "get", "results")
     slow = ",".join(f"slow:every=1:delay=0.2:endpoint=bulk_ingest_{s}" for s in steps)
     requests.post(f"{served}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
 
-    def jobs() -> int:
-        stats = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
-        return stats["by_endpoint"].get("bulk_ingest_create", 0)
-
     rng = random.Random(11)
     killed = cycles = 0
     while killed < BULK_KILLS and cycles < 3 * BULK_KILLS:
         cycles += 1
-        started = jobs() + 1
-        child = subprocess.Popen(
-            _cli("sync", "--json"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait_until(
-                lambda t=started, c=child: jobs() >= t or c.poll() is not None,
-                120,
-                "the bulk job to start",
-            )
-            time.sleep(rng.uniform(0, 1.6))  # anywhere in the job's six steps, or after
-            if child.poll() is None:
-                child.send_signal(signal.SIGKILL)
-                killed += 1
-        finally:
-            child.wait(timeout=30)
+        # anywhere in the job's six steps, or after
+        killed += _sync_killed(env, served, "bulk_ingest_create", rng, 1.6)
     assert killed == BULK_KILLS, f"only {killed} syncs of {cycles} were killed mid-job"
 
     final = subprocess.run(
