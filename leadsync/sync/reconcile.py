@@ -181,11 +181,9 @@ def _text(value: Any) -> str:
 
 
 def _instant(text: str) -> datetime | None:
-    if len(text) < 19 or text[10] != "T":
+    """A datetime in any ISO 8601 form the CRMs answer (``Z``, ``+0000``, milliseconds)."""
+    if "T" not in text:
         return None
-    text = text.replace("Z", "+00:00")
-    if text[-5] in "+-" and text[-3] != ":":  # +0000 -> +00:00
-        text = f"{text[:-2]}:{text[-2:]}"
     try:
         return datetime.fromisoformat(text)
     except ValueError:
