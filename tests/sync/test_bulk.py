@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadsync.connectors.salesforce import SalesforceDestination
+from leadsync.connectors.salesforce import SalesforceDestination, bulk
 from tests.conftest import Project, Sandbox
 from tests.sync.test_feedback import SALESFORCE
 
@@ -122,6 +122,11 @@ def test_each_record_result_is_read_from_the_job(sandbox: Sandbox, tmp_path: Pat
     assert results[3].ok and results[3].crm_id == "0035g0000000777AAA"
     assert store.find_by("Lead", "LeadSync_Id__c", "new") is None
 
+    # CSV's own characters and non-ASCII text arrive as they were sent.
+    odd = 'O\'Brien, "Jr"\nZoë'
+    (written,) = dest.bulk_upsert([{"LeadSync_Id__c": "odd", "LastName": odd, "Company": "C"}])
+    assert written.ok and store.find_by("Lead", "LeadSync_Id__c", "odd")["LastName"] == odd
+
     sandbox.faults("lock_row:requests=2")
     locked = dest.bulk_upsert(first[3:])
     assert [r.ok for r in locked] == [True, False, True]
@@ -187,3 +192,21 @@ def test_100000_records_in_two_jobs_against_500_collections(
     assert all(r.ok and not r.created for r in again)
     assert (bulk, collections) == (12, 500)
     assert_each_lead_once(sandbox, 100_000)
+
+
+def test_a_job_too_large_for_one_upload_is_split(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce takes 100 MB of CSV a job: more (long descriptions) goes in several jobs,
+    each record's result still in its place."""
+    monkeypatch.setattr(bulk, "MAX_UPLOAD_BYTES", 2_000)
+    records = [
+        {"LeadSync_Id__c": f"k{i}", "LastName": f"L{i}", "Company": "C", "Description": "x" * 300}
+        for i in range(20)
+    ]
+    results = destination(tmp_path, sandbox, attach_to_contacts=False).bulk_upsert(records)
+    assert [r.ok for r in results] == [True] * 20
+    assert [r.crm_id for r in results] == [
+        sandbox.app.store.find_by("Lead", "LeadSync_Id__c", f"k{i}")["Id"] for i in range(20)
+    ]
+    assert sandbox.stats()["by_endpoint"]["bulk_ingest_create"] > 1

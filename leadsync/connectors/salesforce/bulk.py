@@ -40,6 +40,7 @@ from leadsync.errors import AuthenticationError, LeadsyncError, RetriableError
 EMPTY = "#N/A"
 STEP_ATTEMPTS = 5
 PAGE_RECORDS = 50_000
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Salesforce's limit for one job's CSV
 JSON, CSV = "application/json", "text/csv"
 T = TypeVar("T")
 
@@ -68,6 +69,14 @@ class BulkApi:
         record, in order."""
         if not records:
             return []
+        data = _csv(records)
+        if len(data.encode("utf-8")) > MAX_UPLOAD_BYTES and len(records) > 1:
+            # A job takes 100 MB of CSV at most (long descriptions add up): two jobs.
+            half = len(records) // 2
+            return [
+                *self.upsert(obj, external_id_field, records[:half]),
+                *self.upsert(obj, external_id_field, records[half:]),
+            ]
         job = self._step(
             "create",
             lambda: self._json(
@@ -85,7 +94,7 @@ class BulkApi:
         try:
             # Not retried on its own: an upload whose answer was lost cannot be told from
             # one that never arrived, and a job takes one upload. A new job is safe instead.
-            self._call("PUT", f"ingest/{job}/batches", data=_csv(records), content_type=CSV)
+            self._call("PUT", f"ingest/{job}/batches", data=data, content_type=CSV)
         except Exception as exc:
             self._abort(job)
             raise classify(exc) from exc
