@@ -7,7 +7,8 @@ A spec is a comma-separated list of ``kind[:option=value[:option=value]]``::
     slow:every=1:delay=0.2          every request is answered after 0.2 s (and succeeds)
     lock_row:rate=0.05              a twentieth of records in a batch fail UNABLE_TO_LOCK_ROW
     500:requests=1;4                the 1st and 4th API requests answer 500
-    429:requests=3;4;5;6            a burst of four rate-limit answers (HubSpot)
+    429:requests=3;4;5;6            a burst of four rate-limit answers (HubSpot's 429;
+                                    Salesforce's concurrent-request limit, a 403)
     429:every=50:retry_after=1      ... saying Retry-After: 1 (HubSpot usually does not)
     missing_result:every=3          every third batch answer lacks its last record's result
     session_expired:requests=3      the 3rd API request answers 401 INVALID_SESSION_ID
@@ -29,7 +30,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-# Each emulator answers a kind in its vendor's words; 429 is HubSpot's rate limit.
+# Each emulator answers a kind in its vendor's words.
 KINDS = (
     "503",
     "500",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from leadsync.connectors.salesforce import errors as sf_errors
 from leadsync.errors import RetriableError
 from tests.conftest import HubSpotSandbox, Project, Sandbox, cli_sync
 from tests.sync.test_bulk import destination
@@ -57,6 +58,19 @@ def test_salesforce_faults(sandbox: Sandbox, tmp_path: Path, spec: str, retries:
     assert (summary.created, summary.tasks_created, summary.pending) == (LEADS, LEADS, 0)
     assert sum(sandbox.stats()["faults_injected"].values()) > 0
     assert (summary.retried > 0) == retries
+    assert_salesforce_holds_each_once(sandbox)
+
+
+def test_salesforce_concurrency_limit_is_waited_out(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce's "slow down" is REQUEST_LIMIT_EXCEEDED, the daily limit's code, with
+    "ConcurrentPerOrgLongTxn Limit exceeded": waited out and retried, not a stop."""
+    monkeypatch.setattr(sf_errors, "CONCURRENT_WAIT_SECONDS", 0.05)
+    sandbox.faults("429:requests=3;7;8")
+    summary = cli_sync(salesforce_project(tmp_path))
+    assert summary.error is None and summary.failed == 0, summary.error
+    assert (summary.created, summary.tasks_created, summary.retried) == (LEADS, LEADS, 3)
     assert_salesforce_holds_each_once(sandbox)
 
 

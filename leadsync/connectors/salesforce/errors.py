@@ -52,6 +52,10 @@ STATUS_TABLE: list[tuple[int | None, str | None, type[ConnectorError], str]] = [
     (None, None, RequestRejected, "Salesforce answered with an error"),
 ]
 
+# How long to wait when the org runs too many long requests at once; Salesforce says
+# nothing, and such a request lasts at least 20 seconds.
+CONCURRENT_WAIT_SECONDS = 5.0
+
 # Per-record error codes in a batch result that may succeed when sent again.
 RETRIABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "MISSING_RESULT"})
 
@@ -87,6 +91,17 @@ def classify(exc: BaseException) -> LeadsyncError:
         )
     if isinstance(exc, SalesforceError):
         code, message = error_code(exc.content)
+        if code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in message:
+            # The same code as the daily limit, but this one passes in seconds: too many
+            # long-running requests in the org at once (ConcurrentPerOrgLongTxn).
+            return RateLimited(
+                f"Salesforce's limit of concurrent long-running requests is reached "
+                f"(HTTP {exc.status} {code}: {message})",
+                retry_after=CONCURRENT_WAIT_SECONDS,
+                status=exc.status,
+                code=code,
+                body=message[:300],
+            )
         for status, wanted, cls, advice in STATUS_TABLE:
             if (status is None or status == exc.status) and (wanted is None or wanted == code):
                 return cls(

@@ -607,4 +607,6 @@ def _fault_response(kind: str) -> Response:
         return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
     if kind == "request_limit":
         return _rest_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    if kind == "429":  # Salesforce's own "slow down": too many long requests at once
+        return _rest_error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
     raise ValueError(kind)
