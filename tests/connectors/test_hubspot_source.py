@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from leadsync.connectors.hubspot import HubSpotSource
-from leadsync.sandbox.hubspot.store import iso_ms
+from leadsync.sandbox.hubspot.values import iso_ms
 from tests.conftest import HubSpotSandbox, hubspot_options
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, in epoch milliseconds

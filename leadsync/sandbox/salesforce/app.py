@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -37,21 +35,10 @@ from werkzeug.wrappers import Request, Response
 from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
 from leadsync.sandbox.salesforce.bulk import BulkJobs
 from leadsync.sandbox.salesforce.schema import OBJECTS, describe
+from leadsync.sandbox.salesforce.soql import SoqlError, select
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
-_SOQL = re.compile(
-    r"^SELECT\s+(?P<fields>[\w\s,]+?)\s+FROM\s+(?P<obj>\w+)"
-    r"(?:\s+WHERE\s+(?P<where>.+?))?"
-    r"(?:\s+ORDER\s+BY\s+(?P<order>[\w\s,]+?))?"
-    r"(?:\s+LIMIT\s+(?P<limit>\d+))?$",
-    re.IGNORECASE,
-)
-_TERM = re.compile(
-    r"^(?P<field>\w+)\s*(?:(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>'[^']*'|[\w:.+-]+)"
-    r"|IN\s*\((?P<values>[^)]*)\))$",
-    re.IGNORECASE,
-)
 ORG_ID = "00D5g000004Sandbx"
 
 
@@ -417,33 +404,10 @@ class SalesforceEmulator:
 
     def _select(self, soql: str) -> tuple[str, list[str], list[dict[str, Any]]] | Response:
         """The object, fields and matching records of a SOQL query, or the error answer."""
-        match = _SOQL.match(soql)
-        if match is None or match.group("obj") not in OBJECTS:
-            return _rest_error(400, "MALFORMED_QUERY", f"unexpected token in query: {soql[:80]}")
-        obj = match.group("obj")
-        fields = [f.strip() for f in match.group("fields").split(",")]
-        order = [f.strip() for f in (match.group("order") or "").split(",") if f.strip()]
-        known = self.store.fields(obj)
-        unknown = [f for f in [*fields, *order] if f not in known]
-        if unknown:
-            return _rest_error(
-                400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{obj}'"
-            )
-        tests = []
-        for term in filter(
-            None, re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE)
-        ):
-            cond = _TERM.match(term.strip())
-            if cond is None:
-                return _rest_error(400, "MALFORMED_QUERY", f"unexpected condition: {term[:80]}")
-            tests.append(_condition(cond))
-        with self.store.lock:
-            rows = [r for r in self.store.records[obj].values() if all(t(r) for t in tests)]
-        if order:
-            rows.sort(key=lambda r: tuple(_soql_key(r.get(f)) for f in order))
-        if match.group("limit"):
-            rows = rows[: int(match.group("limit"))]
-        return obj, fields, rows
+        try:
+            return select(self.store, soql)
+        except SoqlError as err:
+            return _rest_error(400, err.code, err.message)
 
     def sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
         record = self.store.records.get(obj, {}).get(rid)
@@ -495,51 +459,6 @@ def _bulk_rules() -> list[Rule]:
         Rule(f"{jobs}/query/<job_id>", endpoint="bulk_query_get", methods=["GET"]),
         Rule(f"{jobs}/query/<job_id>/results", endpoint="bulk_query_results", methods=["GET"]),
     ]
-
-
-def _soql_value(raw: str) -> Any:
-    if raw.startswith("'"):
-        return raw[1:-1]
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "null":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        return _soql_key(raw)  # a datetime literal
-
-
-def _soql_key(value: Any) -> Any:
-    """A value as SOQL compares it: datetimes as instants, the rest as they are."""
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
-        text = value.replace("Z", "+00:00")
-        if text[-5] in "+-" and text[-3] != ":":  # +0000 -> +00:00
-            text = f"{text[:-2]}:{text[-2:]}"
-        try:
-            return datetime.fromisoformat(text)
-        except ValueError:
-            return value
-    return value
-
-
-def _condition(cond: re.Match[str]) -> Callable[[Mapping[str, Any]], bool]:
-    name = cond.group("field")
-    if cond.group("values") is not None:
-        values = {v.strip().strip("'") for v in cond.group("values").split(",")}
-        return lambda r: r.get(name) in values
-    op, want = cond.group("op"), _soql_value(cond.group("value"))
-    if op in ("=", "!="):
-        return lambda r: (_soql_key(r.get(name)) == want) == (op == "=")
-
-    def compare(r: Mapping[str, Any]) -> bool:
-        have = _soql_key(r.get(name))
-        if have is None or want is None:
-            return False
-        return {"<": have < want, "<=": have <= want, ">": have > want, ">=": have >= want}[op]
-
-    return compare
 
 
 def _xml_text(root: ET.Element, local: str) -> str | None:
