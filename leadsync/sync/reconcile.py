@@ -23,8 +23,6 @@ sent by the same pusher as a sync (``--repair``), with its retries and quota rul
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -37,6 +35,7 @@ from leadsync import log
 from leadsync.connectors.base import Destination
 from leadsync.state import repo
 from leadsync.state.models import Lead, OutboxOp, utcnow
+from leadsync.sync import planner
 
 logger = log.get("leadsync.sync.reconcile")
 SHOWN = 20
@@ -150,10 +149,10 @@ def reconcile(
 
 
 def _repair(destination: Destination, lead: Lead, payload: dict[str, Any], run_id: str) -> dict:
-    """An outbox op writing ``payload`` again; keyed by what it writes and the day, so
-    that reconciling twice plans it once and a drift that comes back is repaired again."""
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-    key = f"reconcile:{destination.name}:{lead.key}:{utcnow().date()}:{digest[:20]}"
+    """An outbox op writing ``payload`` again, keyed as the planner keys its ops, on a
+    base of the day: reconciling twice plans it once, and a drift that comes back
+    another day is repaired again."""
+    key = planner.op_key(destination.name, lead.key, payload, f"reconcile-{utcnow().date()}")
     return repo.outbox_row(key, destination.name, "upsert", lead.id, payload, run_id)
 
 
