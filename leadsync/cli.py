@@ -9,14 +9,14 @@ the run finished but some records were quarantined or dead-lettered
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from leadsync import __version__, log
+from leadsync import __version__, clock, log
 from leadsync import config as cfg
 from leadsync.cli_sandbox import demo, sandbox
 from leadsync.output import COUNT_KEYS, fail, leadsync_errors, progress, report
@@ -65,6 +65,13 @@ class State:
     default=None,
     help="Log format on stderr [default: console on a terminal, JSON lines otherwise].",
 )
+@click.option(
+    "--now",
+    metavar="TIME",
+    envvar=clock.ENV,
+    help="Decide as if it were this UTC time (ISO 8601: 2026-12-07T09:00:00Z), to see what "
+    "`preview` or `explain` would say on another day [default: the clock; env LEADSYNC_NOW].",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -72,6 +79,7 @@ def main(
     state_url: str | None,
     log_level: str | None,
     log_json: bool | None,
+    now: str | None,
 ) -> None:
     """leadsync moves leads from marketing systems into the CRM and keeps the two in step.
 
@@ -92,6 +100,10 @@ def main(
     Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
     """
     log.configure(log_level or ("warning" if sys.stderr.isatty() else "info"), json=log_json)
+    if now:
+        with leadsync_errors():
+            clock.parse(now)
+        os.environ[clock.ENV] = now  # one clock for every part of this process
     ctx.obj = State(config, state_url)
 
 
@@ -107,14 +119,14 @@ def main(
 )
 def init(path: Path, force: bool, crm: str) -> None:
     """Write a starter config (the documented example) and the sample export it reads."""
-    from leadsync.demo.run import SAMPLE, example_text, sample_path
+    from leadsync.demo.run import SAMPLE, example_text, write_sample
 
     if path.exists() and not force:
         fail(f"{path} exists; pass --force to overwrite it")
     path.write_text(example_text(crm), encoding="utf-8")
     sample = path.parent / SAMPLE
     if not sample.exists():
-        shutil.copyfile(sample_path(), sample)
+        write_sample(sample)
     secrets = (
         "HUBSPOT_TOKEN (a private app's token)"
         if crm == "hubspot"
@@ -300,7 +312,6 @@ def explain_command(state: State, who: str) -> None:
     The score is computed again now, with the rules in the config as they are.
     """
     from leadsync.state import db
-    from leadsync.state.models import utcnow
     from leadsync.sync.explain import explain
     from leadsync.sync.wiring import wire
 
@@ -308,7 +319,7 @@ def explain_command(state: State, who: str) -> None:
         config = state.load(secrets=False)
         engine = db.make_engine(config.state_url)
         db.require_current(engine)
-        lines = explain(wire(config), engine, who, utcnow())
+        lines = explain(wire(config), engine, who, clock.now())
     if lines is None:
         fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
     click.echo("\n".join(lines or []))
@@ -326,7 +337,6 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
     force and with the candidate's; nothing is written to the CRM or the state db.
     """
     from leadsync.state import db
-    from leadsync.state.models import utcnow
     from leadsync.sync.preview import lines, preview
     from leadsync.sync.wiring import wire
 
@@ -335,7 +345,7 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
         other = cfg.load(candidate, state_url=config.state_url, strict_env=False)
         engine = db.make_engine(config.state_url)
         db.require_current(engine)
-        report = preview(wire(config), wire(other), engine, utcnow())
+        report = preview(wire(config), wire(other), engine, clock.now())
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

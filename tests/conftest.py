@@ -33,6 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 XEDUCATION = ROOT.parent / "shared" / "data" / "xeducation_leads.csv"
 XEDUCATION_ROWS = 9237
+# The one clock's time in every test (leadsync.clock): no result depends on the day the
+# suite runs. A test about another day sets LEADSYNC_NOW itself.
+TEST_NOW = "2026-11-23T12:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("LEADSYNC_NOW", TEST_NOW)
+    return TEST_NOW
 
 
 @dataclass

@@ -8,14 +8,15 @@ a second run finds the first one's state and writes nothing.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from leadsync import clock
 from leadsync import config as cfg
+from leadsync.demo.sample import aged
 from leadsync.sandbox.faults import FaultPlan
 from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator
 from leadsync.sandbox.hubspot import Store as HubSpotStore
@@ -42,11 +43,18 @@ def sample_path() -> Path:
     return Path(str(resources.files("leadsync") / "demo" / SAMPLE))
 
 
+def write_sample(target: Path) -> None:
+    """Copy the bundled sample to target, its times moved so that it ages from today:
+    the demo decides the same whatever day it runs on."""
+    text = sample_path().read_text(encoding="utf-8")
+    target.write_text(aged(text, clock.now().date()), encoding="utf-8", newline="")
+
+
 def prepare(workdir: Path, sandbox_url: str, crm: str = "salesforce") -> Path:
     """Write the demo's config (the example, pointed at the emulator) and sample into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / SAMPLE).exists():
-        shutil.copyfile(sample_path(), workdir / SAMPLE)
+        write_sample(workdir / SAMPLE)
     text = example_text(crm).replace(
         '# sandbox_url = "http://127.0.0.1:8765"', f'sandbox_url = "{sandbox_url}"'
     )

@@ -8,12 +8,16 @@ demo then shows two records merging into one lead (progressive profiling).
 from __future__ import annotations
 
 import csv
+import io
 import random
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 SEED = 20261123
+# The sample is written as of this day; a copy for a demo is moved to the day it runs.
+SAMPLE_DAY = date(2026, 11, 23)
+SUBMITTED_AT = "Submitted At"
 COLUMNS = [
     "Form ID",
     "Email",
@@ -187,6 +191,29 @@ def rows(n: int = 500, seed: int = SEED) -> list[list[str]]:
             ]
         )
     return out
+
+
+def aged(text: str, today: date) -> str:
+    """The sample's CSV text with every `Submitted At` moved by (today - SAMPLE_DAY), in the
+    form it was written (ISO 8601 or epoch milliseconds)."""
+    shift = timedelta(days=(today - SAMPLE_DAY).days)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    column = header.index(SUBMITTED_AT)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in reader:
+        row[column] = _moved(row[column], shift)
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def _moved(value: str, shift: timedelta) -> str:
+    if value.isdigit():
+        return str(int(value) + int(shift.total_seconds() * 1000))
+    when = datetime.fromisoformat(value) + shift
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _ascii(text: str) -> str:

@@ -333,8 +333,11 @@ def _unquote(text: str) -> str:
 
 
 def _now(ctx: Context) -> datetime:
+    # Rules are pure: the caller says what time it is (leadsync.clock), never the wall clock.
     now = ctx.get("now")
-    return now if isinstance(now, datetime) else datetime.now(UTC)
+    if not isinstance(now, datetime):
+        raise TypeError("a condition's context needs 'now', a datetime")
+    return now
 
 
 def _typed(value: Any, kind: str) -> Any:

@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from leadsync import log
+from leadsync import clock, log
 from leadsync.connectors.base import Page, RawRecord, Source
 from leadsync.errors import ConfigError, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
@@ -91,7 +91,7 @@ class Run:
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
         # The moment decisions are made at: scores fade with time, so tests pin it.
-        self.now = now or utcnow()
+        self.now = now or clock.now()
         self.decider = Decider(wiring, self.summary, self.now)
 
     def execute(self) -> RunSummary:

@@ -420,7 +420,7 @@ def test_preview_shows_what_a_lower_threshold_would_do(tasked: Project, sandbox:
         "current": {"0055g00000000CyxAA": 1},
         "candidate": {"0055g00000000CyxAA": 1, "0055g00000000AnnAA": 1},
     }
-    (change,) = report["changes"]  # the preview runs at the wall clock: decay moves decimals
+    (change,) = report["changes"]  # the preview runs at the fixed clock (conftest)
     assert (change["lead"], change["from"], change["to"]) == ("bo@x.example", "lead", "mql")
     assert re.fullmatch(
         r"score 39\.\d+ reached the MQL threshold \(total >= 30\)", change["reason"]
