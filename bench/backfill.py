@@ -40,7 +40,7 @@ def push(work: Path, data: Path, way: str) -> tuple[float, dict[str, int], int]:
     """Plan the backfill, then push it: (push seconds, requests by endpoint, leads created)."""
     folder = work / way
     folder.mkdir()
-    shutil.copyfile(data, folder / data.name)
+    shutil.copy2(data, folder / data.name)
     text = CONFIG.read_text(encoding="utf-8").replace("[crm.auth]", f"{WAYS[way]}\n[crm.auth]")
     (folder / "config.toml").write_text(text, encoding="utf-8")
     app = SalesforceEmulator(store=Store())

@@ -19,6 +19,7 @@ COUNT_KEYS = (
     "quarantined",
     "unchanged",
     "created",
+    "adopted",
     "updated",
     "failed",
     "retried",

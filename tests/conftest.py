@@ -158,7 +158,8 @@ def xeducation(tmp_path: Path, sandbox: Sandbox) -> Project:
     """The real X Education export, configured for the emulator."""
     if not XEDUCATION.exists():
         pytest.fail(f"the real data file is missing: {XEDUCATION}")
-    shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
+    # copy2 keeps the export's own time: a file written long ago, not one being written.
+    shutil.copy2(XEDUCATION, tmp_path / "xeducation_leads.csv")
     shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
     return Project(tmp_path, tmp_path / "config.toml")
 

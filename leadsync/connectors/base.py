@@ -104,6 +104,11 @@ class RecordResult:
     fields: tuple[str, ...] = ()
     # True when the same record may succeed if sent again (a row lock, say).
     retriable: bool = False
+    # The records a CRM's duplicate rule matched, when it refused a new one as a duplicate.
+    duplicates: tuple[str, ...] = ()
+    # Written to a record the CRM already had for this person (found by email, or by its
+    # duplicate rule), which now carries leadsync's key: not created, taken over.
+    adopted: bool = False
 
 
 @dataclass(frozen=True)

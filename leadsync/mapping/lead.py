@@ -8,6 +8,7 @@ custom attributes with their type in ``[lead.custom_fields]``.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -77,14 +78,18 @@ def coerce(value: Any, kind: str) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a whole number, got {value!r}") from None
-        if not number.is_integer():
+        if not math.isfinite(number) or not number.is_integer():
             raise ValueError(f"expected a whole number, got {value!r}")
         return int(number)
     if kind == "float":
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            # NaN and infinity are no amount a CRM can hold (nor JSON carry).
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
     if kind == "date":
         if isinstance(value, datetime):
             return value.date().isoformat()

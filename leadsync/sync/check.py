@@ -68,8 +68,8 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
     report.checked.append("config keys and field maps")
     for name, (source, smap) in wiring.sources.items():
         problems = [f"{path}: {p}" for p in source.check()]
-        header = source.columns()
-        if header is not None and not problems:
+        header = source.columns() if not problems else None
+        if header is not None:
             event_map = wiring.events.get(name)
             wanted = smap.columns() | (event_map.columns() if event_map else set())
             for column in sorted(wanted - set(header)):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -47,6 +48,8 @@ from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.sync")
 MAX_SHOWN_CHANGES = 10
+# How far ahead of the clock a source's time may be (clock skew) before it is not believed.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Run:
         # The moment decisions are made at: scores fade with time, so tests pin it.
         self.now = now or clock.now()
         self.decider = Decider(wiring, self.summary, self.now)
+        self._applied: defaultdict[str, set[str]] = defaultdict(set)  # keys mapped this run
 
     def execute(self) -> RunSummary:
         """Run the pass; a fatal error ends it as `failed`, with the reason in the summary.
@@ -229,7 +233,7 @@ class Run:
         self, session: Session, source: str, smap: SourceMap, page: Page, *, remap: bool
     ) -> None:
         """One page, in the caller's transaction: map, resolve, remember, plan."""
-        now = utcnow()
+        now = self.now  # the one clock: records seen in this run are seen at its time
         with session.no_autoflush:  # one flush per page, not one per lookup
             changed = self._map(session, source, smap, page.records, remap=remap)
             resolved = self._resolve_all(session, source, changed, now)
@@ -250,12 +254,18 @@ class Run:
             session, source, [r.external_id for r in records if r.external_id]
         )
         out: list[_Mapped] = []
+        applied = self._applied[source]
         for rec in records:
             self.summary.read += 1
             if rec.problem:
                 self._quarantine(session, source, rec, rec.problem_field, rec.problem)
                 continue
-            if not remap and rec.external_id and _same(known.get(rec.external_id), rec):
+            if (
+                not remap
+                and rec.external_id
+                and rec.external_id not in applied
+                and _same(known.get(rec.external_id), rec)
+            ):
                 self.summary.unchanged += 1  # checked before mapping: the cheap common case
                 continue
             try:
@@ -269,6 +279,11 @@ class Run:
                 continue
             key = rec.external_id or f"email:{profile['email']}"
             out.append(_Mapped(key, rec, profile, known.get(key)))
+            if rec.external_id:
+                # The same record twice in one read (a person exported twice under one id):
+                # once one version is applied, every later one is too, so that the later
+                # row wins on every re-read, not whichever differs from the last stored.
+                applied.add(key)
         # Records known by email only: their previous version is looked up now.
         by_email = [m.key for m in out if not m.record.external_id]
         if by_email:
@@ -276,7 +291,13 @@ class Run:
             for m in out:
                 if not m.record.external_id:
                     m.prior = known.get(m.key)
-            kept = [m for m in out if remap or m.record.external_id or not _same(m.prior, m.record)]
+            kept = []
+            for m in out:  # in file order: the same person twice, as above
+                if remap or m.record.external_id or m.key in applied:
+                    kept.append(m)
+                elif not _same(m.prior, m.record):
+                    kept.append(m)
+                    applied.add(m.key)
             self.summary.unchanged += len(out) - len(kept)
             out = kept
         return out
@@ -294,10 +315,21 @@ class Run:
             session, [m.profile["email"] for m in mapped if m.profile.get("email")]
         )
         seen_at = iso_utc(now)
+        latest = iso_utc(now + FUTURE_SKEW)
         for m in mapped:
             m.lead = self._resolve(session, m.record, m.profile, by_ext, by_email, now)
             m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
             at = m.profile.get("source_updated_at") or seen_at
+            if at > latest:
+                # A time in the future would make this record win over every later one.
+                self.summary.note_problem(
+                    source,
+                    m.record.ref,
+                    "source_updated_at",
+                    f"{at} is in the future: taken as {seen_at}",
+                )
+                logger.warning("sync.record.future_time", source=source, record=m.record.ref)
+                m.profile["source_updated_at"] = at = seen_at
             lead = m.lead
             profile, times, changed = merge(lead.profile, lead.profile_times, m.profile, at)
             if changed:
@@ -506,6 +538,7 @@ class Run:
         self.summary.quota = stats.quota_note
         self.summary.bulk = self.summary.bulk or stats.bulk
         self.summary.created += stats.created
+        self.summary.adopted += stats.adopted
         self.summary.updated += stats.updated
         self.summary.failed += stats.failed
         self.summary.retried += stats.retried

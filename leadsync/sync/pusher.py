@@ -15,6 +15,7 @@ and the CRM ends with one record per lead, never two.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ logger = log.get("leadsync.sync.pusher")
 @dataclass
 class PushStats:
     created: int = 0
+    adopted: int = 0
     updated: int = 0
     failed: int = 0
     retried: int = 0
@@ -175,6 +177,7 @@ def _drain(
                         policy.backoff_max_seconds,
                     )
                 )
+            ops = _sendable(session, ops, stats)
             # What the CRM holds for these leads: their ids to send, their records to update.
             known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
             if kind != "upsert":
@@ -227,6 +230,29 @@ def _hold(
         "the quota to reset"
     )
     logger.warning("sync.quota.low", used=quota.used, limit=quota.limit, mode=mode, held=held)
+
+
+def _sendable(session: Session, ops: list[OutboxOp], stats: PushStats) -> list[OutboxOp]:
+    """The ops a request can carry. One holding a number no JSON can carry (NaN, infinity:
+    planned before leadsync refused them at mapping) is dead-lettered alone, naming the
+    field, so that it cannot fail its whole batch run after run."""
+    ready = []
+    for op in ops:
+        bad = [k for k, v in op.payload.items() if isinstance(v, float) and not math.isfinite(v)]
+        if not bad:
+            ready.append(op)
+            continue
+        op.attempts += 1
+        repo.dead_letter(
+            session,
+            op,
+            "INVALID_NUMBER",
+            f"{bad[0]} is {op.payload[bad[0]]}: not a number a "
+            "CRM can hold; fix the source value or the mapping, then `leadsync errors retry`",
+            bad,
+        )
+        stats.failed += 1
+    return ready
 
 
 def _related_call(
@@ -358,8 +384,12 @@ def _apply(
     op.last_error = None
     record = known.get(op.lead_id)
     if record is None:
-        # New to us, whatever the CRM said: a retried create answers created=false.
-        stats.created += 1
+        # New to us, whatever the CRM said (a retried create answers created=false), unless
+        # the CRM had the person already and the record was taken over.
+        if result.adopted:
+            stats.adopted += 1
+        else:
+            stats.created += 1
         record = CrmRecord(
             lead_id=op.lead_id,
             destination=destination,

@@ -19,6 +19,9 @@ class RunSummary:
     quarantined: int = 0
     unchanged: int = 0
     created: int = 0
+    # Records the CRM already had for the person (by email, or its duplicate rule): taken
+    # over with leadsync's key rather than created again.
+    adopted: int = 0
     updated: int = 0
     failed: int = 0
     retried: int = 0

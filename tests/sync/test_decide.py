@@ -500,8 +500,8 @@ def test_a_rule_that_lands_on_someone_who_left_falls_back(routed: Project, sandb
             "the fallback owner"
         )
     # users and queues once per run; contacts and leads by email once per page that routes;
-    # contacts with the new leads' emails once per batch of new leads
-    assert sandbox.stats()["by_endpoint"]["query"] == 5
+    # contacts and leads with the new leads' emails once per batch of new leads
+    assert sandbox.stats()["by_endpoint"]["query"] == 6
 
 
 def test_a_person_the_crm_already_owns_keeps_their_owner(routed: Project, sandbox: Sandbox):
@@ -552,5 +552,5 @@ def test_keeping_existing_owners_can_be_turned_off(routed: Project, sandbox: San
 
     ann = {r["Email"]: r for r in sandbox.records("Contact")}["ann@x.example"]
     assert ann["OwnerId"] == "0055g00000000CyxAA"  # the executives' rule
-    # users and queues, and (not for routing) contacts with the new leads' emails
-    assert sandbox.stats()["by_endpoint"]["query"] == 3
+    # users and queues, and (not for routing) contacts and leads with the new leads' emails
+    assert sandbox.stats()["by_endpoint"]["query"] == 4

@@ -122,7 +122,7 @@ def served(tmp_path: Path):
 
 def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, served: str):
     """Killed 8 times mid-push, the sync ends with each of 9,237 leads in the CRM once."""
-    shutil.copyfile(XEDUCATION, tmp_path / "xeducation_leads.csv")
+    shutil.copy2(XEDUCATION, tmp_path / "xeducation_leads.csv")
     shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
     env = _env(tmp_path, served)
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)

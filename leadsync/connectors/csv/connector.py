@@ -12,6 +12,7 @@ before it, and, once the whole file is read, the hash of the whole file.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,9 @@ from leadsync.errors import ConnectorError
 
 class CsvConfig(ConnectorConfig):
     path: str
+    # A last line with no newline yet is taken as still being written (and left for the
+    # next read) while the file changed within this many seconds.
+    settle_seconds: float = Field(30.0, ge=0)
     encoding: Literal["auto", "utf-8", "utf-8-sig", "latin-1", "cp1252"] = "auto"
     delimiter: str = Field(",", min_length=1, max_length=1)
     null_values: list[str] = Field(default_factory=lambda: [""])
@@ -44,7 +48,10 @@ class CsvSource(Source):
     def check(self) -> list[str]:
         if not self.path.is_file():
             return [f"sources.{self.name}.path: no such file: {self.path}"]
-        header = self.columns() or []
+        try:
+            header = self.columns() or []
+        except ConnectorError as exc:
+            return [str(exc)]
         if self.config.external_id and self.config.external_id not in header:
             return [
                 f"sources.{self.name}.external_id: column {self.config.external_id!r} "
@@ -57,8 +64,21 @@ class CsvSource(Source):
             return None
         with self.path.open("rb") as f:
             for row in RowReader(f, **self._parse_args(0, 0)):
-                return [c.strip().lstrip(BOM.decode("utf-8")) for c in row.values or []]
+                return self._header(row.values or [])
         return []
+
+    def _header(self, values: list[str]) -> list[str]:
+        """The column names; two columns of one name are refused (the later would win)."""
+        header = [c.strip().lstrip(BOM.decode("utf-8")) for c in values]
+        seen: dict[str, int] = {}
+        for i, name in enumerate(header, start=1):
+            if name in seen:
+                raise ConnectorError(
+                    f"sources.{self.name}: the header of {self.path.name} names {name!r} "
+                    f"twice (columns {seen[name]} and {i}): rename one, or drop it from the export"
+                )
+            seen[name] = i
+        return header
 
     def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
         try:
@@ -107,7 +127,7 @@ class CsvSource(Source):
             if header is None:
                 if row.values is None:
                     raise ConnectorError(f"sources.{self.name}: the header line is unreadable")
-                header = [c.strip().lstrip(BOM.decode("utf-8")) for c in row.values]
+                header = self._header(row.values)
                 reader.width = len(header)
                 continue
             page.append(self._record(row, header, nulls))
@@ -116,8 +136,9 @@ class CsvSource(Source):
                 page = []
         if header is None or last is None:
             return
-        # The whole file is consumed now, trailing blank lines included.
-        size = stream.tell()
+        # The whole file is consumed now, trailing blank lines included, but for a last
+        # line still being written.
+        size = reader.feed.offset if reader.feed.held else stream.tell()
         final = self._cursor(last, header, hasher, complete=True)
         yield Page(page, {**final, "offset": size, "size": size})
 
@@ -168,12 +189,21 @@ class CsvSource(Source):
 
     def _parse_args(self, offset: int, line: int) -> dict[str, Any]:
         args: dict[str, Any] = {
+            "hold_unterminated": self._still_written(),
             "encoding": self.config.encoding,
             "delimiter": self.config.delimiter,
             "start_offset": offset,
             "start_line": line,
         }
         return args
+
+    def _still_written(self) -> bool:
+        """Whether the file changed so lately that an unterminated last line may be cut."""
+        try:
+            modified = self.path.stat().st_mtime
+        except OSError:
+            return False
+        return time.time() - modified < self.config.settle_seconds
 
 
 def _sha256(stream: Any) -> str:

@@ -9,6 +9,9 @@ A quote that is opened and never closed makes a CSV parser swallow the lines
 after it into one field. When a row spanning several lines turns out broken
 (a parse error, or the wrong number of columns), only its first line is set
 aside, and the lines it swallowed are read again as rows of their own.
+
+A last line without its newline may be one the exporter is still writing: with
+``hold_unterminated`` it is not read (nor hashed) until it is complete.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class _Feed:
     offset: int
     line: int
     hasher: Any
+    hold_unterminated: bool = False
+    held: bool = False  # a last line was left for the next read
     consumed: list[_Line] = field(default_factory=list)
     again: list[_Line] = field(default_factory=list)
 
@@ -68,6 +73,9 @@ class _Feed:
     def _next_line(self) -> _Line | None:
         chunk = self.stream.readline()
         if not chunk:
+            return None
+        if self.hold_unterminated and not chunk.endswith(b"\n"):
+            self.held = True
             return None
         self.hasher.update(chunk)
         end = self.offset + len(chunk)
@@ -109,6 +117,7 @@ class RowReader:
         start_offset: int,
         start_line: int,
         hasher: Any | None = None,
+        hold_unterminated: bool = False,
     ) -> None:
         self.feed = _Feed(
             stream,
@@ -116,6 +125,7 @@ class RowReader:
             start_offset,
             start_line,
             hasher if hasher is not None else hashlib.sha256(),
+            hold_unterminated,
         )
         self.delimiter = delimiter
         self.reader = self._parser()

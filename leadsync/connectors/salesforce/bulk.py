@@ -63,34 +63,42 @@ class BulkApi:
     # -- ingest ---------------------------------------------------------------
 
     def upsert(
-        self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
+        self,
+        obj: str,
+        external_id_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        operation: str = "upsert",
+        assignment_rule: str | None = None,
     ) -> list[RecordResult]:
-        """Upsert ``records`` by ``external_id_field`` in one ingest job; one result per
-        record, in order."""
+        """Upsert ``records`` by ``external_id_field`` in one ingest job (or, with
+        operation "update", update them by their ``Id``); one result per record, in order.
+        A job runs no assignment rule unless ``assignment_rule`` names one."""
         if not records:
             return []
         data = _csv(records)
         if len(data.encode("utf-8")) > MAX_UPLOAD_BYTES and len(records) > 1:
             # A job takes 100 MB of CSV at most (long descriptions add up): two jobs.
             half = len(records) // 2
-            return [
-                *self.upsert(obj, external_id_field, records[:half]),
-                *self.upsert(obj, external_id_field, records[half:]),
-            ]
-        job = self._step(
-            "create",
-            lambda: self._json(
-                "POST",
-                "ingest",
-                {
-                    "object": obj,
-                    "operation": "upsert",
-                    "externalIdFieldName": external_id_field,
-                    "contentType": "CSV",
-                    "lineEnding": "LF",
-                },
-            ),
-        )["id"]
+            again = partial(
+                self.upsert,
+                obj,
+                external_id_field,
+                operation=operation,
+                assignment_rule=assignment_rule,
+            )
+            return [*again(records[:half]), *again(records[half:])]
+        spec: dict[str, Any] = {
+            "object": obj,
+            "operation": operation,
+            "contentType": "CSV",
+            "lineEnding": "LF",
+        }
+        if operation == "upsert":
+            spec["externalIdFieldName"] = external_id_field
+        if assignment_rule:
+            spec["assignmentRuleId"] = assignment_rule
+        job = self._step("create", lambda: self._json("POST", "ingest", spec))["id"]
         try:
             # Not retried on its own: an upload whose answer was lost cannot be told from
             # one that never arrived, and a job takes one upload. A new job is safe instead.
@@ -100,15 +108,26 @@ class BulkApi:
             raise classify(exc) from exc
         self._close(job)
         self._wait(f"ingest/{job}")
+        match = "Id" if operation == "update" else external_id_field
         results: list[RecordResult | None] = [None] * len(records)
         where: dict[str, list[int]] = {}
         for i, record in enumerate(records):
-            where.setdefault(_cell(record.get(external_id_field)), []).append(i)
+            where.setdefault(_cell(record.get(match)), []).append(i)
         for kind, read in (("successfulResults", _succeeded), ("failedResults", _failed)):
             text = self._step(kind, partial(self._call, "GET", f"ingest/{job}/{kind}"))
-            for row in csv.DictReader(io.StringIO(text.text)):
-                _place(results, where, row.get(external_id_field, ""), read(row))
+            for row in csv.DictReader(io.StringIO(_utf8(text))):
+                _place(results, where, row.get(match, ""), read(row))
         return [r or missing_result("Salesforce's Bulk API") for r in results]
+
+    def update(
+        self,
+        obj: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        assignment_rule: str | None = None,
+    ) -> list[RecordResult]:
+        """Update ``records`` by their ``Id`` in one ingest job; one result per record."""
+        return self.upsert(obj, "Id", records, operation="update", assignment_rule=assignment_rule)
 
     def _close(self, job: str) -> None:
         """Mark the upload complete. When the answer is lost, the job's state says whether
@@ -167,7 +186,7 @@ class BulkApi:
                 "results",
                 partial(self._call, "GET", f"query/{job}/results", params=params),
             )
-            yield from csv.DictReader(io.StringIO(page.text))
+            yield from csv.DictReader(io.StringIO(_utf8(page)))
             locator = page.headers.get("Sforce-Locator", "null")
             if locator in ("", "null"):
                 return
@@ -223,6 +242,12 @@ class BulkApi:
         self.on_retry()
         wait = getattr(error, "retry_after", None)
         time.sleep(wait if wait is not None else min(0.2 * 2 ** (attempt - 1), 5.0))
+
+
+def _utf8(response: requests.Response) -> str:
+    """A result CSV's text. Salesforce writes UTF-8 and says `text/csv` without a charset,
+    which requests would read as Latin-1 (García as GarcÃ­a)."""
+    return response.content.decode("utf-8-sig")
 
 
 def _csv(records: Sequence[Mapping[str, Any]]) -> str:

@@ -76,6 +76,11 @@ class SalesforceConfig(ConnectorConfig):
     bulk_job_records: int = Field(50_000, ge=1, le=150_000)
     bulk_poll_seconds: float = Field(5.0, ge=0)
     bulk_deadline_seconds: float = Field(1800.0, gt=0)
+    # Who assigns new and updated Leads. Unset: leadsync routes, and every request says
+    # `Sforce-Auto-Assign: FALSE` so that the org's active assignment rule does not
+    # overwrite the owner leadsync chose. An AssignmentRule id (01Q...): that rule runs
+    # on every Lead leadsync writes ("TRUE": the org's active rule).
+    assignment_rule: str | None = None
     api_version: str = "59.0"
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)
@@ -117,6 +122,8 @@ def _endpoint(url: str) -> str:
     path = urlsplit(url).path
     if "/composite/sobjects/" in path:
         return "collections_upsert"
+    if "/query/" in path:
+        return "query"
     if "/jobs/" in path:
         return "bulk"
     if "/Soap/u/" in path or path.endswith("/oauth2/token"):
@@ -131,6 +138,8 @@ def build_client(
 ) -> Salesforce:
     """Log in (or not, for a session id) and return the client; raises the client's errors."""
     session = requests.Session()
+    # Sent with every request: the org's assignment rule runs only when the admin says so.
+    session.headers["Sforce-Auto-Assign"] = config.assignment_rule or "FALSE"
     transport = _Transport(config.timeout_seconds, counter, config.sandbox_url, quota or ApiQuota())
     session.mount("https://", transport)
     session.mount("http://", transport)

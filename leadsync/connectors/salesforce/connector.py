@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from simple_salesforce import Salesforce
 
+from leadsync import log
 from leadsync.connectors.base import (
     CrmChange,
     Destination,
@@ -22,6 +25,7 @@ from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.connectors.salesforce.schema import parse_describe
 
+logger = log.get("leadsync.connectors.salesforce")
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 READ_ATTEMPTS = 5
 # What sales does that leadsync reads back.
@@ -116,19 +120,31 @@ class SalesforceDestination(Destination):
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)
         contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
+        people = _new_people(records, ids)
+        attached_now: set[int] = set()
         if self.config.attach_to_contacts:
-            attached = self._contacts_by_email(records, ids, bulk=bulk)
+            attached = self._contacts_by_email(people, bulk=bulk)
+            attached_now = set(attached)
             contacts |= {i: cid for i, (cid, _) in attached.items()}
             # A Contact leadsync did not make: sales' fields stay as they are there.
             records = [
                 self.guard.apply(r, attached[i][1]) if i in attached else r
                 for i, r in enumerate(records)
             ]
-        leads = [i for i in range(len(records)) if i not in contacts]
+        # A Lead that has the person already (web-to-lead, or written by a state db that
+        # was lost) is taken over, never twinned.
+        adopted = self._leads_by_email(
+            {i: e for i, e in people.items() if i not in contacts}, records, bulk=bulk
+        )
+        records = [adopted[i][1] if i in adopted else r for i, r in enumerate(records)]
+        by_id = {i: lead_id for i, (lead_id, _) in adopted.items()}
+        leads = [i for i in range(len(records)) if i not in contacts and i not in by_id]
         if leads:
             ext, picked = self.external_id_field, [records[i] for i in leads]
             if bulk:
-                answer = self._bulk().upsert(self.config.object, ext, picked)
+                answer = self._bulk().upsert(
+                    self.config.object, ext, picked, assignment_rule=self._bulk_rule()
+                )
             else:
                 answer = self._collections_upsert(self.config.object, ext, picked)
             for i, result in zip(leads, answer, strict=True):
@@ -136,43 +152,138 @@ class SalesforceDestination(Destination):
             converted = [i for i in leads if results[i].code == CONVERTED]  # type: ignore[union-attr]
             if converted:
                 contacts |= self._converted_contacts(records, converted)
+            twins = self._duplicates_found(records, leads, results)
+            by_id |= {i: rid for i, rid in twins.items() if rid.startswith("00Q")}
+            contacts |= {i: rid for i, rid in twins.items() if rid.startswith("003")}
+            attached_now |= {i for i, rid in twins.items() if rid.startswith("003")}
+        if by_id:
+            self._update_by_id(self.config.object, records, by_id, results, bulk=bulk)
         if contacts:
             self._update_contacts(records, contacts, results)
-        return [r or missing_result("Salesforce") for r in results]
+        return [
+            replace(r, adopted=True)
+            if r and r.ok and (i in by_id or i in attached_now)
+            else r or missing_result("Salesforce")
+            for i, r in enumerate(results)
+        ]
 
     def _contacts_by_email(
-        self, records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], *, bulk: bool
+        self, people: Mapping[int, str], *, bulk: bool
     ) -> dict[int, tuple[str, dict[str, Any]]]:
         """New leads (no CRM record yet) whose email a Contact already has: that Contact,
         and its fill-if-empty fields. A batch asks for its emails in one query (200 at
         most); a bulk job reads every Contact's email by a bulk query, a few requests
         however many."""
-        new = {
-            i: str(r["Email"]).lower()
-            for i, r in enumerate(records)
-            if ids[i] is None and r.get("Email")
-        }
-        if not new:
+        if not people:
             return {}
         fill = [f for f in sorted(self.guard.fill_if_empty) if f in self._contact_fields()]
-        select = ", ".join(["Id", "Email", *fill])
-        rows: Iterable[Mapping[str, Any]]
+        rows = self._by_email("Contact", ["Id", "Email", *fill], people, "", bulk=bulk)
+        by_email: dict[str, tuple[str, dict[str, Any]]] = {}
+        for row in rows:
+            by_email.setdefault(
+                str(row["Email"]).lower(), (str(row["Id"]), {f: row.get(f) for f in fill})
+            )
+        return {i: by_email[e] for i, e in people.items() if e in by_email}
+
+    def _leads_by_email(
+        self, people: Mapping[int, str], records: Sequence[Mapping[str, Any]], *, bulk: bool
+    ) -> dict[int, tuple[str, dict[str, Any]]]:
+        """New leads whose email an unconverted Lead in the org already has, and that Lead
+        does not carry this lead's key: (its Id, the record to write to it). The Lead
+        takes this lead's key. One another leadsync state db wrote (it has a key) is ours
+        and written whole; one made by hand or web-to-lead keeps the fields sales owns.
+        Where several Leads share the email, the oldest is taken, as a rep would merge
+        into it."""
+        if not people:
+            return {}
+        ext = self.external_id_field
+        fill = sorted(self.guard.fill_if_empty)
+        select = ["Id", "Email", ext, "CreatedDate", *fill]
+        rows = self._by_email(
+            "Lead", select, people, " AND IsConverted = false", bulk=bulk, order="CreatedDate, Id"
+        )
+        by_email: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            by_email.setdefault(str(row["Email"]).lower(), []).append(row)
+        out: dict[int, tuple[str, dict[str, Any]]] = {}
+        for i, email in people.items():
+            found = by_email.get(email, [])
+            key = records[i].get(ext)
+            if not found or any(row.get(ext) == key for row in found):
+                continue  # no one yet, or the Lead is this lead's already: upsert by key
+            keyed = [row for row in found if row.get(ext)]
+            row = (keyed or found)[0]
+            record = dict(records[i])
+            if not row.get(ext):
+                record = self.guard.apply(record, {f: row.get(f) for f in fill})
+                record[ext] = key
+            out[i] = (str(row["Id"]), record)
+        if out:
+            logger.info("salesforce.leads.adopted", count=len(out))
+        return out
+
+    def _by_email(
+        self,
+        obj: str,
+        select: Sequence[str],
+        people: Mapping[int, str],
+        where: str,
+        *,
+        bulk: bool,
+        order: str = "",
+    ) -> Iterable[Mapping[str, Any]]:
+        """``obj`` records with these emails: by SOQL, 200 emails a query, or for a bulk
+        job by one Bulk API query over every record with an email."""
+        fields = ", ".join(dict.fromkeys(select))
+        ordered = f" ORDER BY {order}" if order else ""
         if bulk:
-            rows = self._bulk().query(f"SELECT {select} FROM Contact WHERE Email != null")
-        else:
-            emails = sorted(set(new.values()))
-            found: list[Mapping[str, Any]] = []
-            for start in range(0, len(emails), self.max_batch):
-                part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
-                answer = self._query(f"SELECT {select} FROM Contact WHERE Email IN ({part})")
-                found.extend(answer["records"])
-            rows = found
-        by_email = {
-            str(row["Email"]).lower(): (str(row["Id"]), {f: row.get(f) for f in fill})
-            for row in rows
-            if row.get("Email")
-        }
-        return {i: by_email[e] for i, e in new.items() if e in by_email}
+            rows = list(
+                self._bulk().query(f"SELECT {fields} FROM {obj} WHERE Email != null{where}")
+            )
+            rows.sort(key=lambda r: tuple(str(r.get(f.strip(), "")) for f in order.split(",")))
+            return [{k: (v if v != "" else None) for k, v in r.items()} for r in rows]
+        emails = sorted(set(people.values()))
+        found: list[Mapping[str, Any]] = []
+        for start in range(0, len(emails), self.max_batch):
+            part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
+            found.extend(
+                self._query_all(
+                    f"SELECT {fields} FROM {obj} WHERE Email IN ({part}){where}{ordered}"
+                )
+            )
+        return found
+
+    def _duplicates_found(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        sent: Sequence[int],
+        results: list[RecordResult | None],
+    ) -> dict[int, str]:
+        """Leads the org's duplicate rule blocked (DUPLICATES_DETECTED): the record it
+        matched, to be written to instead (a Lead first; a Contact when leads may be
+        attached to Contacts). A lead with no such match stays refused, the matches named."""
+        out: dict[int, str] = {}
+        for i in sent:
+            result = results[i]
+            if result is None or result.code != "DUPLICATES_DETECTED":
+                continue
+            leads = [d for d in result.duplicates if d.startswith("00Q")]
+            contacts = [d for d in result.duplicates if d.startswith("003")]
+            if leads or (contacts and self.config.attach_to_contacts):
+                out[i] = (leads or contacts)[0]
+                results[i] = None
+                continue
+            results[i] = RecordResult(
+                ok=False,
+                code=result.code,
+                message=f"{result.message} The org's duplicate rule matched "
+                f"{', '.join(result.duplicates) or 'a record it did not name'}"
+                + ("; attach_to_contacts = false keeps leadsync off Contacts" if contacts else ""),
+                fields=result.fields,
+            )
+        if out:
+            logger.info("salesforce.duplicate_rule.matched", count=len(out))
+        return out
 
     def _bulk(self) -> BulkApi:
         return BulkApi(
@@ -207,18 +318,33 @@ class SalesforceDestination(Destination):
         contacts: Mapping[int, str],
         results: list[RecordResult | None],
     ) -> None:
-        """Each lead's fields that a Contact has, written to its Contact by Id, 200 a request."""
+        """Each lead's fields that a Contact has, written to its Contact by Id."""
         writable = self._contact_fields()
-        order = sorted(contacts)
+        only = [{k: v for k, v in r.items() if k in writable} for r in records]
+        self._update_by_id("Contact", only, contacts, results, bulk=False)
+
+    def _update_by_id(
+        self,
+        obj: str,
+        records: Sequence[Mapping[str, Any]],
+        targets: Mapping[int, str],
+        results: list[RecordResult | None],
+        *,
+        bulk: bool,
+    ) -> None:
+        """Records written to the ``obj`` records ``targets`` names, by Id: 200 a request,
+        or one Bulk API update job for a backfill."""
+        order = sorted(targets)
+        rows = [{"Id": targets[i], **records[i]} for i in order]
+        if bulk:
+            answer = self._bulk().update(obj, rows, assignment_rule=self._bulk_rule())
+            for i, result in zip(order, answer, strict=True):
+                results[i] = _at(result, targets[i])
+            return
         for start in range(0, len(order), self.max_batch):
             part = order[start : start + self.max_batch]
             updates = [
-                {
-                    "attributes": {"type": "Contact"},
-                    "Id": contacts[i],
-                    **{k: v for k, v in records[i].items() if k in writable},
-                }
-                for i in part
+                {"attributes": {"type": obj}, **row} for row in rows[start : start + len(part)]
             ]
             try:
                 answer = self.client.restful(
@@ -229,7 +355,7 @@ class SalesforceDestination(Destination):
             except Exception as exc:
                 raise classify(exc) from exc
             for i, result in zip(part, _results(answer or [], len(updates)), strict=True):
-                results[i] = result if not result.ok else RecordResult(ok=True, crm_id=contacts[i])
+                results[i] = _at(result, targets[i])
 
     def _contact_fields(self) -> frozenset[str]:
         """The Contact fields leadsync may update (asked once)."""
@@ -247,7 +373,10 @@ class SalesforceDestination(Destination):
     def upsert_tasks(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
-        """Tasks upserted by their key in an External ID field on Task: exactly once."""
+        """Tasks upserted by their key in an External ID field on Task: exactly once. A lead
+        that already has an open follow-up task for the same stage written by another state
+        db (one that was lost: the task names another lead key) gets no second one."""
+        open_tasks = self._open_tasks(lead_ids)
         records = []
         for task, who in zip(tasks, lead_ids, strict=True):
             record = {
@@ -262,8 +391,27 @@ class SalesforceDestination(Destination):
             if task.get("owner"):
                 record["OwnerId"] = task["owner"]
             records.append(record)
-        results = self._collections_upsert("Task", self.config.task_key_field, records)
-        converted = [i for i, r in enumerate(results) if r.code == CONVERTED]
+        same = {
+            i: open_tasks[(who, stage)][1]
+            for i, (task, who) in enumerate(zip(tasks, lead_ids, strict=True))
+            for lead, stage in [_task_of(task["key"])]
+            if (who, stage) in open_tasks and open_tasks[(who, stage)][0] != lead
+        }
+        fresh = [i for i in range(len(records)) if i not in same]
+        sent = (
+            self._collections_upsert(
+                "Task", self.config.task_key_field, [records[i] for i in fresh]
+            )
+            if fresh
+            else []
+        )
+        results = [
+            RecordResult(ok=True, crm_id=same[i]) if i in same else None
+            for i in range(len(records))
+        ]
+        for i, result in zip(fresh, sent, strict=True):
+            results[i] = result
+        converted = [i for i, r in enumerate(results) if r is not None and r.code == CONVERTED]
         if converted:
             # The lead was converted since: the task goes to its Contact.
             ids = ", ".join(_soql_text(str(records[i]["WhoId"])) for i in converted)
@@ -278,7 +426,22 @@ class SalesforceDestination(Destination):
                 )
                 for i, result in zip(again, retried, strict=True):
                     results[i] = result
-        return results
+        return [r or missing_result("Salesforce") for r in results]
+
+    def _open_tasks(self, lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
+        """(CRM lead id, stage) -> (lead key, task id) of an open task of leadsync's there."""
+        key = self.config.task_key_field
+        found: dict[tuple[str, str], str] = {}
+        ids = sorted(set(lead_ids))
+        for start in range(0, len(ids), self.max_batch):
+            part = ", ".join(_soql_text(i) for i in ids[start : start + self.max_batch])
+            for row in self._query_all(
+                f"SELECT Id, WhoId, {key} FROM Task WHERE WhoId IN ({part}) "
+                f"AND {key} != null AND IsClosed = false"
+            ):
+                lead, stage = _task_of(str(row[key]))
+                found.setdefault((str(row["WhoId"]), stage), (lead, str(row["Id"])))
+        return found
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
         """Owners of Contacts with these emails, else of Leads leadsync did not make; in
@@ -375,11 +538,25 @@ class SalesforceDestination(Destination):
                 yield changes, dict(position)
 
     def _query(self, soql: str, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
-        """One SOQL query; a read changes nothing, so what may pass later is retried here,
-        a few times, backing off."""
+        """One page of a SOQL query (Salesforce answers 2,000 rows a page at most)."""
+        return self._read(lambda: self.client.query(soql), attempts)
+
+    def _query_all(self, soql: str) -> list[dict[str, Any]]:
+        """Every row of a SOQL query, following ``nextRecordsUrl`` page by page."""
+        page = self._query(soql)
+        rows = list(page["records"])
+        while not page.get("done", True) and page.get("nextRecordsUrl"):
+            more = partial(self.client.query_more, str(page["nextRecordsUrl"]), True)
+            page = self._read(more)
+            rows.extend(page["records"])
+        return rows
+
+    def _read(self, call: Callable[[], Any], attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
+        """A read changes nothing, so what may pass later is retried here, a few times,
+        backing off."""
         for attempt in range(1, attempts + 1):
             try:
-                return dict(self.client.query(soql))
+                return dict(call())
             except Exception as exc:
                 error = classify(exc)
                 if attempt == attempts or error.disposition not in ("retry", "wait"):
@@ -387,6 +564,11 @@ class SalesforceDestination(Destination):
                 self.calls.retried += 1
                 time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _bulk_rule(self) -> str | None:
+        """The assignment rule a bulk job runs: only the one the admin named."""
+        rule = self.config.assignment_rule
+        return rule if rule and rule.upper() != "FALSE" else None
 
     def can_own_tasks(self, owner: str) -> bool:
         """A Task's Assigned To must be a User; 00G is the key prefix of Groups (queues)."""
@@ -411,8 +593,10 @@ class SalesforceDestination(Destination):
                 self.config.member_key_field: member["member"],
                 "Status": member["status"],
             }
-            if member["action"] == "join":  # CampaignId and LeadId are set once, on create
-                record.update(CampaignId=member["campaign"], LeadId=lead_id)
+            if member["action"] == "join":  # CampaignId and the person are set on create only
+                # A lead attached or converted to a Contact joins as that Contact.
+                who = "ContactId" if lead_id.startswith("003") else "LeadId"
+                record.update({"CampaignId": member["campaign"], who: lead_id})
             records.append(record)
         key = self.config.member_key_field
         results = self._collections_upsert("CampaignMember", key, records)
@@ -425,7 +609,11 @@ class SalesforceDestination(Destination):
         ]
         if again:
             update = [
-                {k: v for k, v in records[i].items() if k not in ("CampaignId", "LeadId")}
+                {
+                    k: v
+                    for k, v in records[i].items()
+                    if k not in ("CampaignId", "LeadId", "ContactId")
+                }
                 for i in again
             ]
             for i, result in zip(
@@ -473,9 +661,42 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
                     message=err.get("message", ""),
                     fields=tuple(err.get("fields") or ()),
                     retriable=code in RETRIABLE_RECORD_CODES,
+                    duplicates=_matched(err.get("duplicateResult")),
                 )
             )
     return results
+
+
+def _task_of(task_key: str) -> tuple[str, str]:
+    """The lead key and stage a task key names (``task:<lead>:<stage>:<entered at>``)."""
+    parts = task_key.split(":")
+    return (parts[1], parts[2]) if len(parts) > 3 and parts[0] == "task" else ("", task_key)
+
+
+def _at(result: RecordResult, crm_id: str) -> RecordResult:
+    """An update's result: written to ``crm_id``, not created."""
+    return result if not result.ok else RecordResult(ok=True, crm_id=crm_id)
+
+
+def _matched(duplicate_result: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The record ids a duplicate rule's answer names (``duplicateResult.matchResults``)."""
+    if not duplicate_result:
+        return ()
+    return tuple(
+        str(match["record"]["Id"])
+        for result in duplicate_result.get("matchResults") or ()
+        for match in result.get("matchRecords") or ()
+        if (match.get("record") or {}).get("Id")
+    )
+
+
+def _new_people(records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]) -> dict[int, str]:
+    """The records with no CRM record yet, by their email (lower case)."""
+    return {
+        i: str(r["Email"]).lower()
+        for i, r in enumerate(records)
+        if ids[i] is None and r.get("Email")
+    }
 
 
 def _soql_text(value: str) -> str:

@@ -17,6 +17,7 @@ Every REST response carries ``Sforce-Limit-Info: api-usage=N/MAX`` as Salesforce
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 import threading
@@ -39,6 +40,7 @@ from leadsync.sandbox.salesforce.soql import SoqlError, select
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
+QUERY_PAGE = 2000  # rows in one answer to a query; the rest behind nextRecordsUrl
 ORG_ID = "00D5g000004Sandbx"
 
 
@@ -64,6 +66,7 @@ class SalesforceEmulator:
 
     def __post_init__(self) -> None:
         self.sessions: set[str] = {self.credentials.static_session}
+        self.cursors: dict[str, list[dict[str, Any]]] = {}  # open query locators
         self.bulk = BulkJobs(self.store, lambda: self.faults, self._select)
         self.url_map = Map(
             [
@@ -96,6 +99,11 @@ class SalesforceEmulator:
                     methods=["PATCH"],
                 ),
                 Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
+                Rule(
+                    "/services/data/v<version>/query/<locator>",
+                    endpoint="query_more",
+                    methods=["GET"],
+                ),
                 *_bulk_rules(),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
@@ -276,7 +284,7 @@ class SalesforceEmulator:
             try:
                 if obj not in OBJECTS:
                     raise RecordError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
-                rid = self.store.update(obj, values)
+                rid = self.store.update(obj, values, _auto_assign(request))
             except RecordError as err:
                 results.append(
                     {"id": values.get("Id"), "success": False, "errors": [err.as_dict()]}
@@ -306,8 +314,8 @@ class SalesforceEmulator:
         problem = self._request_problem(obj, ext_field, records, fields)
         if problem is not None:
             return problem
-        if body.get("allOrNone"):
-            return _rest_error(400, "NOT_SUPPORTED", "The emulator supports allOrNone=false only")
+        all_or_none = bool(body.get("allOrNone"))
+        before = copy.deepcopy(self.store.records[obj]) if all_or_none else None
         results = []
         for record in records:
             values = {k: v for k, v in record.items() if k != "attributes"}
@@ -326,11 +334,13 @@ class SalesforceEmulator:
                 )
                 continue
             try:
-                rid, created = self.store.upsert(obj, ext_field, values)
+                rid, created = self.store.upsert(obj, ext_field, values, _auto_assign(request))
             except RecordError as err:
                 results.append({"success": False, "errors": [err.as_dict()]})
             else:
                 results.append({"id": rid, "success": True, "errors": [], "created": created})
+        if before is not None and not all(r["success"] for r in results):
+            results = self.store.roll_back(obj, before, results)
         self.store.save()
         return _json(results)
 
@@ -374,7 +384,9 @@ class SalesforceEmulator:
                 400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}"
             )
         try:
-            rid, created = self.store.upsert(obj, ext_field, {**values, ext_field: value})
+            rid, created = self.store.upsert(
+                obj, ext_field, {**values, ext_field: value}, _auto_assign(request)
+            )
         except RecordError as err:
             return _json([err.as_dict("errorCode")], 400)
         self.store.save()
@@ -385,7 +397,8 @@ class SalesforceEmulator:
     def query(self, request: Request, version: str) -> Response:
         """A SOQL subset: SELECT fields FROM Object [WHERE term [AND term ...]]
         [ORDER BY field [, field]] [LIMIT n]; a term is ``field op value`` (= != < <= > >=,
-        with 'text', true, false, null, a number or a datetime) or ``field IN ('a', 'b')``."""
+        with 'text', true, false, null, a number or a datetime) or ``field IN ('a', 'b')``.
+        Answers 2,000 rows a page, the rest behind ``nextRecordsUrl``, as Salesforce does."""
         answer = self._select((request.args.get("q") or "").strip())
         if isinstance(answer, Response):
             return answer
@@ -400,7 +413,29 @@ class SalesforceEmulator:
             }
             for r in rows
         ]
-        return _json({"totalSize": len(records), "done": True, "records": records})
+        locator = f"01g5g{secrets.token_hex(6)}"
+        self.cursors[locator] = records
+        return self._query_page(version, locator, 0)
+
+    def query_more(self, request: Request, version: str, locator: str) -> Response:
+        cursor, _, start = locator.rpartition("-")
+        if cursor not in self.cursors or not start.isdigit():
+            return _rest_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._query_page(version, cursor, int(start))
+
+    def _query_page(self, version: str, locator: str, start: int) -> Response:
+        records = self.cursors[locator]
+        end = start + QUERY_PAGE
+        body: dict[str, Any] = {
+            "totalSize": len(records),
+            "done": end >= len(records),
+            "records": records[start:end],
+        }
+        if end < len(records):
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        else:
+            del self.cursors[locator]
+        return _json(body)
 
     def _select(self, soql: str) -> tuple[str, list[str], list[dict[str, Any]]] | Response:
         """The object, fields and matching records of a SOQL query, or the error answer."""
@@ -459,6 +494,10 @@ def _bulk_rules() -> list[Rule]:
         Rule(f"{jobs}/query/<job_id>", endpoint="bulk_query_get", methods=["GET"]),
         Rule(f"{jobs}/query/<job_id>/results", endpoint="bulk_query_results", methods=["GET"]),
     ]
+
+
+def _auto_assign(request: Request) -> str | None:
+    return request.headers.get("Sforce-Auto-Assign")
 
 
 def _xml_text(root: ET.Element, local: str) -> str | None:

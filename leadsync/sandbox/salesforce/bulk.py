@@ -51,6 +51,8 @@ class Job:
     unprocessed: list[list[str]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)  # a query's answer
     created: str = field(default_factory=lambda: _now())
+    # Bulk jobs run no assignment rule unless the job names one.
+    assignment_rule_id: str | None = None
 
     def info(self) -> dict[str, Any]:
         kind = "query" if self.query is not None else "ingest"
@@ -123,6 +125,7 @@ class BulkJobs:
                 f"indexed field for {obj}",
             )
         job = Job(self._new_id(), operation, obj, ext, version)
+        job.assignment_rule_id = body.get("assignmentRuleId")
         self.jobs[job.id] = job
         return _json(job.info())
 
@@ -176,8 +179,14 @@ class BulkJobs:
             if faults.record_locked():
                 job.failed.append(["", f"UNABLE_TO_LOCK_ROW:{LOCKED}: --", *row])
                 continue
+            assign = job.assignment_rule_id or "FALSE"
             try:
-                rid, created = self.store.upsert(job.object, str(job.external_id), values)
+                if job.operation == "update":
+                    rid, created = self.store.update(job.object, values, assign), False
+                else:
+                    rid, created = self.store.upsert(
+                        job.object, str(job.external_id), values, assign
+                    )
             except RecordError as err:
                 job.failed.append(["", f"{err.code}:{err.message}:{','.join(err.fields)} --", *row])
             else:
@@ -265,7 +274,10 @@ def _csv(header: list[str], rows: list[list[str]]) -> Response:
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(header)
     writer.writerows(rows)
-    return Response(out.getvalue(), 200, content_type="text/csv")
+    response = Response(out.getvalue().encode("utf-8"), 200)
+    # As Salesforce sends it: UTF-8, with no charset named.
+    response.headers["Content-Type"] = "text/csv"
+    return response
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -233,6 +233,7 @@ CAMPAIGN_MEMBER_FIELDS: list[dict[str, Any]] = [
         updateable=False,
     ),
     _f("LeadId", "reference", "Lead ID", 18, referenceTo=["Lead"], updateable=False),
+    _f("ContactId", "reference", "Contact ID", 18, referenceTo=["Contact"], updateable=False),
     _f("Status", "picklist", "Status", 40, picklist=["Sent", "Responded"]),
     *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),

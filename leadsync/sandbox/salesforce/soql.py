@@ -90,14 +90,20 @@ def _soql_key(value: Any) -> Any:
     return value
 
 
+def _fold(value: Any) -> Any:
+    """SOQL compares text without regard to case (an email in any case matches)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def _condition(cond: re.Match[str]) -> Callable[[Mapping[str, Any]], bool]:
     name = cond.group("field")
     if cond.group("values") is not None:
-        values = {v.strip().strip("'") for v in cond.group("values").split(",")}
-        return lambda r: r.get(name) in values
+        values = {_fold(v.strip().strip("'")) for v in cond.group("values").split(",")}
+        return lambda r: _fold(r.get(name)) in values
     op, want = cond.group("op"), _soql_value(cond.group("value"))
     if op in ("=", "!="):
-        return lambda r: (_soql_key(r.get(name)) == want) == (op == "=")
+        folded = _fold(want)
+        return lambda r: (_fold(_soql_key(r.get(name))) == folded) == (op == "=")
 
     def compare(r: Mapping[str, Any]) -> bool:
         have = _soql_key(r.get(name))

@@ -3,7 +3,12 @@
 Errors use Salesforce's codes and message forms: REQUIRED_FIELD_MISSING,
 STRING_TOO_LONG, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST, INVALID_EMAIL_ADDRESS,
 INVALID_FIELD_FOR_INSERT_UPDATE, INVALID_TYPE_ON_FIELD_IN_RECORD,
-FIELD_CUSTOM_VALIDATION_EXCEPTION and DUPLICATE_VALUE.
+FIELD_CUSTOM_VALIDATION_EXCEPTION, DUPLICATE_VALUE and DUPLICATES_DETECTED.
+
+An org is seldom empty: ``seed_org`` fills it as a real one is (Leads from
+web-to-lead and by hand, Contacts, some Leads another leadsync wrote), and the
+org's automation can be switched on as an admin would: an active lead
+assignment rule, and the standard duplicate rule on email.
 """
 
 from __future__ import annotations
@@ -41,12 +46,34 @@ def sf_id(prefix: str, n: int) -> str:
 class RecordError(Exception):
     """One Salesforce error: code, message and the fields it is about."""
 
-    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        fields: list[str] | None = None,
+        duplicate_result: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.fields = code, message, fields or []
+        self.duplicate_result = duplicate_result
 
     def as_dict(self, key: str = "statusCode") -> dict[str, Any]:
-        return {key: self.code, "message": self.message, "fields": self.fields}
+        out: dict[str, Any] = {key: self.code, "message": self.message, "fields": self.fields}
+        if self.duplicate_result is not None:
+            out["duplicateResult"] = self.duplicate_result
+        return out
+
+
+@dataclass(frozen=True)
+class AssignmentRule:
+    """The org's active lead assignment rule: every Lead created or updated through the
+    REST API goes to ``owner``, unless the request says `Sforce-Auto-Assign: FALSE`."""
+
+    id: str = "01Q5g000000LeadRUL"
+    owner: str = "00G5g00000000InbAA"  # the demo org's Inbound Queue
+
+
+DUPLICATE_MESSAGE = "Use one of these records?"
 
 
 @dataclass(frozen=True)
@@ -63,6 +90,9 @@ class ValidationRule:
 class Store:
     data_file: Path | None = None
     validation_rules: list[ValidationRule] = field(default_factory=list)
+    # The org's automation, off unless a test or `sandbox serve` turns it on.
+    assignment_rule: AssignmentRule | None = None
+    duplicate_rule: bool = False
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     counter: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -98,8 +128,11 @@ class Store:
             }
         return self._indexes[key]
 
-    def upsert(self, obj: str, ext_field: str, values: dict[str, Any]) -> tuple[str, bool]:
-        """Create or update one record by external id; RecordError if Salesforce would refuse it."""
+    def upsert(
+        self, obj: str, ext_field: str, values: dict[str, Any], auto_assign: str | None = None
+    ) -> tuple[str, bool]:
+        """Create or update one record by external id; RecordError if Salesforce would refuse
+        it. ``auto_assign`` is the request's Sforce-Auto-Assign header (None: not sent)."""
         with self.lock:
             ext_value = values.get(ext_field)
             if ext_value in (None, ""):
@@ -110,22 +143,27 @@ class Store:
                     "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []
                 )
             self.check(obj, values, creating=existing is None)
+            if existing is None:
+                self._refuse_duplicate(obj, values)
+            values = self._assigned(obj, values, auto_assign)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             if existing is not None:
                 existing.update(values)
+                _derive(obj, existing)
                 existing["LastModifiedDate"] = existing["SystemModstamp"] = now
                 return existing["Id"], False
             self.counter += 1
             rid = sf_id(OBJECTS[obj]["keyPrefix"], self.counter)
             record = self._defaults(obj) | values
             record.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
+            _derive(obj, record)
             self.records[obj][rid] = record
             for (o, f), index in self._indexes.items():
                 if o == obj and record.get(f):
                     index[record[f]] = rid
             return rid, True
 
-    def update(self, obj: str, values: dict[str, Any]) -> str:
+    def update(self, obj: str, values: dict[str, Any], auto_assign: str | None = None) -> str:
         """Update one record by its Id (sObject Collections update); RecordError if refused."""
         with self.lock:
             rid = values.get("Id")
@@ -138,10 +176,98 @@ class Store:
                 )
             changes = {k: v for k, v in values.items() if k != "Id"}
             self.check(obj, changes, creating=False)
-            record.update(changes)
+            record.update(self._assigned(obj, changes, auto_assign))
+            _derive(obj, record)
+            for (o, f), index in self._indexes.items():
+                if o == obj and record.get(f):
+                    index[record[f]] = str(rid)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             record["LastModifiedDate"] = record["SystemModstamp"] = now
             return str(rid)
+
+    def _assigned(
+        self, obj: str, values: dict[str, Any], auto_assign: str | None
+    ) -> dict[str, Any]:
+        """The org's assignment rule at work: without `Sforce-Auto-Assign: FALSE`, the
+        active rule (or the one the header names) sets the Lead's owner, whatever was sent."""
+        rule = self.assignment_rule
+        if obj != "Lead" or rule is None or (auto_assign or "").upper() == "FALSE":
+            return values
+        if auto_assign not in (None, "", "TRUE", "true", rule.id):
+            return values  # another rule's id: not this org's rule
+        return {**values, "OwnerId": rule.owner}
+
+    def _refuse_duplicate(self, obj: str, values: dict[str, Any]) -> None:
+        """The standard lead duplicate rule: a new Lead whose email a Lead or Contact has is
+        blocked, with the matches in a duplicateResult as Salesforce answers."""
+        email = str(values.get("Email") or "").lower()
+        if not (self.duplicate_rule and obj == "Lead" and email):
+            return
+        matches: dict[str, list[str]] = {}
+        for kind in ("Lead", "Contact"):
+            matches[kind] = [
+                rid
+                for rid, r in self.records[kind].items()
+                if str(r.get("Email") or "").lower() == email and not r.get("IsConverted")
+            ]
+        if not any(matches.values()):
+            return
+        raise RecordError(
+            "DUPLICATES_DETECTED",
+            DUPLICATE_MESSAGE,
+            [],
+            duplicate_result={
+                "allowSave": False,
+                "duplicateRule": "Standard_Rule_for_Leads_with_Duplicate_Contacts",
+                "duplicateRuleEntityType": "Lead",
+                "errorMessage": DUPLICATE_MESSAGE,
+                "matchResults": [
+                    {
+                        "entityType": kind,
+                        "errors": [],
+                        "matchEngine": "ExactMatchEngine",
+                        "matchRecords": [
+                            {
+                                "additionalInformation": [],
+                                "fieldDiffs": [],
+                                "matchConfidence": 100.0,
+                                "record": {
+                                    "attributes": {
+                                        "type": kind,
+                                        "url": f"/services/data/v59.0/sobjects/{kind}/{rid}",
+                                    },
+                                    "Id": rid,
+                                },
+                            }
+                            for rid in ids
+                        ],
+                        "rule": f"Standard_{kind}_Match_Rule_v1_1",
+                        "size": len(ids),
+                        "success": True,
+                    }
+                    for kind, ids in matches.items()
+                    if ids
+                ],
+            },
+        )
+
+    def roll_back(
+        self, obj: str, before: dict[str, dict[str, Any]], results: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """allOrNone: one record failed, so none is saved; the others answer
+        ALL_OR_NONE_OPERATION_ROLLED_BACK, as Salesforce's do (still a 200)."""
+        with self.lock:
+            self.records[obj] = before
+            self._indexes.clear()
+        rolled = RecordError(
+            "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+            "Record rolled back because not all records "
+            "were valid and the request was using AllOrNone header",
+        )
+        return [
+            r if not r["success"] else {"success": False, "errors": [rolled.as_dict()]}
+            for r in results
+        ]
 
     def convert(self, lead_id: str) -> str:
         """Convert a Lead as a rep would: a Contact made from it, the Lead closed and locked.
@@ -178,6 +304,7 @@ class Store:
         with self.lock:
             record = self.records[obj][rid]
             record.update(values)
+            _derive(obj, record)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             record["LastModifiedDate"] = record["SystemModstamp"] = now
             self._indexes.clear()
@@ -262,6 +389,16 @@ class Store:
             tmp = self.data_file.with_suffix(self.data_file.suffix + ".tmp")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             os.replace(tmp, self.data_file)
+
+
+# A Task's closed statuses: IsClosed follows Status, as Salesforce derives it.
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+
+
+def _derive(obj: str, record: dict[str, Any]) -> None:
+    """The fields Salesforce computes from others."""
+    if obj == "Task":
+        record["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
 
 
 def _check_value(f: dict[str, Any], value: Any) -> None:
