@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from leadsync.cli import main
+from leadsync.demo.run import prepare
 from leadsync.sync.reconcile import same
-from tests.conftest import Sandbox
+from tests.conftest import Project, Sandbox, cli_sync
 from tests.sync.test_bulk import backfill_project
 from tests.sync.test_feedback import OTHER_REP
 
@@ -139,3 +140,18 @@ def test_hubspot_drift_is_found_then_repaired(hubspot, tmp_path: Path) -> None:
     assert props[keys[2]]["hubspot_owner_id"] == "71000003"
     code, after = reconcile(tmp_path)
     assert code == 0 and after["in_sync"] == 250
+
+
+def test_accented_names_are_not_drift(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The sample's García and Müller come back from the Bulk API as they were written
+    (its CSV is UTF-8 with no charset named): reconcile finds everything in step."""
+    prepare(tmp_path, sandbox.url)
+    summary = cli_sync(Project(tmp_path, tmp_path / "config.toml"))
+    assert summary.status == "ok"
+    names = {r["LastName"] for r in sandbox.records()}
+    assert {"García", "Müller"} <= names
+
+    code, report = reconcile(tmp_path)
+
+    assert (code, report["changed"], report["missing"]) == (0, 0, 0)
+    assert report["in_sync"] == report["checked"] > 400
