@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import re2
+
 Context = Mapping[str, Any]  # "lead": profile, "events": [{type, at, ...}], "now": datetime
 Evaluator = Callable[[Context], Any]
 
@@ -56,6 +58,9 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+MAX_DEPTH = 100  # brackets and `not`s, nested
+MAX_DAYS = 36_500  # days_ago() and days=: a century either way is past any lead
+
 _KEYWORDS = {"and", "or", "not", "in", "contains", "matches", "true", "false"}
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b,
@@ -128,6 +133,7 @@ class _Parser:
         self.used: set[str] = set()
         self.in_count = False
         self.about_event = False
+        self.depth = 0
 
     # -- tokens ----------------------------------------------------------------
 
@@ -160,7 +166,18 @@ class _Parser:
     # -- grammar ---------------------------------------------------------------
 
     def expression(self) -> Evaluator:
-        return self.disjunction()
+        self.deeper()
+        try:
+            return self.disjunction()
+        finally:
+            self.depth -= 1
+
+    def deeper(self) -> None:
+        """One level of brackets or `not` more; a condition nested past MAX_DEPTH is refused
+        (no admin writes one, and evaluating it would exhaust the stack)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep")
 
     def disjunction(self) -> Evaluator:
         parts = [self.conjunction()]
@@ -183,7 +200,9 @@ class _Parser:
     def negation(self) -> Evaluator:
         if self.at("not"):
             self.take()
+            self.deeper()
             inner = self.negation()
+            self.depth -= 1
             return lambda ctx: not inner(ctx)
         return self.comparison()
 
@@ -214,10 +233,7 @@ class _Parser:
             if token.kind != "string":
                 raise self.error("`matches` takes a regular expression in quotes")
             self.take()
-            try:
-                pattern = re.compile(_unquote(token.text), re.IGNORECASE)
-            except re.error as exc:
-                raise ConditionError(f"bad regular expression: {exc.msg}", token.column) from None
+            pattern = _regex(_unquote(token.text), token.column)
             return lambda ctx: isinstance(v := left(ctx), str) and pattern.search(v) is not None
         return left
 
@@ -279,7 +295,7 @@ class _Parser:
             field = name_token.text
             return lambda ctx: (ctx.get("lead") or {}).get(field) not in (None, "")
         if token.text == "days_ago":
-            days = self.number("days_ago() takes a number of days")
+            days = self.days("days_ago() takes a number of days")
             self.expect(")")
             return lambda ctx: _now(ctx) - timedelta(days=days)
         if token.text == "count":
@@ -293,7 +309,7 @@ class _Parser:
                 self.take()
                 self.expect("days")
                 self.expect("=")
-                window = self.number("days= takes a number")
+                window = self.days("days= takes a number")
             self.expect(")")
             return lambda ctx: _count(ctx, predicate, window)
         raise ConditionError(
@@ -306,6 +322,14 @@ class _Parser:
             raise self.error(message)
         self.take()
         return float(token.text)
+
+    def days(self, message: str) -> float:
+        """A number of days, within what a date can be moved by."""
+        column = self.current.column
+        days = self.number(message)
+        if not 0 <= days <= MAX_DAYS:
+            raise ConditionError(f"{days:g} days: give 0 to {MAX_DAYS} (100 years)", column)
+        return days
 
     def literal_list(self) -> tuple[Any, ...]:
         self.expect("[")
@@ -326,6 +350,23 @@ class _Parser:
 
 
 # -- evaluation helpers ---------------------------------------------------------
+
+
+def _regex(text: str, column: int) -> Any:
+    """A `matches` pattern, compiled by RE2: matching takes time linear in the text, so a
+    pattern such as (a+)+$ cannot hang a sync. RE2 has no backreferences or lookaround;
+    a pattern that needs them is refused here, at load time."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the error is ours to word, not a line on stderr
+    try:
+        return re2.compile(text, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ConditionError(
+            f"bad regular expression: {reason} (RE2 syntax: no backreferences or lookaround)",
+            column,
+        ) from None
 
 
 def _unquote(text: str) -> str:

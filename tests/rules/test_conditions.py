@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -88,6 +90,11 @@ ERRORS = [
     ("employees >= 1 ; 2", 16, "unexpected character ';'"),
     ("exists(1)", 8, "exists() takes a lead field"),
     ("count(event.type == 1, weeks=2) > 0", 24, "expected 'days'"),
+    ("source_created_at >= days_ago(1000000)", 31, "1e+06 days: give 0 to 36500"),
+    ("count(event.type == 1, days=99999999) > 0", 29, "days: give 0 to 36500"),
+    ("(" * 2000 + "exists(email)" + ")" * 2000, 101, "nested more than 100 levels deep"),
+    ("not " * 500 + "exists(email)", 401, "nested more than 100 levels deep"),
+    ('title matches "(?<=a)b"', 15, "no backreferences or lookaround"),
 ]
 
 
@@ -170,3 +177,16 @@ def test_any_text_parses_or_fails_with_a_condition_error(text):
         return
     assert condition(CTX) in (True, False)
     assert condition.fields <= set(FIELDS)  # it can only ever read lead fields
+
+
+def test_a_catastrophic_pattern_cannot_hang_a_sync():
+    """`title matches "(a+)+$"` against 35 a's and a "!" ends at once (RE2 matches in
+    linear time; Python's backtracking re takes hours). Run in a child with a deadline,
+    so that a regression fails instead of hanging the suite."""
+    code = (
+        "from leadsync.rules.conditions import parse\n"
+        "c = parse('title matches \"(a+)+$\"', {'title': 'str'})\n"
+        "print(c({'lead': {'title': 'a' * 35 + '!'}, 'now': None}))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert child.stdout.strip() == "False", child.stderr
