@@ -195,7 +195,7 @@ def db_current(state: State) -> None:
     from leadsync.state import db
 
     with leadsync_errors():
-        engine = db.make_engine(_state_url(state))
+        engine = db.make_engine(_state_url(state), must_exist=True)
         click.echo(
             f"database: {db.current_revision(engine) or 'empty'}\n"
             f"code:     {db.head_revision(engine)}"
@@ -203,9 +203,12 @@ def db_current(state: State) -> None:
 
 
 def _state_url(state: State) -> str:
+    """--state-url, else the config's [state] url. A config named (--config or
+    LEADSYNC_CONFIG) must exist: a typo must not quietly make ./state.db instead."""
     if state.state_url:
         return state.state_url
-    if state.config_path.exists():
+    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
+    if state.config_path.exists() or named:
         return state.load(secrets=False).state_url
     return cfg.DEFAULT_STATE_URL
 
@@ -226,9 +229,9 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
     from leadsync.sync.pipeline import Run
     from leadsync.sync.wiring import wire
 
-    with leadsync_errors():
+    with leadsync_errors(as_json=as_json):
         config = state.load()
-        engine = db.make_engine(config.state_url)
+        engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         wiring = wire(config)
         try:
@@ -268,9 +271,9 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
     from leadsync.sync.reconcile import owned_fields, reconcile, render
     from leadsync.sync.wiring import wire
 
-    with leadsync_errors():
+    with leadsync_errors(as_json=as_json):
         config = state.load()
-        engine = db.make_engine(config.state_url)
+        engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         wiring = wire(config)
         dest = wiring.destination
@@ -317,7 +320,7 @@ def explain_command(state: State, who: str) -> None:
 
     with leadsync_errors():
         config = state.load(secrets=False)
-        engine = db.make_engine(config.state_url)
+        engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         lines = explain(wire(config), engine, who, clock.now())
     if lines is None:
@@ -343,7 +346,7 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
     with leadsync_errors():
         config = state.load(secrets=False)
         other = cfg.load(candidate, state_url=config.state_url, strict_env=False)
-        engine = db.make_engine(config.state_url)
+        engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         report = preview(wire(config), wire(other), engine, clock.now())
     if as_json:
@@ -368,7 +371,7 @@ def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
 
     state: State = ctx.obj
     with leadsync_errors():
-        engine = db.make_engine(_state_url(state))
+        engine = db.make_engine(_state_url(state), must_exist=True)
         db.require_current(engine)
         with db.session_factory(engine)() as session:
             rows = repo.dead_letter_rows(session, reason)
@@ -413,7 +416,7 @@ def errors_retry(state: State, reason: str | None) -> None:
     from leadsync.state import db, repo
 
     with leadsync_errors():
-        engine = db.make_engine(_state_url(state))
+        engine = db.make_engine(_state_url(state), must_exist=True)
         db.require_current(engine)
         with db.run_lock(engine), db.session_factory(engine)() as session:
             retried, retired = repo.retry_dead_letters(session, reason)
@@ -436,7 +439,7 @@ def status(state: State, as_json: bool) -> None:
     from leadsync.state import db, repo
 
     with leadsync_errors():
-        engine = db.make_engine(_state_url(state))
+        engine = db.make_engine(_state_url(state), must_exist=True)
         db.require_current(engine)
         with db.session_factory(engine)() as session:
             runs = repo.recent_runs(session)

@@ -260,10 +260,21 @@ def load(path: Path, *, state_url: str | None = None, strict_env: bool = True) -
     """Read, interpolate and validate the config; raise ConfigError listing every problem."""
     if not path.exists():
         raise ConfigError(f"{path}: no such file (create one with `leadsync init`)")
+    if path.is_dir():
+        raise ConfigError(
+            f"{path}: is a folder; name the config file (for example {path}/config.toml)"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+            "save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     missing: list[str] = []
     raw = _interpolate(raw, (), missing, path)
     if missing and strict_env:

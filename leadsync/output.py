@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.state.db import state_error
 from leadsync.sync.summary import EXIT_FAILED, RunSummary
 
 COUNT_KEYS = (
@@ -36,22 +38,30 @@ DECISION_KEYS = (
 )
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, *, as_json: bool = False) -> NoReturn:
+    """End the command: the message on stderr, and with --json one object on stdout too, so
+    that a scheduler reading stdout always has something to read."""
+    if as_json:
+        click.echo(json.dumps({"status": "failed", "error": message}))
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(EXIT_FAILED)
 
 
 @contextmanager
-def leadsync_errors() -> Iterator[None]:
+def leadsync_errors(*, as_json: bool = False) -> Iterator[None]:
     """Every leadsync error ends the command with its message and exit code 1, no traceback."""
     try:
         yield
     except ConfigError as exc:
+        if as_json:
+            click.echo(json.dumps({"status": "failed", "error": "; ".join(exc.problems)}))
         for line in exc.problems:
             click.secho(line, fg="red", err=True)
         sys.exit(EXIT_FAILED)
     except LeadsyncError as exc:
-        fail(str(exc))
+        fail(str(exc), as_json=as_json)
+    except SQLAlchemyError as exc:  # the state db, from any command: no traceback either
+        fail(str(state_error(exc)), as_json=as_json)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,23 +20,57 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync.errors import SchemaOutdated, StateError
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
+    """The engine for ``url``. ``must_exist``: a SQLite file that is not there is an error
+    (a command that reads state must not leave an empty database behind it)."""
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship as the `postgres` extra.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         engine = create_engine(url, future=True)
     except Exception as exc:  # a bad URL or a missing driver
-        raise StateError(f"cannot open the state database {url!r}: {exc}") from exc
+        raise StateError(
+            f"cannot open the state database {masked(url)}: {masked(str(exc))}"
+        ) from None
     if engine.dialect.name == "sqlite":
+        db = engine.url.database
+        if must_exist and db and db != ":memory:" and not Path(db).exists():
+            raise StateError(
+                f"no state database at {db}: run `leadsync db upgrade` to create it "
+                "(or check --state-url / [state] url)"
+            )
         _prepare_sqlite(engine)
     return engine
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]*@")
+
+
+def state_error(exc: SQLAlchemyError) -> StateError:
+    """A database error as one line for the admin: what is wrong and what to do."""
+    reason = masked(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+    if "malformed" in reason or "not a database" in reason:
+        return StateError(
+            f"the state database is damaged ({reason}): restore it from a backup, or move "
+            "it aside, run `leadsync db upgrade`, then `leadsync reconcile --adopt` to take "
+            "back what the CRM holds"
+        )
+    if isinstance(exc, OperationalError) and "connection" in reason.lower():
+        return StateError(f"cannot reach the state database: {reason}; is the server up?")
+    return StateError(f"the state database cannot be used: {reason}")
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -73,7 +108,15 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Apply migrations; return (revision before, revision after)."""
     before = current_revision(engine)
-    command.upgrade(alembic_config(engine), revision)
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, revision)
+    except CommandError as exc:
+        known = [s.revision for s in ScriptDirectory.from_config(config).walk_revisions()]
+        raise StateError(
+            f"cannot upgrade to revision {revision!r}: {exc} "
+            f"(known: {', '.join(sorted(known))}, or head)"
+        ) from None
     return before, current_revision(engine)
 
 
