@@ -272,7 +272,9 @@ class Destination(Connector):
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
         """Create follow-up tasks (leadsync's words: key, subject, due, priority, description,
-        owner) on the CRM leads ``lead_ids``, keyed so that sending one twice makes one."""
+        owner) on the CRM leads ``lead_ids``, keyed so that sending one twice makes one.
+        ``check_open`` marks a task for a record leadsync took over: one open task for the
+        same stage that another state db left there stands for it."""
 
     @abstractmethod
     def set_nurture(

@@ -157,6 +157,9 @@ class CrmRecord(Base):
     # What sales last set there, as read back (status, owner, conversion): a stage moves
     # when sales changes the status, not each time the record is read.
     seen: Mapped[dict | None] = mapped_column(JSON)
+    # A record the CRM had for the person before leadsync (taken over, not created): its
+    # tasks are checked against open ones another state db may have left there.
+    adopted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OutboxOp(Base):

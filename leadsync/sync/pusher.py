@@ -279,8 +279,11 @@ def _related_call(
             )
             stats.failed += 1
     who = [str(known[op.lead_id].crm_id) for op in ready]
-    send = destination.upsert_tasks if kind == "task" else destination.set_nurture
-    return ready, partial(send, [op.payload for op in ready], who)
+    if kind == "task":
+        # A record taken over may hold an open task another state db left: the CRM is asked.
+        tasks = [{**op.payload, "check_open": known[op.lead_id].adopted} for op in ready]
+        return ready, partial(destination.upsert_tasks, tasks, who)
+    return ready, partial(destination.set_nurture, [op.payload for op in ready], who)
 
 
 def _send(
@@ -396,6 +399,7 @@ def _apply(
             crm_id=result.crm_id,
             fields=dict(op.payload),
             synced_at=utcnow(),
+            adopted=result.adopted,
         )
         session.add(record)
         known[op.lead_id] = record

@@ -58,11 +58,12 @@ def test_a_backfill_goes_through_one_bulk_job(sandbox: Sandbox, tmp_path: Path) 
     assert (summary.created, summary.tasks_created) == (BACKFILL, BACKFILL // 10)
     assert_each_lead_once(sandbox, BACKFILL)
     served = sandbox.stats()["by_endpoint"]
-    # One job for the leads (create, upload, close, one poll, two result files), one bulk
-    # query for the Contacts to attach to; only the 1,200 tasks go in collections of 200.
+    # One job for the leads (create, upload, close, one poll, two result files), a bulk
+    # query each for the Contacts to attach to and the Leads to take over; only the 1,200
+    # tasks go in collections of 200.
     assert [served[e] for e in BULK] == [1, 1, 1, 1]
     assert served["bulk_ingest_results"] == 2
-    assert served["bulk_query_create"] == 1
+    assert served["bulk_query_create"] == 2
     assert served["collections_upsert"] == BACKFILL // 10 // 200
     assert summary.api_calls < 30  # collections would need 60 requests for the leads alone
 

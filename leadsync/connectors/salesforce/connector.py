@@ -374,9 +374,12 @@ class SalesforceDestination(Destination):
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
         """Tasks upserted by their key in an External ID field on Task: exactly once. A lead
-        that already has an open follow-up task for the same stage written by another state
-        db (one that was lost: the task names another lead key) gets no second one."""
-        open_tasks = self._open_tasks(lead_ids)
+        whose record was taken over (``check_open``) and already has an open follow-up task
+        for the same stage written by another state db (one that was lost: the task names
+        another lead key) gets no second one."""
+        open_tasks = self._open_tasks(
+            [who for task, who in zip(tasks, lead_ids, strict=True) if task.get("check_open")]
+        )
         records = []
         for task, who in zip(tasks, lead_ids, strict=True):
             record = {
