@@ -251,9 +251,17 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
     help="Write leadsync's values back where the CRM drifted, and re-create "
     "the records that are gone (through the outbox, as a sync would).",
 )
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="First rebuild a lost or new state db from the CRM: every record carrying "
+    "leadsync's key becomes a lead again (CRM id, owner, the values there now) with the "
+    "stages its follow-up tasks record, so that the next sync writes only real "
+    "differences and hands no one off twice.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.pass_obj
-def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
+def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) -> None:
     """Compare the state db with the CRM: what leadsync wrote against what is there.
 
     Reads every CRM record carrying leadsync's key (Salesforce: one Bulk API
@@ -267,6 +275,7 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
     import uuid
 
     from leadsync.state import db
+    from leadsync.sync.adopt import adopt as adopt_crm
     from leadsync.sync.pusher import push
     from leadsync.sync.reconcile import owned_fields, reconcile, render
     from leadsync.sync.wiring import wire
@@ -291,6 +300,17 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
                     if f
                 }
                 owned = owned_fields(wiring.crm_map.direction, dest.external_id_field, sales)
+                adopted = None
+                if adopt:
+                    targets = {f.target: f.sources for f in wiring.crm_map.fields}
+                    adopted = adopt_crm(
+                        factory,
+                        dest,
+                        list(targets),
+                        email_field=next((t for t, s in targets.items() if s == ("email",)), None),
+                        owner_field=next((t for t, s in targets.items() if s == ("owner",)), None),
+                        run_id=run_id,
+                    )
                 report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
                 if repair and report.repairs_planned:
                     push(factory, dest, config.settings.sync, run_id=run_id)
@@ -298,8 +318,17 @@ def reconcile_command(state: State, repair: bool, as_json: bool) -> None:
         finally:
             wiring.close()
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        body = report.as_dict() | ({"adopted": adopted.as_dict()} if adopted else {})
+        click.echo(json.dumps(body, indent=2, default=str))
     else:
+        if adopted is not None:
+            click.echo(
+                f"adopted {adopted.leads} lead(s) from the CRM with {adopted.stages} stage "
+                f"entr{'y' if adopted.stages == 1 else 'ies'} from their tasks; "
+                f"{adopted.known} already known, {adopted.same_email} skipped (their email "
+                "is another lead's here)"
+                + ("" if adopted.tasks_read else "; this CRM's tasks cannot be read back")
+            )
         click.echo("\n".join(render(report, repair)))
     if not repair and report.missing + report.moved + report.changed:
         sys.exit(EXIT_PARTIAL)  # drift found and left: a scheduler can tell

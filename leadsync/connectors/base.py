@@ -299,6 +299,11 @@ class Destination(Connector):
         read in few requests, for ``leadsync reconcile``."""
         raise NotImplementedError(f"{self.kind} cannot be reconciled yet")
 
+    def task_keys(self) -> Iterator[tuple[str, str]]:
+        """(idempotency key, CRM id) of every follow-up task carrying leadsync's key, for
+        ``leadsync reconcile --adopt``."""
+        raise NotImplementedError(f"{self.kind} cannot list leadsync's tasks yet")
+
     def refresh_quota(self) -> None:
         """Ask the CRM how much of its daily API quota is used, when no answer said yet."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 
@@ -51,12 +52,12 @@ def _wanted(
     if last is None:
         return True  # creating: every value, whatever its direction
     if way == "leadsync":
-        return bool(last.get(field) != value)
+        return not same(last.get(field), value)
     if way == "fill_if_empty":
         if crm is not None and field in crm:
             # The CRM's own value, read back: a value sales typed stays; an empty field is
             # filled with each new value once (one sales cleared after it is left so).
-            return crm[field] in (None, "") and last.get(field) != value
+            return crm[field] in (None, "") and not same(last.get(field), value)
         return last.get(field) in (None, "")
     return False  # crm-owned: never after creation
 
@@ -78,3 +79,38 @@ def field_diff(
     """field -> (before, after), for showing a planned change to a person."""
     before = last or {}
     return {f: (before.get(f), v) for f, v in payload.items() if before.get(f) != v}
+
+
+def same(ours: Any, theirs: Any) -> bool:
+    """Whether a value leadsync wrote is the one the CRM holds, across the CRM's ways of
+    writing it back: text for everything in a bulk query, ``30.0`` for 30, a datetime in
+    another offset or precision, "" for null."""
+    if ours == theirs:
+        return True  # the common case, before any conversion
+    a, b = _text(ours), _text(theirs)
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        pass
+    left, right = _instant(a), _instant(b)
+    return left is not None and left == right
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _instant(text: str) -> datetime | None:
+    """A datetime in any ISO 8601 form the CRMs answer (``Z``, ``+0000``, milliseconds)."""
+    if "T" not in text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

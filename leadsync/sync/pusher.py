@@ -341,7 +341,7 @@ def _record(
         op.updated_at = now
         if result.ok and kind != "upsert":
             op.status, op.last_error = "done", None
-            if kind == "task":
+            if kind == "task" and not result.adopted:  # an open one taken over is not new
                 stats.tasks_created += 1
             elif op.payload.get("action") == "join":
                 stats.nurture_added += 1

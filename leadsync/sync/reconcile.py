@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -36,6 +35,7 @@ from leadsync.connectors.base import Destination
 from leadsync.state import repo
 from leadsync.state.models import Lead, OutboxOp, utcnow
 from leadsync.sync import planner
+from leadsync.sync.planner import same
 
 logger = log.get("leadsync.sync.reconcile")
 SHOWN = 20
@@ -154,39 +154,6 @@ def _repair(destination: Destination, lead: Lead, payload: dict[str, Any], run_i
     another day is repaired again."""
     key = planner.op_key(destination.name, lead.key, payload, f"reconcile-{utcnow().date()}")
     return repo.outbox_row(key, destination.name, "upsert", lead.id, payload, run_id)
-
-
-def same(ours: Any, theirs: Any) -> bool:
-    """Whether a value leadsync wrote is the one the CRM holds, across the CRM's ways of
-    writing it back: text for everything in a bulk query, ``30.0`` for 30, a datetime in
-    another offset or precision, "" for null."""
-    a, b = _text(ours), _text(theirs)
-    if a == b:
-        return True
-    try:
-        return float(a) == float(b)
-    except ValueError:
-        pass
-    left, right = _instant(a), _instant(b)
-    return left is not None and left == right
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _instant(text: str) -> datetime | None:
-    """A datetime in any ISO 8601 form the CRMs answer (``Z``, ``+0000``, milliseconds)."""
-    if "T" not in text:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def render(report: Report, repair: bool) -> list[str]:

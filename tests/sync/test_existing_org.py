@@ -4,6 +4,7 @@ state db was lost. No Lead is created for a person the org already has."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -181,3 +182,31 @@ def test_a_duplicate_rule_match_is_written_to_or_named(
     assert leads[email] == 0  # never twinned
     assert summary.failed == (0 if attach else 1)
     assert summary.created == len(set(sample_emails(project))) - 1
+
+
+def test_reconcile_adopt_rebuilds_a_lost_state_db(tmp_path: Path, sandbox: Sandbox):
+    """After a lost state db, `reconcile --adopt` takes the CRM's keyed Leads back with the
+    stages their tasks record: the next sync creates nothing, hands no one off again and
+    writes little."""
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    project = sample_project(tmp_path, sandbox)
+    first = cli_sync(project)
+    leads, tasks = len(sandbox.records("Lead")), len(sandbox.records("Task"))
+    (tmp_path / "state.db").unlink()
+    args = ["--log-level", "error", "--config", str(project.config_path)]
+    assert CliRunner().invoke(main, [*args, "db", "upgrade"]).exit_code == 0
+
+    result = CliRunner().invoke(main, [*args, "reconcile", "--adopt", "--json"])
+
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["adopted"]["leads"] == leads and body["adopted"]["stages"] == tasks
+    assert body["in_sync"] == leads
+    again = cli_sync(project)
+    assert (again.created, again.adopted, again.tasks_created) == (0, 0, 0)
+    assert again.mql == 0 and again.failed == 0 and again.updated == 0
+    assert len(sandbox.records("Lead")) == leads and len(sandbox.records("Task")) == tasks
+    assert again.api_calls < first.api_calls

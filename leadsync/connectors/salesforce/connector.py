@@ -409,7 +409,7 @@ class SalesforceDestination(Destination):
             else []
         )
         results = [
-            RecordResult(ok=True, crm_id=same[i]) if i in same else None
+            RecordResult(ok=True, crm_id=same[i], adopted=True) if i in same else None
             for i in range(len(records))
         ]
         for i, result in zip(fresh, sent, strict=True):
@@ -491,6 +491,12 @@ class SalesforceDestination(Destination):
             )
             for row in rows["records"]:
                 yield None, str(row["Id"]), {f: row.get(f) for f in on_contact}
+
+    def task_keys(self) -> Iterator[tuple[str, str]]:
+        """Every Task with leadsync's key, by one Bulk API query."""
+        key = self.config.task_key_field
+        for row in self._bulk().query(f"SELECT Id, {key} FROM Task WHERE {key} != null"):
+            yield str(row[key]), str(row["Id"])
 
     def refresh_quota(self) -> None:
         """One look at /limits, when no answer has told the quota yet this run."""
