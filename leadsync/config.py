@@ -53,6 +53,10 @@ class FieldRule(Section):
     source: str | list[str] = Field(alias="from")
     transforms: list[str | dict[str, Any]] = Field(default_factory=list)
     required: bool = False
+    # A value that cannot be read: a required field quarantines the record; an optional
+    # one is left empty with a warning (the lead still goes on), unless "quarantine". A
+    # yes/no field (consent) always quarantines: consent is never guessed.
+    invalid: Literal["empty", "quarantine"] = "empty"
 
 
 class CrmFieldRule(FieldRule):

@@ -31,6 +31,7 @@ class CompiledField:
     kind: str | None
     required: bool
     direction: str = "leadsync"
+    strict: bool = False  # an unreadable optional value quarantines the record too
     # Values written in the config itself (defaults, value maps): checkable against
     # the CRM's picklists and lengths before any record is sent.
     literals: tuple[Any, ...] = ()
@@ -56,15 +57,22 @@ class SourceMap:
     def columns(self) -> set[str]:
         return {c for f in self.fields for c in f.sources}
 
-    def apply(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        """The canonical profile of one record; MappingError names every bad field."""
+    def apply(
+        self, record: Mapping[str, Any], warnings: list[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """The canonical profile of one record; MappingError names every bad field. A bad
+        value in an optional field is left out instead, and (field, reason) is added to
+        ``warnings``: one unreadable phone number must not withhold the whole lead."""
         profile: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
         for f in self.fields:
             try:
                 value = f.value(record)
             except ValueError as exc:  # TransformFailed, or a type that does not coerce
-                problems.append((_describe(f), str(exc)))
+                if f.required or f.strict:
+                    problems.append((_describe(f), str(exc)))
+                elif warnings is not None:
+                    warnings.append((_describe(f), f"{exc}: left empty"))
                 continue
             if value is None:
                 if f.required:
@@ -190,4 +198,5 @@ def _compile(
         required=rule.required,
         direction=getattr(rule, "direction", "leadsync"),
         literals=tuple(literals),
+        strict=rule.invalid == "quarantine" or kind == "bool",
     )

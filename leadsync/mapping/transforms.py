@@ -161,13 +161,18 @@ def _phone(arg: Any) -> Transform:
     def apply(value: Any) -> Any:
         if value is None:
             return None
+        text = str(value).strip()
+        if text.startswith("00"):
+            text = "+" + text[2:]  # 00 dials out of most countries, as + does
         try:
-            number = phonenumbers.parse(str(value), region.upper())
+            number = phonenumbers.parse(text, region.upper())
         except phonenumbers.NumberParseException:
             raise TransformFailed(f"{value!r} is not a phone number") from None
-        if not phonenumbers.is_possible_number(number):
-            raise TransformFailed(f"{value!r} is not a possible phone number in {region}")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if not phonenumbers.is_valid_number(number):
+            # Not only impossible lengths: a number no carrier assigns (555-1234) too.
+            raise TransformFailed(f"{value!r} is not a valid phone number (region {region})")
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return f"{e164} ext. {number.extension}" if number.extension else e164
 
     return apply
 

@@ -268,11 +268,14 @@ class Run:
             ):
                 self.summary.unchanged += 1  # checked before mapping: the cheap common case
                 continue
+            warnings: list[tuple[str, str]] = []
             try:
-                profile = smap.apply(rec.data)
+                profile = smap.apply(rec.data, warnings)
             except MappingError as exc:
                 self._quarantine(session, source, rec, exc.field, exc.reason)
                 continue
+            for field, reason in warnings:
+                self._warn(source, rec.ref, field, reason)
             if not rec.external_id and not profile.get("email"):
                 reason = "no external id and no email: cannot tell who this is"
                 self._quarantine(session, source, rec, "email", reason)
@@ -322,13 +325,8 @@ class Run:
             at = m.profile.get("source_updated_at") or seen_at
             if at > latest:
                 # A time in the future would make this record win over every later one.
-                self.summary.note_problem(
-                    source,
-                    m.record.ref,
-                    "source_updated_at",
-                    f"{at} is in the future: taken as {seen_at}",
-                )
-                logger.warning("sync.record.future_time", source=source, record=m.record.ref)
+                reason = f"{at} is in the future: taken as {seen_at}"
+                self._warn(source, m.record.ref, "source_updated_at", reason)
                 m.profile["source_updated_at"] = at = seen_at
             lead = m.lead
             profile, times, changed = merge(lead.profile, lead.profile_times, m.profile, at)
@@ -503,6 +501,13 @@ class Run:
         repo.quarantine(
             session, self.summary.run_id, source, rec.ref, field, reason, dict(rec.data)
         )
+
+    def _warn(self, source: str, ref: str, field: str, reason: str) -> None:
+        """A value set aside while the record goes on: said in the run's problems."""
+        self.summary.warnings += 1
+        self.summary.note_problem(source, ref, field, reason)
+        logger.warning("sync.record.value_set_aside", source=source, record=ref, field=field)
+        logger.debug("sync.record.value_set_aside.reason", record=ref, reason=reason)
 
     def _quarantine_lead(self, session: Session, lead: Lead, exc: MappingError) -> None:
         self.summary.quarantined += 1

@@ -17,6 +17,9 @@ class RunSummary:
     dry_run: bool = False
     read: int = 0
     quarantined: int = 0
+    # values set aside while their record went on (an unreadable optional phone, a time in
+    # the future): each named in `problems`
+    warnings: int = 0
     unchanged: int = 0
     created: int = 0
     # Records the CRM already had for the person (by email, or its duplicate rule): taken

@@ -54,7 +54,7 @@ def test_every_bad_field_of_a_record_is_named():
         "forms",
         {
             "email": {"from": "Email", "required": True},
-            "employees": "Size",
+            "employees": {"from": "Size", "invalid": "quarantine"},
             "company": {"from": "Co", "required": True},
         },
         {},
@@ -76,7 +76,11 @@ def test_date_only_values_stay_dates():
         "f",
         {
             "birthday": {"from": "B", "transforms": ["parse_date"]},
-            "source_created_at": {"from": "B", "transforms": ["parse_date"]},
+            "source_created_at": {
+                "from": "B",
+                "transforms": ["parse_date"],
+                "invalid": "quarantine",
+            },
         },
         {"birthday": "date"},
         CFG,
@@ -125,3 +129,28 @@ def test_crm_map_reads_lead_fields_with_directions():
     ]
     with pytest.raises(ConfigError, match=r"crm\.fields\.Title\.from: 'job' is not a lead field"):
         compile_crm_map({"Title": "job"}, {}, CFG)
+
+
+def test_an_unreadable_optional_value_is_left_empty_and_said():
+    """A bad optional phone or number leaves that field empty with a warning; the record
+    goes on. A yes/no (consent) field never does: consent is not guessed."""
+    smap = compile_source_map(
+        "forms",
+        {
+            "email": {"from": "Email", "required": True},
+            "phone": {"from": "Phone", "transforms": [{"phone": "US"}]},
+            "employees": "Size",
+            "email_opt_out": {"from": "Opt", "transforms": ["boolean"]},
+        },
+        {},
+        CFG,
+    )
+    warnings: list[tuple[str, str]] = []
+    profile = smap.apply({"Email": "a@x.example", "Phone": "555-1234", "Size": "many"}, warnings)
+    assert profile == {"email": "a@x.example"}
+    assert warnings == [
+        ("phone (from 'Phone')", "'555-1234' is not a valid phone number (region US): left empty"),
+        ("employees (from 'Size')", "expected a whole number, got 'many': left empty"),
+    ]
+    with pytest.raises(MappingError, match="email_opt_out"):
+        smap.apply({"Email": "a@x.example", "Opt": "Maybe"}, warnings)

@@ -37,6 +37,8 @@ TABLE = [
     ({"phone": "US"}, "(415) 555-0199", "+14155550199"),
     ({"phone": "GB"}, "020 7946 0018", "+442079460018"),
     ("phone", "+49 30 90182055", "+493090182055"),
+    ({"phone": "US"}, "0049 30 1234567", "+49301234567"),  # 00 dials out, as + does
+    ({"phone": "US"}, "(415) 555-0100 ext. 12", "+14155550100 ext. 12"),
     ("country", "India", "IN"),
     ("country", "united kingdom", "GB"),
     ("country", "UK", "GB"),
@@ -61,7 +63,8 @@ FAILURES = [
     ("parse_date", "next tuesday", "is not a date"),
     ({"parse_date": "%d/%m/%Y"}, "2026-03-01", "is not a date (%d/%m/%Y)"),
     ({"phone": "US"}, "call me", "is not a phone number"),
-    ({"phone": "US"}, "12", "not a possible phone number"),
+    ({"phone": "US"}, "12", "not a valid phone number"),
+    ({"phone": "US"}, "555-1234", "not a valid phone number"),  # possible, never assigned
     ("country", "Narnia", "is not a country name or ISO code"),
 ]
 

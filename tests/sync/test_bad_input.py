@@ -34,8 +34,9 @@ def rows(n: int, revenue: str = "1000") -> str:
 
 
 def test_a_non_finite_number_is_quarantined_and_the_rest_arrive(tmp_path: Path, sandbox: Sandbox):
-    """NaN and inf in a numeric column: those rows are quarantined naming line and field;
-    the other leads arrive, and the next sync runs clean."""
+    """NaN and inf in a numeric column: that value is left out of those rows, each named
+    by line and field; every lead arrives, and the next sync runs clean. Marked strict,
+    the two rows are quarantined instead and the other 298 arrive."""
     text = rows(300).replace(",1000\n", ",NaN\n", 1)
     text = text.replace(
         "p7@x.example,P,L7,Acme,CTO,2026-11-01T00:00:00Z,1000",
@@ -45,16 +46,33 @@ def test_a_non_finite_number_is_quarantined_and_the_rest_arrive(tmp_path: Path, 
 
     first = cli_sync(p)
 
-    assert (first.status, first.created, first.quarantined) == ("partial", 298, 2)
+    assert (first.status, first.created, first.warnings) == ("ok", 300, 2)
     refs = sorted((q["record"], q["field"]) for q in first.problems)
     assert refs == [
         ("line 2", "annual_revenue (from 'Revenue')"),
         ("line 9", "annual_revenue (from 'Revenue')"),
     ]
     assert all("finite number" in q["reason"] for q in first.problems)
-    assert len(sandbox.records()) == 298
+    assert len(sandbox.records()) == 300
+    assert not any(
+        r.get("AnnualRevenue") for r in sandbox.records() if r["LastName"] in ("L0", "L7")
+    )
     again = cli_sync(p)
     assert again.status == "ok" and again.api_calls == 0
+
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    sandbox.app.store.records["Lead"].clear()
+    sandbox.app.store._indexes.clear()
+    q = project(strict, text)
+    q.config_path.write_text(
+        q.config_path.read_text().replace(
+            'annual_revenue = "Revenue"',
+            'annual_revenue = { from = "Revenue", invalid = "quarantine" }',
+        )
+    )
+    refused = cli_sync(q)
+    assert (refused.status, refused.created, refused.quarantined) == ("partial", 298, 2)
 
 
 def test_a_last_line_still_being_written_waits_for_its_end(tmp_path: Path, sandbox: Sandbox):
@@ -135,3 +153,36 @@ def test_two_columns_of_one_name_are_refused_by_check_and_sync(tmp_path: Path, s
     synced = cli_sync(p)
     assert synced.status == "failed" and "names 'Email' twice" in synced.error
     assert sandbox.records() == []
+
+
+def test_a_bad_optional_phone_does_not_withhold_the_lead(tmp_path: Path, sandbox: Sandbox):
+    """`n/a` against null_values ["N/A"] is empty, `0049 30 1234567` is German, `555-1234`
+    is left out with a warning naming row and field: all three leads arrive."""
+    header = "Id,Email,First,Last,Company,Title,At,Phone\n"
+    text = header + (
+        "1,a@x.example,A,A,Acme,CTO,,n/a\n"
+        "2,b@x.example,B,B,Acme,CTO,,0049 30 1234567\n"
+        "3,c@x.example,C,C,Acme,CTO,,555-1234\n"
+    )
+    p = project(tmp_path, text)
+    config = p.config_path.read_text().replace(
+        'annual_revenue = "Revenue"',
+        'phone = { from = "Phone", transforms = [{ phone = "US" }] }',
+    )
+    config = config.replace('external_id = "Id"', 'external_id = "Id"\nnull_values = ["", "N/A"]')
+    config = config.replace('AnnualRevenue = "annual_revenue"', 'Phone = "phone"')
+    p.config_path.write_text(config)
+
+    summary = cli_sync(p)
+
+    assert (summary.status, summary.created, summary.quarantined, summary.warnings) == (
+        "ok",
+        3,
+        0,
+        1,
+    )
+    (problem,) = summary.problems
+    assert (problem["record"], problem["field"]) == ("line 4", "phone (from 'Phone')")
+    assert "'555-1234' is not a valid phone number" in problem["reason"]
+    phones = {r["Email"]: r.get("Phone") for r in sandbox.records()}
+    assert phones == {"a@x.example": None, "b@x.example": "+49301234567", "c@x.example": None}

@@ -115,7 +115,7 @@ class CsvSource(Source):
     def _read_from(self, stream: Any, start: dict[str, Any], page_size: int) -> Iterator[Page]:
         hasher = start["hasher"]
         header: list[str] | None = start["header"]
-        nulls = frozenset(self.config.null_values)
+        nulls = frozenset(v.strip().casefold() for v in self.config.null_values)
         page: list[RawRecord] = []
         last: Row | None = None
         reader = RowReader(
@@ -158,7 +158,7 @@ class CsvSource(Source):
                 "(broken quoting or a stray delimiter)",
             )
         data = {
-            col: (None if v.strip() in nulls else v)
+            col: (None if v.strip().casefold() in nulls else v)
             for col, v in zip(header, row.values, strict=True)
         }
         ext_col = self.config.external_id
