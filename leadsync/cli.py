@@ -226,11 +226,17 @@ def _state_url(state: State) -> str:
 def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None:
     """Run one pass: pull new records, map, resolve, plan, push to the CRM."""
     from leadsync.state import db
+    from leadsync.sync.check import run_check
     from leadsync.sync.pipeline import Run
     from leadsync.sync.wiring import wire
 
     with leadsync_errors(as_json=as_json):
         config = state.load()
+        # What `check --offline` refuses, sync refuses too, before it reads a row: a
+        # missing column or a wrong delimiter would quarantine the whole export.
+        offline = run_check(state.config_path, state_url=state.state_url, connect=False)
+        if offline.errors:
+            raise cfg.ConfigError(offline.errors)
         engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         wiring = wire(config)
@@ -276,12 +282,18 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
 
     from leadsync.state import db
     from leadsync.sync.adopt import adopt as adopt_crm
+    from leadsync.sync.check import run_check
     from leadsync.sync.pusher import push
     from leadsync.sync.reconcile import owned_fields, reconcile, render
     from leadsync.sync.wiring import wire
 
     with leadsync_errors(as_json=as_json):
         config = state.load()
+        # What `check --offline` refuses, sync refuses too, before it reads a row: a
+        # missing column or a wrong delimiter would quarantine the whole export.
+        offline = run_check(state.config_path, state_url=state.state_url, connect=False)
+        if offline.errors:
+            raise cfg.ConfigError(offline.errors)
         engine = db.make_engine(config.state_url, must_exist=True)
         db.require_current(engine)
         wiring = wire(config)

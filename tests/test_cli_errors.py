@@ -97,3 +97,22 @@ def test_json_sync_prints_the_error_object_on_a_bad_config(tmp_path: Path):
     assert result.exit_code == 1
     body = json.loads(result.stdout)
     assert body["status"] == "failed" and "sources: required key is missing" in body["error"]
+
+
+def test_sync_refuses_what_check_refuses(tmp_path: Path, sandbox):
+    """A wrong delimiter, a missing column, no [crm.fields]: `sync` stops before reading a
+    row, with check's lines, instead of quarantining the whole export."""
+    from tests.conftest import cli_sync
+    from tests.sync.test_bad_input import project, rows
+
+    p = project(tmp_path, rows(3).replace(",", ";"))
+    p.config_path.write_text(p.config_path.read_text().replace('external_id = "Id"', ""))
+    first = cli_sync(p)
+    assert first.status == "failed" and "column 'Email' is not in the file's header" in first.error
+
+    (tmp_path / "forms.csv").write_text(rows(3))
+    text = p.config_path.read_text()
+    p.config_path.write_text(text[: text.index("[crm.fields]")])
+    second = cli_sync(p)
+    assert second.status == "failed" and "crm.fields: no CRM field is mapped" in second.error
+    assert sandbox.records() == []

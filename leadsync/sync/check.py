@@ -66,6 +66,11 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
         report.errors.extend(exc.problems)
         return report
     report.checked.append("config keys and field maps")
+    if not wiring.crm_map.fields:
+        report.errors.append(
+            f"{path}: crm.fields: no CRM field is mapped: map at least the fields the CRM "
+            "requires (Salesforce Leads: LastName and Company; and Email)"
+        )
     for name, (source, smap) in wiring.sources.items():
         problems = [f"{path}: {p}" for p in source.check()]
         header = source.columns() if not problems else None
