@@ -19,7 +19,15 @@ import click
 from leadsync import __version__, clock, log
 from leadsync import config as cfg
 from leadsync.cli_sandbox import demo, sandbox
-from leadsync.output import COUNT_KEYS, fail, leadsync_errors, progress, report
+from leadsync.errors import Interrupted
+from leadsync.output import (
+    COUNT_KEYS,
+    fail,
+    leadsync_errors,
+    progress,
+    report,
+    stop_on_signals,
+)
 from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 
@@ -93,11 +101,12 @@ def main(
       leadsync sync              run one pass: pull, map, resolve, plan, push
       leadsync status            recent runs, the outbox backlog, dead letters
       leadsync errors [retry]    what the CRM refused, by reason; send it again
-    leadsync reconcile         what drifted in the CRM since leadsync wrote it (--repair)
+      leadsync reconcile         what drifted in the CRM since leadsync wrote it (--repair)
       leadsync explain EMAIL     why a lead stands where it does
       leadsync preview NEW.toml  what other rules would do, before they go live
 
-    Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered).
+    Exit codes: 0 ok, 1 failed, 2 partial (some records quarantined or dead-lettered,
+    or writes held back by the CRM's daily API quota), 130 stopped by SIGTERM or Ctrl-C.
     """
     log.configure(log_level or ("warning" if sys.stderr.isatty() else "info"), json=log_json)
     if now:
@@ -241,10 +250,12 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
         db.require_current(engine)
         wiring = wire(config)
         try:
-            with progress(not as_json) as on_push:
-                summary = Run(
-                    wiring, engine, dry_run=dry_run, only_source=source, on_push=on_push
-                ).execute()
+            with stop_on_signals(), progress(not as_json) as on_push:
+                run = Run(wiring, engine, dry_run=dry_run, only_source=source, on_push=on_push)
+                try:
+                    summary = run.execute()
+                except (Interrupted, KeyboardInterrupt):
+                    summary = run.summary  # recorded as stopped; reported below
         finally:
             wiring.close()
     report(summary, as_json)
@@ -482,6 +493,7 @@ def status(state: State, as_json: bool) -> None:
     with leadsync_errors():
         engine = db.make_engine(_state_url(state), must_exist=True)
         db.require_current(engine)
+        alive = db.run_lock_held(engine)
         with db.session_factory(engine)() as session:
             runs = repo.recent_runs(session)
             backlog = repo.outbox_backlog(session)
@@ -495,7 +507,7 @@ def status(state: State, as_json: bool) -> None:
                         {
                             "run_id": r.id,
                             "started_at": r.started_at.isoformat(),
-                            "status": r.status,
+                            "status": _run_status(r.status, alive),
                             **{k: r.summary.get(k) for k in COUNT_KEYS},
                             "held_back": r.summary.get("quota"),
                         }
@@ -531,7 +543,9 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  none yet: run `leadsync sync`")
     for r in runs:
         counts = "  ".join(f"{k}={r.summary.get(k, 0)}" for k in COUNT_KEYS)
-        click.echo(f"  {r.started_at:%Y-%m-%d %H:%M:%S}Z  {r.status:<8} {counts}")
+        click.echo(
+            f"  {r.started_at:%Y-%m-%d %H:%M:%S}Z  {_run_status(r.status, alive):<8} {counts}"
+        )
         if r.summary.get("error"):
             click.echo(f"      {r.summary['error']}")
         if r.summary.get("quota"):
@@ -553,6 +567,12 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  none")
     for q in quarantined:
         click.echo(f"  {q.created_at:%Y-%m-%d %H:%M}Z  {q.source} {q.record_ref}: {q.reason}")
+
+
+def _run_status(recorded: str, lock_held: bool) -> str:
+    """A run recorded as running while nobody holds the run lock was killed (SIGKILL, a
+    power cut): it will never finish, and says so."""
+    return "died" if recorded == "running" and not lock_held else recorded
 
 
 main.add_command(demo)

@@ -14,6 +14,9 @@ Grouped by phase, marked by what the engine does next (``disposition``)::
     │   └── RequestRejected         fatal   the system refused the request as a whole (bad shape)
     └── SyncError                   fatal   the pipeline cannot go on
 
+    Interrupted (a BaseException)           SIGTERM or SIGINT: stop, record the run as
+                                            stopped; the outbox keeps what was planned
+
 Per-record outcomes of a batch (one lead refused, the others written) are data,
 not exceptions: see ``connectors.base.RecordResult``.
 
@@ -95,3 +98,12 @@ class RequestRejected(ConnectorError):
 
 class SyncError(LeadsyncError):
     pass
+
+
+class Interrupted(BaseException):
+    """A signal asked the process to stop (SIGTERM, SIGINT). A BaseException, so that no
+    ``except Exception`` swallows it on the way up."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name

@@ -4,6 +4,7 @@ that ends a command."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from leadsync.errors import ConfigError, LeadsyncError
+from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.state.db import state_error
 from leadsync.sync.summary import EXIT_FAILED, RunSummary
 
@@ -62,6 +63,24 @@ def leadsync_errors(*, as_json: bool = False) -> Iterator[None]:
         fail(str(exc), as_json=as_json)
     except SQLAlchemyError as exc:  # the state db, from any command: no traceback either
         fail(str(state_error(exc)), as_json=as_json)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM (a scheduler, a container stop) and SIGINT (Ctrl-C) raise Interrupted in the
+    main thread: the page in flight rolls back or commits whole, the run is recorded as
+    stopped. A second signal ends the process at once; the outbox keeps it safe."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

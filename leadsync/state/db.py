@@ -188,3 +188,13 @@ def run_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_lock_held(engine: Engine) -> bool:
+    """Whether a run holds the lock now: a run recorded as running while nobody holds it
+    was killed (SIGKILL, a power cut) and will never finish."""
+    try:
+        with run_lock(engine):
+            return False
+    except StateError:
+        return True

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from leadsync import clock, log
 from leadsync.connectors.base import Page, RawRecord, Source
-from leadsync.errors import ConfigError, LeadsyncError, MappingError
+from leadsync.errors import ConfigError, Interrupted, LeadsyncError, MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.decide import Decision
@@ -126,8 +126,15 @@ class Run:
         except LeadsyncError as exc:
             self.summary.fail(exc)
             logger.error("sync.run.failed", error=str(exc), disposition=exc.disposition)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            # Asked to stop: what is committed stays, the outbox keeps the rest.
+            name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+            self.summary.stopped = name
+            self.summary.error = f"stopped by {name}; the next sync goes on from here"
+            logger.warning("sync.run.stopped", signal=name)
+            raise
         except BaseException as exc:
-            # A bug or a kill: the run's record says so before the error goes on up.
+            # A bug: the run's record says so before the error goes on up.
             self.summary.fail(LeadsyncError(f"internal error: {exc!r}"))
             raise
         finally:

@@ -8,6 +8,7 @@ from typing import Any
 from leadsync.errors import LeadsyncError
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 2
+EXIT_STOPPED = 130  # as a shell reports a process stopped by a signal
 MAX_PROBLEMS = 20
 
 
@@ -49,18 +50,28 @@ class RunSummary:
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    stopped: str | None = None  # the signal that stopped the run
     changes: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> str:
+        if self.stopped:
+            return "stopped"
         if self.error:
             return "failed"
-        return "partial" if self.quarantined or self.failed else "ok"
+        # Ops held back by the daily API quota are written by a later run: not all done.
+        held = bool(self.quota and self.pending)
+        return "partial" if self.quarantined or self.failed or held else "ok"
 
     @property
     def exit_code(self) -> int:
-        return {"ok": EXIT_OK, "failed": EXIT_FAILED, "partial": EXIT_PARTIAL}[self.status]
+        return {
+            "ok": EXIT_OK,
+            "failed": EXIT_FAILED,
+            "partial": EXIT_PARTIAL,
+            "stopped": EXIT_STOPPED,
+        }[self.status]
 
     def fail(self, exc: LeadsyncError) -> None:
         self.error = str(exc)

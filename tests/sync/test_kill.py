@@ -7,6 +7,7 @@ killed at a random moment of its push.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -232,3 +233,45 @@ def test_sigkills_during_a_bulk_backfill_leave_each_lead_and_task_once(tmp_path:
         _cli("status", "--json"), env=env, capture_output=True, text=True, check=True
     )
     assert '"outbox": []' in status.stdout and '"dead_letters": []' in status.stdout
+
+
+def test_sigterm_stops_a_sync_that_status_then_calls_stopped(tmp_path: Path, served: str):
+    """SIGTERM mid-push: the sync exits 130 with its summary, the run is recorded as
+    stopped (not running forever), and the next sync finishes the job. A run killed
+    outright shows as died."""
+    shutil.copy2(XEDUCATION, tmp_path / "xeducation_leads.csv")
+    shutil.copyfile(FIXTURES / "xeducation.toml", tmp_path / "config.toml")
+    env = _env(tmp_path, served)
+    subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
+
+    def stats() -> int:
+        body = requests.get(f"{served}/__sandbox/stats", timeout=5).json()
+        return body["by_endpoint"].get("collections_upsert", 0)
+
+    child = subprocess.Popen(
+        _cli("sync", "--json"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    _wait_until(lambda: stats() >= 3, 120, "the push to start")
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 130
+    summary = json.loads(out)
+    assert summary["status"] == "stopped" and "SIGTERM" in summary["error"]
+
+    def runs() -> list[dict]:
+        status = subprocess.run(
+            _cli("status", "--json"), env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(status.stdout)["runs"]
+
+    assert runs()[0]["status"] == "stopped"
+    assert _sync_killed(env, served, "collections_upsert", random.Random(1), 0.1)
+    assert runs()[0]["status"] == "died"
+    final = subprocess.run(_cli("sync", "--json"), env=env, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-2000:]
+    records = requests.get(f"{served}/__sandbox/records/Lead", timeout=30).json()["records"]
+    assert len({r["LeadSync_Id__c"] for r in records}) == len(records) == XEDUCATION_ROWS

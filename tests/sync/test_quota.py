@@ -46,6 +46,7 @@ def test_a_low_quota_writes_handoffs_and_holds_bulk_updates(
     assert second.quota is not None
     assert "only hand-offs are written" in second.quota
     assert f"{LEADS - 10} bulk updates wait" in second.quota
+    assert (second.status, second.exit_code) == ("partial", 2)  # not all done: a scheduler sees it
     promoted_records = [
         r for r in sandbox.app.store.records["Lead"].values() if r["Lifecycle_Stage__c"] == "mql"
     ]
@@ -72,3 +73,4 @@ def test_a_low_quota_writes_handoffs_and_holds_bulk_updates(
     sandbox.app.stats["other_integrations"] = 0
     fourth = project.sync()
     assert (fourth.updated, fourth.pending, fourth.quota) == (LEADS - 10, 0, None)
+    assert fourth.status == "ok"
