@@ -49,11 +49,12 @@ def test_demo_twice_second_run_writes_nothing(tmp_path: Path):
     assert one["owners_assigned"] == one["mql"]  # every MQL routed to an owner
     # a login, what sales did (leads, tasks, contacts changed: a query each), ceil(leads / 200)
     # upserts and as many queries for Contacts and for Leads that already have the new
-    # leads' emails, users and queues (for routing), contacts and leads by email (100 emails
-    # a query, for the page's 481 leads: 5 each), a task batch, ceil(members / 200) nurture
-    # batches, and the Contact's describe (which fill-if-empty fields a Contact has)
+    # leads' emails, users and queues (for routing), contacts and leads by email for their
+    # owners (200 emails a query, for the page's 481 leads: 3 each), a task batch,
+    # ceil(members / 200) nurture batches, and the Contact's describe (which fill-if-empty
+    # fields a Contact has)
     nurture = -(-one["nurture_added"] // 200)
-    assert one["api_calls"] == (1 + 3 + 3 * 3 + 2 + 2 * 5 + 1 + nurture + 1)
+    assert one["api_calls"] == (1 + 3 + 3 * 3 + 2 + 2 * 3 + 1 + nurture + 1)
 
     second = json.loads(run("demo", "--dir", str(tmp_path / "demo"), "--json").stdout)
     assert (second["mql"], second["tasks_created"], second["nurture_added"]) == (0, 0, 0)

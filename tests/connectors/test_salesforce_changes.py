@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from leadsync.connectors.salesforce import SalesforceDestination
@@ -27,6 +28,15 @@ def leads(n: int) -> list[dict]:
     return [
         {"LeadSync_Id__c": f"lead-{i}", "LastName": f"L{i}", "Company": "Acme"} for i in range(n)
     ]
+
+
+# SystemModstamps a moment ago, as Salesforce gives the records a read finds: the read
+# reaches back only `overlap` before the previous read began (the wall clock's).
+BASE = (datetime.now(UTC) - timedelta(seconds=30)).replace(microsecond=0)
+
+
+def sf_stamp(seconds: int = 0) -> str:
+    return (BASE + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 def stamp_all(sandbox: Sandbox, when: str) -> None:
@@ -74,7 +84,7 @@ def test_a_change_within_the_same_second_is_not_lost(sandbox: Sandbox, tmp_path:
     keeps its SystemModstamp; the digest of what was read tells the change apart."""
     dest = destination(sandbox, tmp_path)
     (lead,) = dest.upsert(leads(1))
-    stamp_all(sandbox, "2026-11-23T10:00:00.000+0000")
+    stamp_all(sandbox, sf_stamp(0))
     *_, (_, cursor) = dest.read_changes(None)
     record = sandbox.app.store.records["Lead"][str(lead.crm_id)]
     record["Status"] = "Working - Contacted"  # same stamp: changed within the second
@@ -95,10 +105,10 @@ def test_more_rows_at_one_stamp_than_a_page_are_paged_by_id(
     after the stamp; a lead committed late inside the overlap is found on the next read."""
     dest = destination(sandbox, tmp_path)
     dest.upsert(leads(25))
-    stamp_all(sandbox, "2026-11-23T10:00:00.000+0000")
+    stamp_all(sandbox, sf_stamp(0))
     store = sandbox.app.store
     later = dest.upsert([{"LeadSync_Id__c": "lead-late", "LastName": "Late", "Company": "A"}])
-    store.records["Lead"][str(later[0].crm_id)]["SystemModstamp"] = "2026-11-23T10:00:05.000+0000"
+    store.records["Lead"][str(later[0].crm_id)]["SystemModstamp"] = sf_stamp(5)
     pages = list(
         changed_since(
             dest._query, "Lead", ["LeadSync_Id__c"], "LeadSync_Id__c != null", None, page=10
@@ -107,10 +117,10 @@ def test_more_rows_at_one_stamp_than_a_page_are_paged_by_id(
     keys = [r["LeadSync_Id__c"] for rows, _ in pages for r in rows]
     assert len(keys) == 26 and len(set(keys)) == 26
     cursor = pages[-1][1]
-    assert cursor["since"] == "2026-11-23T10:00:05Z"
+    assert cursor["since"] == (BASE + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     # committed late: stamped before the cursor, inside the overlap
     late = dest.upsert([{"LeadSync_Id__c": "lead-later", "LastName": "Later", "Company": "A"}])
-    store.records["Lead"][str(late[0].crm_id)]["SystemModstamp"] = "2026-11-23T10:00:02.000+0000"
+    store.records["Lead"][str(late[0].crm_id)]["SystemModstamp"] = sf_stamp(2)
     again = list(
         changed_since(
             dest._query, "Lead", ["LeadSync_Id__c"], "LeadSync_Id__c != null", cursor, page=10

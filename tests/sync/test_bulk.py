@@ -3,6 +3,7 @@ ingest and query jobs; each record's own result read back; faults on the job's r
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -211,3 +212,21 @@ def test_a_job_too_large_for_one_upload_is_split(
         sandbox.app.store.find_by("Lead", "LeadSync_Id__c", f"k{i}")["Id"] for i in range(20)
     ]
     assert sandbox.stats()["by_endpoint"]["bulk_ingest_create"] > 1
+
+
+def test_a_sync_with_nothing_new_after_a_backfill_reads_little(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """After a 12,000-lead backfill, a sync with nothing new makes a handful of requests:
+    once the overlap kept for late commits has passed, the read-back does not page through
+    leadsync's own writes again and again (it did, for as long as they were the newest)."""
+    project = backfill_project(tmp_path, BACKFILL, "changes_overlap_seconds = 1\n")
+    assert project.sync().created == BACKFILL
+    time.sleep(2.5)  # the overlap (1 s here, 300 s by default) passes
+    project.sync()  # the first read-back takes in the backfill's writes once
+
+    quiet = [project.sync() for _ in range(2)]
+
+    assert [s.created + s.updated + s.tasks_created for s in quiet] == [0, 0]
+    # a login, and one query each for Leads, Tasks and Contacts changed since
+    assert [s.api_calls for s in quiet] == [4, 4]

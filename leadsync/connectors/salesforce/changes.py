@@ -5,7 +5,10 @@ Each query asks for records stamped at or after the last stamp seen, ordered by
 (SystemModstamp, Id), 2,000 at most. A page whose rows all share one stamp is
 paged through by ``Id > last`` at that stamp, then the read goes on after it.
 Every read starts ``overlap`` before the cursor: a record committed late, with
-an earlier stamp, is still found. Salesforce stamps to the second, so a record
+an earlier stamp, is still found. A record is late by at most the overlap, so the
+window needs to reach back only that far before the previous read began
+(``read_at``): a quiet org is not read again and again for the writes of one
+backfill whose stamps stay the newest. Salesforce stamps to the second, so a record
 changed twice within one second keeps its stamp: what was read is remembered
 by (stamp, a digest of the fields read), and a record is returned again when
 either differs.
@@ -43,11 +46,17 @@ def changed_since(
     *,
     overlap_seconds: float = 300.0,
     page: int = PAGE,
+    read_at: datetime | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """(records, cursor) a page at a time; ``where`` narrows the records (leadsync's own)."""
+    """(records, cursor) a page at a time; ``where`` narrows the records (leadsync's own).
+    ``read_at``: when this read began, kept in the cursor for the next one."""
     since = stamp(cursor["since"]) if cursor and cursor.get("since") else None
     seen: dict[str, list[str]] = {k: list(v) for k, v in (cursor or {}).get("seen", {}).items()}
-    lower = since - timedelta(seconds=overlap_seconds) if since else None
+    before = stamp(cursor["read_at"]) if cursor and cursor.get("read_at") else None
+    # Anything stamped before the last read began, less the overlap, was committed by then.
+    floor = max(since, before) if since and before else since
+    lower = floor - timedelta(seconds=overlap_seconds) if floor else None
+    began = {"read_at": literal(read_at)} if read_at else {}
     after_lower = False  # True once a stamp is paged through: records after it, not at it
     tie: tuple[datetime, str] | None = None  # paging through one stamp by Id
     columns = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *fields]))
@@ -73,9 +82,9 @@ def changed_since(
             last = stamp(str(rows[-1]["SystemModstamp"]))
             since = max(since, last) if since else last
         if since is not None:
-            keep_from = since - timedelta(seconds=overlap_seconds)
+            keep_from = max(since, read_at or since) - timedelta(seconds=overlap_seconds)
             seen = {k: v for k, v in seen.items() if stamp(v[0]) >= keep_from}
-        yield fresh, {"since": literal(since) if since else None, "seen": dict(seen)}
+        yield fresh, {"since": literal(since) if since else None, "seen": dict(seen), **began}
         if len(rows) < page:
             if tie is None:
                 return

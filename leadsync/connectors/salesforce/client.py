@@ -81,6 +81,9 @@ class SalesforceConfig(ConnectorConfig):
     # overwrite the owner leadsync chose. An AssignmentRule id (01Q...): that rule runs
     # on every Lead leadsync writes ("TRUE": the org's active rule).
     assignment_rule: str | None = None
+    # Reading back what sales changed starts this long before the previous read began, for
+    # records whose commit came after their SystemModstamp (long transactions).
+    changes_overlap_seconds: float = Field(300.0, ge=0)
     api_version: str = "59.0"
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)

@@ -28,6 +28,8 @@ from leadsync.connectors.salesforce.schema import parse_describe
 logger = log.get("leadsync.connectors.salesforce")
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 READ_ATTEMPTS = 5
+# People a run asks owners for by query before it reads every owner by Bulk API instead.
+OWNERS_BY_QUERY = 2000
 # What sales does that leadsync reads back.
 LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
 TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
@@ -41,6 +43,10 @@ class SalesforceDestination(Destination):
 
     _client: Salesforce | None = None
     _contact_writable: frozenset[str] | None = None
+    _owners: tuple[dict[str, str], dict[str, list[tuple[str, str]]]] | None = None
+    _owners_asked = 0
+    # The last batches' look-ups by email, so that a retried batch asks once.
+    _looked_up: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
 
     @property
     def external_id_field(self) -> str:
@@ -233,7 +239,26 @@ class SalesforceDestination(Destination):
         order: str = "",
     ) -> Iterable[Mapping[str, Any]]:
         """``obj`` records with these emails: by SOQL, 200 emails a query, or for a bulk
-        job by one Bulk API query over every record with an email."""
+        job by one Bulk API query over every record with an email. The answer for the
+        batch is kept: a batch sent again after a 5xx or a timeout is not looked up again
+        (what the first try wrote carries the key, so the same answer still holds)."""
+        asked = (obj, tuple(select), tuple(sorted(set(people.values()))), where, bulk)
+        if asked in self._looked_up:
+            return self._looked_up[asked]
+        found = self._look_up(obj, select, people, where, bulk=bulk, order=order)
+        self._looked_up = {**dict(list(self._looked_up.items())[-3:]), asked: found}
+        return found
+
+    def _look_up(
+        self,
+        obj: str,
+        select: Sequence[str],
+        people: Mapping[int, str],
+        where: str,
+        *,
+        bulk: bool,
+        order: str,
+    ) -> list[Mapping[str, Any]]:
         fields = ", ".join(dict.fromkeys(select))
         ordered = f" ORDER BY {order}" if order else ""
         if bulk:
@@ -447,29 +472,65 @@ class SalesforceDestination(Destination):
         return found
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
-        """Owners of Contacts with these emails, else of Leads leadsync did not make; in
-        queries of 100 emails, so that a page of leads costs two requests per hundred."""
+        """Owners of Contacts with these emails, else of Leads leadsync did not make: by
+        queries of 200 emails, two requests per 200 people; once a run has asked about
+        more than OWNERS_BY_QUERY people (a backfill), by one Bulk API query of each
+        object's owners, kept for the rest of the run."""
+        self._owners_asked += len(people)
+        if self._owners is None and self._owners_asked > OWNERS_BY_QUERY:
+            self._owners = self._all_owners()
+        if self._owners is not None:
+            contacts, leads = self._owners
+            rows_c = [{"Email": e, "OwnerId": contacts[e]} for e in people if e in contacts]
+            rows_l = [
+                {"Email": e, "OwnerId": owner, self.external_id_field: key}
+                for e in people
+                for key, owner in leads.get(e, ())
+            ]
+            return self._owners_of(people, rows_c, rows_l)
+        ext = self.external_id_field
+        emails = sorted(people)
+        rows_c: list[Mapping[str, Any]] = []
+        rows_l: list[Mapping[str, Any]] = []
+        for start in range(0, len(emails), self.max_batch):
+            part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
+            rows_c += self._query_all(
+                f"SELECT Id, OwnerId, Email FROM Contact WHERE Email IN ({part})"
+            )
+            rows_l += self._query_all(
+                f"SELECT Id, OwnerId, Email, {ext} FROM Lead WHERE Email IN ({part})"
+            )
+        return self._owners_of(people, rows_c, rows_l)
+
+    def _owners_of(
+        self,
+        people: Mapping[str, str],
+        contacts: Iterable[Mapping[str, Any]],
+        leads: Iterable[Mapping[str, Any]],
+    ) -> dict[str, str]:
         ext = self.external_id_field
         found: dict[str, str] = {}
-        emails = sorted(people)
-        for start in range(0, len(emails), 100):
-            part = ", ".join(_soql_text(e) for e in emails[start : start + 100])
-            try:
-                contacts = self.client.query_all(
-                    f"SELECT Id, OwnerId, Email FROM Contact WHERE Email IN ({part})"
-                )
-                leads = self.client.query_all(
-                    f"SELECT Id, OwnerId, Email, {ext} FROM Lead WHERE Email IN ({part})"
-                )
-            except Exception as exc:
-                raise classify(exc) from exc
-            for record in leads["records"]:
-                email = str(record.get("Email") or "").lower()
-                if email in people and record.get(ext) != people[email]:  # not our own lead
-                    found.setdefault(email, str(record["OwnerId"]))
-            for record in contacts["records"]:  # a contact's owner comes first
-                found[str(record.get("Email") or "").lower()] = str(record["OwnerId"])
+        for record in leads:
+            email = str(record.get("Email") or "").lower()
+            if email in people and record.get(ext) != people[email]:  # not our own lead
+                found.setdefault(email, str(record["OwnerId"]))
+        for record in contacts:  # a contact's owner comes first
+            found[str(record.get("Email") or "").lower()] = str(record["OwnerId"])
         return found
+
+    def _all_owners(self) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]]:
+        """Every Contact's and Lead's owner by email, by one Bulk API query each."""
+        ext = self.external_id_field
+        contacts: dict[str, str] = {}
+        for row in self._bulk().query("SELECT Email, OwnerId FROM Contact WHERE Email != null"):
+            contacts.setdefault(row["Email"].lower(), row["OwnerId"])
+        leads: dict[str, list[tuple[str, str]]] = {}
+        rows = self._bulk().query(
+            f"SELECT Email, OwnerId, {ext}, CreatedDate FROM Lead WHERE Email != null"
+        )
+        for row in sorted(rows, key=lambda r: r["CreatedDate"]):  # the oldest Lead first
+            leads.setdefault(row["Email"].lower(), []).append((row[ext], row["OwnerId"]))
+        return contacts, leads
 
     def snapshot(
         self, fields: Sequence[str], crm_ids: Sequence[str]
@@ -515,9 +576,10 @@ class SalesforceDestination(Destination):
         leadsync's: every Contact changed is read, from the first read on, and the caller
         keeps those it wrote to."""
         position = dict(cursor or {})
+        began = datetime.now(UTC)  # the org's clock, near enough: stamps are compared to it
         if "Contact" not in position:
             # Not the whole org's history: the Contacts that change from now on.
-            position["Contact"] = {"since": literal(datetime.now(UTC))}
+            position["Contact"] = {"since": literal(began)}
         reads = (
             ("Lead", "lead", self.external_id_field, [*LEAD_FEEDBACK, *lead_fields]),
             ("Task", "task", self.config.task_key_field, list(TASK_FEEDBACK)),
@@ -530,6 +592,8 @@ class SalesforceDestination(Destination):
                 [*([key_field] if key_field else []), *dict.fromkeys(fields)],
                 f"{key_field or 'Id'} != null",
                 position.get(obj),
+                read_at=began,
+                overlap_seconds=self.config.changes_overlap_seconds,
             )
             for rows, obj_cursor in pages:
                 position[obj] = obj_cursor
