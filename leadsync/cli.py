@@ -414,8 +414,9 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
 def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
     """What the CRM refused for good (dead letters), grouped by reason.
 
-    Fix the cause (a validation rule, a picklist value, a mapping), then
-    `leadsync errors retry` puts them back in the outbox for the next sync.
+    Fix the cause (a validation rule, a picklist value, a mapping), then `leadsync
+    errors retry` has the next sync send them again (a lead planned anew from the
+    current mapping); `leadsync errors discard` drops them for good.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -464,23 +465,37 @@ def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
 @click.option("--reason", metavar="CODE", help="Only dead letters with this error code.")
 @click.pass_obj
 def errors_retry(state: State, reason: str | None) -> None:
-    """Put dead letters back in the outbox; the next `leadsync sync` sends them again."""
+    """Send what the CRM refused again, after fixing the cause. A refused lead is planned
+    anew by the next `leadsync sync` from the mapping and rules in force (a fixed mapping
+    is what is sent); a refused task or nurture change goes back to the outbox as it was."""
     from leadsync.state import db, repo
 
     with leadsync_errors():
         engine = db.make_engine(_state_url(state), must_exist=True)
         db.require_current(engine)
         with db.run_lock(engine), db.session_factory(engine)() as session:
-            retried, retired = repo.retry_dead_letters(session, reason)
+            again, replan = repo.retry_dead_letters(session, reason)
             session.commit()
     click.echo(
-        f"{retried} op(s) back in the outbox for the next sync"
-        + (
-            f"; {retired} retired, a newer change for the same lead having been planned"
-            if retired
-            else ""
-        )
+        f"{replan} lead(s) to plan again from the current mapping and "
+        f"{again} task or nurture op(s) back in the outbox: run `leadsync sync`"
     )
+
+
+@errors_group.command("discard")
+@click.option("--reason", metavar="CODE", help="Only dead letters with this error code.")
+@click.pass_obj
+def errors_discard(state: State, reason: str | None) -> None:
+    """Drop dead letters for good: what the CRM refused is not sent again."""
+    from leadsync.state import db, repo
+
+    with leadsync_errors():
+        engine = db.make_engine(_state_url(state), must_exist=True)
+        db.require_current(engine)
+        with db.run_lock(engine), db.session_factory(engine)() as session:
+            dropped = repo.discard_dead_letters(session, reason)
+            session.commit()
+    click.echo(f"{dropped} dead letter(s) discarded")
 
 
 @main.command()

@@ -366,32 +366,51 @@ def dead_letter_rows(session: Session, code: str | None = None) -> list[tuple[De
 
 
 def retry_dead_letters(session: Session, code: str | None = None) -> tuple[int, int]:
-    """Put dead ops back in the outbox; (retried, retired). A dead upsert for a lead that has a
-    newer upsert since is retired instead: sending it would write older values over newer."""
-    retried = retired = 0
+    """Dead ops back to work; (tasks and nurture changes back in the outbox, leads to plan
+    again). A refused upsert is not sent again as it was: its lead is marked for the next
+    sync to plan anew from the mapping and rules in force (the admin's fix may be there),
+    and only what differs from the CRM is written."""
+    again = replan = 0
+    leads: dict[str, set[int]] = {}
     for dead, _lead in dead_letter_rows(session, code):
         op = session.get(OutboxOp, dead.op_id)
         session.delete(dead)
         if op is None:
             continue
-        newer = op.kind == "upsert" and session.scalar(
-            select(func.count())
-            .select_from(OutboxOp)
-            .where(
-                OutboxOp.lead_id == op.lead_id,
-                OutboxOp.kind == "upsert",
-                OutboxOp.id > op.id,
-                OutboxOp.destination == op.destination,
-            )
-        )
         op.updated_at = utcnow()
-        if newer:
+        if op.kind == "upsert":
             op.status = "superseded"
-            retired += 1
-        else:
-            op.status, op.attempts = "pending", 0
-            retried += 1
-    return retried, retired
+            leads.setdefault(op.destination, set()).add(op.lead_id)
+            continue
+        op.status, op.attempts = "pending", 0
+        again += 1
+    for destination, ids in leads.items():
+        key = f"replan:{destination}"
+        marked = set((cursor(session, key) or {}).get("leads", [])) | ids
+        save_cursor(session, key, {"leads": sorted(marked)})
+        replan += len(ids)
+    return again, replan
+
+
+def discard_dead_letters(session: Session, code: str | None = None) -> int:
+    """Dead letters dropped for good: their ops are never sent (the admin decided)."""
+    count = 0
+    for dead, _lead in dead_letter_rows(session, code):
+        op = session.get(OutboxOp, dead.op_id)
+        session.delete(dead)
+        if op is not None:
+            op.status, op.updated_at = "discarded", utcnow()
+        count += 1
+    return count
+
+
+def leads_to_replan(session: Session, destination: str) -> list[int]:
+    return list((cursor(session, f"replan:{destination}") or {}).get("leads", []))
+
+
+def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:
+    rows = _in_slices(session, keys, lambda part: select(OutboxOp).where(OutboxOp.key.in_(part)))
+    return {op.key: op for op in rows}
 
 
 def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]:

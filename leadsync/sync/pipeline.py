@@ -167,6 +167,7 @@ class Run:
 
     def _ingest(self) -> None:
         self._replan_if_crm_map_changed()
+        self._replan_retried()
         self._read_feedback()
         for name, source, smap in self._sources():
             with self._transaction() as session:
@@ -235,6 +236,19 @@ class Run:
                 self.summary.replanned += len(leads)
                 if start + size >= len(ids):
                     repo.save_cursor(session, key, {"fingerprint": fingerprint})
+
+    def _replan_retried(self) -> None:
+        """Leads whose refused write the admin sent back (`leadsync errors retry`): planned
+        anew from the mapping in force, so that a fixed mapping is what reaches the CRM."""
+        key = f"replan:{self.wiring.destination.name}"
+        with self._transaction() as session:
+            ids = repo.leads_to_replan(session, self.wiring.destination.name)
+            if not ids:
+                return
+            leads = repo.leads_by_id(session, ids)
+            self._plan(session, leads, revive=True)
+            self.summary.replanned += len(leads)
+            repo.save_cursor(session, key, {"leads": []})
 
     def _page(
         self, session: Session, source: str, smap: SourceMap, page: Page, *, remap: bool
@@ -445,7 +459,12 @@ class Run:
         session: Session,
         touched: dict[int, Lead],
         sales: dict[int, list[StageEntry]] | None = None,
+        *,
+        revive: bool = False,
     ) -> None:
+        """Decide the leads and plan their CRM writes into the outbox. ``revive``: an op
+        planned before under the same key (refused, then sent back by the admin) is put
+        back to pending rather than planned twice."""
         decisions = self.decider.decide(session, touched, sales)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
@@ -493,6 +512,14 @@ class Run:
                 lead.key,
                 MAX_SHOWN_CHANGES,
             )
+        if ops:
+            # The same change on the same base was planned before (a CRM map change that
+            # alters nothing here, or a write refused and sent back): never twice.
+            earlier = repo.ops_by_keys(session, [op["key"] for op in ops])
+            for op in earlier.values():
+                if revive and op.status == "superseded":
+                    op.status, op.attempts, op.updated_at = "pending", 0, utcnow()
+            ops = [op for op in ops if op["key"] not in earlier]
         if ops:
             session.execute(insert(OutboxOp), ops)
 
