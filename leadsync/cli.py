@@ -230,10 +230,19 @@ def _state_url(state: State) -> str:
     help="Show what would be written (counts and the "
     "first changes as field diffs); write nothing to the CRM or the state db.",
 )
+@click.option(
+    "--no-handoff",
+    is_flag=True,
+    help="Bring history in without hand-offs: leads are scored, staged and routed, but no "
+    "follow-up task is made (a first load or a backfill; see also [tasks] max_age_days).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.pass_obj
-def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None:
-    """Run one pass: pull new records, map, resolve, plan, push to the CRM."""
+def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_json: bool) -> None:
+    """Run one pass: pull new records, map, resolve, plan, push to the CRM.
+
+    Before a first load, `leadsync sync --dry-run` says how many follow-up tasks each
+    owner would get."""
     from leadsync.state import db
     from leadsync.sync.check import run_check
     from leadsync.sync.pipeline import Run
@@ -251,7 +260,14 @@ def sync(state: State, source: str | None, dry_run: bool, as_json: bool) -> None
         wiring = wire(config)
         try:
             with stop_on_signals(), progress(not as_json) as on_push:
-                run = Run(wiring, engine, dry_run=dry_run, only_source=source, on_push=on_push)
+                run = Run(
+                    wiring,
+                    engine,
+                    dry_run=dry_run,
+                    only_source=source,
+                    on_push=on_push,
+                    no_handoff=no_handoff,
+                )
                 try:
                     summary = run.execute()
                 except (Interrupted, KeyboardInterrupt):

@@ -179,6 +179,9 @@ class TasksSection(Section):
     subject: str = "Follow up: $first_name $last_name ($company) is sales-ready"
     due_in_hours: float = Field(24.0, gt=0)
     high_priority_score: float | None = None
+    # A lead entering MQL whose latest activity is older than this gets no task (a first
+    # load of history must not flood the reps); None: every MQL gets one.
+    max_age_days: float | None = Field(None, gt=0)
 
 
 NurtureStage = Literal["inquiry", "lead", "recycled"]

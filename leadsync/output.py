@@ -123,10 +123,18 @@ def table(s: RunSummary) -> None:
         rows.append(("replanned (CRM map changed)", s.replanned))
     if s.dry_run:
         rows += [("would create", s.planned_creates), ("would update", s.planned_updates)]
+        rows.append(("would hand off (tasks)", s.tasks_planned))
+        rows.append(("would join nurture", s.nurture_planned))
+    if s.tasks_withheld:
+        rows.append(("MQLs without a task (history)", s.tasks_withheld))
     rows.append(("left in outbox", s.pending))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value:>8}")
+    if s.dry_run and s.tasks_by_owner:
+        click.secho("follow-up tasks each owner would get", bold=True)
+        for owner, n in sorted(s.tasks_by_owner.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {n:>8}  {owner}")
     if s.dry_run and s.changes:
         click.secho("first changes", bold=True)
         for change in s.changes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from string import Template
 from typing import Any
 
@@ -78,6 +78,26 @@ class TaskSpec:
     subject: str
     due_in_hours: float = 24.0
     high_priority_score: float | None = None
+    # A lead whose latest activity is older than this is history, not a hand-off: it is
+    # scored, staged and routed, but no rep gets a task for it (a first load, a backfill).
+    max_age_days: float | None = None
+
+
+def is_history(
+    spec: TaskSpec, lead: Mapping[str, Any], events: Sequence[Mapping[str, Any]], now: datetime
+) -> bool:
+    """Whether the lead's latest activity (its newest event, else the source's update or
+    creation time) is older than ``max_age_days``: too old to hand to a rep as news."""
+    if spec.max_age_days is None:
+        return False
+    times = [str(e["at"]) for e in events if e.get("at")]
+    times += [str(lead[f]) for f in ("source_updated_at", "source_created_at") if lead.get(f)]
+    if not times:
+        return False  # nothing says when: treated as new
+    latest = datetime.fromisoformat(max(times).replace("Z", "+00:00"))
+    if latest.tzinfo is None:
+        latest = latest.replace(tzinfo=UTC)
+    return latest < now - timedelta(days=spec.max_age_days)
 
 
 def task_key(lead_key: str, entry: StageEntry) -> str:

@@ -20,7 +20,7 @@ from leadsync import log
 from leadsync.errors import LeadsyncError
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.decide import Decision, decide
-from leadsync.rules.handoff import follow_up, nurture_ops
+from leadsync.rules.handoff import follow_up, is_history, nurture_ops
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
 from leadsync.state import repo
@@ -32,10 +32,13 @@ logger = log.get("leadsync.sync.decider")
 
 
 class Decider:
-    def __init__(self, wiring: Wiring, summary: RunSummary, now: datetime) -> None:
+    def __init__(
+        self, wiring: Wiring, summary: RunSummary, now: datetime, *, no_handoff: bool = False
+    ) -> None:
         self.wiring = wiring
         self.summary = summary
         self.now = now
+        self.no_handoff = no_handoff
         self._active: frozenset[str] | None = None
         self._asked = False
         self._owners: dict[str, str] | None = None  # the current page's, once asked
@@ -124,6 +127,8 @@ class Decider:
                 )
                 if entry.stage == "mql":
                     self.summary.mql += 1
+                    if self._withheld(lead, lead_events):
+                        continue
                     if self.wiring.tasks is not None:
                         task = follow_up(
                             self.wiring.tasks,
@@ -150,8 +155,23 @@ class Decider:
             fresh = [op for op in related if op["key"] not in known]
             if fresh:
                 session.execute(insert(OutboxOp), fresh)
-            self.summary.tasks_planned += sum(op["kind"] == "task" for op in fresh)
+            for op in fresh:
+                if op["kind"] == "task":
+                    self.summary.task_planned(op["payload"].get("owner"))
+                elif op["payload"].get("action") == "join":
+                    self.summary.nurture_planned += 1
         return decisions
+
+    def _withheld(self, lead: Lead, events: list[dict[str, Any]]) -> bool:
+        """No follow-up task for this MQL: the run brings history in (--no-handoff), or the
+        lead's latest activity is older than [tasks] max_age_days."""
+        spec = self.wiring.tasks
+        if spec is None:
+            return False
+        if self.no_handoff or is_history(spec, lead.profile, events, self.now):
+            self.summary.tasks_withheld += 1
+            return True
+        return False
 
     def _related_op(self, lead_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         return repo.outbox_row(

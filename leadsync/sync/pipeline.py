@@ -79,6 +79,7 @@ class Run:
         push: bool = True,
         on_push: Callable[[int, int], None] | None = None,
         now: datetime | None = None,
+        no_handoff: bool = False,
     ) -> None:
         if only_source and only_source not in wiring.sources:
             known = ", ".join(wiring.sources)
@@ -95,7 +96,7 @@ class Run:
         self.policy = wiring.config.settings.sync
         # The moment decisions are made at: scores fade with time, so tests pin it.
         self.now = now or clock.now()
-        self.decider = Decider(wiring, self.summary, self.now)
+        self.decider = Decider(wiring, self.summary, self.now, no_handoff=no_handoff)
         self._applied: defaultdict[str, set[str]] = defaultdict(set)  # keys mapped this run
 
     def execute(self) -> RunSummary:

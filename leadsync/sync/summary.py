@@ -38,6 +38,11 @@ class RunSummary:
     mql: int = 0
     owners_assigned: int = 0
     tasks_planned: int = 0
+    # MQLs that got no task: brought in as history (--no-handoff, [tasks] max_age_days)
+    tasks_withheld: int = 0
+    nurture_planned: int = 0  # joins planned this run (a dry run's "would join nurture")
+    # owner -> tasks planned this run: a dry run says who would get how many
+    tasks_by_owner: dict[str, int] = field(default_factory=dict)
     tasks_created: int = 0
     nurture_added: int = 0
     nurture_left: int = 0
@@ -72,6 +77,11 @@ class RunSummary:
             "partial": EXIT_PARTIAL,
             "stopped": EXIT_STOPPED,
         }[self.status]
+
+    def task_planned(self, owner: str | None) -> None:
+        self.tasks_planned += 1
+        who = owner or "(the CRM's default: the integration user)"
+        self.tasks_by_owner[who] = self.tasks_by_owner.get(who, 0) + 1
 
     def fail(self, exc: LeadsyncError) -> None:
         self.error = str(exc)

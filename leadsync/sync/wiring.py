@@ -114,7 +114,12 @@ def wire(config: Config) -> Wiring:
                 f"{config.path}: tasks: tasks are made when a lead enters MQL; "
                 "add a [lifecycle] section with its [lifecycle.mql] threshold"
             )
-        tasks = TaskSpec(s.tasks.subject, s.tasks.due_in_hours, s.tasks.high_priority_score)
+        tasks = TaskSpec(
+            s.tasks.subject,
+            s.tasks.due_in_hours,
+            s.tasks.high_priority_score,
+            s.tasks.max_age_days,
+        )
     nurture = None
     if s.nurture is not None:
         if s.lifecycle is None:

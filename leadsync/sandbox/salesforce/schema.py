@@ -295,6 +295,12 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"Id": "0055g00000000BoxAA", "Username": "bo@acme.example", "Name": "Bo Rep", "IsActive": True},
     {"Id": "0055g00000000CyxAA", "Username": "cy@acme.example", "Name": "Cy Rep", "IsActive": True},
     {
+        "Id": "0055g00000000DskAA",
+        "Username": "leaddesk@acme.example",
+        "Name": "Lead Desk (sales manager)",
+        "IsActive": True,
+    },
+    {
         "Id": "0055g00000000DeeAA",
         "Username": "dee@acme.example",
         "Name": "Dee (left)",
