@@ -128,8 +128,11 @@ def test_check_reports_each_mapping_problem_on_its_own_line(tmp_path: Path, sand
 
     assert result.exit_code == 1
     errors = [line for line in result.stdout.splitlines() if line.startswith("error")]
-    assert len(errors) == 5, result.stdout
+    assert len(errors) == 6, result.stdout
     joined = "\n".join(errors)
+    assert (
+        "crm.fields.Status: Status is a restricted picklist but lead_origin is free text" in joined
+    )
     assert f"{path}: crm.fields.Citty: Lead has no field 'Citty' (did you mean 'City'?)" in joined
     assert (
         "crm.fields.Status: 'Hot' is not an allowed value of Status (allowed: Open - Not "
@@ -138,6 +141,19 @@ def test_check_reports_each_mapping_problem_on_its_own_line(tmp_path: Path, sand
     assert "crm.fields.Title: 'xxxxx" in joined and "is 130 characters; Title holds 128" in joined
     assert "crm.fields.IsConverted: Lead.IsConverted is read-only in the CRM" in joined
     assert "crm.fields: Salesforce requires Lead.LastName and nothing maps it" in joined
+
+
+def test_check_refuses_a_campaign_the_org_does_not_have(tmp_path: Path, sandbox: Sandbox):
+    """A nurture campaign id that is no active Campaign in the org is an error of check."""
+    from leadsync.demo.run import prepare
+
+    path = prepare(tmp_path, sandbox.url)
+    path.write_text(path.read_text().replace("7015g000000NurtAAA", "7015g000000GoneAAA"))
+
+    result = run("--config", str(path), "check")
+
+    assert result.exit_code == 1
+    assert "nurture.campaign_id: 7015g000000GoneAAA is no active campaign" in result.stdout
 
 
 def test_check_reports_unset_variables_and_unknown_columns(

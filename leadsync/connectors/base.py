@@ -317,6 +317,10 @@ class Destination(Connector):
         not make), for ``people`` (email -> lead key); {} when the CRM cannot say."""
         return {}
 
+    def campaign_exists(self, campaign_id: str) -> bool | None:
+        """Whether the nurture campaign (or list) exists and is active; None: cannot tell."""
+        return None
+
     def can_own_tasks(self, owner: str) -> bool:
         """Whether ``owner`` may be assigned a task (a queue may own a lead, not a task)."""
         return True

@@ -32,6 +32,9 @@ class CompiledField:
     required: bool
     direction: str = "leadsync"
     strict: bool = False  # an unreadable optional value quarantines the record too
+    # Every value comes from the config (a `map` with a "*" catch-all, or a default on a
+    # value that is never set): checkable in full against a picklist.
+    closed: bool = False
     # Values written in the config itself (defaults, value maps): checkable against
     # the CRM's picklists and lengths before any record is sent.
     literals: tuple[Any, ...] = ()
@@ -199,4 +202,8 @@ def _compile(
         direction=getattr(rule, "direction", "leadsync"),
         literals=tuple(literals),
         strict=rule.invalid == "quarantine" or kind == "bool",
+        closed=any(
+            isinstance(spec, dict) and isinstance(spec.get("map"), dict) and "*" in spec["map"]
+            for spec in rule.transforms
+        ),
     )

@@ -100,6 +100,12 @@ def run_check(path: Path, *, state_url: str | None = None, connect: bool = True)
     report.checked.append(f"CRM login and {schema.name} schema ({len(schema.fields)} fields)")
     errors_owners = _check_owners(path, config, dest)
     report.errors.extend(errors_owners)
+    nurture = config.settings.nurture
+    if nurture is not None and dest.campaign_exists(nurture.campaign_id) is False:
+        report.errors.append(
+            f"{path}: nurture.campaign_id: {nurture.campaign_id} is no active campaign in the "
+            "CRM: name one that exists (Salesforce: a Campaign id, 701...)"
+        )
     errors, warnings = check_crm_map(
         path,
         schema,
@@ -141,6 +147,13 @@ def check_crm_map(
                 )
         for value in f.literals:
             errors.extend(_literal_problems(key, spec, value))
+        free = not f.closed and not set(f.sources) & set(DECISION_FIELDS)
+        if spec.restricted_picklist and spec.picklist and free:
+            errors.append(
+                f"{key}: {spec.name} is a restricted picklist but {', '.join(f.sources)} is "
+                "free text: every other value would be refused; add a `map` transform with "
+                f'a "*" catch-all (allowed: {", ".join(spec.picklist)})'
+            )
     mapped = {f.target for f in crm_map.fields} | {external_id_field}
     for spec in schema.fields.values():
         if spec.required and spec.name not in mapped:

@@ -643,6 +643,13 @@ class SalesforceDestination(Destination):
         rule = self.config.assignment_rule
         return rule if rule and rule.upper() != "FALSE" else None
 
+    def campaign_exists(self, campaign_id: str) -> bool:
+        """An active Campaign with this id."""
+        rows = self._query(
+            f"SELECT Id FROM Campaign WHERE Id = {_soql_text(campaign_id)} AND IsActive = true"
+        )
+        return bool(rows["records"])
+
     def can_own_tasks(self, owner: str) -> bool:
         """A Task's Assigned To must be a User; 00G is the key prefix of Groups (queues)."""
         return not owner.startswith("00G")
