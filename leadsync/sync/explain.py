@@ -50,7 +50,15 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         ]
         history = repo.stage_history(session, [lead.id]).get(lead.id, [])
         past = [StageEntry(h.stage, h.at, h.reason) for h in history]
-        decision = decide(wiring.rules, lead.profile, events, past, now)
+        decision = decide(
+            wiring.rules,
+            lead.profile,
+            events,
+            past,
+            now,
+            owner=lead.owner,
+            revisit_on=lead.revisit_on,
+        )
         identities = session.scalars(
             select(LeadIdentity).where(LeadIdentity.lead_id == lead.id)
         ).all()
@@ -83,6 +91,11 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         lines += [f"  {h.at:%Y-%m-%d %H:%M}Z  {h.stage:<12} {h.reason}" for h in history] or [
             "  none"
         ]
+        if lead.revisit_on is not None:
+            lines.append(
+                f"  comes back on {lead.revisit_on:%Y-%m-%d} (the date sales chose): "
+                "it is not decided again before"
+            )
         if decision.entries:
             lines.append(
                 "  the next run would enter: "

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from leadsync.rules.decide import Decision, Rules, decide
+from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import db, repo
 from leadsync.state.models import Lead
 from leadsync.sync.wiring import Wiring
@@ -74,10 +75,13 @@ def preview(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -
         with factory() as session:
             leads = repo.leads_by_id(session, ids[start : start + size])
             events = repo.events_of_leads(session, leads)
+            history = repo.stage_history(session, leads)
             for lead_id, lead in leads.items():
                 values = [repo.event_values(e) for e in events.get(lead_id, [])]
-                before = _replay(current.rules, lead, values, now, report.current)
-                after = _replay(candidate.rules, lead, values, now, report.candidate)
+                # Replayed on top of its history, as a sync decides: never moved back.
+                past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
+                before = _replay(current.rules, lead, values, past, now, report.current)
+                after = _replay(candidate.rules, lead, values, past, now, report.candidate)
                 report.leads += 1
                 if after[0] == "mql" and before[0] != "mql" and candidate.tasks is not None:
                     report.new_tasks += 1
@@ -87,21 +91,37 @@ def preview(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -
 
 
 def _replay(
-    rules: Rules, lead: Lead, events: list[dict[str, Any]], now: datetime, side: Side
+    rules: Rules,
+    lead: Lead,
+    events: list[dict[str, Any]],
+    past: list[StageEntry],
+    now: datetime,
+    side: Side,
 ) -> tuple[str, str]:
     """(stage, reason) for one lead under ``rules``, counted into ``side``."""
     if lead.stage in SALES_OWNED:
         side.stages[lead.stage] += 1
         return lead.stage, "kept: sales decide from here"
-    decision: Decision = decide(rules, lead.profile, events, [], now, pool_states=side.pools)
+    decision: Decision = decide(
+        rules,
+        lead.profile,
+        events,
+        past,
+        now,
+        owner=lead.owner,
+        pool_states=side.pools,
+        revisit_on=lead.revisit_on,
+    )
     entry = decision.entries[-1] if decision.entries else None
-    stage = entry.stage if entry else "none"
+    stage = entry.stage if entry else (lead.stage or "none")
     side.stages[stage] += 1
     if decision.route is not None:
         side.owners[decision.route.owner] += 1
         if decision.route.pool and decision.route.pool_state is not None:
             side.pools[decision.route.pool] = decision.route.pool_state
-    return stage, entry.reason if entry else "no lifecycle rules"
+    elif stage == "mql" and lead.owner:
+        side.owners[lead.owner] += 1  # an MQL already routed stays with its owner
+    return stage, entry.reason if entry else "stays: a sync never moves a lead back"
 
 
 def lines(report: Preview) -> list[str]:

@@ -554,3 +554,23 @@ def test_keeping_existing_owners_can_be_turned_off(routed: Project, sandbox: San
     assert ann["OwnerId"] == "0055g00000000CyxAA"  # the executives' rule
     # users and queues, and (not for routing) contacts and leads with the new leads' emails
     assert sandbox.stats()["by_endpoint"]["query"] == 4
+
+
+def test_preview_never_shows_a_demotion_a_sync_would_not_make(tasked: Project, sandbox: Sandbox):
+    """A stricter threshold in the candidate: the MQL stays an MQL in the preview, as it
+    would in a sync (stages never move back), so no change is listed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    tasked.sync(now=NOW)
+    candidate = tasked.dir / "stricter.toml"
+    candidate.write_text(tasked.config_path.read_text().replace("total = 60", "total = 95"))
+    args = ["--config", str(tasked.config_path), "--state-url", tasked.state_url, "preview"]
+
+    report = json.loads(CliRunner().invoke(main, [*args, str(candidate), "--json"]).stdout)
+
+    assert report["mql"] == {"current": 1, "candidate": 1}
+    assert report["changes"] == []

@@ -414,3 +414,27 @@ def test_an_owner_sales_gives_an_attached_contact_is_kept(sandbox: Sandbox, tmp_
     assert third.updated == 1
     contact = store.records["Contact"][cid]
     assert (contact["Title"], contact["OwnerId"]) == ("CTO", OTHER_REP)
+
+
+def test_explain_shows_a_recycled_leads_come_back_date(sandbox: Sandbox, tmp_path: Path) -> None:
+    """`explain` of a lead sales recycled until 2031-01-15 says when it comes back, and not
+    that the next run would re-enter MQL."""
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    project = salesforce_project(tmp_path)
+    project.sync()
+    rejected = lead_record(sandbox, "p1@x.example")
+    sandbox.app.store.touch(
+        "Lead",
+        rejected["Id"],
+        {"Status": "Closed - Not Converted", "Recycle_Date__c": "2031-01-15"},
+    )
+    project.sync()
+    args = ["--config", str(project.config_path), "--state-url", project.state_url]
+
+    text = CliRunner().invoke(main, [*args, "explain", "p1@x.example"]).stdout
+
+    assert "comes back on 2031-01-15 (the date sales chose)" in text
+    assert "the next run would enter" not in text
