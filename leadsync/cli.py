@@ -139,7 +139,7 @@ def init(path: Path, force: bool, crm: str) -> None:
     secrets = (
         "HUBSPOT_TOKEN (a private app's token)"
         if crm == "hubspot"
-        else "SF_USERNAME, SF_PASSWORD and SF_SECURITY_TOKEN"
+        else "SF_CLIENT_ID, SF_CLIENT_SECRET and SF_MY_DOMAIN (a connected app's OAuth client)"
     )
     click.echo(
         f"wrote {path} and {sample}\n"

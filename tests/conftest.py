@@ -39,9 +39,13 @@ TEST_NOW = "2026-11-23T12:00:00Z"
 
 
 @pytest.fixture(autouse=True)
-def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> str:
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # The demo's `prepare` and `--now` write os.environ themselves: each test gets it back.
+    saved = dict(os.environ)
     monkeypatch.setenv("LEADSYNC_NOW", TEST_NOW)
-    return TEST_NOW
+    yield TEST_NOW
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @dataclass

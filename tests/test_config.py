@@ -24,25 +24,27 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_example_config_loads_and_wires(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The documented example is a valid config once its variables are set."""
-    for var in ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN"):
+    for var in ("SF_CLIENT_ID", "SF_CLIENT_SECRET"):
         monkeypatch.setenv(var, "x")
+    monkeypatch.setenv("SF_MY_DOMAIN", "acme.my")
     path = write(tmp_path, EXAMPLE.read_text())
     wiring = wire(cfg.load(path))
+    assert wiring.destination.config.auth.method == "client_credentials"  # OAuth by default
     assert set(wiring.sources) == {"web_forms"}
     assert wiring.destination.external_id_field == "LeadSync_Id__c"
 
 
 def test_unset_variable_names_key_and_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """An unset ${VAR} is reported with the key that uses it."""
-    monkeypatch.delenv("SF_PASSWORD", raising=False)
-    monkeypatch.setenv("SF_USERNAME", "u")
-    monkeypatch.setenv("SF_SECURITY_TOKEN", "t")
+    monkeypatch.delenv("SF_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("SF_CLIENT_ID", "u")
+    monkeypatch.setenv("SF_MY_DOMAIN", "acme.my")
     path = write(tmp_path, EXAMPLE.read_text())
     with pytest.raises(ConfigError) as err:
         cfg.load(path)
     assert err.value.problems == [
-        f"{path}: crm.auth.password: environment variable SF_PASSWORD is not set "
-        "(export SF_PASSWORD=... before running leadsync)"
+        f"{path}: crm.auth.client_secret: environment variable SF_CLIENT_SECRET is not set "
+        "(export SF_CLIENT_SECRET=... before running leadsync)"
     ]
 
 
@@ -86,9 +88,9 @@ def test_secrets_never_reach_a_log_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     """A secret from the environment is masked wherever it would appear in a log line."""
-    for var in ("SF_USERNAME", "SF_SECURITY_TOKEN"):
-        monkeypatch.setenv(var, "x")
-    monkeypatch.setenv("SF_PASSWORD", "hunter2-very-secret")
+    monkeypatch.setenv("SF_CLIENT_ID", "x")
+    monkeypatch.setenv("SF_MY_DOMAIN", "acme.my")
+    monkeypatch.setenv("SF_CLIENT_SECRET", "hunter2-very-secret")
     wire(cfg.load(write(tmp_path, EXAMPLE.read_text())))
     log.configure("info", json=True)
     structlog.get_logger("t").error(

@@ -62,6 +62,9 @@ def prepare(workdir: Path, sandbox_url: str, crm: str = "salesforce") -> Path:
     path.write_text(text, encoding="utf-8")
     # The emulators' demo credentials; the example configs read them from the environment.
     creds = Credentials()
+    os.environ["SF_CLIENT_ID"] = creds.client_id
+    os.environ["SF_CLIENT_SECRET"] = creds.client_secret
+    os.environ["SF_MY_DOMAIN"] = "leadsync-demo.my"
     os.environ["SF_USERNAME"] = creds.username
     os.environ["SF_PASSWORD"] = creds.password
     os.environ["SF_SECURITY_TOKEN"] = creds.security_token

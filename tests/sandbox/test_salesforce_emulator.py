@@ -154,3 +154,104 @@ def test_every_login_method_reaches_the_emulator(sandbox: Sandbox, tmp_path, aut
     assert dest.check() == []
     (result,) = dest.upsert([{"LeadSync_Id__c": "k", "LastName": "L", "Company": "C"}])
     assert result.ok and result.created
+
+
+def _rsa_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def test_oauth_jwt_bearer_login_with_the_connected_apps_key(sandbox: Sandbox, tmp_path):
+    """JWT bearer: simple-salesforce signs with the key file named in the config (relative
+    to it); the emulator checks it against the connected app's certificate. A key the app
+    does not know is refused as Salesforce refuses it."""
+    from leadsync.connectors.salesforce import SalesforceDestination
+    from leadsync.errors import AuthenticationError
+
+    private, public = _rsa_pair()
+    (tmp_path / "leadsync.key").write_text(private)
+    sandbox.app.credentials.jwt_public_key = public
+    auth = {
+        "client_id": "leadsync-demo-client",
+        "username": "demo@leadsync.example",
+        "private_key_file": "leadsync.key",
+    }
+    dest = SalesforceDestination.from_options(
+        "crm", {"sandbox_url": sandbox.url, "auth": auth}, key="crm", path=tmp_path / "c.toml"
+    )
+    assert dest.config.auth.method == "jwt"
+    assert dest.describe().name == "Lead"
+
+    other, _ = _rsa_pair()
+    (tmp_path / "other.key").write_text(other)
+    wrong = SalesforceDestination.from_options(
+        "crm",
+        {"sandbox_url": sandbox.url, "auth": {**auth, "private_key_file": "other.key"}},
+        key="crm",
+        path=tmp_path / "c.toml",
+    )
+    with pytest.raises(AuthenticationError, match="invalid assertion"):
+        wrong.describe()
+
+
+def test_all_or_none_rolls_every_record_back_with_a_200(sf: Salesforce):
+    """allOrNone: one bad record, none saved; the others answer
+    ALL_OR_NONE_OPERATION_ROLLED_BACK in a 200, as Salesforce's do."""
+    body = {
+        "allOrNone": True,
+        "records": [
+            {
+                "attributes": {"type": "Lead"},
+                "LeadSync_Id__c": "a1",
+                "LastName": "A",
+                "Company": "C",
+            },
+            {"attributes": {"type": "Lead"}, "LeadSync_Id__c": "a2", "Company": "C"},
+        ],
+    }
+    results = sf.restful(EXT, method="PATCH", json=body)
+    codes = [r["errors"][0]["statusCode"] for r in results]
+    assert codes == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "REQUIRED_FIELD_MISSING"]
+    assert sf.query("SELECT Id FROM Lead WHERE LeadSync_Id__c = 'a1'")["totalSize"] == 0
+
+
+def test_queries_page_at_two_thousand_rows(sf: Salesforce, sandbox: Sandbox):
+    """A query answers 2,000 rows and a nextRecordsUrl; query_all follows it to the end."""
+    from leadsync.sandbox.salesforce.seed import seed_org
+
+    seed_org(sandbox.app.store, [], leads=2500, contacts=0)
+    held = len(sandbox.app.store.records["Lead"])  # 2,500 and some typed in twice
+    first = sf.query("SELECT Id FROM Lead")
+    assert (len(first["records"]), first["done"], first["totalSize"]) == (2000, False, held)
+    assert first["nextRecordsUrl"].endswith("-2000")
+    assert len(sf.query_all("SELECT Id FROM Lead")["records"]) == held
+
+
+def test_the_duplicate_rule_names_the_record_it_matched(sf: Salesforce, sandbox: Sandbox):
+    """With the standard duplicate rule on, a new Lead whose email a Contact has answers
+    DUPLICATES_DETECTED with a duplicateResult naming that Contact."""
+    sandbox.app.store.duplicate_rule = True
+    cid, _ = sandbox.app.store.upsert(
+        "Contact", "LeadSync_Key__c", {"LeadSync_Key__c": "c", "LastName": "C", "Email": "x@y.z"}
+    )
+    (result,) = upsert(
+        sf, {"LeadSync_Id__c": "n", "LastName": "N", "Company": "C", "Email": "X@y.z"}
+    )
+    error = result["errors"][0]
+    assert error["statusCode"] == "DUPLICATES_DETECTED"
+    (match,) = error["duplicateResult"]["matchResults"]
+    assert match["entityType"] == "Contact"
+    assert match["matchRecords"][0]["record"]["Id"] == cid

@@ -9,6 +9,7 @@ requests to the emulator instead, so that the real client code runs unchanged.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +17,7 @@ import requests
 from pydantic import Field, SecretStr, model_validator
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
+from simple_salesforce.api import DEFAULT_API_VERSION
 
 from leadsync.connectors.base import ApiQuota, CallCounter, ConnectorConfig
 
@@ -23,8 +25,16 @@ _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class SalesforceAuth(ConnectorConfig):
-    """One of: username + password + security_token; session_id + instance_url;
-    client_id + client_secret (OAuth client credentials, needs a My Domain in `domain`)."""
+    """One of, OAuth first (Salesforce retires SOAP login: not available from API 65.0,
+    gone for every version in Summer '27):
+
+    - client_id + client_secret, with your My Domain as `domain`: OAuth client
+      credentials (the connected app's run-as user);
+    - client_id + username + private_key_file (or private_key): OAuth JWT bearer, signed
+      with the key of the certificate uploaded to the connected app;
+    - session_id + instance_url: a session you already hold;
+    - username + password + security_token: the legacy SOAP login.
+    """
 
     username: str | None = None
     password: SecretStr | None = None
@@ -33,14 +43,17 @@ class SalesforceAuth(ConnectorConfig):
     instance_url: str | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    private_key_file: str | None = None
+    private_key: SecretStr | None = None
     domain: str = "login"
 
     @model_validator(mode="after")
     def _one_method(self) -> SalesforceAuth:
         if self.method == "none":
             raise ValueError(
-                "give username + password + security_token, or session_id + instance_url, "
-                "or client_id + client_secret (with your My Domain as `domain`)"
+                "give client_id + client_secret (with your My Domain as `domain`), or "
+                "client_id + username + private_key_file (JWT bearer), or session_id + "
+                "instance_url, or username + password + security_token (legacy SOAP login)"
             )
         if self.method == "client_credentials" and self.domain in ("login", "test"):
             raise ValueError(
@@ -50,7 +63,9 @@ class SalesforceAuth(ConnectorConfig):
         return self
 
     @property
-    def method(self) -> Literal["password", "session", "client_credentials", "none"]:
+    def method(self) -> Literal["jwt", "password", "session", "client_credentials", "none"]:
+        if self.client_id and self.username and (self.private_key or self.private_key_file):
+            return "jwt"
         if self.username and self.password and self.security_token is not None:
             return "password"
         if self.session_id and self.instance_url:
@@ -84,7 +99,8 @@ class SalesforceConfig(ConnectorConfig):
     # Reading back what sales changed starts this long before the previous read began, for
     # records whose commit came after their SystemModstamp (long transactions).
     changes_overlap_seconds: float = Field(300.0, ge=0)
-    api_version: str = "59.0"
+    # The REST API version; unset, the one simple-salesforce is built for.
+    api_version: str = DEFAULT_API_VERSION
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)
     # Send every request to this emulator URL instead of Salesforce (demo, tests).
@@ -137,7 +153,10 @@ def _endpoint(url: str) -> str:
 
 
 def build_client(
-    config: SalesforceConfig, counter: CallCounter, quota: ApiQuota | None = None
+    config: SalesforceConfig,
+    counter: CallCounter,
+    quota: ApiQuota | None = None,
+    base_dir: Path = Path(),
 ) -> Salesforce:
     """Log in (or not, for a session id) and return the client; raises the client's errors."""
     session = requests.Session()
@@ -148,6 +167,18 @@ def build_client(
     session.mount("http://", transport)
     auth = config.auth
     common: dict[str, Any] = {"version": config.api_version, "session": session}
+    if auth.method == "jwt":
+        key_file = Path(auth.private_key_file).expanduser() if auth.private_key_file else None
+        if key_file is not None and not key_file.is_absolute():
+            key_file = base_dir / key_file
+        return Salesforce(
+            username=auth.username,
+            consumer_key=auth.client_id,
+            privatekey_file=str(key_file) if key_file else None,
+            privatekey=auth.private_key.get_secret_value() if auth.private_key else None,
+            domain=auth.domain,
+            **common,
+        )
     if auth.method == "password":
         assert auth.password is not None and auth.security_token is not None
         return Salesforce(

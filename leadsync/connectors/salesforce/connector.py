@@ -60,7 +60,7 @@ class SalesforceDestination(Destination):
     def client(self) -> Salesforce:
         if self._client is None:
             try:
-                self._client = build_client(self.config, self.calls, self.quota)
+                self._client = build_client(self.config, self.calls, self.quota, self.base_dir)
             except Exception as exc:
                 raise classify(exc) from exc
         return self._client

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
+import jwt
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -53,6 +54,9 @@ class Credentials:
     client_secret: str = "demo-client-secret"
     # A session id an admin could paste into `session_id` auth.
     static_session: str = "00D5g000004Sandbx!AQsandboxsession"
+    # The public key of the certificate uploaded to the connected app (PEM), for the OAuth
+    # JWT bearer flow; None: that flow is refused, as in an app with no certificate.
+    jwt_public_key: str | None = None
 
 
 @dataclass
@@ -216,6 +220,11 @@ class SalesforceEmulator:
             if auth.startswith("Basic "):
                 pair = base64.b64decode(auth[6:]).decode("utf-8", "replace")
                 ok = pair == f"{c.client_id}:{c.client_secret}"
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            problem = self._jwt_problem(request.form.get("assertion", ""))
+            if problem is not None:
+                return _json({"error": "invalid_grant", "error_description": problem}, 400)
+            ok = True
         elif grant == "password":
             ok = (
                 request.form.get("client_id") == c.client_id
@@ -245,6 +254,30 @@ class SalesforceEmulator:
                 "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
             }
         )
+
+    def _jwt_problem(self, assertion: str) -> str | None:
+        """Why Salesforce would refuse this JWT bearer assertion; None when it is good."""
+        c = self.credentials
+        if c.jwt_public_key is None:
+            return "invalid assertion"
+        try:
+            claims = jwt.decode(
+                assertion,
+                c.jwt_public_key,
+                algorithms=["RS256"],
+                options={"verify_aud": False, "require": ["exp", "iss", "sub", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return "expired authorization code"
+        except jwt.PyJWTError:
+            return "invalid assertion"
+        if claims["iss"] != c.client_id:
+            return "invalid client credentials"
+        if claims["sub"] != c.username:
+            return "user hasn't approved this consumer"
+        if not str(claims["aud"]).endswith(".salesforce.com"):
+            return "audience is invalid"
+        return None
 
     # -- REST -----------------------------------------------------------------
 
