@@ -70,6 +70,10 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     monkeypatch.setenv("SF_USERNAME", creds.username)
     monkeypatch.setenv("SF_PASSWORD", creds.password)
     monkeypatch.setenv("SF_SECURITY_TOKEN", creds.security_token)
+    # The example config logs in by OAuth client credentials.
+    monkeypatch.setenv("SF_CLIENT_ID", creds.client_id)
+    monkeypatch.setenv("SF_CLIENT_SECRET", creds.client_secret)
+    monkeypatch.setenv("SF_MY_DOMAIN", "leadsync-demo.my")
     with running(app) as url:
         monkeypatch.setenv("SANDBOX_URL", url)
         yield Sandbox(app, url)
