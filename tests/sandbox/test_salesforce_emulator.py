@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 import requests
 from simple_salesforce import Salesforce
@@ -255,3 +259,27 @@ def test_the_duplicate_rule_names_the_record_it_matched(sf: Salesforce, sandbox:
     (match,) = error["duplicateResult"]["matchResults"]
     assert match["entityType"] == "Contact"
     assert match["matchRecords"][0]["record"]["Id"] == cid
+
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "salesforce"
+
+
+@pytest.mark.parametrize("obj", ["Lead", "Contact", "Task", "CampaignMember", "User"])
+def test_describe_validates_against_salesforces_published_schema(sf: Salesforce, obj: str):
+    """The emulator's describe, as the client receives it, validates against the
+    DescribeSObjectResult JSON Schema Salesforce's CLI publishes (every required key, no
+    key it does not know)."""
+    schema = json.loads((SHARED / "sobject-describe.schema.json").read_text())
+    body = getattr(sf, obj).describe()
+    problems = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(body)]
+    assert problems == []
+    owner = {f["name"]: f for f in body["fields"]}.get("OwnerId")
+    assert owner is None or (owner["referenceTo"] and owner["soapType"] == "tns:ID")
+
+
+def test_limits_list_what_salesforce_lists(sf: Salesforce):
+    """/limits holds every limit of the recorded answer, with the API requests counted."""
+    recorded = json.loads((SHARED / "limits.json").read_text())
+    answer = sf.limits()
+    assert set(recorded) <= set(answer)
+    assert answer["DailyApiRequests"]["Remaining"] < answer["DailyApiRequests"]["Max"]

@@ -41,7 +41,31 @@ from leadsync.sandbox.salesforce.soql import SoqlError, select
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
-QUERY_PAGE = 2000  # rows in one answer to a query; the rest behind nextRecordsUrl
+QUERY_PAGE = 2000
+# What /limits lists besides the API requests (an Enterprise org's maxima).
+ORG_LIMITS = {
+    "ConcurrentAsyncGetReportInstances": 200,
+    "ConcurrentSyncReportRuns": 20,
+    "DailyAsyncApexExecutions": 250000,
+    "DailyDurableGenericStreamingApiEvents": 10000,
+    "DailyDurableStreamingApiEvents": 10000,
+    "DailyGenericStreamingApiEvents": 10000,
+    "DailyStreamingApiEvents": 10000,
+    "DailyWorkflowEmails": 390,
+    "DataStorageMB": 1024,
+    "DurableStreamingApiConcurrentClients": 20,
+    "FileStorageMB": 10240,
+    "HourlyAsyncReportRuns": 1200,
+    "HourlyDashboardRefreshes": 200,
+    "HourlyDashboardResults": 5000,
+    "HourlyDashboardStatuses": 999999999,
+    "HourlyODataCallout": 10000,
+    "HourlySyncReportRuns": 500,
+    "HourlyTimeBasedWorkflow": 50,
+    "MassEmail": 10,
+    "SingleEmail": 15,
+    "StreamingApiConcurrentClients": 20,
+}  # rows in one answer to a query; the rest behind nextRecordsUrl
 ORG_ID = "00D5g000004Sandbx"
 
 
@@ -282,15 +306,17 @@ class SalesforceEmulator:
     # -- REST -----------------------------------------------------------------
 
     def limits(self, request: Request, version: str) -> Response:
+        """The org's limits, every one Salesforce lists; the daily API requests and bulk
+        jobs as this emulator counted them."""
         used = self._api_used()
-        return _json(
-            {
-                "DailyApiRequests": {
-                    "Max": self.daily_limit,
-                    "Remaining": max(self.daily_limit - used, 0),
-                }
-            }
-        )
+        bulk = sum(v for k, v in self.stats.items() if k.startswith("bulk_"))
+        body = {name: {"Max": top, "Remaining": top} for name, top in ORG_LIMITS.items()}
+        body["DailyApiRequests"] = {
+            "Max": self.daily_limit,
+            "Remaining": max(self.daily_limit - used, 0),
+        }
+        body["DailyBulkApiRequests"] = {"Max": 15000, "Remaining": max(15000 - bulk, 0)}
+        return _json(body)
 
     def describe(self, request: Request, version: str, obj: str) -> Response:
         if obj not in OBJECTS:
