@@ -101,6 +101,15 @@ class Store:
                 f"(after={after}, limit={limit})",
             )
         groups = body.get("filterGroups") or []
+        for group in groups:
+            for f in group.get("filters") or []:
+                if not f.get("propertyName") or not f.get("operator"):
+                    raise HubSpotError(
+                        400,
+                        "VALIDATION_ERROR",
+                        "Invalid input JSON on line 1: each filter needs propertyName and "
+                        "operator",
+                    )
         if len(groups) > 5 or any(len(g.get("filters") or []) > 6 for g in groups):
             raise HubSpotError(
                 400, "VALIDATION_ERROR", "At most 5 filterGroups of at most 6 filters each"
