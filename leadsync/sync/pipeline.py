@@ -42,7 +42,7 @@ from leadsync.state.models import (
 from leadsync.sync import feedback, planner
 from leadsync.sync.decider import Decider
 from leadsync.sync.pusher import PushStats, push
-from leadsync.sync.resolve import merge
+from leadsync.sync.resolve import lead_key, merge
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
@@ -341,8 +341,15 @@ class Run:
         )
         seen_at = iso_utc(now)
         latest = iso_utc(now + FUTURE_SKEW)
+        # Keys another lead holds already (its email changed since): those get a random one.
+        taken = repo.existing_lead_keys(
+            session,
+            [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped],
+        )
         for m in mapped:
-            m.lead = self._resolve(session, m.record, m.profile, by_ext, by_email, now)
+            m.lead = self._resolve(
+                session, source, m.record, m.profile, by_ext, by_email, now, taken
+            )
             m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
             at = m.profile.get("source_updated_at") or seen_at
             if at > latest:
@@ -428,11 +435,13 @@ class Run:
     def _resolve(
         self,
         session: Session,
+        source: str,
         rec: RawRecord,
         profile: dict[str, Any],
         by_ext: dict[str, Lead],
         by_email: dict[str, Lead],
         now: Any,
+        taken: set[str],
     ) -> Lead:
         """The lead this record is about: by the source's id, then by email, else a new one."""
         email = profile.get("email")
@@ -440,8 +449,12 @@ class Run:
         if lead is None and email:
             lead = by_email.get(email)
         if lead is None:
+            key = lead_key(source, rec.external_id, email)
+            if key in taken:
+                key = str(uuid.uuid4())
+            taken.add(key)
             lead = Lead(
-                key=str(uuid.uuid4()),
+                key=key,
                 email=email,
                 profile={},
                 profile_times={},

@@ -387,9 +387,12 @@ def _apply(
     op.last_error = None
     record = known.get(op.lead_id)
     if record is None:
-        # New to us, whatever the CRM said (a retried create answers created=false), unless
-        # the CRM had the person already and the record was taken over.
-        if result.adopted:
+        # New to this state db. Taken over when the CRM had the record already: found by
+        # email, or under the same key (a state db rebuilt from scratch derives the keys
+        # the lost one wrote). A retried create whose first answer was lost looks the same;
+        # all it costs is one look for open tasks.
+        adopted = result.adopted or not result.created
+        if adopted:
             stats.adopted += 1
         else:
             stats.created += 1
@@ -399,7 +402,7 @@ def _apply(
             crm_id=result.crm_id,
             fields=dict(op.payload),
             synced_at=utcnow(),
-            adopted=result.adopted,
+            adopted=adopted,
         )
         session.add(record)
         known[op.lead_id] = record

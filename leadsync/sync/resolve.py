@@ -7,8 +7,23 @@ old one; an empty value never erases what the lead already has.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
+
+# Lead keys are derived from who the person is, so that a state db rebuilt from scratch
+# gives the same person the same key and finds the CRM records the lost one wrote.
+KEY_NAMESPACE = uuid.UUID("5f0c2a1e-7d3b-4c89-9a41-1eadc0de2026")
+
+
+def lead_key(source: str, external_id: str | None, email: str | None) -> str:
+    """A new lead's key: from its email (the same person in every source), else from the
+    source's own id for it; random only when neither is known."""
+    if email:
+        return str(uuid.uuid5(KEY_NAMESPACE, f"email:{email}"))
+    if external_id:
+        return str(uuid.uuid5(KEY_NAMESPACE, f"{source}:{external_id}"))
+    return str(uuid.uuid4())
 
 
 def merge(

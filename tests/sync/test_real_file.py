@@ -82,3 +82,19 @@ def test_rows_appended_to_the_file_are_read_alone(xeducation: Project, sandbox: 
 
     assert (summary.read, summary.created, summary.unchanged) == (3, 3, 0)
     assert len(sandbox.records()) == XEDUCATION_ROWS + 3
+
+
+def test_a_lost_state_db_finds_the_leads_the_old_one_wrote(xeducation: Project, sandbox: Sandbox):
+    """The export has no emails: after the state db is lost, the same Prospect IDs give the
+    same lead keys, so the sync updates the 9,237 Leads it made instead of twinning them
+    (18,474 Leads before)."""
+    xeducation.sync()
+    keys = {r["LeadSync_Id__c"] for r in sandbox.records()}
+    (xeducation.dir / "state.db").unlink()
+
+    again = xeducation.sync()
+
+    assert (again.created, again.adopted, again.failed) == (0, XEDUCATION_ROWS, 0)
+    records = sandbox.records()
+    assert len(records) == XEDUCATION_ROWS
+    assert {r["LeadSync_Id__c"] for r in records} == keys

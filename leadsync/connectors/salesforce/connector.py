@@ -399,9 +399,9 @@ class SalesforceDestination(Destination):
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
         """Tasks upserted by their key in an External ID field on Task: exactly once. A lead
-        whose record was taken over (``check_open``) and already has an open follow-up task
-        for the same stage written by another state db (one that was lost: the task names
-        another lead key) gets no second one."""
+        whose record was taken over (``check_open``: the CRM had it before this state db)
+        and already has an open follow-up task of leadsync's for the same stage under
+        another key (a state db that was lost made it) gets no second one."""
         open_tasks = self._open_tasks(
             [who for task, who in zip(tasks, lead_ids, strict=True) if task.get("check_open")]
         )
@@ -422,8 +422,8 @@ class SalesforceDestination(Destination):
         same = {
             i: open_tasks[(who, stage)][1]
             for i, (task, who) in enumerate(zip(tasks, lead_ids, strict=True))
-            for lead, stage in [_task_of(task["key"])]
-            if (who, stage) in open_tasks and open_tasks[(who, stage)][0] != lead
+            for stage in [_task_of(task["key"])[1]]
+            if (who, stage) in open_tasks and open_tasks[(who, stage)][0] != task["key"]
         }
         fresh = [i for i in range(len(records)) if i not in same]
         sent = (
@@ -457,7 +457,7 @@ class SalesforceDestination(Destination):
         return [r or missing_result("Salesforce") for r in results]
 
     def _open_tasks(self, lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
-        """(CRM lead id, stage) -> (lead key, task id) of an open task of leadsync's there."""
+        """(CRM lead id, stage) -> (task key, task id) of an open task of leadsync's there."""
         key = self.config.task_key_field
         found: dict[tuple[str, str], str] = {}
         ids = sorted(set(lead_ids))
@@ -467,8 +467,8 @@ class SalesforceDestination(Destination):
                 f"SELECT Id, WhoId, {key} FROM Task WHERE WhoId IN ({part}) "
                 f"AND {key} != null AND IsClosed = false"
             ):
-                lead, stage = _task_of(str(row[key]))
-                found.setdefault((str(row["WhoId"]), stage), (lead, str(row["Id"])))
+                stage = _task_of(str(row[key]))[1]
+                found.setdefault((str(row["WhoId"]), stage), (str(row[key]), str(row["Id"])))
         return found
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:

@@ -107,8 +107,7 @@ class Store:
                     raise HubSpotError(
                         400,
                         "VALIDATION_ERROR",
-                        "Invalid input JSON on line 1: each filter needs propertyName and "
-                        "operator",
+                        "Invalid input JSON on line 1: each filter needs propertyName and operator",
                     )
         if len(groups) > 5 or any(len(g.get("filters") or []) > 6 for g in groups):
             raise HubSpotError(
