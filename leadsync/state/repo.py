@@ -84,8 +84,9 @@ def leads_to_revisit(session: Session, today: date) -> dict[int, Lead]:
     return {lead.id: lead for lead in session.scalars(query)}
 
 
-def existing_lead_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    return set(_in_slices(session, keys, lambda part: select(Lead.key).where(Lead.key.in_(part))))
+def leads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Lead]:
+    rows = _in_slices(session, keys, lambda part: select(Lead).where(Lead.key.in_(part)))
+    return {r.key: r for r in rows}
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:

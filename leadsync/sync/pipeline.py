@@ -341,14 +341,15 @@ class Run:
         )
         seen_at = iso_utc(now)
         latest = iso_utc(now + FUTURE_SKEW)
-        # Keys another lead holds already (its email changed since): those get a random one.
-        taken = repo.existing_lead_keys(
+        # A lead holding the key this record's person derives to is that person: one
+        # `reconcile --adopt` took back from the CRM, or one whose email changed since.
+        by_key = repo.leads_by_key(
             session,
             [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped],
         )
         for m in mapped:
             m.lead = self._resolve(
-                session, source, m.record, m.profile, by_ext, by_email, now, taken
+                session, source, m.record, m.profile, by_ext, by_email, now, by_key
             )
             m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
             at = m.profile.get("source_updated_at") or seen_at
@@ -441,18 +442,18 @@ class Run:
         by_ext: dict[str, Lead],
         by_email: dict[str, Lead],
         now: Any,
-        taken: set[str],
+        by_key: dict[str, Lead],
     ) -> Lead:
-        """The lead this record is about: by the source's id, then by email, else a new one."""
+        """The lead this record is about: by the source's id, then by email, then by the key
+        its person derives to, else a new one."""
         email = profile.get("email")
+        key = lead_key(source, rec.external_id, email)
         lead = by_ext.get(rec.external_id) if rec.external_id else None
         if lead is None and email:
             lead = by_email.get(email)
         if lead is None:
-            key = lead_key(source, rec.external_id, email)
-            if key in taken:
-                key = str(uuid.uuid4())
-            taken.add(key)
+            lead = by_key.get(key)
+        if lead is None:
             lead = Lead(
                 key=key,
                 email=email,
@@ -466,6 +467,7 @@ class Run:
             by_email.setdefault(email, lead)
         if rec.external_id:
             by_ext.setdefault(rec.external_id, lead)
+        by_key.setdefault(key, lead)
         return lead
 
     def _plan(

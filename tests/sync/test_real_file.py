@@ -98,3 +98,24 @@ def test_a_lost_state_db_finds_the_leads_the_old_one_wrote(xeducation: Project, 
     records = sandbox.records()
     assert len(records) == XEDUCATION_ROWS
     assert {r["LeadSync_Id__c"] for r in records} == keys
+
+
+def test_reconcile_adopt_takes_back_leads_that_have_no_email(xeducation: Project, sandbox: Sandbox):
+    """`reconcile --adopt` after a lost state db, on an export without emails: the next
+    sync matches each row to its adopted lead by the key its Prospect ID derives to, and
+    writes nothing (it twinned all 9,237 before)."""
+    from click.testing import CliRunner
+
+    from leadsync.cli import main
+
+    xeducation.sync()
+    (xeducation.dir / "state.db").unlink()
+    args = ["--config", str(xeducation.config_path), "--state-url", xeducation.state_url]
+    CliRunner().invoke(main, [*args, "db", "upgrade"], catch_exceptions=False)
+    adopted = CliRunner().invoke(main, [*args, "reconcile", "--adopt"], catch_exceptions=False)
+    assert adopted.exit_code == 0 and f"adopted {XEDUCATION_ROWS} lead(s)" in adopted.stdout
+
+    again = xeducation.sync()
+
+    assert (again.created, again.adopted, again.updated, again.api_calls) == (0, 0, 0, 0)
+    assert len(sandbox.records()) == XEDUCATION_ROWS
