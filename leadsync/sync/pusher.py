@@ -187,9 +187,22 @@ def _drain(
                 call = partial(upsert, [op.payload for op in ops], crm_ids)
             finished = 0
             if ops:
+                tries = stats.retried
                 results = _send(destination, call, len(ops), policy, stats, deadline)
+                # Sent more than once (a timeout, a dropped answer): "not created" may be
+                # our own first try's create.
+                resent = stats.retried > tries
                 finished = _record(
-                    session, destination, kind, ops, results, known, policy, stats, run_id
+                    session,
+                    destination,
+                    kind,
+                    ops,
+                    results,
+                    known,
+                    policy,
+                    stats,
+                    run_id,
+                    resent=resent,
                 )
             session.commit()
         stats.batches += 1
@@ -332,6 +345,8 @@ def _record(
     policy: SyncSection,
     stats: PushStats,
     run_id: str,
+    *,
+    resent: bool = False,
 ) -> int:
     """Write each record's outcome back; return how many ops are finished (done or dead)."""
     counts = {"ok": 0, "retry": 0, "dead": 0}
@@ -341,15 +356,17 @@ def _record(
         op.updated_at = now
         if result.ok and kind != "upsert":
             op.status, op.last_error = "done", None
-            if kind == "task" and not result.adopted:  # an open one taken over is not new
-                stats.tasks_created += 1
+            if kind == "task":
+                if not result.adopted:  # an open task taken over is not a new one
+                    stats.tasks_created += 1
             elif op.payload.get("action") == "join":
                 stats.nurture_added += 1
             else:
                 stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:
-            _apply(session, known, destination.name, op, result, stats)
+            first_try = op.attempts == 1 and not resent
+            _apply(session, known, destination.name, op, result, stats, first_try=first_try)
             counts["ok"] += 1
         elif result.retriable and op.attempts < policy.max_attempts:
             op.last_error = f"{result.code}: {result.message}"
@@ -382,16 +399,18 @@ def _apply(
     op: OutboxOp,
     result: RecordResult,
     stats: PushStats,
+    *,
+    first_try: bool = True,
 ) -> None:
     op.status = "done"
     op.last_error = None
     record = known.get(op.lead_id)
     if record is None:
         # New to this state db. Taken over when the CRM had the record already: found by
-        # email, or under the same key (a state db rebuilt from scratch derives the keys
-        # the lost one wrote). A retried create whose first answer was lost looks the same;
-        # all it costs is one look for open tasks.
-        adopted = result.adopted or not result.created
+        # email, or, on a first try, under the same key (a state db rebuilt from scratch
+        # derives the keys the lost one wrote). A create sent again after its answer was
+        # lost also answers "not created": that one is ours.
+        adopted = result.adopted or (first_try and not result.created)
         if adopted:
             stats.adopted += 1
         else:
