@@ -68,7 +68,7 @@ def adopt(
                 report.known += 1
                 continue
             values = {k: (None if v == "" else v) for k, v in values.items()}
-            email = str(values.get(email_field) or "").strip().lower() or None
+            email = str(values.get(email_field or "") or "").strip().lower() or None
             if email and email in emails:
                 report.same_email += 1
                 continue

@@ -45,6 +45,8 @@ class SalesforceDestination(Destination):
     _contact_writable: frozenset[str] | None = None
     _owners: tuple[dict[str, str], dict[str, list[tuple[str, str]]]] | None = None
     _owners_asked = 0
+    _all_open: dict[tuple[str, str], tuple[str, str]] | None = None
+    _tasks_asked = 0
     # The last batches' look-ups by email, so that a retried batch asks once.
     _looked_up: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
 
@@ -372,14 +374,14 @@ class SalesforceDestination(Destination):
                 {"attributes": {"type": obj}, **row} for row in rows[start : start + len(part)]
             ]
             try:
-                answer = self.client.restful(
+                reply = self.client.restful(
                     "composite/sobjects",
                     method="PATCH",
                     json={"allOrNone": False, "records": updates},
                 )
             except Exception as exc:
                 raise classify(exc) from exc
-            for i, result in zip(part, _results(answer or [], len(updates)), strict=True):
+            for i, result in zip(part, _results(reply or [], len(updates)), strict=True):
                 results[i] = _at(result, targets[i])
 
     def _contact_fields(self) -> frozenset[str]:
@@ -457,10 +459,22 @@ class SalesforceDestination(Destination):
         return [r or missing_result("Salesforce") for r in results]
 
     def _open_tasks(self, lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
-        """(CRM lead id, stage) -> (task key, task id) of an open task of leadsync's there."""
+        """(CRM lead id, stage) -> (task key, task id) of an open task of leadsync's there:
+        by query, 200 leads a request; past OWNERS_BY_QUERY leads in a run (a state db
+        rebuilt under a big backfill), every open task by one Bulk API query, kept."""
         key = self.config.task_key_field
-        found: dict[tuple[str, str], str] = {}
-        ids = sorted(set(lead_ids))
+        ids = sorted(set(lead_ids))  # none asked, none sent
+        self._tasks_asked += len(ids)
+        if self._all_open is None and self._tasks_asked > OWNERS_BY_QUERY:
+            self._all_open = {}
+            soql = f"SELECT Id, WhoId, {key} FROM Task WHERE {key} != null AND IsClosed = false"
+            for row in self._bulk().query(soql):
+                stage = _task_of(row[key])[1]
+                self._all_open.setdefault((row["WhoId"], stage), (row[key], row["Id"]))
+        if self._all_open is not None:
+            wanted = set(ids)
+            return {k: v for k, v in self._all_open.items() if k[0] in wanted}
+        found: dict[tuple[str, str], tuple[str, str]] = {}
         for start in range(0, len(ids), self.max_batch):
             part = ", ".join(_soql_text(i) for i in ids[start : start + self.max_batch])
             for row in self._query_all(
@@ -479,6 +493,8 @@ class SalesforceDestination(Destination):
         self._owners_asked += len(people)
         if self._owners is None and self._owners_asked > OWNERS_BY_QUERY:
             self._owners = self._all_owners()
+        rows_c: list[Mapping[str, Any]] = []
+        rows_l: list[Mapping[str, Any]] = []
         if self._owners is not None:
             contacts, leads = self._owners
             rows_c = [{"Email": e, "OwnerId": contacts[e]} for e in people if e in contacts]
@@ -490,8 +506,6 @@ class SalesforceDestination(Destination):
             return self._owners_of(people, rows_c, rows_l)
         ext = self.external_id_field
         emails = sorted(people)
-        rows_c: list[Mapping[str, Any]] = []
-        rows_l: list[Mapping[str, Any]] = []
         for start in range(0, len(emails), self.max_batch):
             part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
             rows_c += self._query_all(
