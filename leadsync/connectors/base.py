@@ -142,6 +142,13 @@ class FieldGuard:
         }
 
 
+def task_of(task_key: str) -> tuple[str, str]:
+    """The lead key and stage a follow-up task's key names (``task:<lead>:<stage>:<at>``,
+    as ``rules.handoff.task_key`` writes it): which hand-off a task in the CRM stands for."""
+    parts = task_key.split(":")
+    return (parts[1], parts[2]) if len(parts) > 3 and parts[0] == "task" else ("", task_key)
+
+
 def missing_result(system: str) -> RecordResult:
     """The result of a record a batch answer said nothing of: failed, and worth sending
     again (an upsert by key cannot make it twice)."""

@@ -354,10 +354,13 @@ def _record(
     for op, result in zip(ops, results, strict=True):
         op.attempts += 1
         op.updated_at = now
+        first_try = op.attempts == 1 and not resent
         if result.ok and kind != "upsert":
             op.status, op.last_error = "done", None
             if kind == "task":
-                if not result.adopted:  # an open task taken over is not a new one
+                # Not new: an open task taken over, or one the CRM held under this very
+                # key on a first try (a state db rebuilt from scratch derives the same key).
+                if not result.adopted and (result.created or not first_try):
                     stats.tasks_created += 1
             elif op.payload.get("action") == "join":
                 stats.nurture_added += 1
@@ -365,7 +368,6 @@ def _record(
                 stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:
-            first_try = op.attempts == 1 and not resent
             _apply(session, known, destination.name, op, result, stats, first_try=first_try)
             counts["ok"] += 1
         elif result.retriable and op.attempts < policy.max_attempts:

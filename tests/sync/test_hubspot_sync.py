@@ -252,3 +252,27 @@ def test_a_rule_landing_on_an_archived_owner_gives_the_fallback(
     assert (summary.created, summary.owners_assigned, summary.failed) == (20, 20, 0)
     owners = {c["properties"]["hubspot_owner_id"] for c in hubspot.records()}
     assert owners == {"71000001"}  # lee.admin, the fallback
+
+
+def test_a_lost_state_db_twins_no_hubspot_contact_or_task(tmp_path: Path) -> None:
+    """The HubSpot demo, its state db deleted, run again: the same contacts are found under
+    the keys their people derive to, and each MQL's open task stands: no second one."""
+    runner = CliRunner()
+    folder = str(tmp_path / "hs")
+
+    def demo() -> dict:
+        result = runner.invoke(
+            main, ["--log-level", "error", "demo", "--json", "--crm", "hubspot", "--dir", folder]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = demo()
+    (tmp_path / "hs" / "state.db").unlink()
+
+    again = demo()
+
+    assert (again["created"], again["adopted"], again["tasks_created"]) == (0, first["created"], 0)
+    held = json.loads((tmp_path / "hs" / "sandbox-records.json").read_text())
+    assert len(held["objects"]["contacts"]) == first["created"]
+    assert len(held["objects"]["tasks"]) == first["tasks_created"]

@@ -47,8 +47,9 @@ from leadsync.connectors.base import (
     ObjectSchema,
     RecordResult,
     missing_result,
+    task_of,
 )
-from leadsync.connectors.hubspot.changes import MODIFIED, modified_since, ms
+from leadsync.connectors.hubspot.changes import MODIFIED, TaskSearch, modified_since, ms
 from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
 from leadsync.connectors.hubspot.schema import parse_properties
 from leadsync.connectors.hubspot.values import (
@@ -406,11 +407,21 @@ class HubSpotDestination(Destination):
     def upsert_tasks(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
-        """Tasks created with their contact association in the same request, once each."""
+        """Tasks created with their contact association in the same request, once each. A
+        contact taken over (``check_open``) that already has an open follow-up task of
+        leadsync's for the same lead and stage under another key (a state db that was lost
+        made it) gets no second one."""
         key_prop = self.config.task_key_property
         results: list[RecordResult | None] = [None] * len(tasks)
+        open_tasks = self._open_tasks(
+            [c for t, c in zip(tasks, lead_ids, strict=True) if t.get("check_open")]
+        )
         items = []
         for i, (task, contact) in enumerate(zip(tasks, lead_ids, strict=True)):
+            waiting = open_tasks.get(task_of(str(task["key"])))
+            if waiting is not None and waiting[0] != task["key"]:
+                results[i] = RecordResult(ok=True, crm_id=waiting[1], adopted=True)
+                continue
             props = {
                 key_prop: str(task["key"]),
                 "hs_task_subject": str(task["subject"]),
@@ -431,6 +442,51 @@ class HubSpotDestination(Destination):
             items.append((i, props, str(contact)))
         self._create_tasks(items, results)
         return [r or missing_result("HubSpot") for r in results]
+
+    def _open_tasks(self, contacts: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
+        """(lead key, stage) -> (task key, task id) of the open tasks of leadsync's on these
+        contacts: one search per 100 contacts."""
+        key_prop = self.config.task_key_property
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+        ids = sorted(set(contacts))
+        for start in range(0, len(ids), 100):
+            after: str | None = None
+            while True:
+                request = TaskSearch(
+                    filter_groups=[
+                        {
+                            "filters": [
+                                {
+                                    "propertyName": "associations.contact",
+                                    "operator": "IN",
+                                    "values": ids[start : start + 100],
+                                },
+                                {"propertyName": key_prop, "operator": "HAS_PROPERTY"},
+                                {
+                                    "propertyName": "hs_task_status",
+                                    "operator": "NEQ",
+                                    "value": "COMPLETED",
+                                },
+                            ]
+                        }
+                    ],
+                    properties=[key_prop],
+                    limit=200,
+                    after=after,
+                )
+                answer = self.api.json(
+                    "tasks_search",
+                    self.api.crm.objects.tasks.search_api.do_search,
+                    request,
+                    attempts=READ_ATTEMPTS,
+                )
+                for task in answer.get("results") or []:
+                    key = str((task.get("properties") or {}).get(key_prop) or "")
+                    found.setdefault(task_of(key), (key, str(task["id"])))
+                after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+        return found
 
     def _create_tasks(
         self, items: list[tuple[int, dict[str, str], str]], results: list[RecordResult | None]

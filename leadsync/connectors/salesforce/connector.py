@@ -18,6 +18,7 @@ from leadsync.connectors.base import (
     ObjectSchema,
     RecordResult,
     missing_result,
+    task_of,
 )
 from leadsync.connectors.salesforce.bulk import BulkApi
 from leadsync.connectors.salesforce.changes import changed_since, literal, stamp
@@ -424,7 +425,7 @@ class SalesforceDestination(Destination):
         same = {
             i: open_tasks[(who, stage)][1]
             for i, (task, who) in enumerate(zip(tasks, lead_ids, strict=True))
-            for stage in [_task_of(task["key"])[1]]
+            for stage in [task_of(task["key"])[1]]
             if (who, stage) in open_tasks and open_tasks[(who, stage)][0] != task["key"]
         }
         fresh = [i for i in range(len(records)) if i not in same]
@@ -469,7 +470,7 @@ class SalesforceDestination(Destination):
             self._all_open = {}
             soql = f"SELECT Id, WhoId, {key} FROM Task WHERE {key} != null AND IsClosed = false"
             for row in self._bulk().query(soql):
-                stage = _task_of(row[key])[1]
+                stage = task_of(row[key])[1]
                 self._all_open.setdefault((row["WhoId"], stage), (row[key], row["Id"]))
         if self._all_open is not None:
             wanted = set(ids)
@@ -481,7 +482,7 @@ class SalesforceDestination(Destination):
                 f"SELECT Id, WhoId, {key} FROM Task WHERE WhoId IN ({part}) "
                 f"AND {key} != null AND IsClosed = false"
             ):
-                stage = _task_of(str(row[key]))[1]
+                stage = task_of(str(row[key]))[1]
                 found.setdefault((str(row["WhoId"]), stage), (str(row[key]), str(row["Id"])))
         return found
 
@@ -759,12 +760,6 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
                 )
             )
     return results
-
-
-def _task_of(task_key: str) -> tuple[str, str]:
-    """The lead key and stage a task key names (``task:<lead>:<stage>:<entered at>``)."""
-    parts = task_key.split(":")
-    return (parts[1], parts[2]) if len(parts) > 3 and parts[0] == "task" else ("", task_key)
 
 
 def _at(result: RecordResult, crm_id: str) -> RecordResult:

@@ -203,6 +203,12 @@ class Store:
         props = record["properties"]
         for f in filters:
             name, op = f.get("propertyName"), f.get("operator", "EQ")
+            if name == "associations.contact":  # a task's contacts, as HubSpot's search has
+                linked = set(self.associations.get(str(props.get("hs_object_id")), []))
+                wanted = {str(v) for v in (f.get("values") or [f.get("value")])}
+                if not (linked & wanted if op in ("EQ", "IN") else not linked & wanted):
+                    return False
+                continue
             have = props.get(name)
             if op == "HAS_PROPERTY":
                 ok = have not in (None, "")
