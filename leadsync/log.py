@@ -9,6 +9,7 @@ is dropped below debug level.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -25,18 +26,24 @@ _PERSONAL_KEYS = frozenset({"email", "phone", "first_name", "last_name", "name"}
 MIN_SECRET_LENGTH = 6
 
 
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]*@")
+
+
+def masked_urls(text: str) -> str:
+    """``text`` with the password of any URL in it (a state db's, say) replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***@", text) if "://" in text else text
+
+
 def mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     secrets = sorted(
         (s for s in SECRET_VALUES if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True
     )
-    if not secrets:
-        return event
     for key, value in event.items():
         if isinstance(value, str):
             for secret in secrets:
                 if secret in value:
                     value = value.replace(secret, "***")
-            event[key] = value
+            event[key] = masked_urls(value)
     return event
 
 

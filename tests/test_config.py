@@ -99,3 +99,13 @@ def test_secrets_never_reach_a_log_line(
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["error"] == "login with *** refused"
     assert line["email"] == "<redacted>"
+
+
+def test_a_url_password_never_reaches_a_log_line(capsys: pytest.CaptureFixture[str]):
+    """A state-db URL in any log value has its password masked, secret list or not."""
+    log.configure("info", json=True)
+    structlog.get_logger("t").warning(
+        "state.unreachable", url="postgresql://leadsync:pg-s3cret@db.internal/leads"
+    )
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["url"] == "postgresql://leadsync:***@db.internal/leads"

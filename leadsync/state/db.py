@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -26,6 +25,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync.errors import SchemaOutdated, StateError
+from leadsync.log import masked_urls
 
 
 def make_engine(url: str, *, must_exist: bool = False) -> Engine:
@@ -51,12 +51,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     return engine
 
 
-def masked(text: str) -> str:
-    """``text`` with the password of any URL in it replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
-
-
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]*@")
+masked = masked_urls  # a URL's password never reaches a message or a log line
 
 
 def state_error(exc: SQLAlchemyError) -> StateError:
