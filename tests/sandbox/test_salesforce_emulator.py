@@ -283,3 +283,22 @@ def test_limits_list_what_salesforce_lists(sf: Salesforce):
     answer = sf.limits()
     assert set(recorded) <= set(answer)
     assert answer["DailyApiRequests"]["Remaining"] < answer["DailyApiRequests"]["Max"]
+
+
+def test_a_completed_task_is_closed(sf: Salesforce, sandbox: Sandbox):
+    """A Task set to Completed through the API reads back IsClosed = true, as Salesforce
+    derives it, so that a first touch can be tried locally."""
+    lead, _ = sandbox.app.store.upsert(
+        "Lead", "LeadSync_Id__c", {"LeadSync_Id__c": "t", "LastName": "T", "Company": "C"}
+    )
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Task"}, "LeadSync_Key__c": "k1", "Subject": "S", "WhoId": lead}
+        ],
+    }
+    sf.restful("composite/sobjects/Task/LeadSync_Key__c", method="PATCH", json=body)
+    assert sf.query("SELECT Id FROM Task WHERE IsClosed = false")["totalSize"] == 1
+    body["records"][0]["Status"] = "Completed"
+    sf.restful("composite/sobjects/Task/LeadSync_Key__c", method="PATCH", json=body)
+    assert sf.query("SELECT Id FROM Task WHERE IsClosed = true")["totalSize"] == 1
