@@ -81,6 +81,8 @@ def test_decision_tests_pass_with_the_machine_a_year_on():
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",
             "-k",
             "not machine_a_year_on",
             *DECISION_TESTS,
