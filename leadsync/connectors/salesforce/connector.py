@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -24,13 +24,17 @@ from leadsync.connectors.salesforce.bulk import BulkApi
 from leadsync.connectors.salesforce.changes import changed_since, literal, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
+from leadsync.connectors.salesforce.people import (
+    OrgPeople,
+    duplicates_found,
+    matched,
+    soql_text,
+)
 from leadsync.connectors.salesforce.schema import parse_describe
 
 logger = log.get("leadsync.connectors.salesforce")
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 READ_ATTEMPTS = 5
-# People a run asks owners for by query before it reads every owner by Bulk API instead.
-OWNERS_BY_QUERY = 2000
 # What sales does that leadsync reads back.
 LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
 TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
@@ -44,12 +48,7 @@ class SalesforceDestination(Destination):
 
     _client: Salesforce | None = None
     _contact_writable: frozenset[str] | None = None
-    _owners: tuple[dict[str, str], dict[str, list[tuple[str, str]]]] | None = None
-    _owners_asked = 0
-    _all_open: dict[tuple[str, str], tuple[str, str]] | None = None
-    _tasks_asked = 0
-    # The last batches' look-ups by email, so that a retried batch asks once.
-    _looked_up: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    _people: OrgPeople | None = None
 
     @property
     def external_id_field(self) -> str:
@@ -132,7 +131,7 @@ class SalesforceDestination(Destination):
         people = _new_people(records, ids)
         attached_now: set[int] = set()
         if self.config.attach_to_contacts:
-            attached = self._contacts_by_email(people, bulk=bulk)
+            attached = self.people.contacts_by_email(people, bulk=bulk)
             attached_now = set(attached)
             contacts |= {i: cid for i, (cid, _) in attached.items()}
             # A Contact leadsync did not make: sales' fields stay as they are there.
@@ -142,7 +141,7 @@ class SalesforceDestination(Destination):
             ]
         # A Lead that has the person already (web-to-lead, or written by a state db that
         # was lost) is taken over, never twinned.
-        adopted = self._leads_by_email(
+        adopted = self.people.leads_by_email(
             {i: e for i, e in people.items() if i not in contacts}, records, bulk=bulk
         )
         records = [adopted[i][1] if i in adopted else r for i, r in enumerate(records)]
@@ -161,7 +160,7 @@ class SalesforceDestination(Destination):
             converted = [i for i in leads if results[i].code == CONVERTED]  # type: ignore[union-attr]
             if converted:
                 contacts |= self._converted_contacts(records, converted)
-            twins = self._duplicates_found(records, leads, results)
+            twins = duplicates_found(leads, results, attach=self.config.attach_to_contacts)
             by_id |= {i: rid for i, rid in twins.items() if rid.startswith("00Q")}
             contacts |= {i: rid for i, rid in twins.items() if rid.startswith("003")}
             attached_now |= {i for i, rid in twins.items() if rid.startswith("003")}
@@ -175,143 +174,6 @@ class SalesforceDestination(Destination):
             else r or missing_result("Salesforce")
             for i, r in enumerate(results)
         ]
-
-    def _contacts_by_email(
-        self, people: Mapping[int, str], *, bulk: bool
-    ) -> dict[int, tuple[str, dict[str, Any]]]:
-        """New leads (no CRM record yet) whose email a Contact already has: that Contact,
-        and its fill-if-empty fields. A batch asks for its emails in one query (200 at
-        most); a bulk job reads every Contact's email by a bulk query, a few requests
-        however many."""
-        if not people:
-            return {}
-        fill = [f for f in sorted(self.guard.fill_if_empty) if f in self._contact_fields()]
-        rows = self._by_email("Contact", ["Id", "Email", *fill], people, "", bulk=bulk)
-        by_email: dict[str, tuple[str, dict[str, Any]]] = {}
-        for row in rows:
-            by_email.setdefault(
-                str(row["Email"]).lower(), (str(row["Id"]), {f: row.get(f) for f in fill})
-            )
-        return {i: by_email[e] for i, e in people.items() if e in by_email}
-
-    def _leads_by_email(
-        self, people: Mapping[int, str], records: Sequence[Mapping[str, Any]], *, bulk: bool
-    ) -> dict[int, tuple[str, dict[str, Any]]]:
-        """New leads whose email an unconverted Lead in the org already has, and that Lead
-        does not carry this lead's key: (its Id, the record to write to it). The Lead
-        takes this lead's key. One another leadsync state db wrote (it has a key) is ours
-        and written whole; one made by hand or web-to-lead keeps the fields sales owns.
-        Where several Leads share the email, the oldest is taken, as a rep would merge
-        into it."""
-        if not people:
-            return {}
-        ext = self.external_id_field
-        fill = sorted(self.guard.fill_if_empty)
-        select = ["Id", "Email", ext, "CreatedDate", *fill]
-        rows = self._by_email(
-            "Lead", select, people, " AND IsConverted = false", bulk=bulk, order="CreatedDate, Id"
-        )
-        by_email: dict[str, list[Mapping[str, Any]]] = {}
-        for row in rows:
-            by_email.setdefault(str(row["Email"]).lower(), []).append(row)
-        out: dict[int, tuple[str, dict[str, Any]]] = {}
-        for i, email in people.items():
-            found = by_email.get(email, [])
-            key = records[i].get(ext)
-            if not found or any(row.get(ext) == key for row in found):
-                continue  # no one yet, or the Lead is this lead's already: upsert by key
-            keyed = [row for row in found if row.get(ext)]
-            row = (keyed or found)[0]
-            record = dict(records[i])
-            if not row.get(ext):
-                record = self.guard.apply(record, {f: row.get(f) for f in fill})
-                record[ext] = key
-            out[i] = (str(row["Id"]), record)
-        if out:
-            logger.info("salesforce.leads.adopted", count=len(out))
-        return out
-
-    def _by_email(
-        self,
-        obj: str,
-        select: Sequence[str],
-        people: Mapping[int, str],
-        where: str,
-        *,
-        bulk: bool,
-        order: str = "",
-    ) -> Iterable[Mapping[str, Any]]:
-        """``obj`` records with these emails: by SOQL, 200 emails a query, or for a bulk
-        job by one Bulk API query over every record with an email. The answer for the
-        batch is kept: a batch sent again after a 5xx or a timeout is not looked up again
-        (what the first try wrote carries the key, so the same answer still holds)."""
-        asked = (obj, tuple(select), tuple(sorted(set(people.values()))), where, bulk)
-        if asked in self._looked_up:
-            return self._looked_up[asked]
-        found = self._look_up(obj, select, people, where, bulk=bulk, order=order)
-        self._looked_up = {**dict(list(self._looked_up.items())[-3:]), asked: found}
-        return found
-
-    def _look_up(
-        self,
-        obj: str,
-        select: Sequence[str],
-        people: Mapping[int, str],
-        where: str,
-        *,
-        bulk: bool,
-        order: str,
-    ) -> list[Mapping[str, Any]]:
-        fields = ", ".join(dict.fromkeys(select))
-        ordered = f" ORDER BY {order}" if order else ""
-        if bulk:
-            rows = list(
-                self._bulk().query(f"SELECT {fields} FROM {obj} WHERE Email != null{where}")
-            )
-            rows.sort(key=lambda r: tuple(str(r.get(f.strip(), "")) for f in order.split(",")))
-            return [{k: (v if v != "" else None) for k, v in r.items()} for r in rows]
-        emails = sorted(set(people.values()))
-        found: list[Mapping[str, Any]] = []
-        for start in range(0, len(emails), self.max_batch):
-            part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
-            found.extend(
-                self._query_all(
-                    f"SELECT {fields} FROM {obj} WHERE Email IN ({part}){where}{ordered}"
-                )
-            )
-        return found
-
-    def _duplicates_found(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        sent: Sequence[int],
-        results: list[RecordResult | None],
-    ) -> dict[int, str]:
-        """Leads the org's duplicate rule blocked (DUPLICATES_DETECTED): the record it
-        matched, to be written to instead (a Lead first; a Contact when leads may be
-        attached to Contacts). A lead with no such match stays refused, the matches named."""
-        out: dict[int, str] = {}
-        for i in sent:
-            result = results[i]
-            if result is None or result.code != "DUPLICATES_DETECTED":
-                continue
-            leads = [d for d in result.duplicates if d.startswith("00Q")]
-            contacts = [d for d in result.duplicates if d.startswith("003")]
-            if leads or (contacts and self.config.attach_to_contacts):
-                out[i] = (leads or contacts)[0]
-                results[i] = None
-                continue
-            results[i] = RecordResult(
-                ok=False,
-                code=result.code,
-                message=f"{result.message} The org's duplicate rule matched "
-                f"{', '.join(result.duplicates) or 'a record it did not name'}"
-                + ("; attach_to_contacts = false keeps leadsync off Contacts" if contacts else ""),
-                fields=result.fields,
-            )
-        if out:
-            logger.info("salesforce.duplicate_rule.matched", count=len(out))
-        return out
 
     def _bulk(self) -> BulkApi:
         return BulkApi(
@@ -331,7 +193,7 @@ class SalesforceDestination(Destination):
         contact_of: dict[str, Any] = {}
         for start in range(0, len(indices), 100):
             part = indices[start : start + 100]
-            keys = ", ".join(_soql_text(str(records[i][ext])) for i in part)
+            keys = ", ".join(soql_text(str(records[i][ext])) for i in part)
             rows = self._query(
                 f"SELECT Id, {ext}, ConvertedContactId FROM Lead WHERE {ext} IN ({keys})"
             )
@@ -405,7 +267,7 @@ class SalesforceDestination(Destination):
         whose record was taken over (``check_open``: the CRM had it before this state db)
         and already has an open follow-up task of leadsync's for the same stage under
         another key (a state db that was lost made it) gets no second one."""
-        open_tasks = self._open_tasks(
+        open_tasks = self.people.open_tasks(
             [who for task, who in zip(tasks, lead_ids, strict=True) if task.get("check_open")]
         )
         records = []
@@ -445,7 +307,7 @@ class SalesforceDestination(Destination):
         converted = [i for i, r in enumerate(results) if r is not None and r.code == CONVERTED]
         if converted:
             # The lead was converted since: the task goes to its Contact.
-            ids = ", ".join(_soql_text(str(records[i]["WhoId"])) for i in converted)
+            ids = ", ".join(soql_text(str(records[i]["WhoId"])) for i in converted)
             rows = self._query(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})")
             contact_of = {r["Id"]: r["ConvertedContactId"] for r in rows["records"]}
             again = [i for i in converted if contact_of.get(records[i]["WhoId"])]
@@ -459,93 +321,23 @@ class SalesforceDestination(Destination):
                     results[i] = result
         return [r or missing_result("Salesforce") for r in results]
 
-    def _open_tasks(self, lead_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
-        """(CRM lead id, stage) -> (task key, task id) of an open task of leadsync's there:
-        by query, 200 leads a request; past OWNERS_BY_QUERY leads in a run (a state db
-        rebuilt under a big backfill), every open task by one Bulk API query, kept."""
-        key = self.config.task_key_field
-        ids = sorted(set(lead_ids))  # none asked, none sent
-        self._tasks_asked += len(ids)
-        if self._all_open is None and self._tasks_asked > OWNERS_BY_QUERY:
-            self._all_open = {}
-            soql = f"SELECT Id, WhoId, {key} FROM Task WHERE {key} != null AND IsClosed = false"
-            for row in self._bulk().query(soql):
-                stage = task_of(row[key])[1]
-                self._all_open.setdefault((row["WhoId"], stage), (row[key], row["Id"]))
-        if self._all_open is not None:
-            wanted = set(ids)
-            return {k: v for k, v in self._all_open.items() if k[0] in wanted}
-        found: dict[tuple[str, str], tuple[str, str]] = {}
-        for start in range(0, len(ids), self.max_batch):
-            part = ", ".join(_soql_text(i) for i in ids[start : start + self.max_batch])
-            for row in self._query_all(
-                f"SELECT Id, WhoId, {key} FROM Task WHERE WhoId IN ({part}) "
-                f"AND {key} != null AND IsClosed = false"
-            ):
-                stage = task_of(str(row[key]))[1]
-                found.setdefault((str(row["WhoId"]), stage), (str(row[key]), str(row["Id"])))
-        return found
+    @property
+    def people(self) -> OrgPeople:
+        """Who the org already holds, looked up for this run."""
+        if self._people is None:
+            self._people = OrgPeople(
+                query_all=self._query_all,
+                bulk_query=lambda soql: self._bulk().query(soql),
+                contact_fields=self._contact_fields,
+                guard=self.guard,
+                external_id_field=self.external_id_field,
+                task_key_field=self.config.task_key_field,
+            )
+        return self._people
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
-        """Owners of Contacts with these emails, else of Leads leadsync did not make: by
-        queries of 200 emails, two requests per 200 people; once a run has asked about
-        more than OWNERS_BY_QUERY people (a backfill), by one Bulk API query of each
-        object's owners, kept for the rest of the run."""
-        self._owners_asked += len(people)
-        if self._owners is None and self._owners_asked > OWNERS_BY_QUERY:
-            self._owners = self._all_owners()
-        rows_c: list[Mapping[str, Any]] = []
-        rows_l: list[Mapping[str, Any]] = []
-        if self._owners is not None:
-            contacts, leads = self._owners
-            rows_c = [{"Email": e, "OwnerId": contacts[e]} for e in people if e in contacts]
-            rows_l = [
-                {"Email": e, "OwnerId": owner, self.external_id_field: key}
-                for e in people
-                for key, owner in leads.get(e, ())
-            ]
-            return self._owners_of(people, rows_c, rows_l)
-        ext = self.external_id_field
-        emails = sorted(people)
-        for start in range(0, len(emails), self.max_batch):
-            part = ", ".join(_soql_text(e) for e in emails[start : start + self.max_batch])
-            rows_c += self._query_all(
-                f"SELECT Id, OwnerId, Email FROM Contact WHERE Email IN ({part})"
-            )
-            rows_l += self._query_all(
-                f"SELECT Id, OwnerId, Email, {ext} FROM Lead WHERE Email IN ({part})"
-            )
-        return self._owners_of(people, rows_c, rows_l)
-
-    def _owners_of(
-        self,
-        people: Mapping[str, str],
-        contacts: Iterable[Mapping[str, Any]],
-        leads: Iterable[Mapping[str, Any]],
-    ) -> dict[str, str]:
-        ext = self.external_id_field
-        found: dict[str, str] = {}
-        for record in leads:
-            email = str(record.get("Email") or "").lower()
-            if email in people and record.get(ext) != people[email]:  # not our own lead
-                found.setdefault(email, str(record["OwnerId"]))
-        for record in contacts:  # a contact's owner comes first
-            found[str(record.get("Email") or "").lower()] = str(record["OwnerId"])
-        return found
-
-    def _all_owners(self) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]]:
-        """Every Contact's and Lead's owner by email, by one Bulk API query each."""
-        ext = self.external_id_field
-        contacts: dict[str, str] = {}
-        for row in self._bulk().query("SELECT Email, OwnerId FROM Contact WHERE Email != null"):
-            contacts.setdefault(row["Email"].lower(), row["OwnerId"])
-        leads: dict[str, list[tuple[str, str]]] = {}
-        rows = self._bulk().query(
-            f"SELECT Email, OwnerId, {ext}, CreatedDate FROM Lead WHERE Email != null"
-        )
-        for row in sorted(rows, key=lambda r: r["CreatedDate"]):  # the oldest Lead first
-            leads.setdefault(row["Email"].lower(), []).append((row[ext], row["OwnerId"]))
-        return contacts, leads
+        """Owners of Contacts with these emails, else of Leads leadsync did not make."""
+        return self.people.owners(people)
 
     def snapshot(
         self, fields: Sequence[str], crm_ids: Sequence[str]
@@ -561,7 +353,7 @@ class SalesforceDestination(Destination):
         contacts = sorted({i for i in crm_ids if i.startswith("003")})
         on_contact = [f for f in lead_fields if contacts and f in self._contact_fields()]
         for start in range(0, len(contacts), self.max_batch):
-            ids = ", ".join(_soql_text(i) for i in contacts[start : start + self.max_batch])
+            ids = ", ".join(soql_text(i) for i in contacts[start : start + self.max_batch])
             rows = self._query(
                 f"SELECT {', '.join(['Id', *on_contact])} FROM Contact WHERE Id IN ({ids})"
             )
@@ -661,7 +453,7 @@ class SalesforceDestination(Destination):
     def campaign_exists(self, campaign_id: str) -> bool:
         """An active Campaign with this id."""
         rows = self._query(
-            f"SELECT Id FROM Campaign WHERE Id = {_soql_text(campaign_id)} AND IsActive = true"
+            f"SELECT Id FROM Campaign WHERE Id = {soql_text(campaign_id)} AND IsActive = true"
         )
         return bool(rows["records"])
 
@@ -756,7 +548,7 @@ def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordR
                     message=err.get("message", ""),
                     fields=tuple(err.get("fields") or ()),
                     retriable=code in RETRIABLE_RECORD_CODES,
-                    duplicates=_matched(err.get("duplicateResult")),
+                    duplicates=matched(err.get("duplicateResult")),
                 )
             )
     return results
@@ -767,18 +559,6 @@ def _at(result: RecordResult, crm_id: str) -> RecordResult:
     return result if not result.ok else RecordResult(ok=True, crm_id=crm_id)
 
 
-def _matched(duplicate_result: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The record ids a duplicate rule's answer names (``duplicateResult.matchResults``)."""
-    if not duplicate_result:
-        return ()
-    return tuple(
-        str(match["record"]["Id"])
-        for result in duplicate_result.get("matchResults") or ()
-        for match in result.get("matchRecords") or ()
-        if (match.get("record") or {}).get("Id")
-    )
-
-
 def _new_people(records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]) -> dict[int, str]:
     """The records with no CRM record yet, by their email (lower case)."""
     return {
@@ -786,7 +566,3 @@ def _new_people(records: Sequence[Mapping[str, Any]], ids: Sequence[str | None])
         for i, r in enumerate(records)
         if ids[i] is None and r.get("Email")
     }
-
-
-def _soql_text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
