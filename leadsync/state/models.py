@@ -78,6 +78,19 @@ class Lead(Base):
     # A recycled lead does not re-qualify before this day (the date sales chose).
     revisit_on: Mapped[date | None] = mapped_column(Date)
 
+    @classmethod
+    def new(cls, key: str, email: str | None, now: datetime, owner: str | None = None) -> Lead:
+        """A lead known by nothing yet but its key and email: its profile fills later."""
+        return cls(
+            key=key,
+            email=email,
+            profile={},
+            profile_times={},
+            created_at=now,
+            updated_at=now,
+            owner=owner,
+        )
+
 
 class Event(Base):
     """Something a lead did (a form submission, a visit), stored once under a stable key."""

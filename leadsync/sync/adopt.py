@@ -72,15 +72,7 @@ def adopt(
             if email and email in emails:
                 report.same_email += 1
                 continue
-            lead = Lead(
-                key=key,
-                email=email,
-                profile={},
-                profile_times={},
-                created_at=now,
-                updated_at=now,
-                owner=values.get(owner_field) if owner_field else None,
-            )
+            lead = Lead.new(key, email, now, values.get(owner_field) if owner_field else None)
             session.add(lead)
             session.flush()
             session.add(

@@ -454,14 +454,7 @@ class Run:
         if lead is None:
             lead = by_key.get(key)
         if lead is None:
-            lead = Lead(
-                key=key,
-                email=email,
-                profile={},
-                profile_times={},
-                created_at=now,
-                updated_at=now,
-            )
+            lead = Lead.new(key, email, now)
             session.add(lead)
         if email:
             by_email.setdefault(email, lead)
