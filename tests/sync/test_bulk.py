@@ -230,3 +230,23 @@ def test_a_sync_with_nothing_new_after_a_backfill_reads_little(
     assert [s.created + s.updated + s.tasks_created for s in quiet] == [0, 0]
     # a login, and one query each for Leads, Tasks and Contacts changed since
     assert [s.api_calls for s in quiet] == [4, 4]
+
+
+def test_owner_look_ups_of_a_backfill_go_by_bulk_query(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Routing 12,000 new leads with keep_existing_owner asks owners by SOQL for the first
+    2,000 people, then reads every Contact's and Lead's owner by one Bulk API query each
+    (two SOQL queries per 100 emails before: 240 here)."""
+    text = "keep_existing_owner = true\n"
+    project = backfill_project(tmp_path, BACKFILL)
+    config = project.config_path.read_text().replace("keep_existing_owner = false\n", text)
+    project.config_path.write_text(config)
+
+    summary = project.sync()
+
+    assert summary.error is None and summary.owners_assigned == BACKFILL // 10
+    served = sandbox.stats()["by_endpoint"]
+    # users and queues, the read-back (3), and the owners of the first 2,000 people by SOQL
+    # (Contacts and Leads, 200 emails a query)
+    assert served["query"] == 2 + 3 + 2 * 2000 // 200
+    # Contacts and Leads to attach to or take over, and every owner: four bulk queries
+    assert served["bulk_query_create"] == 4
