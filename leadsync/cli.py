@@ -102,6 +102,7 @@ def main(
       leadsync status            recent runs, the outbox backlog, dead letters
       leadsync errors [retry]    what the CRM refused, by reason; send it again
       leadsync reconcile         what drifted in the CRM since leadsync wrote it (--repair)
+      leadsync reconcile --adopt a lost or new state db: take back what the CRM holds
       leadsync explain EMAIL     why a lead stands where it does
       leadsync preview NEW.toml  what other rules would do, before they go live
 
@@ -303,7 +304,8 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
     id), or changed (a field leadsync owns edited by hand). Fields sales owns,
     and the owner and status sales set after a hand-off, are not compared.
     Without --repair nothing is written. Exit code 2 when drift was found and
-    left as it is.
+    left as it is. After a lost state db, `leadsync db upgrade` then
+    `leadsync reconcile --adopt` takes back every record carrying leadsync's key.
     """
     import uuid
 
