@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from leadsync.cli import main
-from leadsync.sandbox.hubspot import RateLimits
+from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
+from leadsync.sandbox.hubspot import Store as HubSpotStore
+from leadsync.sandbox.server import running
 from tests.conftest import HubSpotSandbox, Project, Sandbox
 
 CONFIG = """
@@ -276,3 +279,42 @@ def test_a_lost_state_db_twins_no_hubspot_contact_or_task(tmp_path: Path) -> Non
     held = json.loads((tmp_path / "hs" / "sandbox-records.json").read_text())
     assert len(held["objects"]["contacts"]) == first["created"]
     assert len(held["objects"]["tasks"]) == first["tasks_created"]
+
+
+def test_reconcile_adopt_rebuilds_a_hubspot_state_db(tmp_path: Path) -> None:
+    """After a lost state db, `reconcile --adopt` takes the portal's keyed contacts back
+    with the stages their tasks record; the demo run again writes nothing."""
+    runner = CliRunner()
+    folder = tmp_path / "hs"
+    args = ["--log-level", "error"]
+
+    def demo() -> dict:
+        result = runner.invoke(
+            main, [*args, "demo", "--json", "--crm", "hubspot", "--dir", str(folder)]
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    first = demo()
+    (folder / "state.db").unlink()
+    with running(
+        HubSpotEmulator(store=HubSpotStore(data_file=folder / "sandbox-records.json"))
+    ) as url:
+        config = folder / "config.toml"
+        text = config.read_text()
+        config.write_text(re.sub(r'sandbox_url = "[^"]*"', f'sandbox_url = "{url}"', text))
+        common = [*args, "--config", str(config)]
+        assert runner.invoke(main, [*common, "db", "upgrade"]).exit_code == 0
+        adopted = runner.invoke(main, [*common, "reconcile", "--adopt", "--json"])
+    assert adopted.exit_code == 0, adopted.output
+    body = json.loads(adopted.stdout)["adopted"]
+    assert (body["leads"], body["stages"]) == (first["created"], first["tasks_created"])
+
+    again = demo()
+
+    assert (again["created"], again["adopted"], again["tasks_created"], again["mql"]) == (
+        0,
+        0,
+        0,
+        0,
+    )

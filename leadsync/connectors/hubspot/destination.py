@@ -239,6 +239,27 @@ class HubSpotDestination(Destination):
             if not after:
                 return
 
+    def task_keys(self) -> Iterator[tuple[str, str]]:
+        """Every task with leadsync's key, listed 100 a request."""
+        key = self.config.task_key_property
+        after: str | None = None
+        while True:
+            answer = self.api.json(
+                "tasks_list",
+                self.api.crm.objects.tasks.basic_api.get_page,
+                limit=100,
+                after=after,
+                properties=[key],
+                attempts=READ_ATTEMPTS,
+            )
+            for task in answer.get("results") or []:
+                value = (task.get("properties") or {}).get(key)
+                if value:
+                    yield str(value), str(task["id"])
+            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
     # -- what sales did -------------------------------------------------------
 
     def read_changes(
