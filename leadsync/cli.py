@@ -253,7 +253,9 @@ def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_j
         config = state.load()
         # What `check --offline` refuses, sync refuses too, before it reads a row: a
         # missing column or a wrong delimiter would quarantine the whole export.
-        offline = run_check(state.config_path, state_url=state.state_url, connect=False)
+        offline = run_check(
+            state.config_path, state_url=state.state_url, connect=False, remote_sources=False
+        )
         if offline.errors:
             raise cfg.ConfigError(offline.errors)
         engine = db.make_engine(config.state_url, must_exist=True)
@@ -320,7 +322,9 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
         config = state.load()
         # What `check --offline` refuses, sync refuses too, before it reads a row: a
         # missing column or a wrong delimiter would quarantine the whole export.
-        offline = run_check(state.config_path, state_url=state.state_url, connect=False)
+        offline = run_check(
+            state.config_path, state_url=state.state_url, connect=False, remote_sources=False
+        )
         if offline.errors:
             raise cfg.ConfigError(offline.errors)
         engine = db.make_engine(config.state_url, must_exist=True)

@@ -225,6 +225,10 @@ class Connector(ABC):
 
 
 class Source(Connector):
+    # Reads files on this machine: `check --offline` (and a sync, before it starts) may
+    # look at it; a remote source is only checked when talking to systems is allowed.
+    local: ClassVar[bool] = False
+
     @abstractmethod
     def columns(self) -> list[str] | None:
         """The fields this source offers, when it can tell (a CSV header), for `check`."""

@@ -37,6 +37,7 @@ class CsvConfig(ConnectorConfig):
 
 class CsvSource(Source):
     kind = "csv"
+    local = True
     Config = CsvConfig
     config: CsvConfig
 
