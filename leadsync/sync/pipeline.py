@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,7 +96,6 @@ class Run:
         # The moment decisions are made at: scores fade with time, so tests pin it.
         self.now = now or clock.now()
         self.decider = Decider(wiring, self.summary, self.now, no_handoff=no_handoff)
-        self._applied: defaultdict[str, set[str]] = defaultdict(set)  # keys mapped this run
 
     def execute(self) -> RunSummary:
         """Run the pass; a fatal error ends it as `failed`, with the reason in the summary.
@@ -276,7 +274,9 @@ class Run:
             session, source, [r.external_id for r in records if r.external_id]
         )
         out: list[_Mapped] = []
-        applied = self._applied[source]
+        # Keys mapped in this page. Across pages each page's stored versions are read
+        # afresh, so only within a page can a later row be taken for unchanged.
+        applied: set[str] = set()
         for rec in records:
             self.summary.read += 1
             if rec.problem:
@@ -496,6 +496,10 @@ class Run:
                 crm=record.seen if record else None,
             )
             if payload is None:
+                if lead_id in pending:
+                    # The lead went back to what the CRM holds (a value changed and changed
+                    # back within the run): the change waiting in the outbox is stale.
+                    repo.supersede(session, pending[lead_id])
                 continue
             base = record.synced_at.isoformat() if record else "new"
             key = planner.op_key(dest.name, lead.key, payload, base)

@@ -102,24 +102,26 @@ def test_a_finished_file_without_a_last_newline_is_read_whole(tmp_path: Path, sa
 
 
 def test_the_later_row_wins_on_every_re_read(tmp_path: Path, sandbox: Sandbox):
-    """The same person twice in one export, no update time mapped: the later row's title
-    stays after any unrelated edit to the file."""
+    """The same person twice in one export (under one id, or one email), no update time
+    mapped: the later row's title stays after any unrelated edit to the file, whether the
+    two rows share a page or not."""
     text = (
         HEADER + "1,ann@x.example,Ann,Lee,Acme,Analyst,,\n"
         "2,bo@x.example,Bo,Ek,Initech,CTO,,\n"
         "3,ann@x.example,Ann,Lee,Acme,Director,,\n"
     )
-    for ext in ("Id", None):
-        folder = tmp_path / (ext or "by-email")
+    for ext, chunk in (("Id", 1000), (None, 1000), ("Id", 1), (None, 1)):
+        folder = tmp_path / f"{ext or 'by-email'}-{chunk}"
         folder.mkdir()
-        p = project(folder, text.replace("3,ann", "1,ann") if ext else text, ext=ext)
+        rows = text.replace("3,ann", "1,ann") if ext else text
+        p = project(folder, rows, ext=ext)
         config = p.config_path.read_text().replace("source_updated_at = ", "# ")
-        p.config_path.write_text(config)
+        p.config_path.write_text(config + f"\n[sync]\nchunk_size = {chunk}\n")
         cli_sync(p)
-        (folder / "forms.csv").write_text(text.replace("Initech,CTO", "Initech,CEO"))
+        (folder / "forms.csv").write_text(rows.replace("Initech,CTO", "Initech,CEO"))
         cli_sync(p)
         titles = {r["Email"]: r["Title"] for r in sandbox.records()}
-        assert titles["ann@x.example"] == "Director", ext
+        assert titles["ann@x.example"] == "Director", (ext, chunk)
 
 
 def test_a_future_time_is_taken_as_now_and_said(tmp_path: Path, sandbox: Sandbox):
