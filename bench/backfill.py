@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from pipeline import CONFIG, REAL, repeat_file  # noqa: E402
+from pipeline import CONFIG, REAL, repeat_file, use_emulator_login  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
-from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store  # noqa: E402
+from leadsync.sandbox.salesforce import SalesforceEmulator, Store  # noqa: E402
 from leadsync.sandbox.server import running  # noqa: E402
 from leadsync.state import db  # noqa: E402
 from leadsync.sync.pipeline import Run  # noqa: E402
@@ -87,12 +87,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     args = parser.parse_args()
     log.configure("warning", json=True)
-    creds = Credentials()
-    os.environ.update(
-        SF_USERNAME=creds.username,
-        SF_PASSWORD=creds.password,
-        SF_SECURITY_TOKEN=creds.security_token,
-    )
+    use_emulator_login()
     work = Path(tempfile.mkdtemp(prefix="leadsync-backfill-"))
     try:
         data = work / REAL.name

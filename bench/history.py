@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from click.testing import CliRunner  # noqa: E402
-from pipeline import CONFIG, REAL, repeat_file  # noqa: E402
+from pipeline import CONFIG, REAL, repeat_file, use_emulator_login  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
 from leadsync.cli import main as cli  # noqa: E402
-from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store  # noqa: E402
+from leadsync.sandbox.salesforce import SalesforceEmulator, Store  # noqa: E402
 from leadsync.sandbox.salesforce.seed import seed_org  # noqa: E402
 from leadsync.sandbox.server import running  # noqa: E402
 from leadsync.state import db  # noqa: E402
@@ -184,12 +184,7 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, default=5.0)
     args = parser.parse_args()
     log.configure("warning", json=True)
-    creds = Credentials()
-    os.environ.update(
-        SF_USERNAME=creds.username,
-        SF_PASSWORD=creds.password,
-        SF_SECURITY_TOKEN=creds.security_token,
-    )
+    use_emulator_login()
     print(f"$ python3 bench/history.py --leads {' '.join(map(str, args.leads))}")
     for leads in args.leads:
         print(f"{leads:,} leads into an org holding 5,000 Leads and Contacts:")

@@ -41,6 +41,16 @@ REAL = ROOT.parent / "shared" / "data" / "xeducation_leads.csv"
 CONFIG = ROOT / "tests" / "fixtures" / "xeducation.toml"
 
 
+def use_emulator_login() -> None:
+    """The emulator's demo login, where the benchmarks' config reads it (the environment)."""
+    creds = Credentials()
+    os.environ.update(
+        SF_USERNAME=creds.username,
+        SF_PASSWORD=creds.password,
+        SF_SECURITY_TOKEN=creds.security_token,
+    )
+
+
 def repeat_file(target: Path, leads: int) -> None:
     """The real rows, repeated with a copy number on the ids until there are `leads` of them."""
     with REAL.open(newline="", encoding="utf-8") as f:
@@ -115,12 +125,7 @@ def run(work: Path, leads: int, naive: int) -> None:
     (work / "config.toml").write_text(
         text.replace("[crm.auth]", "bulk_threshold = 0\n[crm.auth]"), encoding="utf-8"
     )
-    creds = Credentials()
-    os.environ.update(
-        SF_USERNAME=creds.username,
-        SF_PASSWORD=creds.password,
-        SF_SECURITY_TOKEN=creds.security_token,
-    )
+    use_emulator_login()
     app = SalesforceEmulator(store=Store())
     rss_before = peak_rss_mib()
     with running(app) as url:

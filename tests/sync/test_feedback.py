@@ -173,20 +173,24 @@ def test_sales_moves_leads_through_the_funnel_in_salesforce(
     assert [tuple(d) for d in done] == [("task_completed", "crm")]
 
 
+def recycled_until(tmp_path: Path, sandbox: Sandbox, day: str) -> tuple[Project, dict]:
+    """A synced project whose lead p1 sales rejected until ``day`` (read back once)."""
+    project = salesforce_project(tmp_path)
+    project.sync()
+    rejected = lead_record(sandbox, "p1@x.example")
+    sandbox.app.store.touch(
+        "Lead", rejected["Id"], {"Status": "Closed - Not Converted", "Recycle_Date__c": day}
+    )
+    project.sync()
+    return project, rejected
+
+
 def test_a_recycled_lead_comes_back_on_the_day_sales_chose(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Rejected until 2031-01-15: syncs before that day leave it recycled; the first sync on
     that day qualifies it again (its score is still an MQL's) with a new follow-up task."""
-    project = salesforce_project(tmp_path)
-    project.sync()
-    rejected = lead_record(sandbox, "p1@x.example")
-    sandbox.app.store.touch(
-        "Lead",
-        rejected["Id"],
-        {"Status": "Closed - Not Converted", "Recycle_Date__c": "2031-01-15"},
-    )
-    project.sync()
+    project, rejected = recycled_until(tmp_path, sandbox, "2031-01-15")
     before = project.sync(now=datetime(2031, 1, 14, 12, tzinfo=UTC))
     assert before.mql == 0
     on_the_day = project.sync(now=datetime(2031, 1, 15, 8, tzinfo=UTC))
@@ -423,15 +427,7 @@ def test_explain_shows_a_recycled_leads_come_back_date(sandbox: Sandbox, tmp_pat
 
     from leadsync.cli import main
 
-    project = salesforce_project(tmp_path)
-    project.sync()
-    rejected = lead_record(sandbox, "p1@x.example")
-    sandbox.app.store.touch(
-        "Lead",
-        rejected["Id"],
-        {"Status": "Closed - Not Converted", "Recycle_Date__c": "2031-01-15"},
-    )
-    project.sync()
+    project, _ = recycled_until(tmp_path, sandbox, "2031-01-15")
     args = ["--config", str(project.config_path), "--state-url", project.state_url]
 
     text = CliRunner().invoke(main, [*args, "explain", "p1@x.example"]).stdout
