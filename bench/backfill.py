@@ -25,11 +25,11 @@ from pipeline import CONFIG, REAL, repeat_file, use_emulator_login  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
+from leadsync.ops.reconcile import owned_fields, reconcile  # noqa: E402
 from leadsync.sandbox.salesforce import SalesforceEmulator, Store  # noqa: E402
 from leadsync.sandbox.server import running  # noqa: E402
 from leadsync.state import db  # noqa: E402
 from leadsync.sync.pipeline import Run  # noqa: E402
-from leadsync.sync.reconcile import owned_fields, reconcile  # noqa: E402
 from leadsync.sync.wiring import wire  # noqa: E402
 
 WAYS = {"collections": "bulk_threshold = 0", "bulk": "bulk_threshold = 10000"}

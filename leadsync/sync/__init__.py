@@ -1,1 +1,2 @@
-"""The pipeline: pull, map, resolve, plan, push; and the checks and runs around it."""
+"""The pipeline, one module per step: ingest, resolve, decide, plan, push, feedback;
+`pipeline` keeps their order, the transactions and the run record."""

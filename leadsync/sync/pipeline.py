@@ -38,9 +38,10 @@ from leadsync.state.models import (
     SyncRun,
     utcnow,
 )
-from leadsync.sync import feedback, planner
-from leadsync.sync.decider import Decider
-from leadsync.sync.pusher import PushStats, push
+from leadsync.sync import feedback
+from leadsync.sync import plan as planner
+from leadsync.sync.decide import Decider
+from leadsync.sync.push import PushStats, push
 from leadsync.sync.resolve import lead_key, merge
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring

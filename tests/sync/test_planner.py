@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadsync.sync.planner import op_key, upsert_payload
+from leadsync.sync.plan import op_key, upsert_payload
 from leadsync.sync.resolve import merge
 
 DIRECTIONS = {"Email": "leadsync", "Phone": "fill_if_empty", "LeadSource": "crm"}

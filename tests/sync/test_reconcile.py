@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from leadsync.cli import main
 from leadsync.demo.run import prepare
-from leadsync.sync.planner import same
+from leadsync.sync.plan import same
 from tests.conftest import Project, Sandbox, cli_sync
 from tests.sync.test_bulk import backfill_project
 from tests.sync.test_feedback import OTHER_REP

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from leadsync.output import fail, leadsync_errors, progress, report
+from leadsync.cli.render import fail, leadsync_errors, progress, report
 
 
 @click.command()

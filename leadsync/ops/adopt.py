@@ -30,7 +30,7 @@ from leadsync.connectors.base import Destination
 from leadsync.state import repo
 from leadsync.state.models import CrmRecord, Lead, StageHistory, utcnow
 
-logger = log.get("leadsync.sync.adopt")
+logger = log.get("leadsync.ops.adopt")
 
 
 @dataclass

@@ -18,9 +18,7 @@ import click
 
 from leadsync import __version__, clock, log
 from leadsync import config as cfg
-from leadsync.cli_sandbox import demo, sandbox
-from leadsync.errors import Interrupted
-from leadsync.output import (
+from leadsync.cli.render import (
     COUNT_KEYS,
     fail,
     leadsync_errors,
@@ -28,6 +26,8 @@ from leadsync.output import (
     report,
     stop_on_signals,
 )
+from leadsync.cli.sandbox import demo, sandbox
+from leadsync.errors import Interrupted
 from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 
@@ -160,7 +160,7 @@ def check(state: State, offline: bool) -> None:
     Each problem is one line naming the file, the key and the fix. Exit 0 when
     there is none, 1 otherwise.
     """
-    from leadsync.sync.check import run_check
+    from leadsync.ops.check import run_check
 
     report = run_check(state.config_path, state_url=state.state_url, connect=not offline)
     for line in report.checked:
@@ -244,8 +244,8 @@ def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_j
 
     Before a first load, `leadsync sync --dry-run` says how many follow-up tasks each
     owner would get."""
+    from leadsync.ops.check import run_check
     from leadsync.state import db
-    from leadsync.sync.check import run_check
     from leadsync.sync.pipeline import Run
     from leadsync.sync.wiring import wire
 
@@ -311,11 +311,11 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
     """
     import uuid
 
+    from leadsync.ops.adopt import adopt as adopt_crm
+    from leadsync.ops.check import run_check
+    from leadsync.ops.reconcile import owned_fields, reconcile, render
     from leadsync.state import db
-    from leadsync.sync.adopt import adopt as adopt_crm
-    from leadsync.sync.check import run_check
-    from leadsync.sync.pusher import push
-    from leadsync.sync.reconcile import owned_fields, reconcile, render
+    from leadsync.sync.push import push
     from leadsync.sync.wiring import wire
 
     with leadsync_errors(as_json=as_json):
@@ -388,8 +388,8 @@ def explain_command(state: State, who: str) -> None:
     WHO is an email, a lead key, or SOURCE:ID (for example web_forms:F-100001).
     The score is computed again now, with the rules in the config as they are.
     """
+    from leadsync.ops.explain import explain
     from leadsync.state import db
-    from leadsync.sync.explain import explain
     from leadsync.sync.wiring import wire
 
     with leadsync_errors():
@@ -413,8 +413,8 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
     [routing], [tasks]). Every lead in the state db is decided with the rules in
     force and with the candidate's; nothing is written to the CRM or the state db.
     """
+    from leadsync.ops.preview import lines, preview
     from leadsync.state import db
-    from leadsync.sync.preview import lines, preview
     from leadsync.sync.wiring import wire
 
     with leadsync_errors():

@@ -39,7 +39,7 @@ from leadsync.errors import LeadsyncError, RateLimited, RequestRejected, SyncErr
 from leadsync.state import repo
 from leadsync.state.models import CrmRecord, OutboxOp, utcnow
 
-logger = log.get("leadsync.sync.pusher")
+logger = log.get("leadsync.sync.push")
 
 
 @dataclass

@@ -28,7 +28,7 @@ from leadsync.state.models import Lead, OutboxOp, StageHistory
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
-logger = log.get("leadsync.sync.decider")
+logger = log.get("leadsync.sync.decide")
 
 
 class Decider:

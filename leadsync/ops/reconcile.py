@@ -34,10 +34,10 @@ from leadsync import log
 from leadsync.connectors.base import Destination
 from leadsync.state import repo
 from leadsync.state.models import Lead, OutboxOp, utcnow
-from leadsync.sync import planner
-from leadsync.sync.planner import same
+from leadsync.sync import plan as planner
+from leadsync.sync.plan import same
 
-logger = log.get("leadsync.sync.reconcile")
+logger = log.get("leadsync.ops.reconcile")
 SHOWN = 20
 
 

@@ -1,0 +1,1 @@
+"""Admin commands around the pipeline: check, explain, preview, reconcile (and adopt)."""
