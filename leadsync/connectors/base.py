@@ -187,6 +187,10 @@ class CallCounter:
     def add(self, name: str) -> None:
         self.by_name[name] = self.by_name.get(name, 0) + 1
 
+    def note_retry(self, *_: object) -> None:
+        """One request sent again (usable as a retry policy's ``on_retry``)."""
+        self.retried += 1
+
     @property
     def total(self) -> int:
         return sum(self.by_name.values())

@@ -23,19 +23,12 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from leadsync import log
 from leadsync.config import SyncSection
 from leadsync.connectors.base import ApiQuota, Destination, RecordResult
-from leadsync.errors import LeadsyncError, RateLimited, RequestRejected, SyncError
+from leadsync.errors import RequestRejected, SyncError
+from leadsync.retry import RetryPolicy
 from leadsync.state import repo
 from leadsync.state.models import CrmRecord, OutboxOp, utcnow
 
@@ -49,7 +42,6 @@ class PushStats:
     updated: int = 0
     failed: int = 0
     retried: int = 0
-    batches: int = 0
     tasks_created: int = 0
     nurture_added: int = 0
     nurture_left: int = 0
@@ -73,26 +65,14 @@ def quota_mode(quota: ApiQuota, policy: SyncSection) -> str | None:
     return None
 
 
-def _retriable(exc: BaseException) -> bool:
-    return isinstance(exc, LeadsyncError) and exc.disposition in ("retry", "wait")
-
-
-class _Wait:
-    """Exponential backoff with jitter, or what the server asked for when it said so: a rate
-    limit lasts as long as it lasts, whatever our own backoff would have guessed (bounded
-    by the push deadline, which stops the retries)."""
-
-    def __init__(self, policy: SyncSection, deadline: float) -> None:
-        self.backoff = wait_exponential_jitter(
-            multiplier=policy.backoff_initial_seconds, max=policy.backoff_max_seconds
-        )
-        self.deadline = deadline
-
-    def __call__(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return max(min(exc.retry_after, self.deadline - time.monotonic()), 0.0)
-        return float(self.backoff(state))
+def retry_policy(policy: SyncSection, deadline: float) -> RetryPolicy:
+    """The pusher's retries, from the config: within what is left of the push deadline."""
+    return RetryPolicy(
+        attempts=policy.max_attempts,
+        initial_seconds=policy.backoff_initial_seconds,
+        max_seconds=policy.backoff_max_seconds,
+        deadline_seconds=max(deadline - time.monotonic(), 1.0),
+    )
 
 
 def push(
@@ -171,12 +151,7 @@ def _drain(
             retry_round = max(op.attempts for op in ops)
             if retry_round:
                 # These records failed alone before (a row lock): give the CRM a moment.
-                time.sleep(
-                    min(
-                        policy.backoff_initial_seconds * 2 ** (retry_round - 1),
-                        policy.backoff_max_seconds,
-                    )
-                )
+                time.sleep(retry_policy(policy, deadline).backoff(retry_round))
             ops = _sendable(session, ops, stats)
             # What the CRM holds for these leads: their ids to send, their records to update.
             known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
@@ -205,7 +180,6 @@ def _drain(
                     resent=resent,
                 )
             session.commit()
-        stats.batches += 1
         progress(finished)
 
 
@@ -307,27 +281,18 @@ def _send(
     stats: PushStats,
     deadline: float,
 ) -> list[RecordResult]:
-    def before_sleep(state: RetryCallState) -> None:
+    def before_retry(error: BaseException, attempt: int) -> None:
         stats.retried += 1
-        exc = state.outcome.exception() if state.outcome else None
         logger.warning(
             "sync.batch.retry",
             destination=destination.name,
-            attempt=state.attempt_number,
-            error=str(exc),
-            code=getattr(exc, "details", {}).get("code"),
+            attempt=attempt,
+            error=str(error),
+            code=getattr(error, "details", {}).get("code"),
         )
 
-    remaining = max(deadline - time.monotonic(), 1.0)
-    retrying = Retrying(
-        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(remaining),
-        wait=_Wait(policy, deadline),
-        retry=retry_if_exception(_retriable),
-        before_sleep=before_sleep,
-        reraise=True,
-    )
     try:
-        return retrying(call)
+        return retry_policy(policy, deadline).call(call, on_retry=before_retry)
     except RequestRejected as exc:
         # The request as a whole was refused (its shape, not one record): every
         # record in it carries the reason, and the rest of the outbox goes on.

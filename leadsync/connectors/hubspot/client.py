@@ -24,7 +24,9 @@ from pydantic import Field, SecretStr
 from urllib3.util.retry import Retry
 
 from leadsync.connectors.base import ApiQuota, CallCounter, ConnectorConfig
+from leadsync.connectors.http import classified
 from leadsync.connectors.hubspot.errors import classify
+from leadsync.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -58,7 +60,6 @@ class Window:
         self.seconds = seconds
         self.sent: deque[float] = deque()
         self.lock = threading.Lock()
-        self.waited = 0.0
 
     def take(self) -> None:
         """Block until a request may go: never longer than one window, since the oldest
@@ -72,7 +73,6 @@ class Window:
                     self.sent.append(now)
                     return
                 wait = self.sent[0] + self.seconds - now
-            self.waited += wait
             time.sleep(min(max(wait, 0.001), self.seconds))
 
 
@@ -81,12 +81,17 @@ _PORTALS_LOCK = threading.Lock()
 
 
 def portal_window(token: str, kind: str, limit: int, seconds: float) -> Window:
-    """The pacing window of one portal (known by a hash of its token, never the token)."""
+    """The pacing window of one portal (known by a hash of its token, never the token),
+    shared by every connector on it, at the lowest limit any of them was given: a source
+    and a destination with different limits must not pass the portal's together."""
     key = (hashlib.sha256(token.encode()).hexdigest()[:16], kind)
     with _PORTALS_LOCK:
         window = _PORTALS.get(key)
-        if window is None or (window.limit, window.seconds) != (limit, seconds):
+        if window is None:
             window = _PORTALS[key] = Window(limit, seconds)
+        with window.lock:
+            window.limit = min(window.limit, max(limit, 1))
+            window.seconds = max(window.seconds, seconds)
         return window
 
 
@@ -143,18 +148,15 @@ class HubSpotApi:
         ``attempts`` > 1 retries what may succeed later (reads, which change nothing),
         waiting as HubSpot said or backing off; writes are retried by the pusher, which
         knows each record's outcome."""
-        for attempt in range(1, attempts + 1):
+
+        def once() -> T:
             if name.endswith("search"):
                 self.search_window.take()
             self.window.take()
             self.counter.add(name)
-            try:
+            with classified(classify):
                 return method(*args, _request_timeout=self.timeout, **kwargs)
-            except Exception as exc:
-                error = classify(exc)
-                if attempt == attempts or error.disposition not in ("retry", "wait"):
-                    raise error from exc
-                self.counter.retried += 1
-                wait = getattr(error, "retry_after", None) or min(0.5 * 2 ** (attempt - 1), 10)
-                time.sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+        return RetryPolicy(attempts, initial_seconds=0.5, max_seconds=10.0).call(
+            once, on_retry=self.counter.note_retry
+        )

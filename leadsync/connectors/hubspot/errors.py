@@ -14,6 +14,7 @@ from typing import Any
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
+from leadsync.connectors.http import StatusRule, from_table, seconds
 from leadsync.errors import (
     AuthenticationError,
     ConnectorError,
@@ -23,8 +24,7 @@ from leadsync.errors import (
     RetriableError,
 )
 
-# First match wins; None matches anything.
-STATUS_TABLE: list[tuple[int | None, str | None, type[ConnectorError], str]] = [
+STATUS_TABLE: list[StatusRule] = [
     (401, None, AuthenticationError, "HubSpot refused the access token: check crm.auth"),
     (
         403,
@@ -73,17 +73,14 @@ def classify(exc: BaseException) -> LeadsyncError:
     message = str(body.get("message", ""))
     if status == 429:
         return _rate_limited(body, getattr(exc, "headers", None) or {})
-    category = body.get("category")
-    for want_status, want_category, cls, advice in STATUS_TABLE:
-        if want_status in (None, status) and want_category in (None, category):
-            return cls(
-                f"{advice} (HTTP {status} {category or ''}: {message})".replace(" :", ":"),
-                status=status,
-                code=category,
-                body=message[:4000],
-                correlation_id=body.get("correlationId"),
-            )
-    raise AssertionError("the table ends with a catch-all")  # pragma: no cover
+    return from_table(
+        STATUS_TABLE,
+        status,
+        body.get("category"),
+        message,
+        body=message[:4000],
+        correlation_id=body.get("correlationId"),
+    )
 
 
 def _rate_limited(body: Mapping[str, Any], headers: Mapping[str, str]) -> LeadsyncError:
@@ -95,9 +92,9 @@ def _rate_limited(body: Mapping[str, Any], headers: Mapping[str, str]) -> Leadsy
             status=429,
             code="DAILY",
         )
-    wait = _seconds(headers.get("Retry-After"))
+    wait = seconds(headers.get("Retry-After"))
     if wait is None:
-        interval = _seconds(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        interval = seconds(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
         wait = interval / 1000 if interval else POLICY_WAIT.get(policy, 10.0)
     return RateLimited(
         f"HubSpot's {policy or 'rate'} limit was reached; waiting {wait:.0f}s",
@@ -105,10 +102,3 @@ def _rate_limited(body: Mapping[str, Any], headers: Mapping[str, str]) -> Leadsy
         status=429,
         code=policy or "RATE_LIMIT",
     )
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None

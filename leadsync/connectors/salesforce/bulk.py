@@ -34,11 +34,14 @@ from simple_salesforce import Salesforce
 from simple_salesforce.util import call_salesforce
 
 from leadsync.connectors.base import RecordResult, missing_result
+from leadsync.connectors.http import classified
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.errors import AuthenticationError, LeadsyncError, RetriableError
+from leadsync.retry import RetryPolicy, may_pass_later
 
 EMPTY = "#N/A"
-STEP_ATTEMPTS = 5
+# Each step of a job: five tries, backing off from 0.2 s to 5 s (or as Salesforce asks).
+STEPS = RetryPolicy(attempts=5, initial_seconds=0.2, max_seconds=5.0)
 PAGE_RECORDS = 50_000
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Salesforce's limit for one job's CSV
 JSON, CSV = "application/json", "text/csv"
@@ -53,7 +56,7 @@ class BulkApi:
         client: Salesforce,
         poll_seconds: float,
         deadline_seconds: float,
-        on_retry: Callable[[], None] = lambda: None,
+        on_retry: Callable[[BaseException, int], None] = lambda _error, _attempt: None,
     ) -> None:
         self.client = client
         self.on_retry = on_retry
@@ -102,10 +105,11 @@ class BulkApi:
         try:
             # Not retried on its own: an upload whose answer was lost cannot be told from
             # one that never arrived, and a job takes one upload. A new job is safe instead.
-            self._call("PUT", f"ingest/{job}/batches", data=data, content_type=CSV)
-        except Exception as exc:
+            with classified(classify):
+                self._call("PUT", f"ingest/{job}/batches", data=data, content_type=CSV)
+        except LeadsyncError:
             self._abort(job)
-            raise classify(exc) from exc
+            raise
         self._close(job)
         self._wait(f"ingest/{job}")
         match = "Id" if operation == "update" else external_id_field
@@ -132,18 +136,23 @@ class BulkApi:
     def _close(self, job: str) -> None:
         """Mark the upload complete. When the answer is lost, the job's state says whether
         the close took: only a job still Open is closed again."""
-        for attempt in range(1, STEP_ATTEMPTS + 1):
+
+        def close() -> None:
             try:
-                self._json("PATCH", f"ingest/{job}", {"state": "UploadComplete"})
-                return
-            except Exception as exc:
-                error = classify(exc)
-                if attempt == STEP_ATTEMPTS or error.disposition not in ("retry", "wait"):
-                    raise error from exc
-                self._pause(attempt, error)
-                state = self._step("state", lambda: self._json("GET", f"ingest/{job}"))["state"]
-                if state != "Open":
-                    return
+                with classified(classify):
+                    self._json("PATCH", f"ingest/{job}", {"state": "UploadComplete"})
+            except LeadsyncError as error:
+                if not may_pass_later(error):
+                    raise
+                if self._state(job) == "Open":
+                    raise  # sent again by the policy
+                # The close took; only its answer was lost: asked again, as the job's state.
+                self.on_retry(error, 1)
+
+        STEPS.call(close, on_retry=self.on_retry)
+
+    def _state(self, job: str) -> str:
+        return str(self._step("state", lambda: self._json("GET", f"ingest/{job}"))["state"])
 
     def _abort(self, job: str) -> None:
         try:
@@ -223,25 +232,27 @@ class BulkApi:
     def _step(self, name: str, call: Callable[[], T]) -> T:
         """One step of a job, retried alone (a few times, backing off) while what failed
         may pass later; an expired session is renewed through the client first."""
-        for attempt in range(1, STEP_ATTEMPTS + 1):
-            try:
-                return call()
-            except Exception as exc:
-                error = classify(exc)
-                expired = error.details.get("code") == "INVALID_SESSION_ID"
-                if isinstance(error, AuthenticationError) and expired:
-                    self.client.limits()  # the client logs in again when its session expired
-                elif attempt == STEP_ATTEMPTS or error.disposition not in ("retry", "wait"):
-                    raise error from exc
-                if attempt == STEP_ATTEMPTS:
-                    raise error from exc
-                self._pause(attempt, error)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _pause(self, attempt: int, error: LeadsyncError) -> None:
-        self.on_retry()
-        wait = getattr(error, "retry_after", None)
-        time.sleep(wait if wait is not None else min(0.2 * 2 ** (attempt - 1), 5.0))
+        def step() -> T:
+            with classified(classify):
+                return call()
+
+        return STEPS.call(step, retriable=self._worth_again, on_retry=self._before_again)
+
+    @staticmethod
+    def _worth_again(error: BaseException) -> bool:
+        return may_pass_later(error) or _expired(error)
+
+    def _before_again(self, error: BaseException, attempt: int) -> None:
+        self.on_retry(error, attempt)
+        if _expired(error):
+            self.client.limits()  # the client logs in again when its session expired
+
+
+def _expired(error: BaseException) -> bool:
+    return isinstance(error, AuthenticationError) and (
+        error.details.get("code") == "INVALID_SESSION_ID"
+    )
 
 
 def _utf8(response: requests.Response) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from leadsync.connectors.base import (
     missing_result,
     task_of,
 )
+from leadsync.connectors.http import classified
 from leadsync.connectors.salesforce.bulk import BulkApi
 from leadsync.connectors.salesforce.changes import changed_since, literal, stamp
 from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
@@ -31,6 +31,7 @@ from leadsync.connectors.salesforce.people import (
     soql_text,
 )
 from leadsync.connectors.salesforce.schema import parse_describe
+from leadsync.retry import RetryPolicy
 
 logger = log.get("leadsync.connectors.salesforce")
 CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
@@ -61,10 +62,8 @@ class SalesforceDestination(Destination):
     @property
     def client(self) -> Salesforce:
         if self._client is None:
-            try:
+            with classified(classify):
                 self._client = build_client(self.config, self.calls, self.quota, self.base_dir)
-            except Exception as exc:
-                raise classify(exc) from exc
         return self._client
 
     def check(self) -> list[str]:
@@ -82,10 +81,8 @@ class SalesforceDestination(Destination):
         return []
 
     def describe(self) -> ObjectSchema:
-        try:
+        with classified(classify):
             body = getattr(self.client, self.config.object).describe()
-        except Exception as exc:
-            raise classify(exc) from exc
         return parse_describe(body)
 
     @property
@@ -180,11 +177,8 @@ class SalesforceDestination(Destination):
             self.client,
             self.config.bulk_poll_seconds,
             self.config.bulk_deadline_seconds,
-            on_retry=self._count_retry,
+            on_retry=self.calls.note_retry,
         )
-
-    def _count_retry(self) -> None:
-        self.calls.retried += 1
 
     def _converted_contacts(
         self, records: Sequence[Mapping[str, Any]], indices: list[int]
@@ -236,25 +230,21 @@ class SalesforceDestination(Destination):
             updates = [
                 {"attributes": {"type": obj}, **row} for row in rows[start : start + len(part)]
             ]
-            try:
+            with classified(classify):
                 reply = self.client.restful(
                     "composite/sobjects",
                     method="PATCH",
                     json={"allOrNone": False, "records": updates},
                 )
-            except Exception as exc:
-                raise classify(exc) from exc
             for i, result in zip(part, _results(reply or [], len(updates)), strict=True):
                 results[i] = _at(result, targets[i])
 
     def _contact_fields(self) -> frozenset[str]:
         """The Contact fields leadsync may update (asked once)."""
         if self._contact_writable is None:
-            try:
+            with classified(classify):
                 contact = self.client.restful("sobjects/Contact/describe")
                 schema = parse_describe(contact or {})
-            except Exception as exc:
-                raise classify(exc) from exc
             self._contact_writable = frozenset(
                 n for n, f in schema.fields.items() if f.updateable and n != "Id"
             )
@@ -369,10 +359,8 @@ class SalesforceDestination(Destination):
     def refresh_quota(self) -> None:
         """One look at /limits, when no answer has told the quota yet this run."""
         if not self.quota.known:
-            try:
+            with classified(classify):
                 self.client.limits()
-            except Exception as exc:
-                raise classify(exc) from exc
 
     def read_changes(
         self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
@@ -434,16 +422,12 @@ class SalesforceDestination(Destination):
     def _read(self, call: Callable[[], Any], attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
         """A read changes nothing, so what may pass later is retried here, a few times,
         backing off."""
-        for attempt in range(1, attempts + 1):
-            try:
+
+        def once() -> dict[str, Any]:
+            with classified(classify):
                 return dict(call())
-            except Exception as exc:
-                error = classify(exc)
-                if attempt == attempts or error.disposition not in ("retry", "wait"):
-                    raise error from exc
-                self.calls.retried += 1
-                time.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+        return RetryPolicy(attempts).call(once, on_retry=self.calls.note_retry)
 
     def _bulk_rule(self) -> str | None:
         """The assignment rule a bulk job runs: only the one the admin named."""
@@ -463,11 +447,9 @@ class SalesforceDestination(Destination):
 
     def active_owners(self) -> frozenset[str]:
         """Active users and queues: the owners Salesforce accepts on a Lead."""
-        try:
+        with classified(classify):
             users = self.client.query_all("SELECT Id FROM User WHERE IsActive = true")
             queues = self.client.query_all("SELECT Id FROM Group WHERE Type = 'Queue'")
-        except Exception as exc:
-            raise classify(exc) from exc
         return frozenset(r["Id"] for r in [*users["records"], *queues["records"]])
 
     def set_nurture(
@@ -518,12 +500,10 @@ class SalesforceDestination(Destination):
             "allOrNone": False,
             "records": [{"attributes": {"type": obj}, **r} for r in records],
         }
-        try:
+        with classified(classify):
             answer = self.client.restful(
                 f"composite/sobjects/{obj}/{external_id_field}", method="PATCH", json=body
             )
-        except Exception as exc:
-            raise classify(exc) from exc
         return _results(answer or [], len(records))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
+from leadsync.connectors.http import StatusRule, from_table
 from leadsync.errors import (
     AuthenticationError,
     ConnectorError,
@@ -21,8 +22,7 @@ from leadsync.errors import (
     RetriableError,
 )
 
-# First match wins; None matches anything.
-STATUS_TABLE: list[tuple[int | None, str | None, type[ConnectorError], str]] = [
+STATUS_TABLE: list[StatusRule] = [
     (
         401,
         "INVALID_SESSION_ID",
@@ -102,14 +102,7 @@ def classify(exc: BaseException) -> LeadsyncError:
                 code=code,
                 body=message[:300],
             )
-        for status, wanted, cls, advice in STATUS_TABLE:
-            if (status is None or status == exc.status) and (wanted is None or wanted == code):
-                return cls(
-                    f"{advice} (HTTP {exc.status} {code or ''}: {message})".replace(" :", ":"),
-                    status=exc.status,
-                    code=code,
-                    body=message[:300],
-                )
+        return from_table(STATUS_TABLE, exc.status, code, message, body=message[:300])
     return ConnectorError(f"unexpected error talking to Salesforce: {exc!r}")
 
 

@@ -1,0 +1,57 @@
+"""What every HTTP connector shares: its status table, the one place where what a client
+raised becomes leadsync's error, and chunking.
+
+A connector's ``errors`` module writes its table (HTTP status and vendor code to an
+error class and advice) and a ``classify`` function for what its client raises; the
+connector's calls run inside ``classified(classify)``, so that the sync engine only ever
+sees leadsync's own errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from leadsync.errors import ConnectorError, LeadsyncError
+
+T = TypeVar("T")
+
+# (HTTP status, vendor code, error class, advice); first match wins; None matches anything.
+StatusRule = tuple[int | None, str | None, type[ConnectorError], str]
+
+
+def from_table(
+    table: Sequence[StatusRule], status: int, code: str | None, message: str, **details: Any
+) -> LeadsyncError:
+    """The error the table's first matching row makes, its advice before what the vendor said."""
+    for want_status, want_code, cls, advice in table:
+        if want_status in (None, status) and want_code in (None, code):
+            said = f"HTTP {status} {code or ''}: {message}".replace(" :", ":")
+            return cls(f"{advice} ({said})", status=status, code=code, **details)
+    raise AssertionError("a status table ends with a catch-all row")  # pragma: no cover
+
+
+@contextmanager
+def classified(classify: Callable[[BaseException], LeadsyncError]) -> Iterator[None]:
+    """Raise leadsync's error for whatever the block raises (leadsync's own pass as they are)."""
+    try:
+        yield
+    except LeadsyncError:
+        raise
+    except Exception as exc:
+        raise classify(exc) from exc
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: one request each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def seconds(value: str | None) -> float | None:
+    """A header's number of seconds (``Retry-After``), or None when absent or not a number."""
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
