@@ -1,6 +1,18 @@
-"""The command line: the group and pipeline commands (`main`), the commands that inspect
-(`inspect`), the sandbox and demo (`sandbox`), and how results are shown (`render`)."""
+"""The command line: the group and the commands that run the pipeline (`main`), the
+commands that inspect (`inspect`), the sandbox and demo (`sandbox`), and how results
+are shown (`render`)."""
 
+from leadsync.cli import inspect, sandbox
 from leadsync.cli.main import main
+
+for command in (
+    inspect.explain_command,
+    inspect.preview_command,
+    inspect.errors_group,
+    inspect.status,
+    sandbox.demo,
+    sandbox.sandbox,
+):
+    main.add_command(command)
 
 __all__ = ["main"]

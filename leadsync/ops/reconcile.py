@@ -27,13 +27,12 @@ from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
 from leadsync.connectors.base import Destination
-from leadsync.state import repo
-from leadsync.state.models import Lead, OutboxOp, utcnow
+from leadsync.state import outbox, repo
+from leadsync.state.models import Lead, utcnow
 from leadsync.sync import plan as planner
 from leadsync.sync.plan import same
 
@@ -89,7 +88,7 @@ def reconcile(
                 by_key.setdefault(key, crm_id)
         report.in_crm = len(by_id)
         leads = repo.leads_by_id(session, records)
-        pending = repo.pending_upserts(session, destination.name, records)
+        pending = outbox.pending_upserts(session, destination.name, records)
         ops: list[dict[str, Any]] = []
         written_keys = set()
         for lead_id, record in records.items():
@@ -134,11 +133,7 @@ def reconcile(
         unknown = sorted(k for k in by_key if k not in written_keys)
         report.unknown, report.unknown_keys = len(unknown), unknown[:SHOWN]
         if repair:
-            fresh = repo.existing_op_keys(session, [op["key"] for op in ops])
-            ops = [op for op in ops if op["key"] not in fresh]
-            if ops:
-                session.execute(insert(OutboxOp), ops)
-            report.repairs_planned = len(ops)
+            report.repairs_planned = len(outbox.enqueue(session, ops))
             session.commit()
     logger.info(
         "reconcile.finished",
@@ -153,7 +148,7 @@ def _repair(destination: Destination, lead: Lead, payload: dict[str, Any], run_i
     base of the day: reconciling twice plans it once, and a drift that comes back
     another day is repaired again."""
     key = planner.op_key(destination.name, lead.key, payload, f"reconcile-{utcnow().date()}")
-    return repo.outbox_row(key, destination.name, "upsert", lead.id, payload, run_id)
+    return outbox.new_op(key, destination.name, "upsert", lead.id, payload, run_id)
 
 
 def render(report: Report, repair: bool) -> list[str]:

@@ -11,17 +11,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import (
     CrmRecord,
     Cursor,
-    DeadLetter,
     Event,
     Lead,
     LeadIdentity,
-    OutboxOp,
     Quarantine,
     SourceRecord,
     StageHistory,
@@ -33,22 +31,22 @@ T = TypeVar("T")
 _SLICE = 500
 
 
-def _slices(values: Iterable[T]) -> Iterator[list[T]]:
+def slices(values: Iterable[T]) -> Iterator[list[T]]:
     items = list(dict.fromkeys(values))
     for i in range(0, len(items), _SLICE):
         yield items[i : i + _SLICE]
 
 
-def _in_slices(
+def in_slices(
     session: Session, values: Iterable[Any], query: Callable[[list[Any]], Select[Any]]
 ) -> Iterator[Any]:
     """Rows of ``query(part)`` for each slice of ``values``: one query per 500 keys."""
-    for part in _slices(values):
+    for part in slices(values):
         yield from session.scalars(query(part))
 
 
 def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[str, SourceRecord]:
-    rows = _in_slices(
+    rows = in_slices(
         session,
         ids,
         lambda part: select(SourceRecord).where(
@@ -59,7 +57,7 @@ def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[st
 
 
 def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, int]:
-    rows = _in_slices(
+    rows = in_slices(
         session,
         ids,
         lambda part: select(LeadIdentity).where(
@@ -74,7 +72,7 @@ def all_lead_ids(session: Session) -> list[int]:
 
 
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
-    rows = _in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
+    rows = in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
     return {r.id: r for r in rows}
 
 
@@ -85,14 +83,14 @@ def leads_to_revisit(session: Session, today: date) -> dict[int, Lead]:
 
 
 def leads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Lead]:
-    rows = _in_slices(session, keys, lambda part: select(Lead).where(Lead.key.in_(part)))
+    rows = in_slices(session, keys, lambda part: select(Lead).where(Lead.key.in_(part)))
     return {r.key: r for r in rows}
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
     """The oldest lead with each email (the one identity resolution keeps)."""
     out: dict[str, Lead] = {}
-    rows = _in_slices(
+    rows = in_slices(
         session, emails, lambda part: select(Lead).where(Lead.email.in_(part)).order_by(Lead.id)
     )
     for r in rows:
@@ -104,7 +102,7 @@ def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
 def crm_records(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, CrmRecord]:
-    rows = _in_slices(
+    rows = in_slices(
         session,
         lead_ids,
         lambda part: select(CrmRecord).where(
@@ -114,11 +112,40 @@ def crm_records(
     return {r.lead_id: r for r in rows}
 
 
+def add_crm_record(
+    session: Session,
+    lead_id: int,
+    destination: str,
+    crm_id: str | None,
+    fields: dict[str, Any],
+    *,
+    adopted: bool,
+) -> CrmRecord:
+    """The CRM record a first write made (or took over): its id and the fields it holds."""
+    record = CrmRecord(
+        lead_id=lead_id,
+        destination=destination,
+        crm_id=crm_id,
+        fields=dict(fields),
+        synced_at=utcnow(),
+        adopted=adopted,
+    )
+    session.add(record)
+    return record
+
+
+def record_written(record: CrmRecord, fields: dict[str, Any], crm_id: str | None) -> None:
+    """A later write the CRM took: the fields it now holds."""
+    record.fields = {**record.fields, **fields}
+    record.crm_id = crm_id or record.crm_id
+    record.synced_at = utcnow()
+
+
 def crm_records_by_id(
     session: Session, destination: str, crm_ids: Iterable[str]
 ) -> dict[str, CrmRecord]:
     """The records leadsync wrote, by their CRM id."""
-    rows = _in_slices(
+    rows = in_slices(
         session,
         crm_ids,
         lambda part: select(CrmRecord).where(
@@ -133,31 +160,14 @@ def all_crm_records(session: Session, destination: str) -> dict[int, CrmRecord]:
     return {r.lead_id: r for r in rows}
 
 
-def pending_upserts(
-    session: Session, destination: str, lead_ids: Iterable[int]
-) -> dict[int, OutboxOp]:
-    """Each lead's pending upsert (one at most: a newer plan supersedes an older one)."""
-    rows = _in_slices(
-        session,
-        lead_ids,
-        lambda part: select(OutboxOp).where(
-            OutboxOp.destination == destination,
-            OutboxOp.status == "pending",
-            OutboxOp.kind == "upsert",
-            OutboxOp.lead_id.in_(part),
-        ),
-    )
-    return {r.lead_id: r for r in rows}
-
-
 def events_by_key(session: Session, keys: Iterable[str]) -> dict[str, Event]:
-    rows = _in_slices(session, keys, lambda part: select(Event).where(Event.key.in_(part)))
+    rows = in_slices(session, keys, lambda part: select(Event).where(Event.key.in_(part)))
     return {r.key: r for r in rows}
 
 
 def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list[Event]]:
     out: dict[int, list[Event]] = {}
-    rows = _in_slices(
+    rows = in_slices(
         session,
         lead_ids,
         lambda part: select(Event).where(Event.lead_id.in_(part)).order_by(Event.at, Event.id),
@@ -175,7 +185,7 @@ def event_values(event: Event) -> dict[str, Any]:
 
 def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[StageHistory]]:
     out: dict[int, list[StageHistory]] = {}
-    rows = _in_slices(
+    rows = in_slices(
         session,
         lead_ids,
         lambda part: (
@@ -185,102 +195,6 @@ def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[S
     for r in rows:
         out.setdefault(r.lead_id, []).append(r)
     return out
-
-
-def outbox_row(
-    key: str,
-    destination: str,
-    kind: str,
-    lead_id: int,
-    payload: dict[str, Any],
-    run_id: str,
-    *,
-    handoff: bool = False,
-) -> dict[str, Any]:
-    """A new pending op, as a row for a bulk insert into the outbox."""
-    now = utcnow()
-    return {
-        "handoff": handoff,
-        "key": key,
-        "destination": destination,
-        "kind": kind,
-        "lead_id": lead_id,
-        "payload": payload,
-        "status": "pending",
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-        "run_id": run_id,
-    }
-
-
-def existing_op_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    rows = _in_slices(
-        session, keys, lambda part: select(OutboxOp.key).where(OutboxOp.key.in_(part))
-    )
-    return set(rows)
-
-
-def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
-    """Leads whose latest nurture op joined the campaign (and none left it since)."""
-    latest: dict[int, str] = {}
-    rows = _in_slices(
-        session,
-        lead_ids,
-        lambda part: (
-            select(OutboxOp)
-            .where(
-                OutboxOp.kind == "nurture",
-                OutboxOp.status != "superseded",
-                OutboxOp.lead_id.in_(part),
-            )
-            .order_by(OutboxOp.id)
-        ),
-    )
-    for op in rows:
-        latest[op.lead_id] = op.payload.get("action", "")
-    return {lead_id for lead_id, action in latest.items() if action == "join"}
-
-
-def next_batch(
-    session: Session, destination: str, kind: str, size: int, *, handoffs_only: bool = False
-) -> Sequence[OutboxOp]:
-    query = select(OutboxOp).where(
-        OutboxOp.destination == destination,
-        OutboxOp.status == "pending",
-        OutboxOp.kind == kind,
-    )
-    if handoffs_only:
-        query = query.where(OutboxOp.handoff.is_(True))
-    return session.scalars(
-        query
-        # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
-        # their own at the end, so that only those wait for their backoff.
-        .order_by(OutboxOp.attempts, OutboxOp.id).limit(size)
-    ).all()
-
-
-def count_held(session: Session, destination: str) -> int:
-    """Pending ops that are not hand-offs: what waits while the API quota is low."""
-    query = (
-        select(func.count())
-        .select_from(OutboxOp)
-        .where(
-            OutboxOp.status == "pending",
-            OutboxOp.destination == destination,
-            OutboxOp.handoff.is_(False),
-        )
-    )
-    return session.scalar(query) or 0
-
-
-def count_pending(session: Session, destination: str | None = None, kind: str | None = None) -> int:
-    query = select(func.count()).select_from(OutboxOp).where(OutboxOp.status == "pending")
-    if destination:
-        query = query.where(OutboxOp.destination == destination)
-    if kind:
-        query = query.where(OutboxOp.kind == kind)
-    return session.scalar(query) or 0
 
 
 def cursor(session: Session, source: str) -> dict[str, Any] | None:
@@ -319,113 +233,60 @@ def quarantine(
     )
 
 
-def dead_letter(
-    session: Session, op: OutboxOp, code: str, message: str, fields: Sequence[str]
-) -> None:
-    op.status = "dead"
-    op.last_error = f"{code}: {message}"
-    op.updated_at = utcnow()
-    session.add(
-        DeadLetter(
-            op_id=op.id,
-            destination=op.destination,
-            lead_id=op.lead_id,
-            code=code,
-            message=message,
-            fields=list(fields),
-            created_at=utcnow(),
-        )
-    )
-
-
-def supersede(session: Session, op: OutboxOp) -> None:
-    session.execute(
-        update(OutboxOp)
-        .where(OutboxOp.id == op.id)
-        .values(status="superseded", updated_at=utcnow())
-    )
-
-
 def recent_runs(session: Session, limit: int = 10) -> Sequence[SyncRun]:
     return session.scalars(select(SyncRun).order_by(SyncRun.started_at.desc()).limit(limit)).all()
-
-
-def dead_letters(session: Session, limit: int = 20) -> list[tuple[str, int, str]]:
-    """(code, count, latest message) per reason, most frequent first."""
-    rows = session.execute(
-        select(DeadLetter.code, func.count(), func.max(DeadLetter.message))
-        .group_by(DeadLetter.code)
-        .order_by(func.count().desc())
-        .limit(limit)
-    )
-    return [(code, n, msg) for code, n, msg in rows]
-
-
-def dead_letter_rows(session: Session, code: str | None = None) -> list[tuple[DeadLetter, Lead]]:
-    query = (
-        select(DeadLetter, Lead).join(Lead, Lead.id == DeadLetter.lead_id).order_by(DeadLetter.id)
-    )
-    if code:
-        query = query.where(DeadLetter.code == code)
-    return [(d, lead) for d, lead in session.execute(query)]
-
-
-def retry_dead_letters(session: Session, code: str | None = None) -> tuple[int, int]:
-    """Dead ops back to work; (tasks and nurture changes back in the outbox, leads to plan
-    again). A refused upsert is not sent again as it was: its lead is marked for the next
-    sync to plan anew from the mapping and rules in force (the admin's fix may be there),
-    and only what differs from the CRM is written."""
-    again = replan = 0
-    leads: dict[str, set[int]] = {}
-    for dead, _lead in dead_letter_rows(session, code):
-        op = session.get(OutboxOp, dead.op_id)
-        session.delete(dead)
-        if op is None:
-            continue
-        op.updated_at = utcnow()
-        if op.kind == "upsert":
-            op.status = "superseded"
-            leads.setdefault(op.destination, set()).add(op.lead_id)
-            continue
-        op.status, op.attempts = "pending", 0
-        again += 1
-    for destination, ids in leads.items():
-        key = f"replan:{destination}"
-        marked = set((cursor(session, key) or {}).get("leads", [])) | ids
-        save_cursor(session, key, {"leads": sorted(marked)})
-        replan += len(ids)
-    return again, replan
-
-
-def discard_dead_letters(session: Session, code: str | None = None) -> int:
-    """Dead letters dropped for good: their ops are never sent (the admin decided)."""
-    count = 0
-    for dead, _lead in dead_letter_rows(session, code):
-        op = session.get(OutboxOp, dead.op_id)
-        session.delete(dead)
-        if op is not None:
-            op.status, op.updated_at = "discarded", utcnow()
-        count += 1
-    return count
-
-
-def leads_to_replan(session: Session, destination: str) -> list[int]:
-    return list((cursor(session, f"replan:{destination}") or {}).get("leads", []))
-
-
-def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:
-    rows = _in_slices(session, keys, lambda part: select(OutboxOp).where(OutboxOp.key.in_(part)))
-    return {op.key: op for op in rows}
 
 
 def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]:
     return session.scalars(select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)).all()
 
 
-def outbox_backlog(session: Session) -> list[tuple[str, str, int, datetime | None]]:
-    rows = session.execute(
-        select(OutboxOp.destination, OutboxOp.kind, func.count(), func.min(OutboxOp.created_at))
-        .where(OutboxOp.status == "pending")
-        .group_by(OutboxOp.destination, OutboxOp.kind)
-    )
-    return [(d, k, n, o) for d, k, n, o in rows]
+def add_identities(session: Session, source: str, leads: dict[str, int]) -> None:
+    """New (source, external id) -> lead links, one bulk insert."""
+    if leads:
+        rows = [
+            {"source": source, "external_id": ext, "lead_id": lead_id}
+            for ext, lead_id in leads.items()
+        ]
+        session.execute(insert(LeadIdentity), rows)
+
+
+def add_source_records(
+    session: Session, source: str, versions: dict[str, tuple[str, int]], seen_at: datetime
+) -> None:
+    """The first stored version (content hash and lead) of records by their key."""
+    if versions:
+        rows = [
+            {
+                "source": source,
+                "external_id": key,
+                "content_hash": content_hash,
+                "lead_id": lead_id,
+                "seen_at": seen_at,
+            }
+            for key, (content_hash, lead_id) in versions.items()
+        ]
+        session.execute(insert(SourceRecord), rows)
+
+
+def store_events(session: Session, events: dict[str, dict[str, Any]]) -> None:
+    """Events stored once each under their stable key; a known key takes the new values
+    (the record changed, so did its event)."""
+    if not events:
+        return
+    fresh = dict(events)
+    for key, old in events_by_key(session, events).items():
+        row = fresh.pop(key)
+        old.type, old.at, old.attributes, old.lead_id = (
+            row["type"],
+            row["at"],
+            row["attributes"],
+            row["lead_id"],
+        )
+    if fresh:
+        session.execute(insert(Event), list(fresh.values()))
+
+
+def add_stage_entries(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(StageHistory), rows)

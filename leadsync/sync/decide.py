@@ -13,7 +13,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from leadsync import log
@@ -23,8 +22,8 @@ from leadsync.rules.decide import Decision, decide
 from leadsync.rules.handoff import follow_up, is_history, nurture_ops
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
-from leadsync.state import repo
-from leadsync.state.models import Lead, OutboxOp, StageHistory
+from leadsync.state import outbox, repo
+from leadsync.state.models import Lead
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
@@ -89,7 +88,7 @@ class Decider:
         entries: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []  # tasks and nurture changes, keyed by their entry
         nurtured = (
-            repo.nurtured_leads(session, touched) if self.wiring.nurture is not None else set()
+            outbox.nurtured_leads(session, touched) if self.wiring.nurture is not None else set()
         )
         pools = self._pool_states(session)
         for lead_id, lead in touched.items():
@@ -147,19 +146,13 @@ class Decider:
                 ):
                     related.append(self._related_op(lead_id, "nurture", change))
             decisions[lead_id] = decision
-        if entries:
-            session.execute(insert(StageHistory), entries)
-        if related:
-            # Written with the stage entry that asks for them: one entry, one task, ever.
-            known = repo.existing_op_keys(session, [op["key"] for op in related])
-            fresh = [op for op in related if op["key"] not in known]
-            if fresh:
-                session.execute(insert(OutboxOp), fresh)
-            for op in fresh:
-                if op["kind"] == "task":
-                    self.summary.task_planned(op["payload"].get("owner"))
-                elif op["payload"].get("action") == "join":
-                    self.summary.nurture_planned += 1
+        repo.add_stage_entries(session, entries)
+        # Written with the stage entry that asks for them: one entry, one task, ever.
+        for op in outbox.enqueue(session, related):
+            if op["kind"] == "task":
+                self.summary.task_planned(op["payload"].get("owner"))
+            elif op["payload"].get("action") == "join":
+                self.summary.nurture_planned += 1
         return decisions
 
     def _withheld(self, lead: Lead, events: list[dict[str, Any]]) -> bool:
@@ -174,7 +167,7 @@ class Decider:
         return False
 
     def _related_op(self, lead_id: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return repo.outbox_row(
+        return outbox.new_op(
             payload["key"],
             self.wiring.destination.name,
             kind,

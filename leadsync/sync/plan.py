@@ -1,4 +1,6 @@
-"""The planner: what to write to the CRM is the desired state minus what was last written.
+"""Plan, the step after decide: what to write to the CRM is the desired state minus what
+was last written, enqueued in the outbox (``Planner``); the pure functions below it
+say what differs and key each op.
 
 Directions per CRM field:
 
@@ -19,6 +21,108 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
+
+from leadsync.errors import MappingError
+from leadsync.rules.decide import Decision
+from leadsync.rules.lifecycle import StageEntry
+from leadsync.state import outbox, repo
+from leadsync.state.models import CrmRecord, Lead
+from leadsync.sync.decide import Decider
+from leadsync.sync.summary import RunSummary
+from leadsync.sync.wiring import Wiring
+
+MAX_SHOWN_CHANGES = 10
+# Entering these stages, or a new owner, is news for sales: written first on a low quota.
+HANDOFF_STAGES = frozenset({"mql", "sal", "sql"})
+
+
+class Planner:
+    """Decides leads and plans their CRM writes into the outbox, in the caller's transaction."""
+
+    def __init__(self, wiring: Wiring, summary: RunSummary, decider: Decider) -> None:
+        self.wiring = wiring
+        self.summary = summary
+        self.decider = decider
+
+    def plan(
+        self,
+        session: Session,
+        touched: dict[int, Lead],
+        sales: dict[int, list[StageEntry]] | None = None,
+        *,
+        revive: bool = False,
+    ) -> None:
+        """``sales``: stage entries sales made in the CRM (feedback). ``revive``: an op
+        planned before under the same key (refused, then sent back by the admin) is put
+        back to pending rather than planned twice."""
+        decisions = self.decider.decide(session, touched, sales)
+        dest = self.wiring.destination
+        last = repo.crm_records(session, dest.name, touched)
+        pending = outbox.pending_upserts(session, dest.name, touched)
+        ops: list[dict[str, Any]] = []
+        for lead_id, lead in touched.items():
+            decision, record = decisions.get(lead_id), last.get(lead_id)
+            try:
+                payload = self._payload(lead, decision, record)
+            except MappingError as exc:
+                self._quarantine(session, lead, exc)  # the CRM map cannot carry this lead
+                continue
+            old = pending.get(lead_id)
+            if payload is None:
+                if old is not None:
+                    # The lead went back to what the CRM holds (a value changed and changed
+                    # back within the run): the change waiting in the outbox is stale.
+                    outbox.supersede(session, old)
+                continue
+            base = record.synced_at.isoformat() if record else "new"
+            key = op_key(dest.name, lead.key, payload, base)
+            if old is not None and old.key == key:
+                continue
+            if old is not None:
+                outbox.supersede(session, old)
+            handoff = _is_handoff(decision, (sales or {}).get(lead_id))
+            ops.append(
+                outbox.new_op(
+                    key, dest.name, "upsert", lead_id, payload, self.summary.run_id, handoff=handoff
+                )
+            )
+            before = record.fields if record else None
+            self.summary.planned(
+                record is None, field_diff(payload, before), lead.key, MAX_SHOWN_CHANGES
+            )
+        outbox.enqueue(session, ops, revive=revive)
+
+    def _payload(
+        self, lead: Lead, decision: Decision | None, record: CrmRecord | None
+    ) -> dict[str, Any] | None:
+        """What to send for the lead; None when the CRM has it all."""
+        crm_map = self.wiring.crm_map
+        desired = crm_map.desired({**lead.profile, **(decision.fields if decision else {})})
+        return upsert_payload(
+            external_id_field=self.wiring.destination.external_id_field,
+            lead_key=lead.key,
+            desired=desired,
+            last=record.fields if record else None,
+            direction=crm_map.direction,
+            crm=record.seen if record else None,
+        )
+
+    def _quarantine(self, session: Session, lead: Lead, exc: MappingError) -> None:
+        ref = f"lead {lead.key}"
+        self.summary.quarantined += 1
+        self.summary.note_problem("crm", ref, exc.field, exc.reason)
+        run_id, profile = self.summary.run_id, dict(lead.profile)
+        repo.quarantine(session, run_id, "crm", ref, exc.field, exc.reason, profile)
+
+
+def _is_handoff(decision: Decision | None, by_sales: list[StageEntry] | None) -> bool:
+    if by_sales:
+        return True
+    if decision is None:
+        return False
+    return decision.route is not None or any(e.stage in HANDOFF_STAGES for e in decision.entries)
 
 
 def upsert_payload(

@@ -29,8 +29,8 @@ from leadsync.config import SyncSection
 from leadsync.connectors.base import ApiQuota, Destination, RecordResult
 from leadsync.errors import RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
-from leadsync.state import repo
-from leadsync.state.models import CrmRecord, OutboxOp, utcnow
+from leadsync.state import outbox, repo
+from leadsync.state.models import CrmRecord, OutboxOp
 
 logger = log.get("leadsync.sync.push")
 
@@ -90,7 +90,7 @@ def push(
     stats = stats if stats is not None else PushStats()
     deadline = time.monotonic() + policy.push_deadline_seconds
     with factory() as session:
-        total = repo.count_pending(session, destination.name)
+        total = outbox.count_pending(session, destination.name)
     if total:
         destination.refresh_quota()
     for kind in KINDS:
@@ -134,7 +134,7 @@ def _drain(
             return
         with factory() as session:
             ops = list(
-                repo.next_batch(
+                outbox.next_batch(
                     session, destination.name, kind, size, handoffs_only=mode == "handoffs"
                 )
             )
@@ -145,7 +145,7 @@ def _drain(
             if time.monotonic() > deadline:
                 raise SyncError(
                     f"push deadline of {policy.push_deadline_seconds:.0f}s passed with "
-                    f"{repo.count_pending(session, destination.name)} ops still pending; "
+                    f"{outbox.count_pending(session, destination.name)} ops still pending; "
                     "they stay in the outbox for the next run"
                 )
             retry_round = max(op.attempts for op in ops)
@@ -189,7 +189,7 @@ def _backfill(factory: sessionmaker[Session], destination: Destination) -> bool:
     if not threshold:
         return False
     with factory() as session:
-        return repo.count_pending(session, destination.name, kind="upsert") >= threshold
+        return outbox.count_pending(session, destination.name, kind="upsert") >= threshold
 
 
 def _hold(
@@ -203,9 +203,9 @@ def _hold(
     quota = destination.quota
     with factory() as session:
         held = (
-            repo.count_pending(session, destination.name)
+            outbox.count_pending(session, destination.name)
             if mode == "stopped"
-            else repo.count_held(session, destination.name)
+            else outbox.count_held(session, destination.name)
         )
     if not held:
         return
@@ -230,7 +230,7 @@ def _sendable(session: Session, ops: list[OutboxOp], stats: PushStats) -> list[O
             ready.append(op)
             continue
         op.attempts += 1
-        repo.dead_letter(
+        outbox.dead_letter(
             session,
             op,
             "INVALID_NUMBER",
@@ -256,7 +256,7 @@ def _related_call(
     for op in ops:
         if op not in ready:
             op.attempts += 1
-            repo.dead_letter(
+            outbox.dead_letter(
                 session,
                 op,
                 "LEAD_NOT_IN_CRM",
@@ -315,13 +315,11 @@ def _record(
 ) -> int:
     """Write each record's outcome back; return how many ops are finished (done or dead)."""
     counts = {"ok": 0, "retry": 0, "dead": 0}
-    now = utcnow()
     for op, result in zip(ops, results, strict=True):
         op.attempts += 1
-        op.updated_at = now
         first_try = op.attempts == 1 and not resent
         if result.ok and kind != "upsert":
-            op.status, op.last_error = "done", None
+            outbox.done(op)
             if kind == "task":
                 # Not new: an open task taken over, or one the CRM held under this very
                 # key on a first try (a state db rebuilt from scratch derives the same key).
@@ -336,14 +334,14 @@ def _record(
             _apply(session, known, destination.name, op, result, stats, first_try=first_try)
             counts["ok"] += 1
         elif result.retriable and op.attempts < policy.max_attempts:
-            op.last_error = f"{result.code}: {result.message}"
+            outbox.retry_later(op, result.code, result.message)
             stats.retried += 1
             counts["retry"] += 1
         else:
             reason = result.message or ""
             if result.retriable:
                 reason = f"{reason} (still failing after {op.attempts} attempts)"
-            repo.dead_letter(session, op, result.code or "UNKNOWN", reason, result.fields)
+            outbox.dead_letter(session, op, result.code or "UNKNOWN", reason, result.fields)
             stats.failed += 1
             counts["dead"] += 1
     logger.info(
@@ -369,31 +367,22 @@ def _apply(
     *,
     first_try: bool = True,
 ) -> None:
-    op.status = "done"
-    op.last_error = None
+    """An upsert the CRM took: the op done, and what the CRM now holds remembered."""
+    outbox.done(op)
     record = known.get(op.lead_id)
-    if record is None:
-        # New to this state db. Taken over when the CRM had the record already: found by
-        # email, or, on a first try, under the same key (a state db rebuilt from scratch
-        # derives the keys the lost one wrote). A create sent again after its answer was
-        # lost also answers "not created": that one is ours.
-        adopted = result.adopted or (first_try and not result.created)
-        if adopted:
-            stats.adopted += 1
-        else:
-            stats.created += 1
-        record = CrmRecord(
-            lead_id=op.lead_id,
-            destination=destination,
-            crm_id=result.crm_id,
-            fields=dict(op.payload),
-            synced_at=utcnow(),
-            adopted=adopted,
-        )
-        session.add(record)
-        known[op.lead_id] = record
-    else:
+    if record is not None:
         stats.updated += 1
-        record.fields = {**record.fields, **op.payload}
-        record.crm_id = result.crm_id or record.crm_id
-        record.synced_at = utcnow()
+        repo.record_written(record, op.payload, result.crm_id)
+        return
+    # New to this state db. Taken over when the CRM had the record already: found by email,
+    # or, on a first try, under the same key (a state db rebuilt from scratch derives the
+    # keys the lost one wrote). A create sent again after its answer was lost also answers
+    # "not created": that one is ours.
+    adopted = result.adopted or (first_try and not result.created)
+    if adopted:
+        stats.adopted += 1
+    else:
+        stats.created += 1
+    known[op.lead_id] = repo.add_crm_record(
+        session, op.lead_id, destination, result.crm_id, op.payload, adopted=adopted
+    )

@@ -1,7 +1,10 @@
-"""Identity resolution and the merge of a new source profile into a lead's profile.
+"""Resolve, the second step: each mapped record's lead, found or made, with the record's
+profile merged in; then what the page taught remembered (identities, record versions,
+events).
 
-Identity: the source's external id first, then the normalised email. The merge
-is progressive profiling: a non-empty value from a newer record replaces the
+Identity: the source's external id first, then the email, then the key the person
+derives to (a lead `reconcile --adopt` took back, or one whose email changed). The
+merge is progressive profiling: a non-empty value from a newer record replaces the
 old one; an empty value never erases what the lead already has.
 """
 
@@ -9,11 +12,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
+
+from leadsync.mapping.events import EventMap
+from leadsync.mapping.lead import iso_utc
+from leadsync.state import repo
+from leadsync.state.models import Lead
+from leadsync.sync.ingest import Mapped, warn
+from leadsync.sync.summary import RunSummary
 
 # Lead keys are derived from who the person is, so that a state db rebuilt from scratch
 # gives the same person the same key and finds the CRM records the lost one wrote.
 KEY_NAMESPACE = uuid.UUID("5f0c2a1e-7d3b-4c89-9a41-1eadc0de2026")
+# How far ahead of the clock a source's time may be (clock skew) before it is not believed.
+FUTURE_SKEW = timedelta(minutes=5)
 
 
 def lead_key(source: str, external_id: str | None, email: str | None) -> str:
@@ -44,3 +59,108 @@ def merge(
             changed = True
         merged_times[field] = at
     return merged, merged_times, changed
+
+
+def resolve_page(
+    session: Session, summary: RunSummary, source: str, mapped: list[Mapped], now: datetime
+) -> None:
+    """Each record's lead, found or created, with the record's profile merged in."""
+    ids = repo.identities(
+        session, source, [m.record.external_id for m in mapped if m.record.external_id]
+    )
+    leads = repo.leads_by_id(session, ids.values())
+    found = _Found(
+        by_ext={ext: leads[lead_id] for ext, lead_id in ids.items() if lead_id in leads},
+        by_email=repo.leads_by_email(
+            session, [m.profile["email"] for m in mapped if m.profile.get("email")]
+        ),
+        by_key=repo.leads_by_key(
+            session,
+            [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped],
+        ),
+    )
+    seen_at = iso_utc(now)
+    latest = iso_utc(now + FUTURE_SKEW)
+    for m in mapped:
+        m.lead = found.lead(session, source, m, now)
+        m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
+        at = m.profile.get("source_updated_at") or seen_at
+        if at > latest:
+            # A time in the future would make this record win over every later one.
+            reason = f"{at} is in the future: taken as {seen_at}"
+            warn(summary, source, m.record.ref, "source_updated_at", reason)
+            m.profile["source_updated_at"] = at = seen_at
+        lead = m.lead
+        profile, times, changed = merge(lead.profile, lead.profile_times, m.profile, at)
+        if changed:
+            lead.profile, lead.profile_times, lead.updated_at = profile, times, now
+            lead.email = profile.get("email") or lead.email
+
+
+class _Found:
+    """The page's leads as known so far, by source id, email and derived key; a lead made
+    for one record is found by the next record of the same person."""
+
+    def __init__(
+        self, by_ext: dict[str, Lead], by_email: dict[str, Lead], by_key: dict[str, Lead]
+    ) -> None:
+        self.by_ext, self.by_email, self.by_key = by_ext, by_email, by_key
+
+    def lead(self, session: Session, source: str, m: Mapped, now: datetime) -> Lead:
+        ext, email = m.record.external_id, m.profile.get("email")
+        key = lead_key(source, ext, email)
+        lead = self.by_ext.get(ext) if ext else None
+        if lead is None and email:
+            lead = self.by_email.get(email)
+        if lead is None:
+            lead = self.by_key.get(key)
+        if lead is None:
+            lead = Lead.new(key, email, now)
+            session.add(lead)
+        if email:
+            self.by_email.setdefault(email, lead)
+        if ext:
+            self.by_ext.setdefault(ext, lead)
+        self.by_key.setdefault(key, lead)
+        return lead
+
+
+def remember(
+    session: Session,
+    source: str,
+    resolved: list[Mapped],
+    now: datetime,
+    event_map: EventMap | None,
+) -> dict[int, Lead]:
+    """Store the page's new identities, record versions and events; return the leads touched."""
+    session.flush()  # gives every new lead of the page its id
+    touched: dict[int, Lead] = {}
+    identities: dict[str, int] = {}
+    versions: dict[str, tuple[str, int]] = {}
+    events: dict[str, dict[str, Any]] = {}
+    for m in resolved:
+        assert m.lead is not None
+        touched[m.lead.id] = m.lead
+        ext = m.record.external_id
+        if ext and m.new_identity:
+            identities.setdefault(ext, m.lead.id)
+        if m.prior is not None:
+            m.prior.content_hash, m.prior.lead_id, m.prior.seen_at = (
+                m.record.content_hash,
+                m.lead.id,
+                now,
+            )
+        else:
+            versions[m.key] = (m.record.content_hash, m.lead.id)
+        found: list[dict[str, Any] | None] = [
+            dict(e, key=f"{source}:{e['key']}") for e in m.record.events
+        ]
+        if event_map is not None:
+            found.append(event_map.event(m.key, m.record.data))
+        for event in found:
+            if event is not None:
+                events[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
+    repo.add_identities(session, source, identities)
+    repo.add_source_records(session, source, versions, now)
+    repo.store_events(session, events)
+    return touched

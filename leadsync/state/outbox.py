@@ -1,0 +1,272 @@
+"""The outbox: every CRM write leadsync plans, and the one module that writes its ops.
+
+An op is keyed by what it writes and on what base (see ``sync.plan.op_key``), so
+planning the same change twice enqueues it once. The pusher takes the pending ops
+in batches, and each op ends ``done``, ``dead`` (with a dead letter saying why),
+``superseded`` (a newer plan for the same lead) or ``discarded`` (by the admin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from leadsync.state.models import DeadLetter, Lead, OutboxOp, utcnow
+from leadsync.state.repo import cursor, in_slices, save_cursor
+
+# -- planning -------------------------------------------------------------------
+
+
+def new_op(
+    key: str,
+    destination: str,
+    kind: str,
+    lead_id: int,
+    payload: dict[str, Any],
+    run_id: str,
+    *,
+    handoff: bool = False,
+) -> dict[str, Any]:
+    """A pending op, as a row for ``enqueue``."""
+    now = utcnow()
+    return {
+        "handoff": handoff,
+        "key": key,
+        "destination": destination,
+        "kind": kind,
+        "lead_id": lead_id,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "run_id": run_id,
+    }
+
+
+def enqueue(
+    session: Session, ops: Sequence[dict[str, Any]], *, revive: bool = False
+) -> list[dict[str, Any]]:
+    """Add the ops whose key the outbox does not hold yet; return those added. The same
+    change on the same base planned again (a re-read, a CRM map change that alters
+    nothing, one entry asking for one task) is never sent twice. ``revive``: an op
+    superseded before under the same key (refused, then sent back by the admin) goes
+    back to pending instead."""
+    ops = list({op["key"]: op for op in ops}.values())
+    if not ops:
+        return []
+    earlier = ops_by_keys(session, [op["key"] for op in ops])
+    if revive:
+        for op in earlier.values():
+            if op.status == "superseded":
+                op.status, op.attempts, op.updated_at = "pending", 0, utcnow()
+    fresh = [op for op in ops if op["key"] not in earlier]
+    if fresh:
+        session.execute(insert(OutboxOp), fresh)
+    return fresh
+
+
+def supersede(session: Session, op: OutboxOp) -> None:
+    session.execute(
+        update(OutboxOp)
+        .where(OutboxOp.id == op.id)
+        .values(status="superseded", updated_at=utcnow())
+    )
+
+
+def pending_upserts(
+    session: Session, destination: str, lead_ids: Iterable[int]
+) -> dict[int, OutboxOp]:
+    """Each lead's pending upsert (one at most: a newer plan supersedes an older one)."""
+    rows = in_slices(
+        session,
+        lead_ids,
+        lambda part: select(OutboxOp).where(
+            OutboxOp.destination == destination,
+            OutboxOp.status == "pending",
+            OutboxOp.kind == "upsert",
+            OutboxOp.lead_id.in_(part),
+        ),
+    )
+    return {r.lead_id: r for r in rows}
+
+
+def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
+    """Leads whose latest nurture op joined the campaign (and none left it since)."""
+    latest: dict[int, str] = {}
+    rows = in_slices(
+        session,
+        lead_ids,
+        lambda part: (
+            select(OutboxOp)
+            .where(
+                OutboxOp.kind == "nurture",
+                OutboxOp.status != "superseded",
+                OutboxOp.lead_id.in_(part),
+            )
+            .order_by(OutboxOp.id)
+        ),
+    )
+    for op in rows:
+        latest[op.lead_id] = op.payload.get("action", "")
+    return {lead_id for lead_id, action in latest.items() if action == "join"}
+
+
+def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:
+    rows = in_slices(session, keys, lambda part: select(OutboxOp).where(OutboxOp.key.in_(part)))
+    return {op.key: op for op in rows}
+
+
+# -- draining -------------------------------------------------------------------
+
+
+def next_batch(
+    session: Session, destination: str, kind: str, size: int, *, handoffs_only: bool = False
+) -> Sequence[OutboxOp]:
+    query = select(OutboxOp).where(
+        OutboxOp.destination == destination,
+        OutboxOp.status == "pending",
+        OutboxOp.kind == kind,
+    )
+    if handoffs_only:
+        query = query.where(OutboxOp.handoff.is_(True))
+    return session.scalars(
+        query
+        # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
+        # their own at the end, so that only those wait for their backoff.
+        .order_by(OutboxOp.attempts, OutboxOp.id).limit(size)
+    ).all()
+
+
+# -- results ----------------------------------------------------------------------
+
+
+def done(op: OutboxOp) -> None:
+    """The CRM took the op."""
+    op.status, op.last_error, op.updated_at = "done", None, utcnow()
+
+
+def retry_later(op: OutboxOp, code: str | None, message: str | None) -> None:
+    """The CRM refused this record for now (a row lock): it stays pending, sent later."""
+    op.last_error, op.updated_at = f"{code}: {message}", utcnow()
+
+
+def dead_letter(
+    session: Session, op: OutboxOp, code: str, message: str, fields: Sequence[str]
+) -> None:
+    op.status = "dead"
+    op.last_error = f"{code}: {message}"
+    op.updated_at = utcnow()
+    session.add(
+        DeadLetter(
+            op_id=op.id,
+            destination=op.destination,
+            lead_id=op.lead_id,
+            code=code,
+            message=message,
+            fields=list(fields),
+            created_at=utcnow(),
+        )
+    )
+
+
+# -- backlog and dead letters ---------------------------------------------------
+
+
+def count_pending(session: Session, destination: str | None = None, kind: str | None = None) -> int:
+    query = select(func.count()).select_from(OutboxOp).where(OutboxOp.status == "pending")
+    if destination:
+        query = query.where(OutboxOp.destination == destination)
+    if kind:
+        query = query.where(OutboxOp.kind == kind)
+    return session.scalar(query) or 0
+
+
+def count_held(session: Session, destination: str) -> int:
+    """Pending ops that are not hand-offs: what waits while the API quota is low."""
+    query = (
+        select(func.count())
+        .select_from(OutboxOp)
+        .where(
+            OutboxOp.status == "pending",
+            OutboxOp.destination == destination,
+            OutboxOp.handoff.is_(False),
+        )
+    )
+    return session.scalar(query) or 0
+
+
+def backlog(session: Session) -> list[tuple[str, str, int, datetime | None]]:
+    rows = session.execute(
+        select(OutboxOp.destination, OutboxOp.kind, func.count(), func.min(OutboxOp.created_at))
+        .where(OutboxOp.status == "pending")
+        .group_by(OutboxOp.destination, OutboxOp.kind)
+    )
+    return [(d, k, n, o) for d, k, n, o in rows]
+
+
+def dead_letters(session: Session, limit: int = 20) -> list[tuple[str, int, str]]:
+    """(code, count, latest message) per reason, most frequent first."""
+    rows = session.execute(
+        select(DeadLetter.code, func.count(), func.max(DeadLetter.message))
+        .group_by(DeadLetter.code)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [(code, n, msg) for code, n, msg in rows]
+
+
+def dead_letter_rows(session: Session, code: str | None = None) -> list[tuple[DeadLetter, Lead]]:
+    query = (
+        select(DeadLetter, Lead).join(Lead, Lead.id == DeadLetter.lead_id).order_by(DeadLetter.id)
+    )
+    if code:
+        query = query.where(DeadLetter.code == code)
+    return [(d, lead) for d, lead in session.execute(query)]
+
+
+def retry_dead_letters(session: Session, code: str | None = None) -> tuple[int, int]:
+    """Dead ops back to work; (tasks and nurture changes back in the outbox, leads to plan
+    again). A refused upsert is not sent again as it was: its lead is marked for the next
+    sync to plan anew from the mapping and rules in force (the admin's fix may be there),
+    and only what differs from the CRM is written."""
+    again = replan = 0
+    leads: dict[str, set[int]] = {}
+    for dead, _lead in dead_letter_rows(session, code):
+        op = session.get(OutboxOp, dead.op_id)
+        session.delete(dead)
+        if op is None:
+            continue
+        op.updated_at = utcnow()
+        if op.kind == "upsert":
+            op.status = "superseded"
+            leads.setdefault(op.destination, set()).add(op.lead_id)
+            continue
+        op.status, op.attempts = "pending", 0
+        again += 1
+    for destination, ids in leads.items():
+        key = f"replan:{destination}"
+        marked = set((cursor(session, key) or {}).get("leads", [])) | ids
+        save_cursor(session, key, {"leads": sorted(marked)})
+        replan += len(ids)
+    return again, replan
+
+
+def discard_dead_letters(session: Session, code: str | None = None) -> int:
+    """Dead letters dropped for good: their ops are never sent (the admin decided)."""
+    count = 0
+    for dead, _lead in dead_letter_rows(session, code):
+        op = session.get(OutboxOp, dead.op_id)
+        session.delete(dead)
+        if op is not None:
+            op.status, op.updated_at = "discarded", utcnow()
+        count += 1
+    return count
+
+
+def leads_to_replan(session: Session, destination: str) -> list[int]:
+    return list((cursor(session, f"replan:{destination}") or {}).get("leads", []))

@@ -1,0 +1,162 @@
+"""Ingest, the first step: a page a source read, mapped onto canonical profiles.
+
+A record whose content is unchanged since the last read is counted and goes no
+further; one that cannot be mapped is quarantined whole (the reason names the
+field); a value set aside while its record goes on is a warning. The rest reach
+identity resolution as ``Mapped`` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from leadsync import log
+from leadsync.connectors.base import RawRecord
+from leadsync.errors import MappingError
+from leadsync.mapping.fieldmap import SourceMap
+from leadsync.state import repo
+from leadsync.state.models import Lead, SourceRecord
+from leadsync.sync.summary import RunSummary
+
+logger = log.get("leadsync.sync")
+
+
+@dataclass
+class Mapped:
+    """A source record on its way through a page: its key, profile, previous version, lead."""
+
+    key: str
+    record: RawRecord
+    profile: dict[str, Any]
+    prior: SourceRecord | None
+    lead: Lead | None = None
+    new_identity: bool = False
+
+
+def map_page(
+    session: Session,
+    summary: RunSummary,
+    source: str,
+    smap: SourceMap,
+    records: Sequence[RawRecord],
+    *,
+    remap: bool,
+) -> list[Mapped]:
+    """The page's records that are new or changed, mapped; the others counted or quarantined.
+    ``remap``: the source's map changed, so unchanged records are mapped anew too."""
+    known = repo.source_records(session, source, [r.external_id for r in records if r.external_id])
+    out: list[Mapped] = []
+    # Keys mapped in this page. Across pages each page's stored versions are read afresh,
+    # so only within a page can a later row be taken for unchanged.
+    applied: set[str] = set()
+    for rec in records:
+        summary.read += 1
+        if rec.problem:
+            quarantine(session, summary, source, rec, rec.problem_field, rec.problem)
+            continue
+        if (
+            not remap
+            and rec.external_id
+            and rec.external_id not in applied
+            and _same(known.get(rec.external_id), rec)
+        ):
+            summary.unchanged += 1  # checked before mapping: the cheap common case
+            continue
+        mapped = _mapped(session, summary, source, smap, rec, known)
+        if mapped is None:
+            continue
+        out.append(mapped)
+        if rec.external_id:
+            # The same record twice in one read (a person exported twice under one id):
+            # once one version is applied, every later one is too, so that the later row
+            # wins on every re-read, not whichever differs from the last stored.
+            applied.add(mapped.key)
+    if any(not m.record.external_id for m in out):
+        out = _changed_by_email(session, summary, source, out, applied, remap=remap)
+    return out
+
+
+def _mapped(
+    session: Session,
+    summary: RunSummary,
+    source: str,
+    smap: SourceMap,
+    rec: RawRecord,
+    known: dict[str, SourceRecord],
+) -> Mapped | None:
+    """One record mapped, or None when it was quarantined."""
+    warnings: list[tuple[str, str]] = []
+    try:
+        profile = smap.apply(rec.data, warnings)
+    except MappingError as exc:
+        quarantine(session, summary, source, rec, exc.field, exc.reason)
+        return None
+    for field, reason in warnings:
+        warn(summary, source, rec.ref, field, reason)
+    if not rec.external_id and not profile.get("email"):
+        reason = "no external id and no email: cannot tell who this is"
+        quarantine(session, summary, source, rec, "email", reason)
+        return None
+    key = rec.external_id or f"email:{profile['email']}"
+    return Mapped(key, rec, profile, known.get(key))
+
+
+def _changed_by_email(
+    session: Session,
+    summary: RunSummary,
+    source: str,
+    mapped: list[Mapped],
+    applied: set[str],
+    *,
+    remap: bool,
+) -> list[Mapped]:
+    """Records known by email only: their previous version is looked up now, and the
+    unchanged ones dropped (in file order: the same person twice, as above)."""
+    known = repo.source_records(
+        session, source, [m.key for m in mapped if not m.record.external_id]
+    )
+    kept = []
+    for m in mapped:
+        if not m.record.external_id:
+            m.prior = known.get(m.key)
+        if remap or m.record.external_id or m.key in applied:
+            kept.append(m)
+        elif not _same(m.prior, m.record):
+            kept.append(m)
+            applied.add(m.key)
+    summary.unchanged += len(mapped) - len(kept)
+    return kept
+
+
+def _same(prior: SourceRecord | None, record: RawRecord) -> bool:
+    return prior is not None and prior.content_hash == record.content_hash
+
+
+def quarantine(
+    session: Session,
+    summary: RunSummary,
+    source: str,
+    rec: RawRecord,
+    field: str | None,
+    reason: str,
+) -> None:
+    """The record set aside whole, with the reason; the rest of the page goes on."""
+    summary.quarantined += 1
+    summary.note_problem(source, rec.ref, field, reason)
+    # The reason quotes the bad value (an email, a phone): personal data stays out of log
+    # lines above debug; the quarantine table and `leadsync status` keep it whole.
+    logger.warning("sync.record.quarantined", source=source, record=rec.ref, field=field)
+    logger.debug("sync.record.quarantined.reason", record=rec.ref, reason=reason)
+    repo.quarantine(session, summary.run_id, source, rec.ref, field, reason, dict(rec.data))
+
+
+def warn(summary: RunSummary, source: str, ref: str, field: str, reason: str) -> None:
+    """A value set aside while the record goes on: said in the run's problems."""
+    summary.warnings += 1
+    summary.note_problem(source, ref, field, reason)
+    logger.warning("sync.record.value_set_aside", source=source, record=ref, field=field)
+    logger.debug("sync.record.value_set_aside.reason", record=ref, reason=reason)
