@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
 from leadsync.connectors.base import CallCounter  # noqa: E402
-from leadsync.connectors.salesforce.client import SalesforceConfig, build_client  # noqa: E402
+from leadsync.connectors.salesforce.client import build_client  # noqa: E402
+from leadsync.connectors.salesforce.config import SalesforceConfig  # noqa: E402
 from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store  # noqa: E402
 from leadsync.sandbox.server import running  # noqa: E402
 from leadsync.state import db  # noqa: E402

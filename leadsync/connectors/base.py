@@ -249,6 +249,10 @@ class Destination(Connector):
     max_batch: ClassVar[int]
     # Set from the CRM field map's directions when the connector is wired.
     guard: FieldGuard = FieldGuard()
+    # The CRM field the lead's email is written to, set from the CRM field map when the
+    # connector is wired (None: not mapped); new leads are matched to the CRM's people by
+    # it. Emails arrive normalised (trimmed, lower case) from the mapping.
+    email_field: str | None = None
 
     @property
     def bulk_threshold(self) -> int | None:

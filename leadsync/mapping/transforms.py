@@ -21,6 +21,8 @@ from typing import Any
 import phonenumbers
 import pycountry
 
+from leadsync.mapping.lead import normalise_email
+
 Transform = Callable[[Any], Any]
 
 
@@ -254,7 +256,9 @@ def _concat(arg: Any) -> Transform:
 
 
 def _email(_: Any) -> Transform:
-    return _text(lambda s: s.strip().lower() or None)
+    # For text fields holding an address; the canonical `email` field is normalised by
+    # its type (``lead.coerce``) and needs no transform.
+    return _text(lambda s: normalise_email(s) or None)
 
 
 TRANSFORMS: dict[str, Callable[[Any], Transform]] = {

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
 from leadsync.connectors.base import Destination
+from leadsync.mapping.lead import normalise_email
 from leadsync.state import repo
 from leadsync.state.models import CrmRecord, Lead, StageHistory, utcnow
 
@@ -68,7 +69,7 @@ def adopt(
                 report.known += 1
                 continue
             values = {k: (None if v == "" else v) for k, v in values.items()}
-            email = str(values.get(email_field or "") or "").strip().lower() or None
+            email = normalise_email(str(values.get(email_field or "") or "")) or None
             if email and email in emails:
                 report.same_email += 1
                 continue

@@ -52,7 +52,7 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         past = [StageEntry(h.stage, h.at, h.reason) for h in history]
         decision = decide(
             wiring.rules,
-            lead.profile,
+            lead.values,
             events,
             past,
             now,
@@ -83,7 +83,7 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
             else "  known as: its email only"
         )
         lines.append("profile")
-        lines += [f"  {k}: {_show(v)}" for k, v in sorted(lead.profile.items())]
+        lines += [f"  {k}: {_show(v)}" for k, v in sorted(lead.values.items())]
         lines += _score_lines(wiring, decision, now)
         lines.append(f"events ({len(events)})")
         lines += [f"  {e.get('at') or 'no time'}  {e['type']}" + _attributes(e) for e in events]

@@ -104,7 +104,7 @@ def _replay(
         return lead.stage, "kept: sales decide from here"
     decision: Decision = decide(
         rules,
-        lead.profile,
+        lead.values,
         events,
         past,
         now,

@@ -8,6 +8,7 @@ the outbox's idempotency keys. Times are stored as UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -62,6 +63,8 @@ class Lead(Base):
     # A client-made unique key: it lets the ORM insert a page of leads in one statement
     # and still match the ids SQLite returns to the rows it sent (an "insert sentinel").
     key: Mapped[str] = mapped_column(String(36), unique=True, insert_sentinel=True)
+    # The email lives here alone (identity lookups use the column), the other canonical
+    # fields in ``profile``; ``values`` gives them together.
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     profile: Mapped[dict] = mapped_column(JSON)
     # field -> ISO time of the source record that set it; newer non-empty values win.
@@ -90,6 +93,17 @@ class Lead(Base):
             updated_at=now,
             owner=owner,
         )
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The lead's canonical profile: its email and the other fields."""
+        fields = {k: v for k, v in self.profile.items() if k != "email"}
+        return {**fields, "email": self.email} if self.email else fields
+
+    def keep(self, values: dict[str, Any]) -> None:
+        """Store a merged profile: its email in the column, the rest in ``profile``."""
+        self.email = values.get("email") or self.email
+        self.profile = {k: v for k, v in values.items() if k != "email"}
 
 
 class Event(Base):

@@ -97,7 +97,7 @@ class Decider:
             lead_events = [repo.event_values(e) for e in events.get(lead_id, [])]
             decision = decide(
                 rules,
-                lead.profile,
+                lead.values,
                 lead_events,
                 [*past, *by_sales],
                 self.now,
@@ -131,7 +131,7 @@ class Decider:
                     if self.wiring.tasks is not None:
                         task = follow_up(
                             self.wiring.tasks,
-                            lead.profile,
+                            lead.values,
                             decision,
                             lead_events,
                             entry,
@@ -140,7 +140,7 @@ class Decider:
                         )
                         related.append(self._related_op(lead_id, "task", task))
             if self.wiring.nurture is not None:
-                context = {"lead": lead.profile, "events": lead_events, "now": self.now}
+                context = {"lead": lead.values, "events": lead_events, "now": self.now}
                 for change in nurture_ops(
                     self.wiring.nurture, made, context, lead.key, lead_id in nurtured
                 ):
@@ -161,7 +161,7 @@ class Decider:
         spec = self.wiring.tasks
         if spec is None:
             return False
-        if self.no_handoff or is_history(spec, lead.profile, events, self.now):
+        if self.no_handoff or is_history(spec, lead.values, events, self.now):
             self.summary.tasks_withheld += 1
             return True
         return False

@@ -99,7 +99,7 @@ class Planner:
     ) -> dict[str, Any] | None:
         """What to send for the lead; None when the CRM has it all."""
         crm_map = self.wiring.crm_map
-        desired = crm_map.desired({**lead.profile, **(decision.fields if decision else {})})
+        desired = crm_map.desired({**lead.values, **(decision.fields if decision else {})})
         return upsert_payload(
             external_id_field=self.wiring.destination.external_id_field,
             lead_key=lead.key,
@@ -113,7 +113,7 @@ class Planner:
         ref = f"lead {lead.key}"
         self.summary.quarantined += 1
         self.summary.note_problem("crm", ref, exc.field, exc.reason)
-        run_id, profile = self.summary.run_id, dict(lead.profile)
+        run_id, profile = self.summary.run_id, dict(lead.values)
         repo.quarantine(session, run_id, "crm", ref, exc.field, exc.reason, profile)
 
 

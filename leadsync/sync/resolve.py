@@ -91,10 +91,10 @@ def resolve_page(
             warn(summary, source, m.record.ref, "source_updated_at", reason)
             m.profile["source_updated_at"] = at = seen_at
         lead = m.lead
-        profile, times, changed = merge(lead.profile, lead.profile_times, m.profile, at)
+        profile, times, changed = merge(lead.values, lead.profile_times, m.profile, at)
         if changed:
-            lead.profile, lead.profile_times, lead.updated_at = profile, times, now
-            lead.email = profile.get("email") or lead.email
+            lead.keep(profile)
+            lead.profile_times, lead.updated_at = times, now
 
 
 class _Found:

@@ -104,6 +104,9 @@ def wire(config: Config) -> Wiring:
                 f.target for f in crm_map.fields if f.direction == "fill_if_empty"
             ),
         )
+        destination.email_field = next(
+            (f.target for f in crm_map.fields if f.sources == ("email",)), None
+        )
     except ConfigError as exc:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)

@@ -12,7 +12,8 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from leadsync.connectors.base import CallCounter
-from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
+from leadsync.connectors.salesforce.client import build_client
+from leadsync.connectors.salesforce.config import SalesforceConfig
 from leadsync.sandbox.salesforce.store import sf_id
 from tests.conftest import Sandbox
 

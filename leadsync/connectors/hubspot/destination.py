@@ -61,6 +61,8 @@ MAX_BATCH = 100
 CONTACT_FEEDBACK = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id")
 TASK_FEEDBACK = ("hs_task_status", "hubspot_owner_id")
 READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
+# HubSpot's own unique property of a contact, by which it finds the same person again.
+EMAIL = "email"
 
 
 class HubSpotDestinationConfig(HubSpotConnection):
@@ -89,6 +91,7 @@ class HubSpotDestination(Destination):
     Config = HubSpotDestinationConfig
     config: HubSpotDestinationConfig
     max_batch = MAX_BATCH
+    email_field: str | None = EMAIL
 
     _api: HubSpotApi | None = None
     _schema: ObjectSchema | None = None
@@ -187,9 +190,9 @@ class HubSpotDestination(Destination):
             part = emails[start : start + 100]
             request = PublicObjectSearchRequest(
                 filter_groups=[
-                    {"filters": [{"propertyName": "email", "operator": "IN", "values": part}]}
+                    {"filters": [{"propertyName": EMAIL, "operator": "IN", "values": part}]}
                 ],
-                properties=["email", "hubspot_owner_id", self.config.id_property],
+                properties=[EMAIL, "hubspot_owner_id", self.config.id_property],
                 limit=100,
             )
             answer = self.api.json(
@@ -200,7 +203,7 @@ class HubSpotDestination(Destination):
             )
             for contact in answer.get("results") or []:
                 props = contact.get("properties") or {}
-                email = str(props.get("email") or "").lower()
+                email = str(props.get(EMAIL) or "").lower()  # as sales typed it
                 ours = props.get(self.config.id_property) == people.get(email)
                 if email in people and props.get("hubspot_owner_id") and not ours:
                     found[email] = str(props["hubspot_owner_id"])
@@ -359,11 +362,17 @@ class HubSpotDestination(Destination):
             return
         i, props = items[0]
         code = str(exc.details.get("code") or "")
-        adoptable = self.config.adopt_by_email and id_property != "email" and props.get("email")
+        # HubSpot keeps a contact's email unique: a lead whose map writes it can be matched.
+        adoptable = (
+            self.config.adopt_by_email
+            and id_property != EMAIL
+            and self.email_field == EMAIL
+            and props.get(EMAIL)
+        )
         if code == "CONFLICT" and adoptable:
             # HubSpot holds this person already: the lead becomes that contact, and what
             # sales owns there stays as it is.
-            self._send_contacts([(i, self._adoptable(props))], results, "email")
+            self._send_contacts([(i, self._adoptable(props))], results, EMAIL)
             return
         if lifecycle_backwards(exc) and props.get("lifecyclestage"):
             cleared = {id_property: props[id_property], "lifecyclestage": ""}
@@ -383,9 +392,9 @@ class HubSpotDestination(Destination):
                 "contacts_read",
                 self.api.crm.contacts.batch_api.read,
                 BatchReadInputSimplePublicObjectId(
-                    inputs=[SimplePublicObjectId(id=props["email"])],
+                    inputs=[SimplePublicObjectId(id=props[EMAIL])],
                     properties=sorted(guard.fill_if_empty),
-                    id_property="email",
+                    id_property=EMAIL,
                 ),
                 attempts=READ_ATTEMPTS,
             )
@@ -394,7 +403,7 @@ class HubSpotDestination(Destination):
         kept = guard.apply(props, current)
         return {
             **kept,
-            "email": props["email"],
+            EMAIL: props[EMAIL],
             self.config.id_property: props[self.config.id_property],
         }
 

@@ -1,5 +1,5 @@
 """Salesforce as the CRM destination, through simple-salesforce."""
 
-from leadsync.connectors.salesforce.connector import SalesforceDestination
+from leadsync.connectors.salesforce.destination import SalesforceDestination
 
 __all__ = ["SalesforceDestination"]

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadsync.connectors.base import CrmChange
+
 PAGE = 2000
+# What sales changes that leadsync reads back ([feedback]).
+LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
+TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
 
 
 def stamp(value: str) -> datetime:
@@ -98,3 +103,53 @@ def changed_since(
         else:
             lower, after_lower = last, False
     raise AssertionError("unreachable: the read ends when a page is short")
+
+
+def sales_changes(
+    query: Callable[[str], Mapping[str, Any]],
+    cursor: Mapping[str, Any] | None,
+    *,
+    lead_key: str,
+    task_key: str,
+    lead_fields: Sequence[str],
+    overlap_seconds: float,
+) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
+    """Leads leadsync made (status, owner, conversion, and ``lead_fields``), then their
+    tasks (status, closed), then Contacts' owners (the leads attached or converted to
+    one), changed since the cursor, by SystemModstamp and Id. Contacts carry no key of
+    leadsync's: every Contact changed is read, from the first read on, and the caller
+    keeps those it wrote to."""
+    position = dict(cursor or {})
+    began = datetime.now(UTC)  # the org's clock, near enough: stamps are compared to it
+    if "Contact" not in position:
+        # Not the whole org's history: the Contacts that change from now on.
+        position["Contact"] = {"since": literal(began)}
+    reads = (
+        ("Lead", "lead", lead_key, [*LEAD_FEEDBACK, *lead_fields]),
+        ("Task", "task", task_key, list(TASK_FEEDBACK)),
+        ("Contact", "lead", None, ["OwnerId"]),
+    )
+    for obj, kind, key_field, fields in reads:
+        pages = changed_since(
+            query,
+            obj,
+            [*([key_field] if key_field else []), *dict.fromkeys(fields)],
+            f"{key_field or 'Id'} != null",
+            position.get(obj),
+            read_at=began,
+            overlap_seconds=overlap_seconds,
+        )
+        for rows, obj_cursor in pages:
+            position[obj] = obj_cursor
+            changes = [
+                CrmChange(
+                    kind=kind,
+                    crm_id=str(row["Id"]),
+                    key=row.get(key_field) if key_field else None,
+                    fields={f: row.get(f) for f in fields}
+                    | ({"completed": bool(row.get("IsClosed"))} if kind == "task" else {}),
+                    at=stamp(str(row["SystemModstamp"])),
+                )
+                for row in rows
+            ]
+            yield changes, dict(position)

@@ -56,6 +56,9 @@ STATUS_TABLE: list[StatusRule] = [
 # nothing, and such a request lasts at least 20 seconds.
 CONCURRENT_WAIT_SECONDS = 5.0
 
+# A write to a Lead converted since: followed to its Contact.
+CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
+
 # Per-record error codes in a batch result that may succeed when sent again.
 RETRIABLE_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "MISSING_RESULT"})
 

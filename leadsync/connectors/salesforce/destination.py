@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -17,28 +16,26 @@ from leadsync.connectors.base import (
     ObjectSchema,
     RecordResult,
     missing_result,
-    task_of,
 )
 from leadsync.connectors.http import classified
+from leadsync.connectors.salesforce import sobjects
 from leadsync.connectors.salesforce.bulk import BulkApi
-from leadsync.connectors.salesforce.changes import changed_since, literal, stamp
-from leadsync.connectors.salesforce.client import SalesforceConfig, build_client
-from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
+from leadsync.connectors.salesforce.changes import sales_changes
+from leadsync.connectors.salesforce.client import build_client
+from leadsync.connectors.salesforce.config import SalesforceConfig
+from leadsync.connectors.salesforce.errors import CONVERTED, classify
 from leadsync.connectors.salesforce.people import (
     OrgPeople,
     duplicates_found,
-    matched,
     soql_text,
 )
 from leadsync.connectors.salesforce.schema import parse_describe
+from leadsync.connectors.salesforce.tasks import Activities
 from leadsync.retry import RetryPolicy
 
 logger = log.get("leadsync.connectors.salesforce")
-CONVERTED = "CANNOT_UPDATE_CONVERTED_LEAD"
 READ_ATTEMPTS = 5
 # What sales does that leadsync reads back.
-LEAD_FEEDBACK = ("Status", "OwnerId", "IsConverted", "ConvertedContactId")
-TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
 
 
 class SalesforceDestination(Destination):
@@ -46,6 +43,7 @@ class SalesforceDestination(Destination):
     Config = SalesforceConfig
     config: SalesforceConfig
     max_batch = 200
+    email_field: str | None = "Email"
 
     _client: Salesforce | None = None
     _contact_writable: frozenset[str] | None = None
@@ -87,7 +85,7 @@ class SalesforceDestination(Destination):
 
     @property
     def bulk_threshold(self) -> int | None:
-        return self.config.bulk_threshold or None
+        return self.config.bulk_threshold or None  # 0 in the config: never
 
     @property
     def bulk_job_size(self) -> int:
@@ -104,6 +102,8 @@ class SalesforceDestination(Destination):
         attached to that Contact instead of becoming a duplicate Lead (attach_to_contacts).
         A lead converted since the last write answers CANNOT_UPDATE_CONVERTED_LEAD and is
         followed to its Contact."""
+        if len(records) > self.batch_size:  # the caller's bug: caught before any request
+            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
         return self._upsert(records, crm_ids, bulk=False)
 
     def bulk_upsert(
@@ -125,7 +125,7 @@ class SalesforceDestination(Destination):
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)
         contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
-        people = _new_people(records, ids)
+        people = _new_people(records, ids, self.email_field)
         attached_now: set[int] = set()
         if self.config.attach_to_contacts:
             attached = self.people.contacts_by_email(people, bulk=bulk)
@@ -151,7 +151,7 @@ class SalesforceDestination(Destination):
                     self.config.object, ext, picked, assignment_rule=self._bulk_rule()
                 )
             else:
-                answer = self._collections_upsert(self.config.object, ext, picked)
+                answer = sobjects.upsert(self.client, self.config.object, ext, picked)
             for i, result in zip(leads, answer, strict=True):
                 results[i] = result
             converted = [i for i in leads if results[i].code == CONVERTED]  # type: ignore[union-attr]
@@ -221,23 +221,12 @@ class SalesforceDestination(Destination):
         order = sorted(targets)
         rows = [{"Id": targets[i], **records[i]} for i in order]
         if bulk:
-            answer = self._bulk().update(obj, rows, assignment_rule=self._bulk_rule())
-            for i, result in zip(order, answer, strict=True):
-                results[i] = _at(result, targets[i])
-            return
-        for start in range(0, len(order), self.max_batch):
-            part = order[start : start + self.max_batch]
-            updates = [
-                {"attributes": {"type": obj}, **row} for row in rows[start : start + len(part)]
-            ]
-            with classified(classify):
-                reply = self.client.restful(
-                    "composite/sobjects",
-                    method="PATCH",
-                    json={"allOrNone": False, "records": updates},
-                )
-            for i, result in zip(part, _results(reply or [], len(updates)), strict=True):
-                results[i] = _at(result, targets[i])
+            bulk_answer = self._bulk().update(obj, rows, assignment_rule=self._bulk_rule())
+            answer = [sobjects.at(r, targets[i]) for i, r in zip(order, bulk_answer, strict=True)]
+        else:
+            answer = sobjects.update_by_id(self.client, obj, rows)
+        for i, result in zip(order, answer, strict=True):
+            results[i] = result
 
     def _contact_fields(self) -> frozenset[str]:
         """The Contact fields leadsync may update (asked once)."""
@@ -253,63 +242,19 @@ class SalesforceDestination(Destination):
     def upsert_tasks(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:
-        """Tasks upserted by their key in an External ID field on Task: exactly once. A lead
-        whose record was taken over (``check_open``: the CRM had it before this state db)
-        and already has an open follow-up task of leadsync's for the same stage under
-        another key (a state db that was lost made it) gets no second one."""
-        open_tasks = self.people.open_tasks(
-            [who for task, who in zip(tasks, lead_ids, strict=True) if task.get("check_open")]
+        return self.activities.upsert_tasks(tasks, lead_ids)
+
+    def set_nurture(
+        self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
+    ) -> list[RecordResult]:
+        return self.activities.set_nurture(members, lead_ids)
+
+    @property
+    def activities(self) -> Activities:
+        """Follow-up tasks and campaign members, written for this run."""
+        return Activities(
+            self.client, self.config, self.people, lambda soql: self._query(soql)["records"]
         )
-        records = []
-        for task, who in zip(tasks, lead_ids, strict=True):
-            record = {
-                self.config.task_key_field: task["key"],
-                "Subject": task["subject"],
-                "ActivityDate": task["due"],
-                "Priority": "High" if task["priority"] == "high" else "Normal",
-                "Status": "Not Started",
-                "Description": task["description"],
-                "WhoId": who,
-            }
-            if task.get("owner"):
-                record["OwnerId"] = task["owner"]
-            records.append(record)
-        same = {
-            i: open_tasks[(who, stage)][1]
-            for i, (task, who) in enumerate(zip(tasks, lead_ids, strict=True))
-            for stage in [task_of(task["key"])[1]]
-            if (who, stage) in open_tasks and open_tasks[(who, stage)][0] != task["key"]
-        }
-        fresh = [i for i in range(len(records)) if i not in same]
-        sent = (
-            self._collections_upsert(
-                "Task", self.config.task_key_field, [records[i] for i in fresh]
-            )
-            if fresh
-            else []
-        )
-        results = [
-            RecordResult(ok=True, crm_id=same[i], adopted=True) if i in same else None
-            for i in range(len(records))
-        ]
-        for i, result in zip(fresh, sent, strict=True):
-            results[i] = result
-        converted = [i for i, r in enumerate(results) if r is not None and r.code == CONVERTED]
-        if converted:
-            # The lead was converted since: the task goes to its Contact.
-            ids = ", ".join(soql_text(str(records[i]["WhoId"])) for i in converted)
-            rows = self._query(f"SELECT Id, ConvertedContactId FROM Lead WHERE Id IN ({ids})")
-            contact_of = {r["Id"]: r["ConvertedContactId"] for r in rows["records"]}
-            again = [i for i in converted if contact_of.get(records[i]["WhoId"])]
-            for i in again:
-                records[i]["WhoId"] = contact_of[records[i]["WhoId"]]
-            if again:
-                retried = self._collections_upsert(
-                    "Task", self.config.task_key_field, [records[i] for i in again]
-                )
-                for i, result in zip(again, retried, strict=True):
-                    results[i] = result
-        return [r or missing_result("Salesforce") for r in results]
 
     @property
     def people(self) -> OrgPeople:
@@ -365,45 +310,15 @@ class SalesforceDestination(Destination):
     def read_changes(
         self, cursor: Mapping[str, Any] | None, lead_fields: Sequence[str] = ()
     ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
-        """Leads leadsync made (status, owner, conversion, and ``lead_fields``), then their
-        tasks (status, closed), then Contacts' owners (the leads attached or converted to
-        one), changed since the cursor, by SystemModstamp and Id. Contacts carry no key of
-        leadsync's: every Contact changed is read, from the first read on, and the caller
-        keeps those it wrote to."""
-        position = dict(cursor or {})
-        began = datetime.now(UTC)  # the org's clock, near enough: stamps are compared to it
-        if "Contact" not in position:
-            # Not the whole org's history: the Contacts that change from now on.
-            position["Contact"] = {"since": literal(began)}
-        reads = (
-            ("Lead", "lead", self.external_id_field, [*LEAD_FEEDBACK, *lead_fields]),
-            ("Task", "task", self.config.task_key_field, list(TASK_FEEDBACK)),
-            ("Contact", "lead", None, ["OwnerId"]),
+        """What sales changed since the cursor: see ``changes.sales_changes``."""
+        return sales_changes(
+            self._query,
+            cursor,
+            lead_key=self.external_id_field,
+            task_key=self.config.task_key_field,
+            lead_fields=lead_fields,
+            overlap_seconds=self.config.changes_overlap_seconds,
         )
-        for obj, kind, key_field, fields in reads:
-            pages = changed_since(
-                self._query,
-                obj,
-                [*([key_field] if key_field else []), *dict.fromkeys(fields)],
-                f"{key_field or 'Id'} != null",
-                position.get(obj),
-                read_at=began,
-                overlap_seconds=self.config.changes_overlap_seconds,
-            )
-            for rows, obj_cursor in pages:
-                position[obj] = obj_cursor
-                changes = [
-                    CrmChange(
-                        kind=kind,
-                        crm_id=str(row["Id"]),
-                        key=row.get(key_field) if key_field else None,
-                        fields={f: row.get(f) for f in fields}
-                        | ({"completed": bool(row.get("IsClosed"))} if kind == "task" else {}),
-                        at=stamp(str(row["SystemModstamp"])),
-                    )
-                    for row in rows
-                ]
-                yield changes, dict(position)
 
     def _query(self, soql: str, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
         """One page of a SOQL query (Salesforce answers 2,000 rows a page at most)."""
@@ -452,97 +367,15 @@ class SalesforceDestination(Destination):
             queues = self.client.query_all("SELECT Id FROM Group WHERE Type = 'Queue'")
         return frozenset(r["Id"] for r in [*users["records"], *queues["records"]])
 
-    def set_nurture(
-        self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
-    ) -> list[RecordResult]:
-        """CampaignMembers upserted by a key (campaign and lead) in an External ID field."""
-        records = []
-        for member, lead_id in zip(members, lead_ids, strict=True):
-            record: dict[str, Any] = {
-                self.config.member_key_field: member["member"],
-                "Status": member["status"],
-            }
-            if member["action"] == "join":  # CampaignId and the person are set on create only
-                # A lead attached or converted to a Contact joins as that Contact.
-                who = "ContactId" if lead_id.startswith("003") else "LeadId"
-                record.update({"CampaignId": member["campaign"], who: lead_id})
-            records.append(record)
-        key = self.config.member_key_field
-        results = self._collections_upsert("CampaignMember", key, records)
-        # A join whose answer was lost (a timeout, a dropped connection) made the member:
-        # sent again, it is an update, and CampaignId and LeadId are set on create only.
-        again = [
-            i
-            for i, r in enumerate(results)
-            if r.code == "INVALID_FIELD_FOR_INSERT_UPDATE" and "CampaignId" in records[i]
-        ]
-        if again:
-            update = [
-                {
-                    k: v
-                    for k, v in records[i].items()
-                    if k not in ("CampaignId", "LeadId", "ContactId")
-                }
-                for i in again
-            ]
-            for i, result in zip(
-                again, self._collections_upsert("CampaignMember", key, update), strict=True
-            ):
-                results[i] = result
-        return results
 
-    def _collections_upsert(
-        self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
-    ) -> list[RecordResult]:
-        if len(records) > self.batch_size:
-            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
-        body = {
-            "allOrNone": False,
-            "records": [{"attributes": {"type": obj}, **r} for r in records],
-        }
-        with classified(classify):
-            answer = self.client.restful(
-                f"composite/sobjects/{obj}/{external_id_field}", method="PATCH", json=body
-            )
-        return _results(answer or [], len(records))
-
-
-def _results(answer: Sequence[Mapping[str, Any]], expected: int) -> list[RecordResult]:
-    """One result per record sent; a record the answer says nothing of has failed."""
-    results = []
-    for i in range(expected):
-        item = answer[i] if i < len(answer) else None
-        if item is None:
-            results.append(missing_result("Salesforce"))
-        elif item.get("success"):
-            results.append(
-                RecordResult(ok=True, crm_id=item.get("id"), created=bool(item.get("created")))
-            )
-        else:
-            err = (item.get("errors") or [{}])[0]
-            code = err.get("statusCode") or err.get("errorCode") or "UNKNOWN"
-            results.append(
-                RecordResult(
-                    ok=False,
-                    code=code,
-                    message=err.get("message", ""),
-                    fields=tuple(err.get("fields") or ()),
-                    retriable=code in RETRIABLE_RECORD_CODES,
-                    duplicates=matched(err.get("duplicateResult")),
-                )
-            )
-    return results
-
-
-def _at(result: RecordResult, crm_id: str) -> RecordResult:
-    """An update's result: written to ``crm_id``, not created."""
-    return result if not result.ok else RecordResult(ok=True, crm_id=crm_id)
-
-
-def _new_people(records: Sequence[Mapping[str, Any]], ids: Sequence[str | None]) -> dict[int, str]:
-    """The records with no CRM record yet, by their email (lower case)."""
+def _new_people(
+    records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], email_field: str | None
+) -> dict[int, str]:
+    """The records with no CRM record yet, by their email."""
+    if email_field is None:
+        return {}
     return {
-        i: str(r["Email"]).lower()
+        i: str(r[email_field])
         for i, r in enumerate(records)
-        if ids[i] is None and r.get("Email")
+        if ids[i] is None and r.get(email_field)
     }
