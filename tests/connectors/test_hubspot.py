@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from leadsync.connectors.base import FieldGuard
+from leadsync.connectors.base import CallCounter, FieldGuard
 from leadsync.connectors.hubspot import HubSpotDestination, HubSpotSource
 from leadsync.errors import AuthenticationError, ConnectorError, RateLimited, RetriableError
 from leadsync.testing import DestinationConformance, SourceConformance
@@ -338,3 +338,34 @@ def test_an_adopted_contact_keeps_what_sales_owns(hubspot: HubSpotSandbox, tmp_p
         "VP",
     )
     assert props["p1@x.example"]["leadsync_id"] == "lead-1"
+
+
+def test_a_source_and_destination_on_one_portal_pace_at_the_lower_limit(tmp_path: Path) -> None:
+    """Configured apart, a source (50 per 10 s) and a destination (100) on one portal
+    share one pacing window at 50 while both are open; once the source is closed, the
+    destination paces at its own limit."""
+    from leadsync.connectors.hubspot.client import HubSpotApi
+    from leadsync.connectors.hubspot.config import HubSpotConnection
+
+    def api(limit: int) -> HubSpotApi:
+        config = HubSpotConnection.model_validate(
+            {
+                "auth": {"access_token": "one-portal"},
+                "rate_limit_per_10s": limit,
+                "rate_limit_share": 1.0,
+                "sandbox_url": "http://127.0.0.1:9",
+            }
+        )
+        return HubSpotApi(config, CallCounter())
+
+    destination, source = api(100), api(50)
+    assert destination.window is source.window
+    assert destination.window.limit == 50
+    source.close()
+    assert destination.window.limit == 100
+    other = api(20)
+    del other  # a client nobody closed stops counting once it is gone
+    import gc
+
+    gc.collect()
+    assert destination.window.limit == 100

@@ -160,7 +160,7 @@ def test_demo_into_hubspot_twice(tmp_path: Path) -> None:
     # what sales did (contacts and tasks: a search each), properties, ceil(481 / 100)
     # upserts, owners active and archived, contacts by email (100 a search, for 481 leads:
     # 5), one task batch, ceil(256 / 100) list changes
-    assert one["api_calls"] == 2 + 1 + 5 + 2 + 5 + 1 + 3
+    assert one["api_calls"] == 2 + 1 + 5 + 2 + 5 + 1 + 3, json.dumps(one)
     second = demo("--crm", "hubspot", "--dir", hubspot_dir)
     writes = ("read", "created", "updated", "tasks_created", "nurture_added")
     assert {k: second[k] for k in writes} == dict.fromkeys(writes, 0)

@@ -16,13 +16,14 @@ destination's read-back of what sales did (contacts, tasks) both read this way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from hubspot.crm.contacts import PublicObjectSearchRequest as ContactSearch
 from hubspot.crm.objects.tasks import PublicObjectSearchRequest as TaskSearch
 
+from leadsync.connectors.base import CrmChange
 from leadsync.connectors.hubspot.client import HubSpotApi
 from leadsync.errors import ConnectorError
 
@@ -122,3 +123,46 @@ def iso(millis: int) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{millis % 1000:03d}Z"
     )
+
+
+# What sales does that leadsync reads back ([feedback]).
+CONTACT_FEEDBACK = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id")
+TASK_FEEDBACK = ("hs_task_status", "hubspot_owner_id")
+
+
+def sales_changes(
+    api: HubSpotApi,
+    cursor: Mapping[str, Any] | None,
+    *,
+    lead_key: str,
+    task_key: str,
+    lead_fields: Sequence[str],
+) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
+    """Contacts whose status, stage or owner may have changed, then tasks (completed or
+    not), modified since the cursor: the same moving window as the source reads."""
+    position = dict(cursor or {})
+    reads = (
+        ("contacts", "lead", lead_key, (*CONTACT_FEEDBACK, *lead_fields)),
+        ("tasks", "task", task_key, TASK_FEEDBACK),
+    )
+    for obj, kind, key_prop, wanted in reads:
+        pages = modified_since(api, obj, [key_prop, *wanted], position.get(obj))
+        for items, obj_cursor in pages:
+            position[obj] = obj_cursor
+            changes = []
+            for item in items:
+                props = item.get("properties") or {}
+                at = ms(props.get(MODIFIED[obj]))
+                fields = {p: props.get(p) for p in wanted}
+                if kind == "task":
+                    fields["completed"] = props.get("hs_task_status") == "COMPLETED"
+                changes.append(
+                    CrmChange(
+                        kind=kind,
+                        crm_id=str(item["id"]),
+                        key=props.get(key_prop),
+                        fields=fields,
+                        at=datetime.fromtimestamp(at / 1000, UTC) if at else None,
+                    )
+                )
+            yield changes, dict(position)

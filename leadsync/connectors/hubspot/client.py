@@ -15,51 +15,48 @@ import hashlib
 import json
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import hubspot
-from pydantic import Field, SecretStr
 from urllib3.util.retry import Retry
 
-from leadsync.connectors.base import ApiQuota, CallCounter, ConnectorConfig
+from leadsync.connectors.base import ApiQuota, CallCounter
 from leadsync.connectors.http import classified
+from leadsync.connectors.hubspot.config import HubSpotConnection
 from leadsync.connectors.hubspot.errors import classify
 from leadsync.retry import RetryPolicy
 
 T = TypeVar("T")
 
 
-class HubSpotAuth(ConnectorConfig):
-    # A private app's access token, with the scopes listed in config.example.toml.
-    access_token: SecretStr
-
-
-class HubSpotConnection(ConnectorConfig):
-    """Options shared by the HubSpot source and destination."""
-
-    auth: HubSpotAuth
-    # The portal's limit per rolling 10 seconds (100 on Free/Starter, 190 on
-    # Professional/Enterprise), and the share of it leadsync may use: other
-    # integrations on the same portal need the rest.
-    rate_limit_per_10s: int = Field(100, ge=1)
-    rate_limit_share: float = Field(0.9, gt=0, le=1)
-    search_per_second: float = Field(4.0, gt=0)
-    timeout_seconds: float = Field(30.0, gt=0)
-    # Send every request to this emulator URL instead of api.hubapi.com (demo, tests).
-    sandbox_url: str | None = None
-
-
 class Window:
     """At most ``limit`` requests in any ``seconds``-long window: HubSpot's own rule, kept
-    on our side so that its 429 stays the exception."""
+    on our side so that its 429 stays the exception. Every connector on one portal paces
+    through one window; the limit is the lowest any connector still open was given, so
+    that a source and a destination configured apart cannot pass the portal's together."""
 
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = max(limit, 1)
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.sent: deque[float] = deque()
         self.lock = threading.Lock()
+        self._limits: dict[int, int] = {}  # id of each open client -> the limit it was given
+
+    @property
+    def limit(self) -> int:
+        return min(self._limits.values(), default=1)
+
+    def join(self, client: object, limit: int) -> None:
+        """``client`` paces through this window at ``limit`` until it leaves (or is gone)."""
+        with self.lock:
+            self._limits[id(client)] = max(limit, 1)
+        weakref.finalize(client, self.leave, id(client))
+
+    def leave(self, client_id: int) -> None:
+        with self.lock:
+            self._limits.pop(client_id, None)
 
     def take(self) -> None:
         """Block until a request may go: never longer than one window, since the oldest
@@ -76,23 +73,16 @@ class Window:
             time.sleep(min(max(wait, 0.001), self.seconds))
 
 
-_PORTALS: dict[tuple[str, str], Window] = {}
+_PORTALS: dict[tuple[str, str, str, float], Window] = {}
 _PORTALS_LOCK = threading.Lock()
 
 
-def portal_window(token: str, kind: str, limit: int, seconds: float) -> Window:
-    """The pacing window of one portal (known by a hash of its token, never the token),
-    shared by every connector on it, at the lowest limit any of them was given: a source
-    and a destination with different limits must not pass the portal's together."""
-    key = (hashlib.sha256(token.encode()).hexdigest()[:16], kind)
+def portal_window(host: str, token: str, kind: str, seconds: float) -> Window:
+    """The pacing window of one portal (known by its host and a hash of its token, never
+    the token)."""
+    key = (host, hashlib.sha256(token.encode()).hexdigest()[:16], kind, seconds)
     with _PORTALS_LOCK:
-        window = _PORTALS.get(key)
-        if window is None:
-            window = _PORTALS[key] = Window(limit, seconds)
-        with window.lock:
-            window.limit = min(window.limit, max(limit, 1))
-            window.seconds = max(window.seconds, seconds)
-        return window
+        return _PORTALS.setdefault(key, Window(seconds))
 
 
 class HubSpotApi:
@@ -113,17 +103,18 @@ class HubSpotApi:
         self.client = hubspot.Client.create(**options)
         self.counter = counter
         self.timeout = config.timeout_seconds
-        self.window = portal_window(
-            token, "10s", int(config.rate_limit_per_10s * config.rate_limit_share), 10.0
-        )
+        host = options.get("host", "api.hubapi.com")
+        self.window = portal_window(host, token, "10s", 10.0)
+        self.window.join(self, int(config.rate_limit_per_10s * config.rate_limit_share))
         # The same share of the search limit, as a longer second: 4 searches per 1.11 s
         # leave HubSpot's clock room to disagree with ours by a tenth of a second.
-        self.search_window = portal_window(
-            token,
-            "search",
-            max(int(config.search_per_second), 1),
-            1.0 / config.rate_limit_share,
-        )
+        self.search_window = portal_window(host, token, "search", 1.0 / config.rate_limit_share)
+        self.search_window.join(self, max(int(config.search_per_second), 1))
+
+    def close(self) -> None:
+        """Leave the portal's windows: the limits this client was given no longer apply."""
+        self.window.leave(id(self))
+        self.search_window.leave(id(self))
 
     @property
     def crm(self) -> Any:

@@ -20,12 +20,10 @@ Tasks carry their key in a unique task property (``leadsync_key``): see
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
-    PublicObjectSearchRequest,
     SimplePublicObjectBatchInputUpsert,
 )
 from hubspot.crm.lists import MembershipChangeRequest
@@ -33,7 +31,6 @@ from hubspot.crm.objects.tasks import (
     BatchReadInputSimplePublicObjectId,
     SimplePublicObjectId,
 )
-from pydantic import Field, field_validator
 
 from leadsync.connectors.base import (
     CrmChange,
@@ -42,8 +39,10 @@ from leadsync.connectors.base import (
     RecordResult,
     missing_result,
 )
-from leadsync.connectors.hubspot.changes import MODIFIED, modified_since, ms
-from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
+from leadsync.connectors.hubspot.changes import sales_changes
+from leadsync.connectors.hubspot.client import HubSpotApi
+from leadsync.connectors.hubspot.config import MAX_BATCH, HubSpotDestinationConfig
+from leadsync.connectors.hubspot.owners import EMAIL, PortalOwners
 from leadsync.connectors.hubspot.schema import parse_properties
 from leadsync.connectors.hubspot.tasks import TaskWriter
 from leadsync.connectors.hubspot.values import (
@@ -56,34 +55,7 @@ from leadsync.connectors.hubspot.values import (
 )
 from leadsync.errors import ConnectorError, RequestRejected
 
-MAX_BATCH = 100
-# What sales does that leadsync reads back (a later issue turns these into stages).
-CONTACT_FEEDBACK = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id")
-TASK_FEEDBACK = ("hs_task_status", "hubspot_owner_id")
 READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
-# HubSpot's own unique property of a contact, by which it finds the same person again.
-EMAIL = "email"
-
-
-class HubSpotDestinationConfig(HubSpotConnection):
-    # A contact property with unique values (single-line text) holding leadsync's lead key.
-    id_property: str = "leadsync_id"
-    # A contact HubSpot holds under the same email becomes the lead's contact.
-    adopt_by_email: bool = True
-    # A task property with unique values holding the follow-up task's key.
-    task_key_property: str = "leadsync_key"
-    batch_size: int = Field(MAX_BATCH, ge=1, le=MAX_BATCH)
-
-    @field_validator("id_property")
-    @classmethod
-    def _not_email(cls, value: str) -> str:
-        if value.lower() == "email":
-            raise ValueError(
-                "id_property holds leadsync's own lead key, so it cannot be email: create a "
-                "unique property (leadsync_id); contacts HubSpot holds under the same email "
-                "are matched by email anyway (adopt_by_email)"
-            )
-        return value
 
 
 class HubSpotDestination(Destination):
@@ -95,7 +67,7 @@ class HubSpotDestination(Destination):
 
     _api: HubSpotApi | None = None
     _schema: ObjectSchema | None = None
-    _owners: dict[str, tuple[str, bool]] | None = None  # email and id -> (id, active)
+    _owners: PortalOwners | None = None
 
     @property
     def external_id_field(self) -> str:
@@ -110,6 +82,11 @@ class HubSpotDestination(Destination):
         if self._api is None:
             self._api = HubSpotApi(self.config, self.calls, self.quota)
         return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
 
     # -- schema and people ----------------------------------------------------
 
@@ -143,71 +120,23 @@ class HubSpotDestination(Destination):
         )
         return [p.to_dict() for p in answer.results]
 
-    def owners(self) -> dict[str, tuple[str, bool]]:
-        """Every owner by id and by email (lowercased): (owner id, active)."""
+    @property
+    def portal_owners(self) -> PortalOwners:
         if self._owners is None:
-            found: dict[str, tuple[str, bool]] = {}
-            for archived in (False, True):
-                after = None
-                for _ in range(1000):  # 100,000 owners: more than any portal has
-                    page = self.api.call(
-                        "owners",
-                        self.api.crm.owners.owners_api.get_page,
-                        limit=100,
-                        archived=archived,
-                        attempts=READ_ATTEMPTS,
-                        **({"after": after} if after else {}),
-                    )
-                    for owner in page.results:
-                        # An active owner wins over an archived one with the same email.
-                        entry = (str(owner.id), not archived)
-                        found.setdefault(str(owner.id), entry)
-                        if owner.email:
-                            found.setdefault(owner.email.lower(), entry)
-                    after = page.paging.next.after if page.paging and page.paging.next else None
-                    if not after:
-                        break
-            self._owners = found
+            self._owners = PortalOwners(self.api, self.config.id_property)
         return self._owners
 
     def active_owners(self) -> frozenset[str]:
-        """Owner ids and emails (routing may name either) of owners not archived."""
-        return frozenset(k for k, (_, active) in self.owners().items() if active)
+        return self.portal_owners.active()
 
     def owner_id(self, owner: str) -> str | None:
-        """The owner id for an id or an email; None when the portal has no such owner."""
-        found = self.owners().get(owner.lower() if "@" in owner else owner)
-        return found[0] if found else None
+        return self.portal_owners.owner_id(owner)
 
     def same_owner(self, written: str, crm_value: str) -> bool:
-        return (self.owner_id(written) or written) == (self.owner_id(crm_value) or crm_value)
+        return self.portal_owners.same(written, crm_value)
 
     def existing_owners(self, people: Mapping[str, str]) -> dict[str, str]:
-        """Owners of contacts HubSpot holds under these emails that leadsync did not make."""
-        found: dict[str, str] = {}
-        emails = sorted(people)
-        for start in range(0, len(emails), 100):
-            part = emails[start : start + 100]
-            request = PublicObjectSearchRequest(
-                filter_groups=[
-                    {"filters": [{"propertyName": EMAIL, "operator": "IN", "values": part}]}
-                ],
-                properties=[EMAIL, "hubspot_owner_id", self.config.id_property],
-                limit=100,
-            )
-            answer = self.api.json(
-                "contacts_search",
-                self.api.crm.contacts.search_api.do_search,
-                request,
-                attempts=READ_ATTEMPTS,
-            )
-            for contact in answer.get("results") or []:
-                props = contact.get("properties") or {}
-                email = str(props.get(EMAIL) or "").lower()  # as sales typed it
-                ours = props.get(self.config.id_property) == people.get(email)
-                if email in people and props.get("hubspot_owner_id") and not ours:
-                    found[email] = str(props["hubspot_owner_id"])
-        return found
+        return self.portal_owners.existing(people)
 
     def snapshot(
         self, fields: Sequence[str], crm_ids: Sequence[str]
@@ -245,32 +174,13 @@ class HubSpotDestination(Destination):
     ) -> Iterator[tuple[list[CrmChange], dict[str, Any]]]:
         """Contacts whose status, stage or owner may have changed, then tasks (completed or
         not), modified since the cursor: the same moving window as the source reads."""
-        position = dict(cursor or {})
-        reads = (
-            ("contacts", "lead", self.config.id_property, (*CONTACT_FEEDBACK, *lead_fields)),
-            ("tasks", "task", self.config.task_key_property, TASK_FEEDBACK),
+        return sales_changes(
+            self.api,
+            cursor,
+            lead_key=self.config.id_property,
+            task_key=self.config.task_key_property,
+            lead_fields=lead_fields,
         )
-        for obj, kind, key_prop, wanted in reads:
-            pages = modified_since(self.api, obj, [key_prop, *wanted], position.get(obj))
-            for items, obj_cursor in pages:
-                position[obj] = obj_cursor
-                changes = []
-                for item in items:
-                    props = item.get("properties") or {}
-                    at = ms(props.get(MODIFIED[obj]))
-                    fields = {p: props.get(p) for p in wanted}
-                    if kind == "task":
-                        fields["completed"] = props.get("hs_task_status") == "COMPLETED"
-                    changes.append(
-                        CrmChange(
-                            kind=kind,
-                            crm_id=str(item["id"]),
-                            key=props.get(key_prop),
-                            fields=fields,
-                            at=datetime.fromtimestamp(at / 1000, UTC) if at else None,
-                        )
-                    )
-                yield changes, dict(position)
 
     # -- contacts -------------------------------------------------------------
 

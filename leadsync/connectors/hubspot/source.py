@@ -15,11 +15,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
-
 from leadsync.connectors.base import Page, RawRecord, Source, content_hash
 from leadsync.connectors.hubspot.changes import MODIFIED, iso, modified_since, ms, ms_of
-from leadsync.connectors.hubspot.client import HubSpotApi, HubSpotConnection
+from leadsync.connectors.hubspot.client import HubSpotApi
+from leadsync.connectors.hubspot.config import HubSpotSourceConfig
 from leadsync.connectors.hubspot.schema import field_type
 from leadsync.errors import ConnectorError
 
@@ -30,17 +29,6 @@ ACTIVITY = {
     "email_click": ("hs_email_last_click_date", {}),
     "page_view": ("hs_analytics_last_visit_timestamp", {}),
 }
-
-
-class HubSpotSourceConfig(HubSpotConnection):
-    # Read contacts modified from this time on (ISO 8601) on the first run; all when unset.
-    start_date: datetime | None = None
-    # How far before the cursor each read starts, for records HubSpot commits late.
-    overlap_seconds: float = Field(300.0, ge=0)
-    # Contact activity (forms, email opens and clicks, visits) as leadsync events.
-    activity_events: bool = True
-    # Properties to read beyond those the field map names.
-    properties: list[str] = Field(default_factory=list)
 
 
 class HubSpotSource(Source):
@@ -57,6 +45,11 @@ class HubSpotSource(Source):
         if self._api is None:
             self._api = HubSpotApi(self.config, self.calls)
         return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
 
     def want(self, columns: set[str]) -> None:
         self.wanted = frozenset(columns)

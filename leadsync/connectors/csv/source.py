@@ -15,24 +15,13 @@ import hashlib
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from leadsync.connectors.base import ConnectorConfig, Page, RawRecord, Source, content_hash
-from leadsync.connectors.csv.reader import BOM, Row, RowReader
+from leadsync.connectors.base import Page, RawRecord, Source, content_hash
+from leadsync.connectors.csv.client import Row, RowReader
+from leadsync.connectors.csv.config import CsvConfig
+from leadsync.connectors.csv.schema import header
 from leadsync.errors import ConnectorError
-
-
-class CsvConfig(ConnectorConfig):
-    path: str
-    # A last line with no newline yet is taken as still being written (and left for the
-    # next read) while the file changed within this many seconds.
-    settle_seconds: float = Field(30.0, ge=0)
-    encoding: Literal["auto", "utf-8", "utf-8-sig", "latin-1", "cp1252"] = "auto"
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    null_values: list[str] = Field(default_factory=lambda: [""])
-    external_id: str | None = None
 
 
 class CsvSource(Source):
@@ -69,17 +58,7 @@ class CsvSource(Source):
         return []
 
     def _header(self, values: list[str]) -> list[str]:
-        """The column names; two columns of one name are refused (the later would win)."""
-        header = [c.strip().lstrip(BOM.decode("utf-8")) for c in values]
-        seen: dict[str, int] = {}
-        for i, name in enumerate(header, start=1):
-            if name in seen:
-                raise ConnectorError(
-                    f"sources.{self.name}: the header of {self.path.name} names {name!r} "
-                    f"twice (columns {seen[name]} and {i}): rename one, or drop it from the export"
-                )
-            seen[name] = i
-        return header
+        return header(values, f"sources.{self.name}", self.path.name)
 
     def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
         try:

@@ -1,4 +1,5 @@
-"""Streaming a delimited file row by row, knowing where each row starts and ends.
+"""The CSV connector's client: the file, streamed row by row, knowing where each row
+starts and ends.
 
 The file is read as bytes, one physical line at a time, so that the byte
 offset after every row is known exactly: that offset (with a hash of the bytes
