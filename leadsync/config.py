@@ -28,9 +28,6 @@ DEFAULT_CONFIG = "config.toml"
 DEFAULT_STATE_URL = "sqlite:///state.db"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-# Every secret value seen while loading; logging masks them wherever they appear.
-SECRET_VALUES: set[str] = set()
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -374,14 +371,16 @@ def _interpolate(value: Any, key: tuple[str, ...], missing: list[str], path: Pat
     return _ENV_REF.sub(substitute, value)
 
 
-def remember_secrets(model: BaseModel) -> None:
-    """Record the secret values of a validated connector config for log masking."""
+def secret_values(model: BaseModel) -> frozenset[str]:
+    """The secret values of a validated connector config: the log masks them."""
+    found: set[str] = set()
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr) and value.get_secret_value():
-            SECRET_VALUES.add(value.get_secret_value())
+            found.add(value.get_secret_value())
         elif isinstance(value, BaseModel):
-            remember_secrets(value)
+            found |= secret_values(value)
+    return frozenset(found)
 
 
 _MODELS_BY_TITLE: dict[str, type[BaseModel]] = {

@@ -1,9 +1,10 @@
 """structlog, configured once: a console renderer on a terminal, JSON lines otherwise.
 
 Logs go to stderr so that `--json` output on stdout stays one clean object.
-Two processors keep what must not leak out of log lines: secret values seen in
-the config are masked wherever they appear, and personal data (emails, phones)
-is dropped below debug level.
+Two processors keep what must not leak out of log lines: the connectors'
+secrets are masked wherever they appear (the masking processor is built with
+them: ``configure(secrets=...)``, or ``mask`` once the connectors are wired),
+and personal data (emails, phones) is dropped below debug level.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
-
-from leadsync.config import SECRET_VALUES
 
 _PERSONAL_KEYS = frozenset({"email", "phone", "first_name", "last_name", "name"})
 
@@ -34,17 +33,25 @@ def masked_urls(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", text) if "://" in text else text
 
 
-def mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    secrets = sorted(
-        (s for s in SECRET_VALUES if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True
-    )
-    for key, value in event.items():
-        if isinstance(value, str):
-            for secret in secrets:
-                if secret in value:
-                    value = value.replace(secret, "***")
-            event[key] = masked_urls(value)
-    return event
+class SecretMask:
+    """A processor replacing each of its secrets, and any URL's password, by ***."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first: a secret that contains another is masked whole.
+        self.secrets = sorted(
+            {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True
+        )
+
+    def __call__(
+        self, _: Any, __: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            if isinstance(value, str):
+                for secret in self.secrets:
+                    if secret in value:
+                        value = value.replace(secret, "***")
+                event[key] = masked_urls(value)
+        return event
 
 
 def drop_personal_data(
@@ -56,7 +63,9 @@ def drop_personal_data(
     return event
 
 
-def configure(level: str = "info", *, json: bool | None = None) -> None:
+def configure(
+    level: str = "info", *, json: bool | None = None, secrets: Iterable[str] = ()
+) -> None:
     as_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
@@ -67,13 +76,23 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             drop_personal_data,
-            mask_secrets,
+            SecretMask(secrets),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def mask(secrets: Iterable[str]) -> None:
+    """Mask these secrets too, from now on: the masking processor is built anew with them
+    and every secret it masked already (level and format stay as configured)."""
+    processors = [
+        SecretMask([*p.secrets, *secrets]) if isinstance(p, SecretMask) else p
+        for p in structlog.get_config()["processors"]
+    ]
+    structlog.configure(processors=processors)
 
 
 def get(name: str) -> Any:

@@ -91,14 +91,17 @@ def test_secrets_never_reach_a_log_line(
     monkeypatch.setenv("SF_CLIENT_ID", "x")
     monkeypatch.setenv("SF_MY_DOMAIN", "acme.my")
     monkeypatch.setenv("SF_CLIENT_SECRET", "hunter2-very-secret")
-    wire(cfg.load(write(tmp_path, EXAMPLE.read_text())))
     log.configure("info", json=True)
+    wire(cfg.load(write(tmp_path, EXAMPLE.read_text())))  # hands its secrets to the log
     structlog.get_logger("t").error(
         "crm.login.failed", error="login with hunter2-very-secret refused", email="ann@x.example"
     )
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["error"] == "login with *** refused"
     assert line["email"] == "<redacted>"
+    log.configure("info", json=True, secrets=["hunter2-very-secret"])  # built with them
+    structlog.get_logger("t").error("crm.login.failed", error="hunter2-very-secret")
+    assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["error"] == "***"
 
 
 def test_a_url_password_never_reaches_a_log_line(capsys: pytest.CaptureFixture[str]):

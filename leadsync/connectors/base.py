@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from leadsync.config import pydantic_problems, register_model, remember_secrets
+from leadsync.config import pydantic_problems, register_model, secret_values
 from leadsync.errors import ConfigError
 
 GROUP = "leadsync.connectors"
@@ -206,6 +206,8 @@ class Connector(ABC):
         self.base_dir = base_dir
         self.calls = CallCounter()
         self.quota = ApiQuota()
+        # What the log must never show: this connector's credentials.
+        self.secrets = secret_values(config)
 
     @classmethod
     def from_options(
@@ -217,7 +219,6 @@ class Connector(ABC):
             config = cls.Config.model_validate(dict(options))
         except ValidationError as exc:
             raise ConfigError(pydantic_problems(path, exc, tuple(key.split(".")))) from None
-        remember_secrets(config)
         return cls(name, config, path.parent)
 
     def check(self) -> list[str]:

@@ -31,9 +31,6 @@ SAMPLE = "sample_leads.csv"
 RECORDS = "sandbox-records.json"
 
 
-CRMS = ("salesforce", "hubspot")
-
-
 def example_text(crm: str = "salesforce") -> str:
     name = "config.example.toml" if crm == "salesforce" else f"config.{crm}.example.toml"
     return (resources.files("leadsync") / name).read_text(encoding="utf-8")

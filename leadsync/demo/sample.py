@@ -14,6 +14,8 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from leadsync.mapping.lead import iso_utc
+
 SEED = 20261123
 # The sample is written as of this day; a copy for a demo is moved to the day it runs.
 SAMPLE_DAY = date(2026, 11, 23)
@@ -185,9 +187,7 @@ def rows(n: int = 500, seed: int = SEED) -> list[list[str]]:
                 rng.choice(["No"] * 9 + ["Yes"]),
                 rng.choice(["No"] * 9 + ["Yes"]),
                 rng.choice(["Yes", "Yes", "No"]),
-                str(int(when.timestamp() * 1000))
-                if i % 2
-                else when.isoformat().replace("+00:00", "Z"),
+                str(int(when.timestamp() * 1000)) if i % 2 else iso_utc(when),
             ]
         )
     return out
@@ -213,7 +213,7 @@ def _moved(value: str, shift: timedelta) -> str:
     if value.isdigit():
         return str(int(value) + int(shift.total_seconds() * 1000))
     when = datetime.fromisoformat(value) + shift
-    return when.isoformat().replace("+00:00", "Z")
+    return iso_utc(when)
 
 
 def _ascii(text: str) -> str:

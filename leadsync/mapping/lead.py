@@ -106,7 +106,11 @@ def coerce(value: Any, kind: str) -> Any:
     raise ValueError(f"unknown field type {kind!r}")
 
 
-def iso_utc(value: datetime) -> str:
+def iso_utc(value: datetime, precision: str = "auto") -> str:
+    """The one way leadsync writes a datetime as text: UTC, ISO 8601, ending in ``Z``
+    (a naive value is taken as UTC). ``precision``: "seconds" (what people read, and
+    what SOQL takes), "milliseconds" (what HubSpot writes), or "auto" (as it is)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    timespec = {"auto": "auto", "seconds": "seconds", "milliseconds": "milliseconds"}[precision]
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")

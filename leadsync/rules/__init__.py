@@ -1,6 +1,6 @@
-"""Scoring, lifecycle, routing and hand-off rules: pure functions, no I/O.
-
-So far this holds the condition language (``conditions.py``) that the rules of
-issue 3 are written in; scoring, stages and routing build on it there. In the
-first path (issue 2) every mapped lead is planned for the CRM as it is.
+"""The business rules, pure functions with no I/O: the condition language
+(``conditions``), scoring (``scoring``), lifecycle stages (``lifecycle``),
+routing and weighted round robin (``routing``, ``roundrobin``), the follow-up task
+and nurture (``handoff``), and one lead's whole decision (``decide``). The
+pipeline reads and writes what they need around them (``sync.decide``).
 """

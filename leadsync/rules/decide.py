@@ -90,4 +90,4 @@ def decide(
 
 def _stamp(at: datetime) -> str:
     # To the second: CRMs take datetimes to the millisecond at most, and people read them.
-    return iso_utc(at.replace(microsecond=0))
+    return iso_utc(at, "seconds")

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from string import Template
 from typing import Any
 
+from leadsync.mapping.lead import iso_utc
 from leadsync.rules.conditions import Condition
 from leadsync.rules.decide import Decision
 from leadsync.rules.lifecycle import StageEntry
@@ -123,7 +124,7 @@ def follow_up(
         "subject": Template(spec.subject).safe_substitute(_Blank(values)).strip()[:255],
         # Salesforce's ActivityDate is a date; HubSpot's hs_timestamp an instant.
         "due": due.date().isoformat(),
-        "due_at": due.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "due_at": iso_utc(due, "seconds"),
         "priority": "high" if high else "normal",
         "description": insight(lead, decision, events, entry),
         "owner": owner,

@@ -23,7 +23,6 @@ from leadsync.rules.conditions import Condition
 from leadsync.rules.scoring import Score
 
 FUNNEL = ("inquiry", "lead", "mql", "sal", "sql")
-STAGES = (*FUNNEL, "recycled", "disqualified")
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,16 @@ def count_pending(session: Session, destination: str | None = None, kind: str | 
     return session.scalar(query) or 0
 
 
+def pending_by_kind(session: Session, destination: str) -> dict[str, int]:
+    """Pending ops of a destination, by kind (upsert, task, nurture)."""
+    rows = session.execute(
+        select(OutboxOp.kind, func.count())
+        .where(OutboxOp.status == "pending", OutboxOp.destination == destination)
+        .group_by(OutboxOp.kind)
+    )
+    return {kind: n for kind, n in rows}
+
+
 def count_held(session: Session, destination: str) -> int:
     """Pending ops that are not hand-offs: what waits while the API quota is low."""
     query = (

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
+from leadsync.mapping.lead import iso_utc
 from leadsync.state.models import (
     CrmRecord,
     Cursor,
@@ -179,7 +180,7 @@ def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list
 
 def event_values(event: Event) -> dict[str, Any]:
     """An event as rules read it: its attributes, type and time (ISO 8601, UTC)."""
-    at = event.at.isoformat().replace("+00:00", "Z") if event.at else None
+    at = iso_utc(event.at) if event.at else None
     return {**event.attributes, "type": event.type, "at": at}
 
 

@@ -90,9 +90,13 @@ def push(
     stats = stats if stats is not None else PushStats()
     deadline = time.monotonic() + policy.push_deadline_seconds
     with factory() as session:
-        total = outbox.count_pending(session, destination.name)
+        pending = outbox.pending_by_kind(session, destination.name)  # counted once a push
+    total = sum(pending.values())
     if total:
         destination.refresh_quota()
+    threshold = destination.bulk_threshold
+    # A backfill: a few requests per bulk job instead of one per batch of 200.
+    bulk = threshold is not None and pending.get("upsert", 0) >= threshold
     for kind in KINDS:
         _drain(
             factory,
@@ -103,6 +107,7 @@ def push(
             deadline,
             run_id,
             lambda finished: on_batch(finished, total) if on_batch else None,
+            bulk=bulk and kind == "upsert",
         )
     return stats
 
@@ -120,11 +125,12 @@ def _drain(
     deadline: float,
     run_id: str,
     progress: Callable[[int], Any],
+    *,
+    bulk: bool = False,
 ) -> None:
     size = getattr(destination, "batch_size", destination.max_batch)
     upsert = destination.upsert
-    if kind == "upsert" and _backfill(factory, destination):
-        # A backfill: a few requests per bulk job instead of one per batch of 200.
+    if bulk:
         size, upsert = destination.bulk_job_size, destination.bulk_upsert
         stats.bulk = True
     while True:
@@ -181,15 +187,6 @@ def _drain(
                 )
             session.commit()
         progress(finished)
-
-
-def _backfill(factory: sessionmaker[Session], destination: Destination) -> bool:
-    """Whether the leads waiting to be written are enough for the CRM's bulk API."""
-    threshold = destination.bulk_threshold
-    if not threshold:
-        return False
-    with factory() as session:
-        return outbox.count_pending(session, destination.name, kind="upsert") >= threshold
 
 
 def _hold(

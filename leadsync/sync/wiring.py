@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadsync import log
 from leadsync.config import Config
 from leadsync.connectors.base import Destination, FieldGuard, Source, connector_class
 from leadsync.errors import ConfigError
@@ -50,6 +51,14 @@ class Wiring:
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every connector's credentials: what the log must never show."""
+        found = set(self.destination.secrets)
+        for source, _ in self.sources.values():
+            found |= source.secrets
+        return frozenset(found)
+
     def close(self) -> None:
         for source, _ in self.sources.values():
             source.close()
@@ -75,6 +84,7 @@ def wire(config: Config) -> Wiring:
             source = cls.from_options(
                 name, section.options, key=f"sources.{name}", path=config.path
             )
+            log.mask(source.secrets)  # from now on, whatever goes wrong
             smap = compile_source_map(name, section.fields, custom, config.path)
             sources[name] = (source, smap)  # type: ignore[assignment]
             if section.event is not None:
@@ -97,6 +107,7 @@ def wire(config: Config) -> Wiring:
         if not issubclass(cls, Destination):
             raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
         destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
+        log.mask(destination.secrets)
         crm_map = compile_crm_map(s.crm.fields, {**custom, **DECISION_FIELDS}, config.path)
         destination.guard = FieldGuard(
             create_only=frozenset(f.target for f in crm_map.fields if f.direction == "crm"),

@@ -26,6 +26,7 @@ from hubspot.crm.objects.tasks import PublicObjectSearchRequest as TaskSearch
 from leadsync.connectors.base import CrmChange
 from leadsync.connectors.hubspot.client import HubSpotApi
 from leadsync.errors import ConnectorError
+from leadsync.mapping.lead import iso_utc
 
 SEARCH_PAGE = 200  # the search API's largest page
 SEARCH_CAP = 10_000
@@ -120,9 +121,7 @@ def ms_of(when: datetime | None) -> int:
 
 
 def iso(millis: int) -> str:
-    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{millis % 1000:03d}Z"
-    )
+    return iso_utc(datetime.fromtimestamp(millis / 1000, UTC), "milliseconds")
 
 
 # What sales does that leadsync reads back ([feedback]).

@@ -9,6 +9,7 @@ from typing import Any
 
 from leadsync.connectors.base import FieldSpec, RecordResult
 from leadsync.errors import RequestRejected
+from leadsync.mapping.lead import iso_utc
 
 
 def as_text(value: Any) -> str:
@@ -18,7 +19,7 @@ def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return iso_utc(value, "milliseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadsync.connectors.base import CrmChange
+from leadsync.mapping.lead import iso_utc
 
 PAGE = 2000
 # What sales changes that leadsync reads back ([feedback]).
@@ -32,14 +33,12 @@ TASK_FEEDBACK = ("Status", "IsClosed", "OwnerId")
 
 def stamp(value: str) -> datetime:
     """A Salesforce datetime (``2024-05-01T10:00:00.000+0000``) as an aware datetime."""
-    text = value.replace("Z", "+00:00")
-    if text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(UTC)
+    return datetime.fromisoformat(value).astimezone(UTC)  # 3.11 reads +0000 and Z
 
 
 def literal(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A SOQL datetime literal (to the second, in UTC)."""
+    return iso_utc(when, "seconds")
 
 
 def changed_since(
