@@ -145,3 +145,19 @@ def test_a_second_run_on_sqlite_is_refused_while_one_runs(tmp_path: Path, xeduca
 def test_a_second_run_on_postgres_is_refused_while_one_runs(pg_database: str, xeducation, sandbox):
     """On PostgreSQL the run lock is an advisory lock, with the same behaviour."""
     _locked_run_is_refused(xeducation, pg_database)
+
+
+def test_every_migration_goes_down_and_up_again(tmp_path: Path):
+    """Downgrades undo their upgrades: base, then head again, still matches the models."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    command.downgrade(db.alembic_config(engine), "base")
+    with engine.connect() as conn:
+        listed = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+        tables = set(listed.scalars())
+    assert tables <= {"alembic_version"}
+    engine.dispose()
+    _assert_models_match_migrations(url)

@@ -3,8 +3,7 @@ outbox, dead letters, sync runs.
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 07:29:39.521204
-"""
+Create Date: 2026-11-23 07:29:39.521204"""
 
 from __future__ import annotations
 
@@ -12,11 +11,10 @@ import sqlalchemy as sa
 from alembic import op
 
 import leadsync.state.models
+from leadsync.migrations import drop_tables
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -40,9 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_leads_email"), ["email"], unique=False)
-
+    op.create_index("ix_leads_email", "leads", ["email"])
     op.create_table(
         "quarantine",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -55,9 +51,7 @@ def upgrade() -> None:
         sa.Column("created_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("quarantine", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_quarantine_run_id"), ["run_id"], unique=False)
-
+    op.create_index("ix_quarantine_run_id", "quarantine", ["run_id"])
     op.create_table(
         "sync_runs",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -75,10 +69,7 @@ def upgrade() -> None:
         sa.Column("crm_id", sa.String(length=64), nullable=True),
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("synced_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("lead_id", "destination"),
     )
     op.create_table(
@@ -86,15 +77,10 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("source", "external_id"),
     )
-    with op.batch_alter_table("lead_identities", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_lead_identities_lead_id"), ["lead_id"], unique=False)
-
+    op.create_index("ix_lead_identities_lead_id", "lead_identities", ["lead_id"])
     op.create_table(
         "outbox",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -109,10 +95,7 @@ def upgrade() -> None:
         sa.Column("created_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("run_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
@@ -121,7 +104,6 @@ def upgrade() -> None:
             "ix_outbox_drain", ["destination", "status", "kind", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_outbox_lead_id"), ["lead_id"], unique=False)
-
     op.create_table(
         "source_records",
         sa.Column("source", sa.String(length=100), nullable=False),
@@ -129,10 +111,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=True),
         sa.Column("seen_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("source", "external_id"),
     )
     op.create_table(
@@ -145,45 +124,23 @@ def upgrade() -> None:
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("created_at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["op_id"],
-            ["outbox.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
+        sa.ForeignKeyConstraint(["op_id"], ["outbox.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("op_id"),
     )
-    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_dead_letters_code"), ["code"], unique=False)
+    op.create_index("ix_dead_letters_code", "dead_letters", ["code"])
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dead_letters_code"))
-
-    op.drop_table("dead_letters")
-    op.drop_table("source_records")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outbox_lead_id"))
-        batch_op.drop_index("ix_outbox_drain")
-
-    op.drop_table("outbox")
-    with op.batch_alter_table("lead_identities", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_lead_identities_lead_id"))
-
-    op.drop_table("lead_identities")
-    op.drop_table("crm_records")
-    op.drop_table("sync_runs")
-    with op.batch_alter_table("quarantine", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_quarantine_run_id"))
-
-    op.drop_table("quarantine")
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leads_email"))
-
-    op.drop_table("leads")
-    op.drop_table("cursors")
+    drop_tables(
+        ("dead_letters", ("ix_dead_letters_code",)),
+        ("source_records", ()),
+        ("outbox", ("ix_outbox_lead_id", "ix_outbox_drain")),
+        ("lead_identities", ("ix_lead_identities_lead_id",)),
+        ("crm_records", ()),
+        ("sync_runs", ()),
+        ("quarantine", ("ix_quarantine_run_id",)),
+        ("leads", ("ix_leads_email",)),
+        ("cursors", ()),
+    )

@@ -1,9 +1,4 @@
-"""Events, stage history, and the last score and stage on each lead (issue 3).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-23 08:29:41.610687
-"""
+"""Events, stage history, and the last score and stage on each lead (issue 3)."""
 
 from __future__ import annotations
 
@@ -11,11 +6,10 @@ import sqlalchemy as sa
 from alembic import op
 
 import leadsync.state.models
+from leadsync.migrations import drop_columns, drop_tables
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -29,16 +23,11 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=100), nullable=False),
         sa.Column("at", leadsync.state.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("attributes", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_events_lead_id"), ["lead_id"], unique=False)
-
+    op.create_index("ix_events_lead_id", "events", ["lead_id"])
     op.create_table(
         "stage_history",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -47,14 +36,10 @@ def upgrade() -> None:
         sa.Column("at", leadsync.state.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("run_id", sa.String(length=36), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["lead_id"],
-            ["leads.id"],
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("stage_history", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_stage_history_lead_id"), ["lead_id"], unique=False)
+    op.create_index("ix_stage_history_lead_id", "stage_history", ["lead_id"])
 
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.add_column(sa.Column("score_fit", sa.Float(), nullable=True))
@@ -64,18 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table("leads", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_leads_stage"))
-        batch_op.drop_column("stage")
-        batch_op.drop_column("score_behaviour")
-        batch_op.drop_column("score_fit")
-
-    with op.batch_alter_table("stage_history", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stage_history_lead_id"))
-
-    op.drop_table("stage_history")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_lead_id"))
-
-    op.drop_table("events")
+    drop_columns("leads", "stage", "score_behaviour", "score_fit", indexes=("ix_leads_stage",))
+    drop_tables(
+        ("stage_history", ("ix_stage_history_lead_id",)), ("events", ("ix_events_lead_id",))
+    )
