@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +27,11 @@ from leadsync.cli.render import (
 )
 from leadsync.errors import Interrupted
 from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
+
+if TYPE_CHECKING:  # imported when a command runs: `leadsync --help` stays fast
+    from sqlalchemy import Engine
+
+    from leadsync.sync.wiring import Wiring
 
 
 class State:
@@ -209,6 +215,25 @@ def db_current(state: State) -> None:
         )
 
 
+def ready_to_write(state: State) -> tuple[Engine, Wiring]:
+    """The state db's engine and the wired connectors, once what `check --offline` refuses
+    has been refused: a missing column or a wrong delimiter would quarantine the whole
+    export before a row is read."""
+    from leadsync.ops.check import run_check
+    from leadsync.state import db
+    from leadsync.sync.wiring import wire
+
+    config = state.load()
+    offline = run_check(
+        state.config_path, state_url=state.state_url, connect=False, remote_sources=False
+    )
+    if offline.errors:
+        raise cfg.ConfigError(offline.errors)
+    engine = db.make_engine(config.state_url, must_exist=True)
+    db.require_current(engine)
+    return engine, wire(config)
+
+
 def state_url(state: State) -> str:
     """--state-url, else the config's [state] url. A config named (--config or
     LEADSYNC_CONFIG) must exist: a typo must not quietly make ./state.db instead."""
@@ -241,23 +266,10 @@ def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_j
 
     Before a first load, `leadsync sync --dry-run` says how many follow-up tasks each
     owner would get."""
-    from leadsync.ops.check import run_check
-    from leadsync.state import db
     from leadsync.sync.pipeline import Run
-    from leadsync.sync.wiring import wire
 
     with leadsync_errors(as_json=as_json):
-        config = state.load()
-        # What `check --offline` refuses, sync refuses too, before it reads a row: a
-        # missing column or a wrong delimiter would quarantine the whole export.
-        offline = run_check(
-            state.config_path, state_url=state.state_url, connect=False, remote_sources=False
-        )
-        if offline.errors:
-            raise cfg.ConfigError(offline.errors)
-        engine = db.make_engine(config.state_url, must_exist=True)
-        db.require_current(engine)
-        wiring = wire(config)
+        engine, wiring = ready_to_write(state)
         try:
             with stop_on_signals(), progress(not as_json) as on_push:
                 run = Run(
@@ -309,24 +321,12 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
     import uuid
 
     from leadsync.ops.adopt import adopt as adopt_crm
-    from leadsync.ops.check import run_check
     from leadsync.ops.reconcile import owned_fields, reconcile, render
     from leadsync.state import db
     from leadsync.sync.push import push
-    from leadsync.sync.wiring import wire
 
     with leadsync_errors(as_json=as_json):
-        config = state.load()
-        # What `check --offline` refuses, sync refuses too, before it reads a row: a
-        # missing column or a wrong delimiter would quarantine the whole export.
-        offline = run_check(
-            state.config_path, state_url=state.state_url, connect=False, remote_sources=False
-        )
-        if offline.errors:
-            raise cfg.ConfigError(offline.errors)
-        engine = db.make_engine(config.state_url, must_exist=True)
-        db.require_current(engine)
-        wiring = wire(config)
+        engine, wiring = ready_to_write(state)
         dest = wiring.destination
         run_id = str(uuid.uuid4())
         try:
@@ -355,7 +355,7 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
                     )
                 report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
                 if repair and report.repairs_planned:
-                    push(factory, dest, config.settings.sync, run_id=run_id)
+                    push(factory, dest, wiring.config.settings.sync, run_id=run_id)
                 report.api_calls = dest.calls.total
         finally:
             wiring.close()

@@ -13,12 +13,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from leadsync.errors import ConnectorError, LeadsyncError
+from leadsync.errors import ConnectorError, LeadsyncError, RequestRejected, RetriableError
 
 T = TypeVar("T")
 
 # (HTTP status, vendor code, error class, advice); first match wins; None matches anything.
 StatusRule = tuple[int | None, str | None, type[ConnectorError], str]
+
+
+def common_rules(vendor: str) -> list[StatusRule]:
+    """The rows every vendor's table ends with: 5xx retried, 400/404 refused, the catch-all."""
+    return [
+        (500, None, RetriableError, f"{vendor} had an internal error"),
+        (502, None, RetriableError, f"{vendor}'s gateway failed"),
+        (503, None, RetriableError, f"{vendor} is unavailable for the moment"),
+        (504, None, RetriableError, f"{vendor}'s gateway timed out"),
+        (400, None, RequestRejected, f"{vendor} refused the request"),
+        (404, None, RequestRejected, f"{vendor} does not know this resource"),
+        (None, None, RequestRejected, f"{vendor} answered with an error"),
+    ]
 
 
 def from_table(

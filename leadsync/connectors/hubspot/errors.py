@@ -14,7 +14,7 @@ from typing import Any
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
-from leadsync.connectors.http import StatusRule, from_table, seconds
+from leadsync.connectors.http import StatusRule, common_rules, from_table, seconds
 from leadsync.errors import (
     AuthenticationError,
     ConnectorError,
@@ -34,13 +34,7 @@ STATUS_TABLE: list[StatusRule] = [
     ),
     (403, None, AuthenticationError, "HubSpot refused access"),
     (409, None, RequestRejected, "HubSpot found a conflict"),
-    (500, None, RetriableError, "HubSpot had an internal error"),
-    (502, None, RetriableError, "HubSpot's gateway failed"),
-    (503, None, RetriableError, "HubSpot is unavailable for the moment"),
-    (504, None, RetriableError, "HubSpot's gateway timed out"),
-    (400, None, RequestRejected, "HubSpot refused the request"),
-    (404, None, RequestRejected, "HubSpot does not know this resource"),
-    (None, None, RequestRejected, "HubSpot answered with an error"),
+    *common_rules("HubSpot"),
 ]
 
 # How long each limit lasts when HubSpot does not say (no Retry-After).

@@ -12,13 +12,12 @@ from typing import Any
 import requests
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-from leadsync.connectors.http import StatusRule, from_table
+from leadsync.connectors.http import StatusRule, common_rules, from_table
 from leadsync.errors import (
     AuthenticationError,
     ConnectorError,
     LeadsyncError,
     RateLimited,
-    RequestRejected,
     RetriableError,
 )
 
@@ -43,13 +42,7 @@ STATUS_TABLE: list[StatusRule] = [
     ),
     (403, None, AuthenticationError, "Salesforce refused access: check the user's permissions"),
     (429, None, RateLimited, "Salesforce asked us to slow down"),
-    (500, None, RetriableError, "Salesforce had an internal error"),
-    (502, None, RetriableError, "Salesforce's gateway failed"),
-    (503, None, RetriableError, "Salesforce is unavailable for the moment"),
-    (504, None, RetriableError, "Salesforce's gateway timed out"),
-    (400, None, RequestRejected, "Salesforce refused the request"),
-    (404, None, RequestRejected, "Salesforce does not know this resource"),
-    (None, None, RequestRejected, "Salesforce answered with an error"),
+    *common_rules("Salesforce"),
 ]
 
 # How long to wait when the org runs too many long requests at once; Salesforce says

@@ -117,29 +117,21 @@ class OrgPeople:
         batch is kept: a batch sent again after a 5xx or a timeout is not looked up again
         (what the first try wrote carries the key, so the same answer still holds)."""
         asked = (obj, tuple(select), tuple(sorted(set(people.values()))), where, bulk)
-        if asked in self._looked_up:
-            return self._looked_up[asked]
-        found = self._look_up(obj, select, people, where, bulk=bulk, order=order)
-        self._looked_up = {**dict(list(self._looked_up.items())[-3:]), asked: found}
-        return found
+        if asked not in self._looked_up:
+            found = self._look_up(
+                obj, ", ".join(dict.fromkeys(select)), asked[2], where, bulk, order
+            )
+            self._looked_up = {**dict(list(self._looked_up.items())[-3:]), asked: found}
+        return self._looked_up[asked]
 
     def _look_up(
-        self,
-        obj: str,
-        select: Sequence[str],
-        people: Mapping[int, str],
-        where: str,
-        *,
-        bulk: bool,
-        order: str,
+        self, obj: str, fields: str, emails: Sequence[str], where: str, bulk: bool, order: str
     ) -> list[Mapping[str, Any]]:
-        fields = ", ".join(dict.fromkeys(select))
         ordered = f" ORDER BY {order}" if order else ""
         if bulk:
             rows = list(self.bulk_query(f"SELECT {fields} FROM {obj} WHERE Email != null{where}"))
             rows.sort(key=lambda r: tuple(str(r.get(f.strip(), "")) for f in order.split(",")))
             return [{k: (v if v != "" else None) for k, v in r.items()} for r in rows]
-        emails = sorted(set(people.values()))
         found: list[Mapping[str, Any]] = []
         for start in range(0, len(emails), BATCH):
             part = ", ".join(soql_text(e) for e in emails[start : start + BATCH])

@@ -16,32 +16,33 @@ Every REST response carries ``Sforce-Limit-Info: api-usage=N/MAX`` as Salesforce
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import secrets
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape
 
-import jwt
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
+from leadsync.sandbox.salesforce.auth import LoginEndpoints
 from leadsync.sandbox.salesforce.bulk import BulkJobs
+from leadsync.sandbox.salesforce.reads import ReadEndpoints
+from leadsync.sandbox.salesforce.responses import (
+    fault_response,
+    json_response,
+    not_supported,
+    rest_error,
+    without_last_result,
+)
 from leadsync.sandbox.salesforce.schema import OBJECTS, describe
-from leadsync.sandbox.salesforce.soql import SoqlError, select
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
-QUERY_PAGE = 2000
 # What /limits lists besides the API requests (an Enterprise org's maxima).
 ORG_LIMITS = {
     "ConcurrentAsyncGetReportInstances": 200,
@@ -65,8 +66,7 @@ ORG_LIMITS = {
     "MassEmail": 10,
     "SingleEmail": 15,
     "StreamingApiConcurrentClients": 20,
-}  # rows in one answer to a query; the rest behind nextRecordsUrl
-ORG_ID = "00D5g000004Sandbx"
+}
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Credentials:
 
 
 @dataclass
-class SalesforceEmulator:
+class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
     store: Store = field(default_factory=Store)
     faults: FaultPlan = field(default_factory=FaultPlan)
     credentials: Credentials = field(default_factory=Credentials)
@@ -149,9 +149,9 @@ class SalesforceEmulator:
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
         except NotFound:
-            response = _rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+            response = rest_error(404, "NOT_FOUND", "The requested resource does not exist")
         except HTTPException as exc:
-            response = _rest_error(exc.code or 400, "METHOD_NOT_ALLOWED", str(exc))
+            response = rest_error(exc.code or 400, "METHOD_NOT_ALLOWED", str(exc))
         else:
             response = self._dispatch(endpoint, request, args)
         return response(environ, start_response)
@@ -164,14 +164,14 @@ class SalesforceEmulator:
         if endpoint in ("login", "oauth_token") or internal:
             return getattr(self, endpoint)(request, **args)
         if not self._authorised(request):
-            return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            return rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         fault = self.faults.request_fault(endpoint)
         if fault is not None and fault.kind not in AFTER_THE_WORK:
-            return _fault_response(fault.kind)
+            return fault_response(fault.kind)
         handler = getattr(self.bulk if endpoint.startswith("bulk_") else self, endpoint)
         response = handler(request, **args)
         if fault is not None and fault.kind == "missing_result":
-            response = _without_last_result(response)
+            response = without_last_result(response)
         elif fault is not None and fault.kind == "drop":
             drop_connection(request.environ)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_used()}/{self.daily_limit}"
@@ -188,120 +188,7 @@ class SalesforceEmulator:
         auth = request.headers.get("Authorization", "")
         return auth.startswith("Bearer ") and auth[7:] in self.sessions
 
-    def _new_session(self) -> str:
-        token = f"{ORG_ID}!AQ{secrets.token_urlsafe(24)}"
-        self.sessions.add(token)
-        return token
-
     # -- logins ---------------------------------------------------------------
-
-    def login(self, request: Request, version: str) -> Response:
-        try:
-            root = ET.fromstring(request.get_data())
-        except ET.ParseError:
-            return _soap_fault(
-                "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
-            )
-        username = _xml_text(root, "username")
-        password = _xml_text(root, "password")
-        c = self.credentials
-        if username != c.username or password != c.password + c.security_token:
-            return _soap_fault(
-                "INVALID_LOGIN", "Invalid username, password, security token; or user locked out."
-            )
-        host = request.host
-        session = self._new_session()
-        body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
-    xmlns="urn:partner.soap.sforce.com"
-    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<soapenv:Body>
-<loginResponse>
-<result>
-<metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>
-<passwordExpired>false</passwordExpired>
-<sandbox>true</sandbox>
-<serverUrl>https://{host}/services/Soap/u/{version}/{ORG_ID}</serverUrl>
-<sessionId>{escape(session)}</sessionId>
-<userId>{sf_id("005", 1)}</userId>
-<userInfo>
-<organizationId>{ORG_ID}</organizationId>
-<userEmail>{escape(c.username)}</userEmail>
-<userName>{escape(c.username)}</userName>
-</userInfo>
-</result>
-</loginResponse>
-</soapenv:Body>
-</soapenv:Envelope>"""
-        return Response(body, 200, content_type="text/xml; charset=utf-8")
-
-    def oauth_token(self, request: Request) -> Response:
-        c = self.credentials
-        grant = request.form.get("grant_type")
-        ok = False
-        if grant == "client_credentials":
-            auth = request.headers.get("Authorization", "")
-            if auth.startswith("Basic "):
-                pair = base64.b64decode(auth[6:]).decode("utf-8", "replace")
-                ok = pair == f"{c.client_id}:{c.client_secret}"
-        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            problem = self._jwt_problem(request.form.get("assertion", ""))
-            if problem is not None:
-                return _json({"error": "invalid_grant", "error_description": problem}, 400)
-            ok = True
-        elif grant == "password":
-            ok = (
-                request.form.get("client_id") == c.client_id
-                and request.form.get("client_secret") == c.client_secret
-                and request.form.get("username") == c.username
-                and request.form.get("password") in (c.password, c.password + c.security_token)
-            )
-        else:
-            return _json(
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-                400,
-            )
-        if not ok:
-            return _json(
-                {"error": "invalid_client", "error_description": "invalid client credentials"}, 400
-            )
-        return _json(
-            {
-                "access_token": self._new_session(),
-                "instance_url": f"https://{request.host}",
-                "id": f"https://{request.host}/id/{ORG_ID}/{sf_id('005', 1)}",
-                "token_type": "Bearer",
-                "issued_at": str(int(time.time() * 1000)),
-                "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
-            }
-        )
-
-    def _jwt_problem(self, assertion: str) -> str | None:
-        """Why Salesforce would refuse this JWT bearer assertion; None when it is good."""
-        c = self.credentials
-        if c.jwt_public_key is None:
-            return "invalid assertion"
-        try:
-            claims = jwt.decode(
-                assertion,
-                c.jwt_public_key,
-                algorithms=["RS256"],
-                options={"verify_aud": False, "require": ["exp", "iss", "sub", "aud"]},
-            )
-        except jwt.ExpiredSignatureError:
-            return "expired authorization code"
-        except jwt.PyJWTError:
-            return "invalid assertion"
-        if claims["iss"] != c.client_id:
-            return "invalid client credentials"
-        if claims["sub"] != c.username:
-            return "user hasn't approved this consumer"
-        if not str(claims["aud"]).endswith(".salesforce.com"):
-            return "audience is invalid"
-        return None
 
     # -- REST -----------------------------------------------------------------
 
@@ -316,21 +203,21 @@ class SalesforceEmulator:
             "Remaining": max(self.daily_limit - used, 0),
         }
         body["DailyBulkApiRequests"] = {"Max": 15000, "Remaining": max(15000 - bulk, 0)}
-        return _json(body)
+        return json_response(body)
 
     def describe(self, request: Request, version: str, obj: str) -> Response:
         if obj not in OBJECTS:
-            return _not_supported(obj)
-        return _json(describe(obj, version))
+            return not_supported(obj)
+        return json_response(describe(obj, version))
 
     def collections_update(self, request: Request, version: str) -> Response:
         """PATCH /composite/sobjects: update up to 200 records by Id, each typed by its
         ``attributes``; per-record ``{id, success, errors}``."""
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            return _rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
+            return rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
         if len(body["records"]) > MAX_COLLECTION:
-            return _rest_error(
+            return rest_error(
                 400,
                 "EXCEEDED_ID_LIMIT",
                 f"Record limit reached. Cannot submit more than {MAX_COLLECTION} records "
@@ -351,19 +238,19 @@ class SalesforceEmulator:
             else:
                 results.append({"id": rid, "success": True, "errors": []})
         self.store.save()
-        return _json(results)
+        return json_response(results)
 
     def collections_upsert(
         self, request: Request, version: str, obj: str, ext_field: str
     ) -> Response:
         if obj not in OBJECTS:
-            return _not_supported(obj)
+            return not_supported(obj)
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            return _rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
+            return rest_error(400, "JSON_PARSER_ERROR", "The request body must hold `records`.")
         records = body["records"]
         if len(records) > MAX_COLLECTION:
-            return _rest_error(
+            return rest_error(
                 400,
                 "EXCEEDED_ID_LIMIT",
                 f"Record limit reached. Cannot submit more than "
@@ -401,13 +288,13 @@ class SalesforceEmulator:
         if before is not None and not all(r["success"] for r in results):
             results = self.store.roll_back(obj, before, results)
         self.store.save()
-        return _json(results)
+        return json_response(results)
 
     def _request_problem(
         self, obj: str, ext_field: str, records: list[Any], fields: dict[str, Any]
     ) -> Response | None:
         if ext_field not in fields or not fields[ext_field]["externalId"]:
-            return _rest_error(
+            return rest_error(
                 400,
                 "INVALID_FIELD",
                 f"Field name provided, {ext_field} is not an External ID or "
@@ -418,14 +305,14 @@ class SalesforceEmulator:
                 (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
             )
             if rtype != obj:
-                return _rest_error(
+                return rest_error(
                     400,
                     "INVALID_TYPE",
                     f"Each record must carry attributes.type = {obj}, the type in the URI",
                 )
             unknown = [k for k in record if k != "attributes" and k not in fields]
             if unknown:
-                return _rest_error(
+                return rest_error(
                     400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}"
                 )
         return None
@@ -434,12 +321,12 @@ class SalesforceEmulator:
         self, request: Request, version: str, obj: str, ext_field: str, value: str
     ) -> Response:
         if obj not in OBJECTS:
-            return _not_supported(obj)
+            return not_supported(obj)
         values = request.get_json(silent=True) or {}
         fields = self.store.fields(obj)
         unknown = [k for k in values if k not in fields]
         if unknown:
-            return _rest_error(
+            return rest_error(
                 400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {obj}"
             )
         try:
@@ -447,84 +334,20 @@ class SalesforceEmulator:
                 obj, ext_field, {**values, ext_field: value}, _auto_assign(request)
             )
         except RecordError as err:
-            return _json([err.as_dict("errorCode")], 400)
+            return json_response([err.as_dict("errorCode")], 400)
         self.store.save()
-        return _json(
+        return json_response(
             {"id": rid, "success": True, "errors": [], "created": created}, 201 if created else 200
-        )
-
-    def query(self, request: Request, version: str) -> Response:
-        """A SOQL subset: SELECT fields FROM Object [WHERE term [AND term ...]]
-        [ORDER BY field [, field]] [LIMIT n]; a term is ``field op value`` (= != < <= > >=,
-        with 'text', true, false, null, a number or a datetime) or ``field IN ('a', 'b')``.
-        Answers 2,000 rows a page, the rest behind ``nextRecordsUrl``, as Salesforce does."""
-        answer = self._select((request.args.get("q") or "").strip())
-        if isinstance(answer, Response):
-            return answer
-        obj, fields, rows = answer
-        records = [
-            {
-                "attributes": {
-                    "type": obj,
-                    "url": f"/services/data/v{version}/sobjects/{obj}/{r['Id']}",
-                },
-                **{f: r.get(f) for f in fields},
-            }
-            for r in rows
-        ]
-        locator = f"01g5g{secrets.token_hex(6)}"
-        self.cursors[locator] = records
-        return self._query_page(version, locator, 0)
-
-    def query_more(self, request: Request, version: str, locator: str) -> Response:
-        cursor, _, start = locator.rpartition("-")
-        if cursor not in self.cursors or not start.isdigit():
-            return _rest_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._query_page(version, cursor, int(start))
-
-    def _query_page(self, version: str, locator: str, start: int) -> Response:
-        records = self.cursors[locator]
-        end = start + QUERY_PAGE
-        body: dict[str, Any] = {
-            "totalSize": len(records),
-            "done": end >= len(records),
-            "records": records[start:end],
-        }
-        if end < len(records):
-            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
-        else:
-            del self.cursors[locator]
-        return _json(body)
-
-    def _select(self, soql: str) -> tuple[str, list[str], list[dict[str, Any]]] | Response:
-        """The object, fields and matching records of a SOQL query, or the error answer."""
-        try:
-            return select(self.store, soql)
-        except SoqlError as err:
-            return _rest_error(400, err.code, err.message)
-
-    def sobject_get(self, request: Request, version: str, obj: str, rid: str) -> Response:
-        record = self.store.records.get(obj, {}).get(rid)
-        if record is None:
-            return _rest_error(404, "NOT_FOUND", "The requested resource does not exist")
-        return _json(
-            {
-                "attributes": {
-                    "type": obj,
-                    "url": f"/services/data/v{version}/sobjects/{obj}/{rid}",
-                },
-                **record,
-            }
         )
 
     # -- /__sandbox -----------------------------------------------------------
 
     def sandbox_records(self, request: Request, obj: str) -> Response:
         rows = list(self.store.records.get(obj, {}).values())
-        return _json({"totalSize": len(rows), "records": rows})
+        return json_response({"totalSize": len(rows), "records": rows})
 
     def sandbox_stats(self, request: Request) -> Response:
-        return _json(
+        return json_response(
             {
                 "total": sum(self.stats.values()),
                 "by_endpoint": dict(self.stats),
@@ -537,8 +360,8 @@ class SalesforceEmulator:
         try:
             self.faults = FaultPlan.parse(spec)
         except ValueError as exc:
-            return _json({"error": str(exc)}, 400)
-        return _json({"spec": spec})
+            return json_response({"error": str(exc)}, 400)
+        return json_response({"spec": spec})
 
 
 def _bulk_rules() -> list[Rule]:
@@ -557,73 +380,3 @@ def _bulk_rules() -> list[Rule]:
 
 def _auto_assign(request: Request) -> str | None:
     return request.headers.get("Sforce-Auto-Assign")
-
-
-def _xml_text(root: ET.Element, local: str) -> str | None:
-    for el in root.iter():
-        if el.tag.rsplit("}", 1)[-1] == local:
-            return el.text
-    return None
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status, content_type="application/json;charset=UTF-8")
-
-
-def _rest_error(status: int, code: str, message: str) -> Response:
-    return _json([{"message": message, "errorCode": code}], status)
-
-
-def _not_supported(obj: str) -> Response:
-    return _rest_error(404, "NOT_FOUND", f"The requested resource does not exist: {obj}")
-
-
-def _soap_fault(code: str, message: str) -> Response:
-    body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
-    xmlns:sf="urn:fault.partner.soap.sforce.com"
-    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<soapenv:Body>
-<soapenv:Fault>
-<faultcode>sf:{code}</faultcode>
-<faultstring>{code}: {escape(message)}</faultstring>
-<detail>
-<sf:LoginFault xsi:type="sf:LoginFault">
-<sf:exceptionCode>{code}</sf:exceptionCode>
-<sf:exceptionMessage>{escape(message)}</sf:exceptionMessage>
-</sf:LoginFault>
-</detail>
-</soapenv:Fault>
-</soapenv:Body>
-</soapenv:Envelope>"""
-    return Response(body, 500, content_type="text/xml; charset=utf-8")
-
-
-def _without_last_result(response: Response) -> Response:
-    """A batch answer that claims success but says nothing of its last record (the record
-    itself was written)."""
-    body = json.loads(response.get_data())
-    if isinstance(body, list) and body:
-        return _json(body[:-1])
-    return response
-
-
-def _fault_response(kind: str) -> Response:
-    if kind == "503":
-        return _rest_error(
-            503, "SERVER_UNAVAILABLE", "The server is temporarily unable to handle the request."
-        )
-    if kind == "500":
-        return _rest_error(
-            500,
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred. Please "
-            "include this ErrorId if you contact support: 1916224931-91 (-73)",
-        )
-    if kind == "session_expired":
-        return _rest_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
-    if kind == "request_limit":
-        return _rest_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-    if kind == "429":  # Salesforce's own "slow down": too many long requests at once
-        return _rest_error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
-    raise ValueError(kind)
