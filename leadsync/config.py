@@ -286,7 +286,7 @@ def load(path: Path, *, state_url: str | None = None, strict_env: bool = True) -
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(path, exc)) from None
+        raise ConfigError(pydantic_problems(path, exc, Settings)) from None
     url = state_url or os.environ.get("LEADSYNC_STATE_URL") or _beside(path, settings.state.url)
     return Config(path=path, settings=settings, state_url=url, missing_env=missing)
 
@@ -301,14 +301,17 @@ def _beside(config_path: Path, url: str) -> str:
     return url
 
 
-def pydantic_problems(path: Path, exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
-    """Turn pydantic's errors into one line each: file, key path, what is wrong, what is allowed."""
+def pydantic_problems(
+    path: Path, exc: ValidationError, model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[str]:
+    """Turn pydantic's errors (validating ``model``) into one line each: file, key path,
+    what is wrong, what is allowed."""
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
         kind = err["type"]
         if kind == "extra_forbidden":
-            fields = _allowed_keys(exc, err["loc"])
+            fields = _allowed_keys(model, err["loc"])
             hint = f" (allowed: {', '.join(fields)})" if fields else ""
             lines.append(f"{path}: {loc}: unknown key{hint}")
         elif kind == "missing":
@@ -331,8 +334,8 @@ def _shown_input(err: Any) -> str:
     return f" (got {text})" if len(text) <= 60 else ""
 
 
-def _allowed_keys(exc: ValidationError, loc: tuple[Any, ...]) -> list[str]:
-    model = _MODELS_BY_TITLE.get(exc.title)
+def _allowed_keys(validated: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] | None = validated
     for part in loc[:-1]:
         if model is None:
             return []
@@ -381,32 +384,3 @@ def secret_values(model: BaseModel) -> frozenset[str]:
         elif isinstance(value, BaseModel):
             found |= secret_values(value)
     return frozenset(found)
-
-
-_MODELS_BY_TITLE: dict[str, type[BaseModel]] = {
-    m.__name__: m
-    for m in (
-        Settings,
-        StateSection,
-        LeadSection,
-        SyncSection,
-        FieldRule,
-        ScoringSection,
-        ScoringRuleSection,
-        LifecycleSection,
-        MqlSection,
-        EventSection,
-        RoutingSection,
-        RouteRuleSection,
-        PoolSection,
-        PoolMemberSection,
-        TerritorySection,
-        TasksSection,
-        NurtureSection,
-    )
-}
-
-
-def register_model(model: type[BaseModel]) -> None:
-    """Connectors register their config models so unknown-key errors can list the allowed keys."""
-    _MODELS_BY_TITLE[model.__name__] = model

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from leadsync.config import pydantic_problems, register_model, secret_values
+from leadsync.config import pydantic_problems, secret_values
 from leadsync.errors import ConfigError
 
 GROUP = "leadsync.connectors"
@@ -214,11 +214,11 @@ class Connector(ABC):
         cls, name: str, options: Mapping[str, Any], *, key: str, path: Path
     ) -> Connector:
         """Validate this connector's options; errors name the config key path."""
-        register_model(cls.Config)
         try:
             config = cls.Config.model_validate(dict(options))
         except ValidationError as exc:
-            raise ConfigError(pydantic_problems(path, exc, tuple(key.split(".")))) from None
+            problems = pydantic_problems(path, exc, cls.Config, tuple(key.split(".")))
+            raise ConfigError(problems) from None
         return cls(name, config, path.parent)
 
     def check(self) -> list[str]:

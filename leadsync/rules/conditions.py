@@ -29,15 +29,23 @@ makes a comparison false instead of raising, and ``exists(field)`` asks for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import re2
 
-Context = Mapping[str, Any]  # "lead": profile, "events": [{type, at, ...}], "now": datetime
-Evaluator = Callable[[Context], Any]
+from leadsync.rules.compare import (
+    Context,
+    Evaluator,
+    Members,
+    compare,
+    contains,
+    context_now,
+    count_events,
+    typed,
+)
 
 
 class ConditionError(ValueError):
@@ -211,22 +219,22 @@ class _Parser:
         if self.current.kind == "op" and self.current.text in _COMPARE:
             op = _COMPARE[self.take().text]
             right = self.value()
-            return lambda ctx: _compare(op, left(ctx), right(ctx))
+            return lambda ctx: compare(op, left(ctx), right(ctx))
         if self.at("in"):
             self.take()
             options = self.literal_list()
-            members = _Members(options)
+            members = Members(options)
             return lambda ctx: members.hold(left(ctx))
         if self.at("not") and self.tokens[self.pos + 1].text == "in":
             self.take()
             self.take()
             options = self.literal_list()
-            members = _Members(options)
+            members = Members(options)
             return lambda ctx: (v := left(ctx)) is not None and not members.hold(v)
         if self.at("contains"):
             self.take()
             needle = self.value()
-            return lambda ctx: _contains(left(ctx), needle(ctx))
+            return lambda ctx: contains(left(ctx), needle(ctx))
         if self.at("matches"):
             self.take()
             token = self.current
@@ -280,7 +288,7 @@ class _Parser:
             raise ConditionError(f"unknown field {name!r} (lead fields: {known})", token.column)
         self.used.add(name)
         kind = self.fields[name]
-        return lambda ctx: _typed((ctx.get("lead") or {}).get(name), kind)
+        return lambda ctx: typed((ctx.get("lead") or {}).get(name), kind)
 
     def call(self) -> Evaluator:
         token = self.take()
@@ -297,7 +305,7 @@ class _Parser:
         if token.text == "days_ago":
             days = self.days("days_ago() takes a number of days")
             self.expect(")")
-            return lambda ctx: _now(ctx) - timedelta(days=days)
+            return lambda ctx: context_now(ctx) - timedelta(days=days)
         if token.text == "count":
             if self.in_count:
                 raise ConditionError("count() cannot be nested", token.column)
@@ -311,7 +319,7 @@ class _Parser:
                 self.expect("=")
                 window = self.days("days= takes a number")
             self.expect(")")
-            return lambda ctx: _count(ctx, predicate, window)
+            return lambda ctx: count_events(ctx, predicate, window)
         raise ConditionError(
             f"unknown function {token.text!r} (known: count, days_ago, exists)", token.column
         )
@@ -371,100 +379,3 @@ def _regex(text: str, column: int) -> Any:
 
 def _unquote(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1])
-
-
-def _now(ctx: Context) -> datetime:
-    # Rules are pure: the caller says what time it is (leadsync.clock), never the wall clock.
-    now = ctx.get("now")
-    if not isinstance(now, datetime):
-        raise TypeError("a condition's context needs 'now', a datetime")
-    return now
-
-
-def _typed(value: Any, kind: str) -> Any:
-    """A profile value (JSON-native) as its type, so that dates compare as dates."""
-    if value is None or kind not in ("date", "datetime") or not isinstance(value, str):
-        return value
-    try:
-        if kind == "date":
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _comparable(a: Any, b: Any) -> tuple[Any, Any]:
-    """Make a date and a datetime, or a date-like string and a date, comparable."""
-    if isinstance(a, datetime) and isinstance(b, date) and not isinstance(b, datetime):
-        return a.date(), b
-    if isinstance(b, datetime) and isinstance(a, date) and not isinstance(a, datetime):
-        return a, b.date()
-    if isinstance(a, date | datetime) and isinstance(b, str):
-        parsed = _typed(b, "datetime" if isinstance(a, datetime) and "T" in b else "date")
-        return _comparable(a, parsed) if parsed is not None else (a, b)
-    if isinstance(b, date | datetime) and isinstance(a, str):
-        left, right = _comparable(b, a)
-        return right, left
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return (a if a.tzinfo else a.replace(tzinfo=UTC)), (
-            b if b.tzinfo else b.replace(tzinfo=UTC)
-        )
-    return a, b
-
-
-def _compare(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return False
-    if isinstance(a, str) and isinstance(b, str):
-        return op(a.casefold(), b.casefold())
-    a, b = _comparable(a, b)
-    return op(a, b)
-
-
-class _Members:
-    """The values of an `in [...]` list, folded once when the condition is parsed."""
-
-    def __init__(self, options: Sequence[Any]) -> None:
-        self.options = tuple(options)
-        self.folded = frozenset(str(o).casefold() for o in options)
-
-    def hold(self, value: Any) -> bool:
-        if value is None:
-            return False
-        if isinstance(value, str):
-            return value.casefold() in self.folded
-        try:
-            return value in self.options
-        except TypeError:
-            return False
-
-
-def _contains(haystack: Any, needle: Any) -> bool:
-    if haystack is None or needle is None:
-        return False
-    if isinstance(haystack, str):
-        return str(needle).casefold() in haystack.casefold()
-    if isinstance(haystack, list | tuple):
-        return needle in haystack
-    return False
-
-
-def _count(ctx: Context, predicate: Evaluator, days: float | None) -> int:
-    """How many of the lead's events match, within the last ``days`` when given."""
-    since = _now(ctx) - timedelta(days=days) if days is not None else None
-    n = 0
-    for event in ctx.get("events") or ():
-        if since is not None:
-            at = event.get("at")
-            if isinstance(at, str):
-                at = _typed(at, "datetime")
-            if not isinstance(at, datetime):
-                continue  # an event with no time cannot be in a window
-            if (at if at.tzinfo else at.replace(tzinfo=UTC)) < since:
-                continue
-        try:
-            if predicate({**ctx, "event": event}):
-                n += 1
-        except TypeError:
-            continue
-    return n

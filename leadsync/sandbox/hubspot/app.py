@@ -36,6 +36,14 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
+from leadsync.sandbox.hubspot.responses import (
+    error,
+    fault_response,
+    json_response,
+    owner,
+    timestamp,
+    without_last_result,
+)
 from leadsync.sandbox.hubspot.schema import PROPERTIES
 from leadsync.sandbox.hubspot.store import HubSpotError, Store
 
@@ -118,9 +126,9 @@ class HubSpotEmulator:
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
         except NotFound:
-            response = _error(404, "OBJECT_NOT_FOUND", "Resource not found")
+            response = error(404, "OBJECT_NOT_FOUND", "Resource not found")
         except HTTPException as exc:
-            response = _error(exc.code or 400, "VALIDATION_ERROR", str(exc))
+            response = error(exc.code or 400, "VALIDATION_ERROR", str(exc))
         else:
             response = self._dispatch(endpoint, request, args)
         return response(environ, start_response)
@@ -132,7 +140,7 @@ class HubSpotEmulator:
         with self.lock:
             self.stats[name] += 1
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
-            return _error(
+            return error(
                 401,
                 "INVALID_AUTHENTICATION",
                 "Authentication credentials not found. This API supports OAuth 2.0 "
@@ -144,7 +152,7 @@ class HubSpotEmulator:
             return self._headers(limited)
         fault = self.faults.request_fault(name)
         if fault is not None and fault.kind not in AFTER_THE_WORK:
-            response = _fault_response(fault.kind)
+            response = fault_response(fault.kind)
             if fault.retry_after is not None:
                 response.headers["Retry-After"] = f"{fault.retry_after:g}"
             return self._headers(response)
@@ -152,11 +160,11 @@ class HubSpotEmulator:
             body = json.loads(request.get_data() or b"null")
             response = getattr(self, endpoint)(request, body, **args)
         except HubSpotError as exc:
-            response = _error(exc.status, exc.category, exc.message, **exc.extra)
+            response = error(exc.status, exc.category, exc.message, **exc.extra)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            response = _error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
+            response = error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
         if fault is not None and fault.kind == "missing_result":
-            response = _without_last_result(response)
+            response = without_last_result(response)
         elif fault is not None and fault.kind == "drop":
             drop_connection(request.environ)
         elif fault is not None:
@@ -192,7 +200,7 @@ class HubSpotEmulator:
 
     def _rate_limited(self, policy: str, message: str) -> Response:
         self.limited[policy] += 1
-        return _json(
+        return json_response(
             429,
             {
                 "status": "error",
@@ -224,11 +232,11 @@ class HubSpotEmulator:
     def properties(self, request: Request, body: Any, obj: str) -> Response:
         if obj not in PROPERTIES:
             raise HubSpotError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {obj}")
-        return _json(200, {"results": list(self.store.definitions[obj].values())})
+        return json_response(200, {"results": list(self.store.definitions[obj].values())})
 
     def schemas(self, request: Request, body: Any) -> Response:
         """``GET /crm/v3/schemas``: this portal has no custom objects."""
-        return _json(200, {"results": []})
+        return json_response(200, {"results": []})
 
     def owners(self, request: Request, body: Any) -> Response:
         archived = request.args.get("archived", "false").lower() == "true"
@@ -236,14 +244,14 @@ class HubSpotEmulator:
         after = int(request.args.get("after") or 0)
         email = request.args.get("email")
         chosen = [
-            _owner(o)
+            owner(o)
             for o in self.store.owners
             if o["archived"] == archived and (email is None or o["email"] == email)
         ]
         out: dict[str, Any] = {"results": chosen[after : after + limit]}
         if after + limit < len(chosen):
             out["paging"] = {"next": {"after": str(after + limit)}}
-        return _json(200, out)
+        return json_response(200, out)
 
     def list_objects(self, request: Request, body: Any, obj: str) -> Response:
         """``GET /crm/v3/objects/{obj}``: every record by id, 100 a page at most, with the
@@ -251,11 +259,11 @@ class HubSpotEmulator:
         self._known(obj)
         limit = min(int(request.args.get("limit", 10)), 100)
         wanted = [p for v in request.args.getlist("properties") for p in v.split(",") if p]
-        return _json(200, self.store.page(obj, wanted, limit, request.args.get("after")))
+        return json_response(200, self.store.page(obj, wanted, limit, request.args.get("after")))
 
     def search(self, request: Request, body: Any, obj: str) -> Response:
         self._known(obj)
-        return _json(200, self.store.search(obj, body or {}))
+        return json_response(200, self.store.search(obj, body or {}))
 
     def batch(self, request: Request, body: Any, obj: str, op: str) -> Response:
         self._known(obj)
@@ -268,7 +276,7 @@ class HubSpotEmulator:
                 "VALIDATION_ERROR",
                 f"Batch input size {len(inputs)} exceeds the maximum of {MAX_BATCH}",
             )
-        started = _now()
+        started = timestamp()
         errors: list[dict[str, Any]] = []
         if op == "upsert":
             results = self.store.upsert(obj, inputs)
@@ -284,11 +292,11 @@ class HubSpotEmulator:
             "status": "COMPLETE",
             "results": results[::-1],  # HubSpot promises no order: neither do we
             "startedAt": started,
-            "completedAt": _now(),
+            "completedAt": timestamp(),
         }
         if errors:
             out.update(errors=errors, numErrors=len(errors))
-        return _json(207 if errors else (201 if op == "create" else 200), out)
+        return json_response(207 if errors else (201 if op == "create" else 200), out)
 
     def _read(self, obj: str, body: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
         id_prop = body.get("idProperty")
@@ -326,7 +334,7 @@ class HubSpotEmulator:
 
     def memberships(self, request: Request, body: Any, list_id: str) -> Response:
         body = body or {}
-        return _json(
+        return json_response(
             200,
             self.store.set_list(
                 list_id, body.get("recordIdsToAdd") or [], body.get("recordIdsToRemove") or []
@@ -344,10 +352,10 @@ class HubSpotEmulator:
         if obj == "tasks":
             for record in records:
                 record["associations"] = {"contacts": self.store.associations.get(record["id"], [])}
-        return _json(200, {"results": records, "lists": self.store.lists})
+        return json_response(200, {"results": records, "lists": self.store.lists})
 
     def sandbox_stats(self, request: Request) -> Response:
-        return _json(
+        return json_response(
             200,
             {
                 "requests": dict(self.stats),
@@ -358,74 +366,4 @@ class HubSpotEmulator:
 
     def sandbox_faults(self, request: Request) -> Response:
         self.faults = FaultPlan.parse(request.get_data(as_text=True))
-        return _json(200, {"faults": request.get_data(as_text=True)})
-
-
-def _without_last_result(response: Response) -> Response:
-    """A batch answer that says nothing of one record it wrote."""
-    body = json.loads(response.get_data())
-    if isinstance(body, dict) and body.get("results"):
-        body["results"] = body["results"][:-1]
-        return _json(response.status_code, body)
-    return response
-
-
-def _owner(o: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": o["id"],
-        "email": o["email"],
-        "type": "PERSON",
-        "firstName": o["firstName"],
-        "lastName": o["lastName"],
-        "userId": int(o["id"]) + 1000,
-        "userIdIncludingInactive": int(o["id"]) + 1000,
-        "createdAt": "2021-03-01T09:00:00.000Z",
-        "updatedAt": "2024-03-01T09:00:00.000Z",
-        "archived": o["archived"],
-        "teams": [],
-    }
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-
-def _json(status: int, body: Any) -> Response:
-    return Response(json.dumps(body), status, content_type="application/json;charset=utf-8")
-
-
-def _error(status: int, category: str, message: str, **extra: Any) -> Response:
-    return _json(
-        status,
-        {
-            "status": "error",
-            "message": message,
-            "correlationId": str(uuid.uuid4()),
-            "category": category,
-            **extra,
-        },
-    )
-
-
-def _fault_response(kind: str) -> Response:
-    if kind == "429":
-        return _json(
-            429,
-            {
-                "status": "error",
-                "message": "You have reached your ten_secondly_rolling limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": "TEN_SECONDLY_ROLLING",
-                "requestId": str(uuid.uuid4()),
-            },
-        )
-    if kind == "500":
-        return _error(500, "INTERNAL_ERROR", "internal error")
-    if kind == "session_expired":
-        return _error(
-            401,
-            "EXPIRED_AUTHENTICATION",
-            "The OAuth token used to make this call expired 0 second(s) ago.",
-        )
-    return _error(503, "SERVICE_UNAVAILABLE", "Service unavailable, please retry later")
+        return json_response(200, {"faults": request.get_data(as_text=True)})

@@ -77,3 +77,14 @@ def normalised(spec: Mapping[str, Any], text: str) -> str:
         except (ValueError, OverflowError):
             raise ValueError("is not a datetime (ISO 8601 or epoch milliseconds)") from None
     return text
+
+
+class HubSpotError(Exception):
+    """An answer HubSpot gives instead of a result: status, category, message."""
+
+    def __init__(self, status: int, category: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.message = message
+        self.extra = extra

@@ -31,6 +31,7 @@ from werkzeug.wrappers import Request, Response
 from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
 from leadsync.sandbox.salesforce.auth import LoginEndpoints
 from leadsync.sandbox.salesforce.bulk import BulkJobs
+from leadsync.sandbox.salesforce.describe import describe
 from leadsync.sandbox.salesforce.reads import ReadEndpoints
 from leadsync.sandbox.salesforce.responses import (
     fault_response,
@@ -39,7 +40,7 @@ from leadsync.sandbox.salesforce.responses import (
     rest_error,
     without_last_result,
 )
-from leadsync.sandbox.salesforce.schema import OBJECTS, describe
+from leadsync.sandbox.salesforce.schema import OBJECTS
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from leadsync.sandbox.salesforce.schema import DEMO_CAMPAIGN, DEMO_QUEUES, DEMO_USERS, OBJECTS
+from leadsync.sandbox.salesforce.values import RecordError, check_value, derive
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -41,27 +40,6 @@ def sf_id(prefix: str, n: int) -> str:
         bits = sum(1 << i for i, c in enumerate(chunk) if "A" <= c <= "Z")
         suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
     return fifteen + suffix
-
-
-class RecordError(Exception):
-    """One Salesforce error: code, message and the fields it is about."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        fields: list[str] | None = None,
-        duplicate_result: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code, self.message, self.fields = code, message, fields or []
-        self.duplicate_result = duplicate_result
-
-    def as_dict(self, key: str = "statusCode") -> dict[str, Any]:
-        out: dict[str, Any] = {key: self.code, "message": self.message, "fields": self.fields}
-        if self.duplicate_result is not None:
-            out["duplicateResult"] = self.duplicate_result
-        return out
 
 
 @dataclass(frozen=True)
@@ -149,14 +127,14 @@ class Store:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             if existing is not None:
                 existing.update(values)
-                _derive(obj, existing)
+                derive(obj, existing)
                 existing["LastModifiedDate"] = existing["SystemModstamp"] = now
                 return existing["Id"], False
             self.counter += 1
             rid = sf_id(OBJECTS[obj]["keyPrefix"], self.counter)
             record = self._defaults(obj) | values
             record.update(Id=rid, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
-            _derive(obj, record)
+            derive(obj, record)
             self.records[obj][rid] = record
             for (o, f), index in self._indexes.items():
                 if o == obj and record.get(f):
@@ -177,7 +155,7 @@ class Store:
             changes = {k: v for k, v in values.items() if k != "Id"}
             self.check(obj, changes, creating=False)
             record.update(self._assigned(obj, changes, auto_assign))
-            _derive(obj, record)
+            derive(obj, record)
             for (o, f), index in self._indexes.items():
                 if o == obj and record.get(f):
                     index[record[f]] = str(rid)
@@ -304,7 +282,7 @@ class Store:
         with self.lock:
             record = self.records[obj][rid]
             record.update(values)
-            _derive(obj, record)
+            derive(obj, record)
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             record["LastModifiedDate"] = record["SystemModstamp"] = now
             self._indexes.clear()
@@ -334,7 +312,7 @@ class Store:
                 locked,
             )
         for name, value in values.items():
-            _check_value(fields[name], value)
+            check_value(fields[name], value)
             self._check_reference(fields[name], value)
         if creating:
             missing = [
@@ -389,73 +367,3 @@ class Store:
             tmp = self.data_file.with_suffix(self.data_file.suffix + ".tmp")
             tmp.write_text(json.dumps(payload), encoding="utf-8")
             os.replace(tmp, self.data_file)
-
-
-# A Task's closed statuses: IsClosed follows Status, as Salesforce derives it.
-CLOSED_TASK_STATUSES = frozenset({"Completed"})
-
-
-def _derive(obj: str, record: dict[str, Any]) -> None:
-    """The fields Salesforce computes from others."""
-    if obj == "Task":
-        record["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
-
-
-def _check_value(f: dict[str, Any], value: Any) -> None:
-    name, kind, label = f["name"], f["type"], f["label"]
-    if value is None:
-        if not f["nillable"] and f["type"] != "boolean":
-            raise RecordError(
-                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{name}]", [name]
-            )
-        return
-    if kind in ("string", "textarea", "email", "phone", "url", "picklist", "reference"):
-        if not isinstance(value, str):
-            raise _bad_type(f, value)
-        if f["length"] and len(value) > f["length"]:
-            raise RecordError(
-                "STRING_TOO_LONG",
-                f"{label}: data value too large: {value[:80]} (max length={f['length']})",
-                [name],
-            )
-        if kind == "email" and not _EMAIL.match(value):
-            raise RecordError(
-                "INVALID_EMAIL_ADDRESS", f"{label}: invalid email address: {value}", [name]
-            )
-        if kind == "picklist" and f["restrictedPicklist"]:
-            allowed = {p["value"] for p in f["picklistValues"] if p["active"]}
-            if value not in allowed:
-                raise RecordError(
-                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                    f"{label}: bad value for restricted picklist field: {value}",
-                    [name],
-                )
-    elif kind in ("double", "currency", "percent", "int"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise _bad_type(f, value) from None
-        if kind == "int" and float(value) != int(float(value)):
-            raise _bad_type(f, value)
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise _bad_type(f, value)
-    elif kind == "date":
-        try:
-            date.fromisoformat(str(value))
-        except ValueError:
-            raise _bad_type(f, value) from None
-    elif kind == "datetime":
-        try:
-            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise _bad_type(f, value) from None
-
-
-def _bad_type(f: dict[str, Any], value: Any) -> RecordError:
-    return RecordError(
-        "INVALID_TYPE_ON_FIELD_IN_RECORD",
-        f"{f['label']}: value not of required type: {value}",
-        [f["name"]],
-    )
