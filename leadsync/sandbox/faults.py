@@ -27,6 +27,8 @@ from __future__ import annotations
 import random
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -69,6 +71,18 @@ class Fault:
         return rng.random() < self.rate
 
 
+# How each option of a fault is read: rate=0.1, every=3, requests=1;4, endpoint=NAME,
+# delay=0.6, retry_after=2.
+OPTIONS: dict[str, Callable[[str], Any]] = {
+    "rate": float,
+    "every": int,
+    "requests": lambda value: frozenset(int(v) for v in value.split(";") if v),
+    "endpoint": str,
+    "delay": float,
+    "retry_after": float,
+}
+
+
 @dataclass
 class FaultPlan:
     faults: list[Fault] = field(default_factory=list)
@@ -89,20 +103,9 @@ class FaultPlan:
             fault = Fault(kind=kind)
             for opt in opts:
                 key, _, value = opt.partition("=")
-                if key == "rate":
-                    fault.rate = float(value)
-                elif key == "every":
-                    fault.every = int(value)
-                elif key == "requests":
-                    fault.requests = frozenset(int(v) for v in value.split(";") if v)
-                elif key == "endpoint":
-                    fault.endpoint = value
-                elif key == "delay":
-                    fault.delay = float(value)
-                elif key == "retry_after":
-                    fault.retry_after = float(value)
-                else:
+                if key not in OPTIONS:
                     raise ValueError(f"unknown fault option {key!r} in {part!r}")
+                setattr(fault, key, OPTIONS[key](value))
             if not (fault.rate or fault.every or fault.requests):
                 raise ValueError(f"fault {part!r} needs rate=, every= or requests=")
             faults.append(fault)
@@ -124,6 +127,19 @@ class FaultPlan:
                     self.injected["lock_row"] = self.injected.get("lock_row", 0) + 1
                     return True
         return False
+
+
+def answered(fault: Fault | None, request: Any, response: Any, drop_last: Any) -> Any:
+    """The answer to a request whose work is done, as the fault that hit it has it: the
+    last record's result missing, the connection dropped, or the answer late."""
+    if fault is None:
+        return response
+    if fault.kind == "missing_result":
+        response = drop_last(response)
+    elif fault.kind == "drop":
+        drop_connection(request.environ)
+    time.sleep(fault.delay)  # the work is done and saved; only the answer is late
+    return response
 
 
 def drop_connection(environ: dict[str, Any]) -> NoReturn:

@@ -35,7 +35,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
+from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, answered
 from leadsync.sandbox.hubspot.responses import (
     error,
     fault_response,
@@ -69,16 +69,12 @@ class RateLimits:
             return limits
         if spec == "off":
             return cls(0, 0, 0)
+        units = {"10s": "per_10s", "s": "search_per_second", "day": "daily"}
         for part in spec.split(","):
             number, _, unit = part.strip().partition("/")
-            if unit == "10s":
-                limits.per_10s = int(number)
-            elif unit == "s":
-                limits.search_per_second = int(number)
-            elif unit == "day":
-                limits.daily = int(number)
-            else:
+            if unit not in units:
                 raise ValueError(f"rate limit {part!r}: write N/10s, N/s (search) or N/day")
+            setattr(limits, units[unit], int(number))
         return limits
 
 
@@ -163,13 +159,7 @@ class HubSpotEmulator:
             response = error(exc.status, exc.category, exc.message, **exc.extra)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             response = error(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}")
-        if fault is not None and fault.kind == "missing_result":
-            response = without_last_result(response)
-        elif fault is not None and fault.kind == "drop":
-            drop_connection(request.environ)
-        elif fault is not None:
-            time.sleep(fault.delay)  # the work is done; only the answer is late
-        return self._headers(response)
+        return self._headers(answered(fault, request, response, without_last_result))
 
     # -- limits ---------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, drop_connection
+from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, answered
 from leadsync.sandbox.salesforce.auth import LoginEndpoints
 from leadsync.sandbox.salesforce.bulk import BulkJobs
 from leadsync.sandbox.salesforce.describe import describe
@@ -171,15 +170,8 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
             return fault_response(fault.kind)
         handler = getattr(self.bulk if endpoint.startswith("bulk_") else self, endpoint)
         response = handler(request, **args)
-        if fault is not None and fault.kind == "missing_result":
-            response = without_last_result(response)
-        elif fault is not None and fault.kind == "drop":
-            drop_connection(request.environ)
         response.headers["Sforce-Limit-Info"] = f"api-usage={self._api_used()}/{self.daily_limit}"
-        if fault is not None:
-            # The work is done and saved; only the answer comes too late.
-            time.sleep(fault.delay)
-        return response
+        return answered(fault, request, response, without_last_result)
 
     def _api_used(self) -> int:
         """API requests counted against the daily limit: logins are not."""
