@@ -26,7 +26,7 @@ from leadsync.cli.render import (
     stop_on_signals,
 )
 from leadsync.errors import Interrupted
-from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
+from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL, RunSummary
 
 if TYPE_CHECKING:  # imported when a command runs: `leadsync --help` stays fast
     from sqlalchemy import Engine
@@ -355,7 +355,7 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
                     )
                 report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
                 if repair and report.repairs_planned:
-                    push(factory, dest, wiring.config.settings.sync, run_id=run_id)
+                    push(factory, dest, wiring.config.settings.sync, RunSummary(run_id=run_id))
                 report.api_calls = dest.calls.total
         finally:
             wiring.close()

@@ -106,6 +106,16 @@ def coerce(value: Any, kind: str) -> Any:
     raise ValueError(f"unknown field type {kind!r}")
 
 
+def as_text(value: Any) -> str:
+    """A value as the CRMs write it in text (a CSV cell, a comparison): "" for none,
+    true/false for booleans."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def iso_utc(value: datetime, precision: str = "auto") -> str:
     """The one way leadsync writes a datetime as text: UTC, ISO 8601, ending in ``Z``
     (a naive value is taken as UTC). ``precision``: "seconds" (what people read, and

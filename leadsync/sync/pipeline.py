@@ -29,7 +29,7 @@ from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
 from leadsync.sync.ingest import map_page
 from leadsync.sync.plan import Planner
-from leadsync.sync.push import PushStats, push
+from leadsync.sync.push import push
 from leadsync.sync.resolve import remember, resolve_page
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
@@ -234,31 +234,15 @@ class Run:
     # -- push ------------------------------------------------------------------
 
     def _push(self) -> None:
-        stats = PushStats()
-        try:
-            push(
-                self.factory,
-                self.wiring.destination,
-                self.policy,
-                run_id=self.summary.run_id,
-                on_batch=self.on_push,
-                stats=stats,
-            )
-        finally:
-            # A push that stops half-way still reports what it wrote.
-            self._count(stats)
-
-    def _count(self, stats: PushStats) -> None:
-        self.summary.quota = stats.quota_note
-        self.summary.bulk = self.summary.bulk or stats.bulk
-        self.summary.created += stats.created
-        self.summary.adopted += stats.adopted
-        self.summary.updated += stats.updated
-        self.summary.failed += stats.failed
-        self.summary.retried += stats.retried
-        self.summary.tasks_created += stats.tasks_created
-        self.summary.nurture_added += stats.nurture_added
-        self.summary.nurture_left += stats.nurture_left
+        # What is written is counted in the run's summary as it goes: a push that stops
+        # half-way still reports what it wrote.
+        push(
+            self.factory,
+            self.wiring.destination,
+            self.policy,
+            self.summary,
+            on_batch=self.on_push,
+        )
 
     # -- the run's own record --------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadsync.errors import MappingError
+from leadsync.mapping.lead import as_text
 from leadsync.rules.decide import Decision
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import outbox, repo
@@ -191,7 +192,7 @@ def same(ours: Any, theirs: Any) -> bool:
     another offset or precision, "" for null."""
     if ours == theirs:
         return True  # the common case, before any conversion
-    a, b = _text(ours), _text(theirs)
+    a, b = as_text(ours), as_text(theirs)
     if a == b:
         return True
     try:
@@ -200,14 +201,6 @@ def same(ours: Any, theirs: Any) -> bool:
         pass
     left, right = _instant(a), _instant(b)
     return left is not None and left == right
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _instant(text: str) -> datetime | None:

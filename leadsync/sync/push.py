@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -31,24 +30,9 @@ from leadsync.errors import RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
 from leadsync.state import outbox, repo
 from leadsync.state.models import CrmRecord, OutboxOp
+from leadsync.sync.summary import RunSummary
 
 logger = log.get("leadsync.sync.push")
-
-
-@dataclass
-class PushStats:
-    created: int = 0
-    adopted: int = 0
-    updated: int = 0
-    failed: int = 0
-    retried: int = 0
-    tasks_created: int = 0
-    nurture_added: int = 0
-    nurture_left: int = 0
-    # Whether the leads went through the CRM's bulk API (a backfill).
-    bulk: bool = False
-    # Why some ops were held back: the CRM's daily API quota, and what it stood at.
-    quota_note: str | None = None
 
 
 def quota_mode(quota: ApiQuota, policy: SyncSection) -> str | None:
@@ -79,15 +63,14 @@ def push(
     factory: sessionmaker[Session],
     destination: Destination,
     policy: SyncSection,
+    stats: RunSummary,
     *,
-    run_id: str,
     on_batch: Callable[[int, int], None] | None = None,
-    stats: PushStats | None = None,
-) -> PushStats:
+) -> RunSummary:
     """Drain the destination's pending ops, leads before the tasks that name them; raise
     only when the run must stop. ``stats`` (given by the caller) holds what was done even
     when the push stops half-way."""
-    stats = stats if stats is not None else PushStats()
+    run_id = stats.run_id
     deadline = time.monotonic() + policy.push_deadline_seconds
     with factory() as session:
         pending = outbox.pending_by_kind(session, destination.name)  # counted once a push
@@ -121,7 +104,7 @@ def _drain(
     destination: Destination,
     policy: SyncSection,
     kind: str,
-    stats: PushStats,
+    stats: RunSummary,
     deadline: float,
     run_id: str,
     progress: Callable[[int], Any],
@@ -144,7 +127,7 @@ def _drain(
                     session, destination.name, kind, size, handoffs_only=mode == "handoffs"
                 )
             )
-            if mode == "handoffs" and stats.quota_note is None:
+            if mode == "handoffs" and stats.quota is None:
                 _hold(factory, destination, policy, stats, mode)
             if not ops:
                 return
@@ -193,7 +176,7 @@ def _hold(
     factory: sessionmaker[Session],
     destination: Destination,
     policy: SyncSection,
-    stats: PushStats,
+    stats: RunSummary,
     mode: str,
 ) -> None:
     """Say why ops stay in the outbox: the quota, what it stands at, what waits."""
@@ -207,7 +190,7 @@ def _hold(
     if not held:
         return
     what = "nothing more is written" if mode == "stopped" else "only hand-offs are written"
-    stats.quota_note = (
+    stats.quota = (
         f"the CRM's daily API quota is low: {quota.used:,} of {quota.limit:,} requests used, "
         f"and {policy.api_reserve_share:.0%} is kept for other integrations, so {what}; "
         f"{held:,} {'ops' if mode == 'stopped' else 'bulk updates'} wait in the outbox for "
@@ -216,7 +199,7 @@ def _hold(
     logger.warning("sync.quota.low", used=quota.used, limit=quota.limit, mode=mode, held=held)
 
 
-def _sendable(session: Session, ops: list[OutboxOp], stats: PushStats) -> list[OutboxOp]:
+def _sendable(session: Session, ops: list[OutboxOp], stats: RunSummary) -> list[OutboxOp]:
     """The ops a request can carry. One holding a number no JSON can carry (NaN, infinity:
     planned before leadsync refused them at mapping) is dead-lettered alone, naming the
     field, so that it cannot fail its whole batch run after run."""
@@ -245,7 +228,7 @@ def _related_call(
     kind: str,
     ops: list[OutboxOp],
     known: dict[int, CrmRecord],
-    stats: PushStats,
+    stats: RunSummary,
 ) -> tuple[list[OutboxOp], Callable[[], list[RecordResult]]]:
     """Ops about a lead (a task, a nurture change) whose lead is in the CRM, ready to send;
     the others dead-lettered, saying why."""
@@ -275,7 +258,7 @@ def _send(
     call: Callable[[], list[RecordResult]],
     count: int,
     policy: SyncSection,
-    stats: PushStats,
+    stats: RunSummary,
     deadline: float,
 ) -> list[RecordResult]:
     def before_retry(error: BaseException, attempt: int) -> None:
@@ -305,7 +288,7 @@ def _record(
     results: list[RecordResult],
     known: dict[int, CrmRecord],
     policy: SyncSection,
-    stats: PushStats,
+    stats: RunSummary,
     run_id: str,
     *,
     resent: bool = False,
@@ -360,7 +343,7 @@ def _apply(
     destination: str,
     op: OutboxOp,
     result: RecordResult,
-    stats: PushStats,
+    stats: RunSummary,
     *,
     first_try: bool = True,
 ) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from leadsync.mapping.lead import as_text
 from leadsync.sandbox.faults import FaultPlan
 from leadsync.sandbox.salesforce.schema import OBJECTS
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
@@ -241,7 +242,9 @@ class BulkJobs:
         start = int(request.args.get("locator") or 0)
         page = job.rows[start : start + size]
         end = start + len(page)
-        response = _csv(job.header, [[_text(row.get(name)) for name in job.header] for row in page])
+        response = _csv(
+            job.header, [[as_text(row.get(name)) for name in job.header] for row in page]
+        )
         response.headers["Sforce-Locator"] = str(end) if end < len(job.rows) else "null"
         response.headers["Sforce-NumberOfRecords"] = str(len(page))
         return response
@@ -259,14 +262,6 @@ def _cell(spec: dict[str, Any], cell: str) -> Any:
         except ValueError:
             return cell  # refused by the store's own type check, as Salesforce would
     return cell
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> Response:

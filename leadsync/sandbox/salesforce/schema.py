@@ -82,6 +82,15 @@ def _f(name: str, type_: str, label: str, length: int = 0, **kw: Any) -> dict[st
     return field
 
 
+def _opt_outs() -> list[dict[str, Any]]:
+    """Whether the person may be emailed or called: on Leads and Contacts alike."""
+    flags = {"nillable": False, "defaultedOnCreate": True}
+    return [
+        _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, **flags),
+        _f("DoNotCall", "boolean", "Do Not Call", 0, **flags),
+    ]
+
+
 def _audit() -> list[dict[str, Any]]:
     """The times Salesforce keeps on every record."""
     return [
@@ -123,8 +132,7 @@ LEAD_FIELDS: list[dict[str, Any]] = [
     _f("NumberOfEmployees", "int", "Employees", 0, digits=8),
     _f("AnnualRevenue", "currency", "Annual Revenue", 0, precision=18),
     _f("Description", "textarea", "Description", 32000),
-    _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, nillable=False, defaultedOnCreate=True),
-    _f("DoNotCall", "boolean", "Do Not Call", 0, nillable=False, defaultedOnCreate=True),
+    *_opt_outs(),
     _f(
         "OwnerId",
         "reference",
@@ -246,8 +254,7 @@ CONTACT_FIELDS: list[dict[str, Any]] = [
     _f("Email", "email", "Email", 80),
     _f("Title", "string", "Title", 128),
     _f("Phone", "phone", "Business Phone", 40),
-    _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", 0, nillable=False, defaultedOnCreate=True),
-    _f("DoNotCall", "boolean", "Do Not Call", 0, nillable=False, defaultedOnCreate=True),
+    *_opt_outs(),
     _f(
         "OwnerId",
         "reference",
