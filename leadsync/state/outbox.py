@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import DeadLetter, Lead, OutboxOp, utcnow
-from leadsync.state.repo import cursor, in_slices, save_cursor
+from leadsync.state.repo import cursor, in_slices, keyed, save_cursor
 
 # -- planning -------------------------------------------------------------------
 
@@ -82,17 +82,8 @@ def pending_upserts(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, OutboxOp]:
     """Each lead's pending upsert (one at most: a newer plan supersedes an older one)."""
-    rows = in_slices(
-        session,
-        lead_ids,
-        lambda part: select(OutboxOp).where(
-            OutboxOp.destination == destination,
-            OutboxOp.status == "pending",
-            OutboxOp.kind == "upsert",
-            OutboxOp.lead_id.in_(part),
-        ),
-    )
-    return {r.lead_id: r for r in rows}
+    pending = (OutboxOp.status == "pending", OutboxOp.kind == "upsert")
+    return keyed(session, OutboxOp.lead_id, lead_ids, OutboxOp.destination == destination, *pending)
 
 
 def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
@@ -117,11 +108,7 @@ def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
 
 
 def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:
-    rows = in_slices(session, keys, lambda part: select(OutboxOp).where(OutboxOp.key.in_(part)))
-    return {op.key: op for op in rows}
-
-
-# -- draining -------------------------------------------------------------------
+    return keyed(session, OutboxOp.key, keys)
 
 
 def next_batch(

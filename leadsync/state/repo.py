@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from leadsync.mapping.lead import iso_utc
 from leadsync.state.models import (
@@ -46,26 +46,23 @@ def in_slices(
         yield from session.scalars(query(part))
 
 
+def keyed(
+    session: Session, column: InstrumentedAttribute[Any], values: Iterable[Any], *where: Any
+) -> dict[Any, Any]:
+    """The rows whose ``column`` is one of ``values`` (and ``where`` holds), by that
+    column's value: one query per 500 values."""
+    model = column.class_
+    rows = in_slices(session, values, lambda part: select(model).where(*where, column.in_(part)))
+    return {getattr(row, column.key): row for row in rows}
+
+
 def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[str, SourceRecord]:
-    rows = in_slices(
-        session,
-        ids,
-        lambda part: select(SourceRecord).where(
-            SourceRecord.source == source, SourceRecord.external_id.in_(part)
-        ),
-    )
-    return {r.external_id: r for r in rows}
+    return keyed(session, SourceRecord.external_id, ids, SourceRecord.source == source)
 
 
 def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, int]:
-    rows = in_slices(
-        session,
-        ids,
-        lambda part: select(LeadIdentity).where(
-            LeadIdentity.source == source, LeadIdentity.external_id.in_(part)
-        ),
-    )
-    return {r.external_id: r.lead_id for r in rows}
+    found = keyed(session, LeadIdentity.external_id, ids, LeadIdentity.source == source)
+    return {ext: identity.lead_id for ext, identity in found.items()}
 
 
 def all_lead_ids(session: Session) -> list[int]:
@@ -73,8 +70,7 @@ def all_lead_ids(session: Session) -> list[int]:
 
 
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
-    rows = in_slices(session, ids, lambda part: select(Lead).where(Lead.id.in_(part)))
-    return {r.id: r for r in rows}
+    return keyed(session, Lead.id, ids)
 
 
 def leads_to_revisit(session: Session, today: date) -> dict[int, Lead]:
@@ -84,8 +80,7 @@ def leads_to_revisit(session: Session, today: date) -> dict[int, Lead]:
 
 
 def leads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Lead]:
-    rows = in_slices(session, keys, lambda part: select(Lead).where(Lead.key.in_(part)))
-    return {r.key: r for r in rows}
+    return keyed(session, Lead.key, keys)
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
@@ -103,14 +98,7 @@ def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
 def crm_records(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, CrmRecord]:
-    rows = in_slices(
-        session,
-        lead_ids,
-        lambda part: select(CrmRecord).where(
-            CrmRecord.destination == destination, CrmRecord.lead_id.in_(part)
-        ),
-    )
-    return {r.lead_id: r for r in rows}
+    return keyed(session, CrmRecord.lead_id, lead_ids, CrmRecord.destination == destination)
 
 
 def add_crm_record(
@@ -146,14 +134,7 @@ def crm_records_by_id(
     session: Session, destination: str, crm_ids: Iterable[str]
 ) -> dict[str, CrmRecord]:
     """The records leadsync wrote, by their CRM id."""
-    rows = in_slices(
-        session,
-        crm_ids,
-        lambda part: select(CrmRecord).where(
-            CrmRecord.destination == destination, CrmRecord.crm_id.in_(part)
-        ),
-    )
-    return {str(r.crm_id): r for r in rows}
+    return keyed(session, CrmRecord.crm_id, crm_ids, CrmRecord.destination == destination)
 
 
 def all_crm_records(session: Session, destination: str) -> dict[int, CrmRecord]:
@@ -162,8 +143,7 @@ def all_crm_records(session: Session, destination: str) -> dict[int, CrmRecord]:
 
 
 def events_by_key(session: Session, keys: Iterable[str]) -> dict[str, Event]:
-    rows = in_slices(session, keys, lambda part: select(Event).where(Event.key.in_(part)))
-    return {r.key: r for r in rows}
+    return keyed(session, Event.key, keys)
 
 
 def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list[Event]]:

@@ -44,6 +44,20 @@ from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
 
 MAX_COLLECTION = 200
 # What /limits lists besides the API requests (an Enterprise org's maxima).
+# Path, endpoint (the method answering it), HTTP method.
+DATA = "/services/data/v<version>"
+REST = [
+    ("/services/Soap/u/<version>", "login", "POST"),
+    ("/services/oauth2/token", "oauth_token", "POST"),
+    (f"{DATA}/limits", "limits", "GET"),
+    (f"{DATA}/sobjects/<obj>/describe", "describe", "GET"),
+    (f"{DATA}/composite/sobjects/<obj>/<ext_field>", "collections_upsert", "PATCH"),
+    (f"{DATA}/sobjects/<obj>/<ext_field>/<path:value>", "sobject_upsert", "PATCH"),
+    (f"{DATA}/sobjects/<obj>/<rid>", "sobject_get", "GET"),
+    (f"{DATA}/composite/sobjects", "collections_update", "PATCH"),
+    (f"{DATA}/query", "query", "GET"),
+    (f"{DATA}/query/<locator>", "query_more", "GET"),
+]
 ORG_LIMITS = {
     "ConcurrentAsyncGetReportInstances": 200,
     "ConcurrentSyncReportRuns": 20,
@@ -98,40 +112,7 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
         self.bulk = BulkJobs(self.store, lambda: self.faults, self._select)
         self.url_map = Map(
             [
-                Rule("/services/Soap/u/<version>", endpoint="login", methods=["POST"]),
-                Rule("/services/oauth2/token", endpoint="oauth_token", methods=["POST"]),
-                Rule("/services/data/v<version>/limits", endpoint="limits", methods=["GET"]),
-                Rule(
-                    "/services/data/v<version>/sobjects/<obj>/describe",
-                    endpoint="describe",
-                    methods=["GET"],
-                ),
-                Rule(
-                    "/services/data/v<version>/composite/sobjects/<obj>/<ext_field>",
-                    endpoint="collections_upsert",
-                    methods=["PATCH"],
-                ),
-                Rule(
-                    "/services/data/v<version>/sobjects/<obj>/<ext_field>/<path:value>",
-                    endpoint="sobject_upsert",
-                    methods=["PATCH"],
-                ),
-                Rule(
-                    "/services/data/v<version>/sobjects/<obj>/<rid>",
-                    endpoint="sobject_get",
-                    methods=["GET"],
-                ),
-                Rule(
-                    "/services/data/v<version>/composite/sobjects",
-                    endpoint="collections_update",
-                    methods=["PATCH"],
-                ),
-                Rule("/services/data/v<version>/query", endpoint="query", methods=["GET"]),
-                Rule(
-                    "/services/data/v<version>/query/<locator>",
-                    endpoint="query_more",
-                    methods=["GET"],
-                ),
+                *(Rule(path, endpoint=name, methods=[method]) for path, name, method in REST),
                 *_bulk_rules(),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),

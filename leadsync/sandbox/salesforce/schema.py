@@ -82,6 +82,19 @@ def _f(name: str, type_: str, label: str, length: int = 0, **kw: Any) -> dict[st
     return field
 
 
+def _owner(*kinds: str) -> dict[str, Any]:
+    """The record's owner: a reference to a User (or, on a Lead, a queue)."""
+    return _f(
+        "OwnerId",
+        "reference",
+        "Owner ID",
+        18,
+        nillable=False,
+        defaultedOnCreate=True,
+        referenceTo=list(kinds),
+    )
+
+
 def _opt_outs() -> list[dict[str, Any]]:
     """Whether the person may be emailed or called: on Leads and Contacts alike."""
     flags = {"nillable": False, "defaultedOnCreate": True}
@@ -133,15 +146,7 @@ LEAD_FIELDS: list[dict[str, Any]] = [
     _f("AnnualRevenue", "currency", "Annual Revenue", 0, precision=18),
     _f("Description", "textarea", "Description", 32000),
     *_opt_outs(),
-    _f(
-        "OwnerId",
-        "reference",
-        "Owner ID",
-        18,
-        nillable=False,
-        defaultedOnCreate=True,
-        referenceTo=["User", "Group"],
-    ),
+    _owner("User", "Group"),
     _f("IsConverted", "boolean", "Converted", 0, **_SYSTEM),
     _f(
         "ConvertedContactId",
@@ -255,15 +260,7 @@ CONTACT_FIELDS: list[dict[str, Any]] = [
     _f("Title", "string", "Title", 128),
     _f("Phone", "phone", "Business Phone", 40),
     *_opt_outs(),
-    _f(
-        "OwnerId",
-        "reference",
-        "Owner ID",
-        18,
-        nillable=False,
-        defaultedOnCreate=True,
-        referenceTo=["User"],
-    ),
+    _owner("User"),
     *_audit(),
     _f("LeadSync_Key__c", "string", "LeadSync Key", 200, externalId=True, unique=True),
     _f("Lead_Score__c", "double", "Lead Score", 0, precision=18),
