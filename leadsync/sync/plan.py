@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,13 +40,13 @@ MAX_SHOWN_CHANGES = 10
 HANDOFF_STAGES = frozenset({"mql", "sal", "sql"})
 
 
+@dataclass
 class Planner:
     """Decides leads and plans their CRM writes into the outbox, in the caller's transaction."""
 
-    def __init__(self, wiring: Wiring, summary: RunSummary, decider: Decider) -> None:
-        self.wiring = wiring
-        self.summary = summary
-        self.decider = decider
+    wiring: Wiring
+    summary: RunSummary
+    decider: Decider
 
     def plan(
         self,

@@ -26,6 +26,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -48,20 +49,18 @@ JSON, CSV = "application/json", "text/csv"
 T = TypeVar("T")
 
 
+def _not_counted(_error: BaseException, _attempt: int) -> None:
+    return None
+
+
+@dataclass
 class BulkApi:
     """The Bulk API 2.0 jobs of one org, through a logged-in simple-salesforce client."""
 
-    def __init__(
-        self,
-        client: Salesforce,
-        poll_seconds: float,
-        deadline_seconds: float,
-        on_retry: Callable[[BaseException, int], None] = lambda _error, _attempt: None,
-    ) -> None:
-        self.client = client
-        self.on_retry = on_retry
-        self.poll_seconds = poll_seconds
-        self.deadline_seconds = deadline_seconds
+    client: Salesforce
+    poll_seconds: float
+    deadline_seconds: float
+    on_retry: Callable[[BaseException, int], None] = _not_counted
 
     # -- ingest ---------------------------------------------------------------
 

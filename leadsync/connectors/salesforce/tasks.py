@@ -4,6 +4,7 @@ External ID field on Task) and nurture (CampaignMembers, by their own key)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -15,18 +16,12 @@ from leadsync.connectors.salesforce.errors import CONVERTED
 from leadsync.connectors.salesforce.people import OrgPeople, soql_text
 
 
+@dataclass
 class Activities:
-    def __init__(
-        self,
-        client: Salesforce,
-        config: SalesforceConfig,
-        people: OrgPeople,
-        query: Callable[[str], list[dict[str, Any]]],
-    ) -> None:
-        self.client = client
-        self.config = config
-        self.people = people
-        self.query = query
+    client: Salesforce
+    config: SalesforceConfig
+    people: OrgPeople
+    query: Callable[[str], list[dict[str, Any]]]
 
     def upsert_tasks(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
