@@ -19,6 +19,7 @@ import click
 from leadsync import __version__, clock, log
 from leadsync import config as cfg
 from leadsync.cli.render import (
+    crm_option,
     fail,
     leadsync_errors,
     progress,
@@ -123,13 +124,7 @@ def main(
 @main.command()
 @click.argument("path", default="config.toml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-@click.option(
-    "--crm",
-    type=click.Choice(["salesforce", "hubspot"]),
-    default="salesforce",
-    show_default=True,
-    help="The CRM the starter config writes to.",
-)
+@crm_option("The CRM the starter config writes to.")
 def init(path: Path, force: bool, crm: str) -> None:
     """Write a starter config (the documented example) and the sample export it reads."""
     from leadsync.demo.run import SAMPLE, example_text, write_sample

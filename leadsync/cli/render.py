@@ -149,3 +149,14 @@ def table(s: RunSummary) -> None:
         click.secho(f"held back: {s.quota}", fg="yellow")
     if s.error:
         click.secho(f"error: {s.error}", fg="red")
+
+
+def crm_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--crm salesforce|hubspot``, as `init` and `demo` take it."""
+    return click.option(
+        "--crm",
+        type=click.Choice(["salesforce", "hubspot"]),
+        default="salesforce",
+        show_default=True,
+        help=help_text,
+    )

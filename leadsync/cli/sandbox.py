@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from leadsync.cli.render import fail, leadsync_errors, progress, report
+from leadsync.cli.render import crm_option, fail, leadsync_errors, progress, report
 
 
 @click.command()
@@ -27,12 +27,8 @@ from leadsync.cli.render import fail, leadsync_errors, progress, report
     help="Faults for the in-process emulator to inject, "
     "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
 )
-@click.option(
-    "--crm",
-    type=click.Choice(["salesforce", "hubspot"]),
-    default="salesforce",
-    show_default=True,
-    help="Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml).",
+@crm_option(
+    "Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 def demo(

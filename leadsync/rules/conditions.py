@@ -188,22 +188,23 @@ class _Parser:
             raise self.error(f"nested more than {MAX_DEPTH} levels deep")
 
     def disjunction(self) -> Evaluator:
-        parts = [self.conjunction()]
-        while self.at("or"):
-            self.take()
-            parts.append(self.conjunction())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda ctx: any(p(ctx) for p in parts)
+        return self.joined("or", self.conjunction, any)
 
     def conjunction(self) -> Evaluator:
-        parts = [self.negation()]
-        while self.at("and"):
+        return self.joined("and", self.negation, all)
+
+    def joined(
+        self, word: str, operand: Callable[[], Evaluator], combine: Callable[..., bool]
+    ) -> Evaluator:
+        """Operands joined by ``word`` (or, and), combined by ``combine`` (any, all): each
+        evaluated only while the answer is still open."""
+        parts = [operand()]
+        while self.at(word):
             self.take()
-            parts.append(self.negation())
+            parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda ctx: all(p(ctx) for p in parts)
+        return lambda ctx: combine(p(ctx) for p in parts)
 
     def negation(self) -> Evaluator:
         if self.at("not"):
