@@ -9,7 +9,7 @@ sees leadsync's own errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -60,6 +60,25 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """``items`` in consecutive slices of at most ``size``: one request each."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def paged(
+    fetch: Callable[[str | None], Mapping[str, Any]],
+    next_token: Callable[[Mapping[str, Any]], str | None],
+    *,
+    most: int = 10_000,
+) -> Iterator[Mapping[str, Any]]:
+    """Each page of a listing paged by a token (HubSpot's ``after``, Salesforce's
+    ``nextRecordsUrl``): ``fetch(None)`` first, then ``fetch(token)`` while the answer
+    names a next page, ``most`` pages at the most (a listing that never ends is a bug)."""
+    token: str | None = None
+    for _ in range(most):
+        page = fetch(token)
+        yield page
+        token = next_token(page)
+        if not token:
+            return
+    raise ConnectorError(f"a listing went on past {most} pages; stopped")
 
 
 def seconds(value: str | None) -> float | None:

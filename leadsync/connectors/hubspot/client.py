@@ -17,19 +17,20 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import hubspot
 from urllib3.util.retry import Retry
 
 from leadsync.connectors.base import ApiQuota, CallCounter
-from leadsync.connectors.http import classified
+from leadsync.connectors.http import classified, paged
 from leadsync.connectors.hubspot.config import HubSpotConnection
 from leadsync.connectors.hubspot.errors import classify
 from leadsync.retry import RetryPolicy
 
 T = TypeVar("T")
+READ_ATTEMPTS = 5  # reads change nothing: retried, bounded
 
 
 class Window:
@@ -131,6 +132,21 @@ class HubSpotApi:
             self.quota.note(int(daily) - int(left), int(daily))
         return json.loads(answer.data or b"{}")
 
+    def pages(
+        self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Iterator[Mapping[str, Any]]:
+        """Each page of a HubSpot listing or search, following ``paging.next.after``; reads
+        are retried (``attempts``). A search request object takes ``after`` itself: pass
+        ``with_after`` to build it for each page."""
+        build = kwargs.pop("with_after", None)
+
+        def fetch(after: str | None) -> Mapping[str, Any]:
+            if build is not None:
+                return self.json(name, method, build(after), attempts=READ_ATTEMPTS)
+            return self.json(name, method, *args, after=after, attempts=READ_ATTEMPTS, **kwargs)
+
+        return paged(fetch, next_after)
+
     def call(
         self, name: str, method: Callable[..., T], *args: Any, attempts: int = 1, **kwargs: Any
     ) -> T:
@@ -151,3 +167,8 @@ class HubSpotApi:
         return RetryPolicy(attempts, initial_seconds=0.5, max_seconds=10.0).call(
             once, on_retry=self.counter.note_retry
         )
+
+
+def next_after(page: Mapping[str, Any]) -> str | None:
+    """The token of the page after this one, when HubSpot says there is one."""
+    return ((page.get("paging") or {}).get("next") or {}).get("after")

@@ -145,23 +145,12 @@ class HubSpotDestination(Destination):
         10,000 cap, unlike search), with ``fields``."""
         key = self.config.id_property
         wanted = [key, *(f for f in fields if f != key)]
-        after: str | None = None
-        while True:
-            answer = self.api.json(
-                "contacts_list",
-                self.api.crm.contacts.basic_api.get_page,
-                limit=100,
-                after=after,
-                properties=wanted,
-                attempts=READ_ATTEMPTS,
-            )
+        listing = self.api.crm.contacts.basic_api.get_page
+        for answer in self.api.pages("contacts_list", listing, limit=100, properties=wanted):
             for contact in answer.get("results") or []:
                 props = contact.get("properties") or {}
                 if props.get(key):
                     yield str(props[key]), str(contact["id"]), {f: props.get(f) for f in fields}
-            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
 
     def task_keys(self) -> Iterator[tuple[str, str]]:
         """Every task with leadsync's key, listed 100 a request."""

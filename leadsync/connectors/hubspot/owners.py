@@ -24,26 +24,15 @@ class PortalOwners:
         """Every owner by id and by email (lowercased): (owner id, active)."""
         if self._found is None:
             found: dict[str, tuple[str, bool]] = {}
+            listing = self.api.crm.owners.owners_api.get_page
             for archived in (False, True):
-                after = None
-                for _ in range(1000):  # 100,000 owners: more than any portal has
-                    page = self.api.call(
-                        "owners",
-                        self.api.crm.owners.owners_api.get_page,
-                        limit=100,
-                        archived=archived,
-                        attempts=READ_ATTEMPTS,
-                        **({"after": after} if after else {}),
-                    )
-                    for owner in page.results:
+                for page in self.api.pages("owners", listing, limit=100, archived=archived):
+                    for owner in page.get("results") or []:
                         # An active owner wins over an archived one with the same email.
-                        entry = (str(owner.id), not archived)
-                        found.setdefault(str(owner.id), entry)
-                        if owner.email:
-                            found.setdefault(owner.email.lower(), entry)
-                    after = page.paging.next.after if page.paging and page.paging.next else None
-                    if not after:
-                        break
+                        entry = (str(owner["id"]), not archived)
+                        found.setdefault(str(owner["id"]), entry)
+                        if owner.get("email"):
+                            found.setdefault(str(owner["email"]).lower(), entry)
             self._found = found
         return self._found
 

@@ -47,23 +47,12 @@ class TaskWriter:
     def keys(self) -> Iterator[tuple[str, str]]:
         """Every task with leadsync's key, listed 100 a request."""
         key = self.key_property
-        after: str | None = None
-        while True:
-            answer = self.api.json(
-                "tasks_list",
-                self.api.crm.objects.tasks.basic_api.get_page,
-                limit=100,
-                after=after,
-                properties=[key],
-                attempts=READ_ATTEMPTS,
-            )
+        listing = self.api.crm.objects.tasks.basic_api.get_page
+        for answer in self.api.pages("tasks_list", listing, limit=100, properties=[key]):
             for task in answer.get("results") or []:
                 value = (task.get("properties") or {}).get(key)
                 if value:
                     yield str(value), str(task["id"])
-            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
 
     def upsert(
         self, tasks: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
@@ -111,16 +100,16 @@ class TaskWriter:
         found: dict[tuple[str, str], tuple[str, str]] = {}
         ids = sorted(set(contacts))
         for start in range(0, len(ids), 100):
-            after: str | None = None
-            while True:
-                request = TaskSearch(
+
+            def request(after: str | None, part: list[str] = ids[start : start + 100]) -> Any:
+                return TaskSearch(
                     filter_groups=[
                         {
                             "filters": [
                                 {
                                     "propertyName": "associations.contact",
                                     "operator": "IN",
-                                    "values": ids[start : start + 100],
+                                    "values": part,
                                 },
                                 {"propertyName": key_prop, "operator": "HAS_PROPERTY"},
                                 {
@@ -135,18 +124,12 @@ class TaskWriter:
                     limit=200,
                     after=after,
                 )
-                answer = self.api.json(
-                    "tasks_search",
-                    self.api.crm.objects.tasks.search_api.do_search,
-                    request,
-                    attempts=READ_ATTEMPTS,
-                )
+
+            search = self.api.crm.objects.tasks.search_api.do_search
+            for answer in self.api.pages("tasks_search", search, with_after=request):
                 for task in answer.get("results") or []:
                     key = str((task.get("properties") or {}).get(key_prop) or "")
                     found.setdefault(task_of(key), (key, str(task["id"])))
-                after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-                if not after:
-                    break
         return found
 
     def _create(
