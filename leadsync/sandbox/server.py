@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
 
 # werkzeug logs every request at INFO; a sandbox serving thousands of them
 # would bury leadsync's own log lines.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def routed(
+    url_map: Map,
+    environ: dict[str, Any],
+    start_response: Any,
+    dispatch: Callable[[str, Request, Mapping[str, Any]], Response],
+    refused: Callable[[HTTPException], Response],
+) -> Any:
+    """A WSGI answer: the request sent to ``dispatch(endpoint, request, args)``, or, for a
+    path or method no rule takes, ``refused(exc)`` in the vendor's error shape."""
+    request = Request(environ)
+    try:
+        endpoint, args = url_map.bind_to_environ(environ).match()
+    except HTTPException as exc:
+        response = refused(exc)
+    else:
+        response = dispatch(endpoint, request, args)
+    return response(environ, start_response)
 
 
 class Emulators:

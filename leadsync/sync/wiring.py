@@ -121,13 +121,22 @@ def wire(config: Config) -> Wiring:
     except ConfigError as exc:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)
+    if s.lifecycle is None:
+        # Each of these works by lifecycle stage: without stages it would never act.
+        needs = {
+            "tasks": "tasks are made when a lead enters MQL; add a [lifecycle] section with "
+            "its [lifecycle.mql] threshold",
+            "nurture": "leads join and leave it by lifecycle stage; add a [lifecycle] section",
+            "feedback": "sales' statuses move leads through the lifecycle; add a [lifecycle] "
+            "section",
+        }
+        problems += [
+            f"{config.path}: {name}: {why}"
+            for name, why in needs.items()
+            if getattr(s, name) is not None
+        ]
     tasks = None
     if s.tasks is not None:
-        if s.lifecycle is None:
-            problems.append(
-                f"{config.path}: tasks: tasks are made when a lead enters MQL; "
-                "add a [lifecycle] section with its [lifecycle.mql] threshold"
-            )
         tasks = TaskSpec(
             s.tasks.subject,
             s.tasks.due_in_hours,
@@ -136,11 +145,6 @@ def wire(config: Config) -> Wiring:
         )
     nurture = None
     if s.nurture is not None:
-        if s.lifecycle is None:
-            problems.append(
-                f"{config.path}: nurture: leads join and leave it by lifecycle "
-                "stage; add a [lifecycle] section"
-            )
         try:
             when = parse(s.nurture.when, lead_fields(custom))
         except ConditionError as exc:
@@ -154,18 +158,12 @@ def wire(config: Config) -> Wiring:
                 s.nurture.left_status,
             )
     feedback = None
-    if s.feedback is not None:
-        if s.lifecycle is None:
-            problems.append(
-                f"{config.path}: feedback: sales' statuses move leads through the lifecycle; "
-                "add a [lifecycle] section"
-            )
-        elif crm_map is not None:
-            owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
-            fill = tuple(f.target for f in crm_map.fields if f.direction == "fill_if_empty")
-            feedback = FeedbackSpec(
-                s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
-            )
+    if s.feedback is not None and s.lifecycle is not None and crm_map is not None:
+        owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
+        fill = tuple(f.target for f in crm_map.fields if f.direction == "fill_if_empty")
+        feedback = FeedbackSpec(
+            s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
+        )
     if problems:
         raise ConfigError(problems)
     crm_fingerprint = _fingerprint(

@@ -46,6 +46,7 @@ from leadsync.sandbox.hubspot.responses import (
 )
 from leadsync.sandbox.hubspot.schema import PROPERTIES
 from leadsync.sandbox.hubspot.store import HubSpotError, Store
+from leadsync.sandbox.server import routed
 
 MAX_BATCH = 100
 DEMO_TOKEN = "pat-na1-00000000-leadsync-demo"
@@ -118,16 +119,7 @@ class HubSpotEmulator:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         environ["PATH_INFO"] = environ.get("PATH_INFO", "/").rstrip("/") or "/"
-        request = Request(environ)
-        try:
-            endpoint, args = self.url_map.bind_to_environ(environ).match()
-        except NotFound:
-            response = error(404, "OBJECT_NOT_FOUND", "Resource not found")
-        except HTTPException as exc:
-            response = error(exc.code or 400, "VALIDATION_ERROR", str(exc))
-        else:
-            response = self._dispatch(endpoint, request, args)
-        return response(environ, start_response)
+        return routed(self.url_map, environ, start_response, self._dispatch, _refused)
 
     def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         if endpoint.startswith("sandbox_"):
@@ -357,3 +349,9 @@ class HubSpotEmulator:
     def sandbox_faults(self, request: Request) -> Response:
         self.faults = FaultPlan.parse(request.get_data(as_text=True))
         return json_response(200, {"faults": request.get_data(as_text=True)})
+
+
+def _refused(exc: HTTPException) -> Response:
+    if isinstance(exc, NotFound):
+        return error(404, "OBJECT_NOT_FOUND", "Resource not found")
+    return error(exc.code or 400, "VALIDATION_ERROR", str(exc))

@@ -41,6 +41,7 @@ from leadsync.sandbox.salesforce.responses import (
 )
 from leadsync.sandbox.salesforce.schema import OBJECTS
 from leadsync.sandbox.salesforce.store import RecordError, Store, sf_id
+from leadsync.sandbox.server import routed
 
 MAX_COLLECTION = 200
 # What /limits lists besides the API requests (an Enterprise org's maxima).
@@ -126,16 +127,7 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
         # simple-salesforce asks for some resources with a trailing slash (`limits/`).
         if environ.get("PATH_INFO", "/") != "/":
             environ["PATH_INFO"] = environ["PATH_INFO"].rstrip("/")
-        request = Request(environ)
-        try:
-            endpoint, args = self.url_map.bind_to_environ(environ).match()
-        except NotFound:
-            response = rest_error(404, "NOT_FOUND", "The requested resource does not exist")
-        except HTTPException as exc:
-            response = rest_error(exc.code or 400, "METHOD_NOT_ALLOWED", str(exc))
-        else:
-            response = self._dispatch(endpoint, request, args)
-        return response(environ, start_response)
+        return routed(self.url_map, environ, start_response, self._dispatch, _refused)
 
     def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         internal = endpoint.startswith("sandbox_")
@@ -354,3 +346,9 @@ def _bulk_rules() -> list[Rule]:
 
 def _auto_assign(request: Request) -> str | None:
     return request.headers.get("Sforce-Auto-Assign")
+
+
+def _refused(exc: HTTPException) -> Response:
+    if isinstance(exc, NotFound):
+        return rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+    return rest_error(exc.code or 400, "METHOD_NOT_ALLOWED", str(exc))
