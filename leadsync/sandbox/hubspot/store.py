@@ -96,19 +96,13 @@ class Store(Search):
                     rid = self.find(obj, id_prop, key)
                     props.setdefault(id_prop, key)
                 plan.append((rid, self._validated(obj, props, rid)))
-            self._check_unique(obj, plan)
-            out = []
-            for rid, props in plan:
-                new = rid is None
-                rid = self._write(obj, rid, props)
-                out.append(self._public(obj, rid, new=new))
-            self._save()
-            return out
+            return self._written(obj, plan, upsert=True)
 
     def create(self, obj: str, inputs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Batch create with associations; a duplicate unique value refuses the batch (409)."""
         with self.lock:
-            plan = []
+            plan: list[tuple[str | None, dict[str, str]]] = []
+            associated: list[list[str]] = []
             for item in inputs:
                 props = self._validated(obj, dict(item.get("properties") or {}), None)
                 targets = []
@@ -122,16 +116,9 @@ class Store(Search):
                             "does not exist",
                         )
                     targets.append(target)
-                plan.append((None, props, targets))
-            self._check_unique(obj, [(rid, props) for rid, props, _ in plan])
-            out = []
-            for _, props, targets in plan:
-                rid = self._write(obj, None, props)
-                if targets:
-                    self.associations[rid] = targets
-                out.append(self._public(obj, rid))
-            self._save()
-            return out
+                plan.append((None, props))
+                associated.append(targets)
+            return self._written(obj, plan, associated)
 
     def update(self, obj: str, inputs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         with self.lock:
@@ -141,10 +128,28 @@ class Store(Search):
                 if rid not in self.objects[obj]:
                     raise HubSpotError(404, "OBJECT_NOT_FOUND", f"Object not found. objectId={rid}")
                 plan.append((rid, self._validated(obj, dict(item.get("properties") or {}), rid)))
-            self._check_unique(obj, plan)
-            out = [self._public(obj, self._write(obj, rid, props)) for rid, props in plan]
-            self._save()
-            return out
+            return self._written(obj, plan)
+
+    def _written(
+        self,
+        obj: str,
+        plan: list[tuple[str | None, dict[str, str]]],
+        associated: list[list[str]] | None = None,
+        *,
+        upsert: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The batch written once every unique value in it checks out (all or nothing, as
+        HubSpot's batches are); an upsert says which records it made."""
+        self._check_unique(obj, plan)
+        out = []
+        for i, (rid, props) in enumerate(plan):
+            new = rid is None
+            rid = self._write(obj, rid, props)
+            if associated and associated[i]:
+                self.associations[rid] = associated[i]
+            out.append(self._public(obj, rid, new=new if upsert else None))
+        self._save()
+        return out
 
     def set_list(self, list_id: str, add: Iterable[str], remove: Iterable[str]) -> dict[str, Any]:
         with self.lock:
