@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -60,7 +60,7 @@ class RetryPolicy:
         session)."""
         started = time.monotonic()
         deadline = None if self.deadline_seconds is None else started + self.deadline_seconds
-        stop = stop_after_attempt(self.attempts)
+        stop: Any = stop_after_attempt(self.attempts)
         if self.deadline_seconds is not None:
             stop = stop | stop_after_delay(self.deadline_seconds)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from leadsync import log
 from leadsync.config import Config
@@ -72,100 +72,26 @@ def wire(config: Config) -> Wiring:
     sources: dict[str, tuple[Source, SourceMap]] = {}
     fingerprints: dict[str, str] = {}
     event_maps: dict[str, EventMap] = {}
-    custom = s.lead.custom_fields
     for name, section in s.sources.items():
         try:
-            cls = connector_class(section.type, "source")
-            if not issubclass(cls, Source):
-                raise ConfigError(
-                    f"{config.path}: sources.{name}.type: {section.type!r} "
-                    "is not a source connector"
-                )
-            source = cls.from_options(
-                name, section.options, key=f"sources.{name}", path=config.path
-            )
-            log.mask(source.secrets)  # from now on, whatever goes wrong
-            smap = compile_source_map(name, section.fields, custom, config.path)
-            sources[name] = (source, smap)  # type: ignore[assignment]
-            if section.event is not None:
-                event_maps[name] = EventMap(name, section.event)
-            event_columns = event_maps[name].columns() if name in event_maps else set()
-            source.want(smap.columns() | event_columns)  # type: ignore[attr-defined]
-            # Secrets dump as "**********": rotating a token does not re-map anything.
-            fingerprints[name] = _fingerprint(
-                section.model_dump(mode="json", by_alias=True)["fields"],
-                section.event.model_dump(mode="json") if section.event else None,
-                source.config.model_dump(mode="json"),
-                custom,
-            )
+            source, smap, event_map, fingerprints[name] = _wire_source(config, name, section)
         except ConfigError as exc:
             problems.extend(exc.problems)
+            continue
+        sources[name] = (source, smap)
+        if event_map is not None:
+            event_maps[name] = event_map
     destination: Any = None
     crm_map: Any = None
     try:
-        cls = connector_class(s.crm.type, "destination")
-        if not issubclass(cls, Destination):
-            raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
-        destination = cls.from_options("crm", s.crm.options, key="crm", path=config.path)
-        log.mask(destination.secrets)
-        crm_map = compile_crm_map(s.crm.fields, {**custom, **DECISION_FIELDS}, config.path)
-        destination.guard = FieldGuard(
-            create_only=frozenset(f.target for f in crm_map.fields if f.direction == "crm"),
-            fill_if_empty=frozenset(
-                f.target for f in crm_map.fields if f.direction == "fill_if_empty"
-            ),
-        )
-        destination.email_field = next(
-            (f.target for f in crm_map.fields if f.sources == ("email",)), None
-        )
+        destination, crm_map = _wire_destination(config)
     except ConfigError as exc:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)
-    if s.lifecycle is None:
-        # Each of these works by lifecycle stage: without stages it would never act.
-        needs = {
-            "tasks": "tasks are made when a lead enters MQL; add a [lifecycle] section with "
-            "its [lifecycle.mql] threshold",
-            "nurture": "leads join and leave it by lifecycle stage; add a [lifecycle] section",
-            "feedback": "sales' statuses move leads through the lifecycle; add a [lifecycle] "
-            "section",
-        }
-        problems += [
-            f"{config.path}: {name}: {why}"
-            for name, why in needs.items()
-            if getattr(s, name) is not None
-        ]
-    tasks = None
-    if s.tasks is not None:
-        tasks = TaskSpec(
-            s.tasks.subject,
-            s.tasks.due_in_hours,
-            s.tasks.high_priority_score,
-            s.tasks.max_age_days,
-        )
-    nurture = None
-    if s.nurture is not None:
-        try:
-            when = parse(s.nurture.when, lead_fields(custom))
-        except ConditionError as exc:
-            problems.append(f"{config.path}: nurture.when: {exc}")
-        else:
-            nurture = NurtureSpec(
-                s.nurture.campaign_id,
-                when,
-                frozenset(s.nurture.stages),
-                s.nurture.status,
-                s.nurture.left_status,
-            )
-    feedback = None
-    if s.feedback is not None and s.lifecycle is not None and crm_map is not None:
-        owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
-        fill = tuple(f.target for f in crm_map.fields if f.direction == "fill_if_empty")
-        feedback = FeedbackSpec(
-            s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
-        )
+    tasks, nurture, feedback = _handoff(config, crm_map, problems)
     if problems:
         raise ConfigError(problems)
+    custom = s.lead.custom_fields
     crm_fingerprint = _fingerprint(
         s.crm.model_dump(mode="json", by_alias=True)["fields"],
         destination.external_id_field,
@@ -190,6 +116,99 @@ def wire(config: Config) -> Wiring:
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )
+
+
+def _wire_source(
+    config: Config, name: str, section: Any
+) -> tuple[Source, SourceMap, EventMap | None, str]:
+    """One source: its connector, field map, event map, and the fingerprint of what maps
+    its records (a change re-maps the source)."""
+    custom = config.settings.lead.custom_fields
+    cls = connector_class(section.type, "source")
+    if not issubclass(cls, Source):
+        raise ConfigError(
+            f"{config.path}: sources.{name}.type: {section.type!r} is not a source connector"
+        )
+    options = section.options
+    source = cast(Source, cls.from_options(name, options, key=f"sources.{name}", path=config.path))
+    log.mask(source.secrets)  # from now on, whatever goes wrong
+    smap = compile_source_map(name, section.fields, custom, config.path)
+    event_map = EventMap(name, section.event) if section.event is not None else None
+    source.want(smap.columns() | (event_map.columns() if event_map else set()))
+    # Secrets dump as "**********": rotating a token does not re-map anything.
+    fingerprint = _fingerprint(
+        section.model_dump(mode="json", by_alias=True)["fields"],
+        section.event.model_dump(mode="json") if section.event else None,
+        source.config.model_dump(mode="json"),
+        custom,
+    )
+    return source, smap, event_map, fingerprint
+
+
+def _wire_destination(config: Config) -> tuple[Destination, CrmMap]:
+    """The CRM connector and its field map; the map's directions and email field set on it."""
+    s = config.settings
+    cls = connector_class(s.crm.type, "destination")
+    if not issubclass(cls, Destination):
+        raise ConfigError(f"{config.path}: crm.type: {s.crm.type!r} is not a CRM connector")
+    destination = cast(
+        Destination, cls.from_options("crm", s.crm.options, key="crm", path=config.path)
+    )
+    log.mask(destination.secrets)
+    fields = {**s.lead.custom_fields, **DECISION_FIELDS}
+    crm_map = compile_crm_map(s.crm.fields, fields, config.path)
+    destination.guard = FieldGuard(
+        create_only=frozenset(f.target for f in crm_map.fields if f.direction == "crm"),
+        fill_if_empty=frozenset(f.target for f in crm_map.fields if f.direction == "fill_if_empty"),
+    )
+    destination.email_field = next(
+        (f.target for f in crm_map.fields if f.sources == ("email",)), None
+    )
+    return destination, crm_map
+
+
+def _handoff(
+    config: Config, crm_map: CrmMap | None, problems: list[str]
+) -> tuple[TaskSpec | None, NurtureSpec | None, FeedbackSpec | None]:
+    """The follow-up task, nurture and feedback specs; each works by lifecycle stage."""
+    s = config.settings
+    if s.lifecycle is None:
+        # Without stages none of these would ever act.
+        needs = {
+            "tasks": "tasks are made when a lead enters MQL; add a [lifecycle] section with "
+            "its [lifecycle.mql] threshold",
+            "nurture": "leads join and leave it by lifecycle stage; add a [lifecycle] section",
+            "feedback": "sales' statuses move leads through the lifecycle; add a [lifecycle] "
+            "section",
+        }
+        problems += [
+            f"{config.path}: {name}: {why}"
+            for name, why in needs.items()
+            if getattr(s, name) is not None
+        ]
+    tasks = None
+    if s.tasks is not None:
+        tasks = TaskSpec(
+            s.tasks.subject, s.tasks.due_in_hours, s.tasks.high_priority_score, s.tasks.max_age_days
+        )
+    nurture = None
+    if s.nurture is not None:
+        try:
+            when = parse(s.nurture.when, lead_fields(s.lead.custom_fields))
+        except ConditionError as exc:
+            problems.append(f"{config.path}: nurture.when: {exc}")
+        else:
+            stages = frozenset(s.nurture.stages)
+            n = s.nurture
+            nurture = NurtureSpec(n.campaign_id, when, stages, n.status, n.left_status)
+    feedback = None
+    if s.feedback is not None and s.lifecycle is not None and crm_map is not None:
+        owner_fields = [f.target for f in crm_map.fields if f.sources == ("owner",)]
+        fill = tuple(f.target for f in crm_map.fields if f.direction == "fill_if_empty")
+        feedback = FeedbackSpec(
+            s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
+        )
+    return tasks, nurture, feedback
 
 
 def _compile_rules(config: Config, problems: list[str]) -> Rules:

@@ -4,7 +4,6 @@ with HubSpot's own limits: 200 a page, no paging past 10,000 results."""
 from __future__ import annotations
 
 import bisect
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ class Search:
 
     objects: dict[str, dict[str, dict[str, Any]]]
     associations: Any
-    lock: threading.Lock
+    lock: Any
     _order: Any
     definitions: Any
 

@@ -133,7 +133,7 @@ class Store(Search):
     def _written(
         self,
         obj: str,
-        plan: list[tuple[str | None, dict[str, str]]],
+        plan: Sequence[tuple[str | None, dict[str, str]]],
         associated: list[list[str]] | None = None,
         *,
         upsert: bool = False,
