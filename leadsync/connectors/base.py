@@ -64,6 +64,11 @@ class Page:
 
 @dataclass(frozen=True)
 class FieldSpec:
+    """A CRM field as `check` and the connectors judge values for it. ``type`` is the CRM's
+    own name for its type (said in messages); what it means for leadsync is said by the
+    connector's schema in neutral terms: ``accepts`` (the lead field types a value may
+    come from), ``text`` (a length applies), ``required`` (a create without it fails)."""
+
     name: str
     type: str
     label: str = ""
@@ -76,22 +81,16 @@ class FieldSpec:
     unique: bool = False
     picklist: tuple[str, ...] = ()
     restricted_picklist: bool = False
-
-    @property
-    def required(self) -> bool:
-        """Salesforce's own rule: createable, not nillable, no default, and not a checkbox."""
-        return (
-            self.createable
-            and not self.nillable
-            and not self.defaulted_on_create
-            and self.type != "boolean"
-        )
+    accepts: frozenset[str] = frozenset()
+    text: bool = False
+    required: bool = False
 
 
 @dataclass(frozen=True)
 class ObjectSchema:
     name: str
     fields: Mapping[str, FieldSpec]
+    system: str = "the CRM"  # who holds it, as messages name it
 
 
 @dataclass(frozen=True)

@@ -22,28 +22,6 @@ from leadsync.mapping.fieldmap import CrmMap, lead_fields
 from leadsync.rules.decide import DECISION_FIELDS
 from leadsync.sync.wiring import wire
 
-# Salesforce field types that accept a value of each canonical lead type.
-_TEXT = {
-    "string",
-    "textarea",
-    "email",
-    "phone",
-    "url",
-    "picklist",
-    "multipicklist",
-    "combobox",
-    "encryptedstring",
-}
-COMPATIBLE = {
-    "str": _TEXT | {"reference", "id"},
-    "email": _TEXT,
-    "int": {"int", "double", "currency", "percent"} | _TEXT,
-    "float": {"double", "currency", "percent"} | _TEXT,
-    "bool": {"boolean"},
-    "date": {"date", "datetime"} | _TEXT,
-    "datetime": {"datetime"} | _TEXT,
-}
-
 
 @dataclass
 class CheckReport:
@@ -151,10 +129,10 @@ def check_crm_map(
             continue
         if len(f.sources) == 1 and not f.chain:
             kind = kinds.get(f.sources[0], "str")
-            if spec.type not in COMPATIBLE.get(kind, _TEXT):
+            if kind not in spec.accepts:
                 errors.append(
                     f"{key}: lead field {f.sources[0]!r} is {kind} but "
-                    f"{f.target} is a Salesforce {spec.type} field"
+                    f"{f.target} is a {schema.system} {spec.type} field"
                 )
         for value in f.literals:
             errors.extend(_literal_problems(key, spec, value))
@@ -169,7 +147,7 @@ def check_crm_map(
     for spec in schema.fields.values():
         if spec.required and spec.name not in mapped:
             errors.append(
-                f"{path}: crm.fields: Salesforce requires {schema.name}.{spec.name} "
+                f"{path}: crm.fields: {schema.system} requires {schema.name}.{spec.name} "
                 f'and nothing maps it: add {spec.name} = {{ from = "...", '
                 'transforms = [{ default = "..." }] }'
             )
@@ -192,7 +170,7 @@ def _literal_problems(key: str, spec: FieldSpec, value: object) -> list[str]:
             f"{key}: {text!r} is not an allowed value of {spec.name} "
             f"(allowed: {', '.join(spec.picklist)})"
         ]
-    if spec.length and spec.type in _TEXT and len(text) > spec.length:
+    if spec.length and spec.text and len(text) > spec.length:
         return [
             f"{key}: {text[:40]!r}... is {len(text)} characters; {spec.name} holds {spec.length}"
         ]

@@ -16,6 +16,17 @@ _TYPES = {
     "bool": "boolean",
     "phone_number": "phone",
 }
+# Every property value is a string to HubSpot: text takes any lead field; the others
+# take the lead types HubSpot can read them as.
+TEXT_KINDS = frozenset({"str", "email", "int", "float", "date", "datetime"})
+ACCEPTS = {
+    "double": frozenset({"int", "float"}),
+    "boolean": frozenset({"bool"}),
+    "date": frozenset({"date"}),
+    "datetime": frozenset({"date", "datetime"}),
+    "picklist": TEXT_KINDS,
+    "multipicklist": TEXT_KINDS,
+}
 _FIELD_TYPES = {"textarea": "textarea", "phonenumber": "phone", "html": "textarea"}
 
 
@@ -54,5 +65,7 @@ def parse_properties(obj: str, properties: Sequence[Mapping[str, Any]]) -> Objec
             unique=unique or (obj, name) == ("contacts", "email"),
             picklist=options if kind in ("picklist", "multipicklist") else (),
             restricted_picklist=kind in ("picklist", "multipicklist"),
+            accepts=ACCEPTS.get(kind, TEXT_KINDS),
+            text=kind in ("string", "textarea", "phone", "picklist", "multipicklist"),
         )
-    return ObjectSchema(name=obj, fields=fields)
+    return ObjectSchema(name=obj, fields=fields, system="HubSpot")
