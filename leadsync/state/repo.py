@@ -83,6 +83,13 @@ def leads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Lead]:
     return keyed(session, Lead.key, keys)
 
 
+def new_lead(session: Session, key: str, email: str | None, now: datetime) -> Lead:
+    """A lead known by nothing yet but its key and email, added to the session."""
+    lead = Lead.new(key, email, now)
+    session.add(lead)
+    return lead
+
+
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
     """The oldest lead with each email (the one identity resolution keeps)."""
     out: dict[str, Lead] = {}
@@ -212,6 +219,19 @@ def quarantine(
             created_at=utcnow(),
         )
     )
+
+
+def open_run(session: Session, run_id: str) -> None:
+    """A run's record, as it starts: running until closed (or found dead, lock released)."""
+    session.add(
+        SyncRun(id=run_id, started_at=utcnow(), status="running", dry_run=False, summary={})
+    )
+
+
+def close_run(session: Session, run_id: str, status: str, summary: dict[str, Any]) -> None:
+    run = session.get(SyncRun, run_id)
+    if run is not None:
+        run.finished_at, run.status, run.summary = utcnow(), status, summary
 
 
 def recent_runs(session: Session, limit: int = 10) -> Sequence[SyncRun]:

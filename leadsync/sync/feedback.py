@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadsync import log
@@ -25,7 +24,7 @@ from leadsync.config import FeedbackSection
 from leadsync.connectors.base import CrmChange
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import repo
-from leadsync.state.models import CrmRecord, Event, Lead
+from leadsync.state.models import CrmRecord, Lead
 
 logger = log.get("leadsync.sync.feedback")
 
@@ -78,7 +77,7 @@ def apply(
     """Apply a page of CRM changes to the leads they are about, in the caller's transaction."""
     out = Applied()
     keys = {c.key for c in changes if c.kind == "lead" and c.key}
-    leads = {lead.key: lead for lead in session.scalars(select(Lead).where(Lead.key.in_(keys)))}
+    leads = repo.leads_by_key(session, keys)
     records = repo.crm_records(session, destination.name, [ld.id for ld in leads.values()])
     # A record without leadsync's key (a Contact a lead was attached or converted to) is
     # found by its CRM id.
@@ -181,19 +180,12 @@ def _task_done(session: Session, change: CrmChange) -> int:
     if repo.events_by_key(session, [key]):
         return 0
     lead_key = _lead_of_task(str(change.key or ""))
-    lead = session.scalar(select(Lead).where(Lead.key == lead_key)) if lead_key else None
+    lead = repo.leads_by_key(session, [lead_key]).get(lead_key) if lead_key else None
     if lead is None:
         return 0
-    session.add(
-        Event(
-            key=key,
-            lead_id=lead.id,
-            source="crm",
-            type="task_completed",
-            at=change.at,
-            attributes={"task": change.crm_id, "task_key": change.key},
-        )
-    )
+    attributes = {"task": change.crm_id, "task_key": change.key}
+    event = {"key": key, "type": "task_completed", "at": change.at, "attributes": attributes}
+    repo.store_events(session, {key: {**event, "lead_id": lead.id, "source": "crm"}})
     return 1
 
 

@@ -24,7 +24,6 @@ from leadsync.connectors.base import Page, Source
 from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.state import db, outbox, repo
-from leadsync.state.models import SyncRun, utcnow
 from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
 from leadsync.sync.ingest import map_page
@@ -250,22 +249,12 @@ class Run:
         if self.dry_run:
             return
         with self.factory() as session, session.begin():
-            session.add(
-                SyncRun(
-                    id=self.summary.run_id,
-                    started_at=utcnow(),
-                    status="running",
-                    dry_run=False,
-                    summary={},
-                )
-            )
+            repo.open_run(session, self.summary.run_id)
 
     def _close_run(self) -> None:
         if self.dry_run:
             return
         with self.factory() as session, session.begin():
-            run = session.get(SyncRun, self.summary.run_id)
-            if run is not None:
-                run.finished_at = utcnow()
-                run.status = self.summary.status
-                run.summary = self.summary.as_dict()
+            repo.close_run(
+                session, self.summary.run_id, self.summary.status, self.summary.as_dict()
+            )

@@ -115,8 +115,7 @@ class _Found:
         if lead is None:
             lead = self.by_key.get(key)
         if lead is None:
-            lead = Lead.new(key, email, now)
-            session.add(lead)
+            lead = repo.new_lead(session, key, email, now)
         if email:
             self.by_email.setdefault(email, lead)
         if ext:
