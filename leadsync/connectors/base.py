@@ -255,6 +255,18 @@ class Destination(Connector):
     email_field: str | None = None
 
     @property
+    def batch_size(self) -> int:
+        """Records a write request carries: the config's ``batch_size`` within the API's
+        ``max_batch``."""
+        return min(getattr(self.config, "batch_size", self.max_batch), self.max_batch)
+
+    def refuse_oversized(self, records: Sequence[Any]) -> None:
+        """More records than one request carries is the caller's bug: caught before any
+        request is sent."""
+        if len(records) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
+
+    @property
     def bulk_threshold(self) -> int | None:
         """Pending upserts at or above which a push writes through the CRM's bulk API
         (None: the CRM has none, or it is turned off)."""

@@ -135,10 +135,10 @@ def answered(fault: Fault | None, request: Any, response: Any, drop_last: Any) -
     if fault is None:
         return response
     if fault.kind == "missing_result":
-        response = drop_last(response)
-    elif fault.kind == "drop":
+        return drop_last(response)
+    if fault.kind == "drop":
         drop_connection(request.environ)
-    time.sleep(fault.delay)  # the work is done and saved; only the answer is late
+    time.sleep(fault.delay)  # timeout, slow: the work is done and saved; the answer is late
     return response
 
 

@@ -111,7 +111,7 @@ def _drain(
     *,
     bulk: bool = False,
 ) -> None:
-    size = getattr(destination, "batch_size", destination.max_batch)
+    size = destination.batch_size
     upsert = destination.upsert
     if bulk:
         size, upsert = destination.bulk_job_size, destination.bulk_upsert

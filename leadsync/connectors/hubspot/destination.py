@@ -74,10 +74,6 @@ class HubSpotDestination(Destination):
         return self.config.id_property
 
     @property
-    def batch_size(self) -> int:
-        return self.config.batch_size
-
-    @property
     def api(self) -> HubSpotApi:
         if self._api is None:
             self._api = HubSpotApi(self.config, self.calls, self.quota)
@@ -178,8 +174,7 @@ class HubSpotDestination(Destination):
         records: Sequence[Mapping[str, Any]],
         crm_ids: Sequence[str | None] | None = None,
     ) -> list[RecordResult]:
-        if len(records) > self.batch_size:
-            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
+        self.refuse_oversized(records)
         results: list[RecordResult | None] = [None] * len(records)
         ready: list[tuple[int, dict[str, str]]] = []
         for i, record in enumerate(records):

@@ -54,10 +54,6 @@ class SalesforceDestination(Destination):
         return self.config.external_id_field
 
     @property
-    def batch_size(self) -> int:
-        return min(self.config.batch_size, self.max_batch)
-
-    @property
     def client(self) -> Salesforce:
         if self._client is None:
             with classified(classify):
@@ -102,8 +98,7 @@ class SalesforceDestination(Destination):
         attached to that Contact instead of becoming a duplicate Lead (attach_to_contacts).
         A lead converted since the last write answers CANNOT_UPDATE_CONVERTED_LEAD and is
         followed to its Contact."""
-        if len(records) > self.batch_size:  # the caller's bug: caught before any request
-            raise ValueError(f"at most {self.batch_size} records per upsert, got {len(records)}")
+        self.refuse_oversized(records)
         return self._upsert(records, crm_ids, bulk=False)
 
     def bulk_upsert(
