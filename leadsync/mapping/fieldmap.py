@@ -11,7 +11,7 @@ its direction. Both are written the same way in config.toml::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,43 +126,54 @@ def compile_source_map(
     custom_fields: Mapping[str, str],
     path: Path,
 ) -> SourceMap:
+    """A source's fields: each target a lead field, typed as that field is."""
     known = lead_fields(custom_fields)
-    problems: list[str] = []
-    fields = []
-    for target, rule in rules.items():
-        key = f"sources.{name}.fields.{target}"
-        if target not in known:
-            problems.append(
-                f"{path}: {key}: {target!r} is not a lead field (standard: "
-                f"{', '.join(STANDARD_FIELDS)}; declare others in [lead.custom_fields])"
-            )
-            continue
-        compiled = _compile(rule, key, path, problems, kind=known[target], target=target)
-        if compiled:
-            fields.append(compiled)
-    if problems:
-        raise ConfigError(problems)
-    return SourceMap(source=name, fields=tuple(fields))
+    prefix = f"sources.{name}.fields"
+    unknown = [
+        f"{path}: {prefix}.{target}: {target!r} is not a lead field (standard: "
+        f"{', '.join(STANDARD_FIELDS)}; declare others in [lead.custom_fields])"
+        for target in rules
+        if target not in known
+    ]
+    typed = {target: rule for target, rule in rules.items() if target in known}
+    return SourceMap(source=name, fields=_compile_all(typed, prefix, path, unknown, kinds=known))
 
 
 def compile_crm_map(
     rules: Mapping[str, CrmFieldRule | str], custom_fields: Mapping[str, str], path: Path
 ) -> CrmMap:
+    """The CRM's fields: each written from lead fields."""
     known = lead_fields(custom_fields)
-    problems: list[str] = []
+
+    def unknown_sources(f: CompiledField) -> list[str]:
+        key = f"{path}: crm.fields.{f.target}.from"
+        return [f"{key}: {src!r} is not a lead field" for src in f.sources if src not in known]
+
+    return CrmMap(fields=_compile_all(rules, "crm.fields", path, [], check=unknown_sources))
+
+
+def _compile_all(
+    rules: Mapping[str, Any],
+    prefix: str,
+    path: Path,
+    problems: list[str],
+    *,
+    kinds: Mapping[str, str] | None = None,
+    check: Callable[[CompiledField], list[str]] | None = None,
+) -> tuple[CompiledField, ...]:
+    """Every rule compiled; one ConfigError naming every problem by its key."""
     fields = []
     for target, rule in rules.items():
-        key = f"crm.fields.{target}"
-        compiled = _compile(rule, key, path, problems, kind=None, target=target)
+        kind = kinds[target] if kinds is not None else None
+        compiled = _compile(rule, f"{prefix}.{target}", path, problems, kind=kind, target=target)
         if compiled is None:
             continue
-        for src in compiled.sources:
-            if src not in known:
-                problems.append(f"{path}: {key}.from: {src!r} is not a lead field")
+        if check is not None:
+            problems.extend(check(compiled))
         fields.append(compiled)
     if problems:
         raise ConfigError(problems)
-    return CrmMap(fields=tuple(fields))
+    return tuple(fields)
 
 
 def _compile(
