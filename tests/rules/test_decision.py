@@ -27,6 +27,15 @@ ROUTING = Routing(
     fallback_owner="005DESK",
 )
 EARLIER = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+# A lead scoring 60 on fit that enters MQL now (times to the second).
+MQL_NOW = {
+    "score": 60.0,
+    "score_fit": 60.0,
+    "score_behaviour": 0.0,
+    "stage": "mql",
+    "stage_at": "2026-11-23T12:00:00Z",
+    "mql_at": "2026-11-23T12:00:00Z",
+}
 
 
 @pytest.mark.parametrize(
@@ -60,30 +69,14 @@ EARLIER = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
             {"title": "VP", "employees": 900, "country": "GB"},
             [],
             None,
-            {
-                "score": 60.0,
-                "score_fit": 60.0,
-                "score_behaviour": 0.0,
-                "stage": "mql",
-                "stage_at": "2026-11-23T12:00:00Z",
-                "mql_at": "2026-11-23T12:00:00Z",
-                "owner": "005UK",
-            },
+            {**MQL_NOW, "owner": "005UK"},
         ),
         (
             Rules(scoring=SCORING, lifecycle=LIFECYCLE, routing=ROUTING),
             {"title": "VP", "employees": 900, "country": "US"},
             [],
             None,
-            {
-                "score": 60.0,
-                "score_fit": 60.0,
-                "score_behaviour": 0.0,
-                "stage": "mql",
-                "stage_at": "2026-11-23T12:00:00Z",
-                "mql_at": "2026-11-23T12:00:00Z",
-                "owner": "005DESK",
-            },
+            {**MQL_NOW, "owner": "005DESK"},
         ),
         # an MQL already: not routed again, its owner kept, its MQL time kept
         (

@@ -40,7 +40,7 @@ from leadsync.connectors.base import (
     missing_result,
 )
 from leadsync.connectors.hubspot.changes import sales_changes
-from leadsync.connectors.hubspot.client import HubSpotApi
+from leadsync.connectors.hubspot.client import READ_ATTEMPTS, HubSpotApi
 from leadsync.connectors.hubspot.config import MAX_BATCH, HubSpotDestinationConfig
 from leadsync.connectors.hubspot.owners import EMAIL, PortalOwners
 from leadsync.connectors.hubspot.schema import parse_properties
@@ -54,8 +54,6 @@ from leadsync.connectors.hubspot.values import (
     rejection,
 )
 from leadsync.errors import ConnectorError, RequestRejected
-
-READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
 
 
 class HubSpotDestination(Destination):

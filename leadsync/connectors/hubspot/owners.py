@@ -7,9 +7,8 @@ from collections.abc import Mapping
 
 from hubspot.crm.contacts import PublicObjectSearchRequest
 
-from leadsync.connectors.hubspot.client import HubSpotApi
+from leadsync.connectors.hubspot.client import READ_ATTEMPTS, HubSpotApi
 
-READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
 # HubSpot's own unique property of a contact, by which it finds the same person again.
 EMAIL = "email"
 

@@ -24,13 +24,12 @@ from hubspot.crm.objects.tasks import (
 
 from leadsync.connectors.base import RecordResult, missing_result, task_of
 from leadsync.connectors.hubspot.changes import TaskSearch
-from leadsync.connectors.hubspot.client import HubSpotApi
+from leadsync.connectors.hubspot.client import READ_ATTEMPTS, HubSpotApi
 from leadsync.connectors.hubspot.values import refused, rejection
 from leadsync.errors import RequestRejected
 
 TASK_TO_CONTACT = 204  # HubSpot's association type id: task -> contact
 PRIORITY = {"high": "HIGH", "normal": "MEDIUM"}
-READ_ATTEMPTS = 5  # reads change nothing: retried here, bounded
 
 
 class TaskWriter:
