@@ -82,6 +82,8 @@ class SourceSection(BaseModel):
     type: str
     fields: dict[str, FieldRule | str] = Field(default_factory=dict)
     event: EventSection | None = None
+    # How often `leadsync run` syncs it: "5m", "1h", "30s", or a cron line ("*/10 * * * *")
+    schedule: str | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -205,6 +207,7 @@ class FeedbackSection(Section):
     reason_field: str | None = None  # the CRM field with why sales rejected it
     recycle_date_field: str | None = None  # the CRM date field: when it may come back
     recycle_days: int = Field(90, ge=0)  # when sales gives no date
+    schedule: str | None = None  # how often `leadsync run` reads it back ("5m", cron)
 
     @model_validator(mode="after")
     def _each_status_once(self) -> FeedbackSection:
@@ -232,6 +235,21 @@ class SyncSection(Section):
     push_deadline_seconds: float = Field(900.0, gt=0)
 
 
+class ServiceSection(Section):
+    """`leadsync run`: the listener, the stop, and the sweeps' schedules."""
+
+    listen: str = "127.0.0.1:8780"
+    shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    # Form submissions arriving within this window share one pipeline run.
+    form_batch_seconds: float = Field(0.2, ge=0, le=60)
+    # Recycled leads whose come-back day has passed are decided again this often.
+    comeback_schedule: str = "1h"
+    # How long a job waits for another process's run to release the state db.
+    lock_wait_seconds: float = Field(600.0, gt=0)
+    # `/readyz`: the CRM must have answered within this long.
+    ready_interval_seconds: float = Field(900.0, gt=0)
+
+
 class Settings(Section):
     state: StateSection = Field(default_factory=StateSection)
     lead: LeadSection = Field(default_factory=LeadSection)
@@ -244,6 +262,7 @@ class Settings(Section):
     nurture: NurtureSection | None = None
     feedback: FeedbackSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
+    service: ServiceSection = Field(default_factory=ServiceSection)
 
 
 @dataclass

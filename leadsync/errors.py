@@ -5,7 +5,8 @@ Grouped by phase, marked by what the engine does next (``disposition``)::
     LeadsyncError
     ├── ConfigError                 fatal   the config file is wrong: fix it and run again
     ├── StateError                  fatal   the state database cannot be used
-    │   └── SchemaOutdated          fatal   run `leadsync db upgrade`
+    │   ├── SchemaOutdated          fatal   run `leadsync db upgrade`
+    │   └── RunLockBusy             fatal   another run holds the state db (a service job waits)
     ├── MappingError                skip    one source record is bad; it is quarantined
     ├── ConnectorError              fatal   talking to an outside system failed
     │   ├── RetriableError          retry   may succeed later (timeouts, 5xx, dropped connections)
@@ -58,6 +59,10 @@ class StateError(LeadsyncError):
 
 class SchemaOutdated(StateError):
     pass
+
+
+class RunLockBusy(StateError):
+    """Another run holds the state db's run lock: `sync` stops, a service job waits."""
 
 
 class MappingError(LeadsyncError):

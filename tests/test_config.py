@@ -79,7 +79,7 @@ def test_unknown_connector_lists_the_known_ones(tmp_path: Path):
     )
     with pytest.raises(
         ConfigError,
-        match=r"unknown connector type 'marketo' \(known: csv, hubspot, salesforce\)",
+        match=r"unknown connector type 'marketo' \(known: csv, hubspot, salesforce, webhook\)",
     ):
         wire(cfg.load(path))
 

@@ -163,7 +163,7 @@ def errors_discard(state: State, reason: str | None) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Recent runs, the outbox backlog and the dead letters with their reasons."""
-    from leadsync.state import db, outbox, repo
+    from leadsync.state import db, jobs, outbox, repo
 
     with leadsync_errors():
         engine = db.make_engine(state_url(state), must_exist=True)
@@ -171,6 +171,7 @@ def status(state: State, as_json: bool) -> None:
         alive = db.run_lock_held(engine)
         with db.session_factory(engine)() as session:
             runs = repo.recent_runs(session)
+            scheduled = [_job_row(j) for j in jobs.all_jobs(session)]
             backlog = outbox.backlog(session)
             dead = outbox.dead_letters(session)
             quarantined = repo.recent_quarantine(session)
@@ -188,6 +189,7 @@ def status(state: State, as_json: bool) -> None:
                         }
                         for r in runs
                     ],
+                    "jobs": scheduled,
                     "outbox": [
                         {
                             "destination": d,
@@ -225,6 +227,17 @@ def status(state: State, as_json: bool) -> None:
             click.echo(f"      {r.summary['error']}")
         if r.summary.get("quota"):
             click.echo(f"      held back: {r.summary['quota']}")
+    if scheduled:
+        click.secho("service jobs (leadsync run)", bold=True)
+    for j in scheduled:
+        last = j["last_finished_at"] or j["last_started_at"] or "never"
+        click.echo(
+            f"  {j['job']:<22} {j['schedule']:<14} last {str(last)[:19]:<19} "
+            f"{j['last_result'] or '':<8} {j['last_duration_s'] or 0:>7.2f}s  "
+            f"next {str(j['next_run_at'] or '-')[:19]}"
+        )
+        if j["last_error"]:
+            click.echo(f"      {j['last_error']}")
     click.secho("outbox backlog", bold=True)
     if not backlog:
         click.echo("  empty")
@@ -242,6 +255,24 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  none")
     for q in quarantined:
         click.echo(f"  {q.created_at:%Y-%m-%d %H:%M}Z  {q.source} {q.record_ref}: {q.reason}")
+
+
+def _job_row(job: Any) -> dict[str, Any]:
+    def when(at: Any) -> str | None:
+        return at.isoformat() if at else None
+
+    return {
+        "job": job.name,
+        "schedule": job.schedule,
+        "last_started_at": when(job.last_started_at),
+        "last_finished_at": when(job.last_finished_at),
+        "last_result": job.last_result,
+        "last_duration_s": job.last_duration_s,
+        "last_error": job.last_error,
+        "last_success_at": when(job.last_success_at),
+        "failures_in_row": job.failures_in_row,
+        "next_run_at": when(job.next_run_at),
+    }
 
 
 def _run_status(recorded: str, lock_held: bool) -> str:

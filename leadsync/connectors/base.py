@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadsync.config import pydantic_problems, secret_values
-from leadsync.errors import ConfigError
+from leadsync.errors import ConfigError, RateLimited
 
 GROUP = "leadsync.connectors"
 _BUILTINS = {
@@ -34,6 +34,7 @@ _BUILTINS = {
     "salesforce": "leadsync.connectors.salesforce:SalesforceDestination",
     "hubspot.source": "leadsync.connectors.hubspot:HubSpotSource",
     "hubspot.destination": "leadsync.connectors.hubspot:HubSpotDestination",
+    "webhook": "leadsync.connectors.webhook:WebhookSource",
 }
 
 
@@ -186,9 +187,14 @@ class CallCounter:
     def add(self, name: str) -> None:
         self.by_name[name] = self.by_name.get(name, 0) + 1
 
-    def note_retry(self, *_: object) -> None:
+    # of those, the ones the system asked to slow down (HTTP 429, a request limit)
+    limited: int = 0
+
+    def note_retry(self, error: BaseException | None = None, *_: object) -> None:
         """One request sent again (usable as a retry policy's ``on_retry``)."""
         self.retried += 1
+        if isinstance(error, RateLimited):
+            self.limited += 1
 
     @property
     def total(self) -> int:

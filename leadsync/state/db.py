@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadsync.errors import SchemaOutdated, StateError
+from leadsync.errors import RunLockBusy, SchemaOutdated, StateError
 from leadsync.log import masked_urls
 
 
@@ -152,7 +152,7 @@ def run_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             if not conn.execute(select(func.pg_try_advisory_lock(_PG_LOCK_KEY))).scalar():
-                raise StateError(
+                raise RunLockBusy(
                     "another leadsync run is using this state database "
                     f"({engine.url.render_as_string(hide_password=True)}); wait for it to finish"
                 )
@@ -172,7 +172,7 @@ def run_lock(engine: Engine) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise StateError(
+            raise RunLockBusy(
                 f"another leadsync run ({holder}) is using {database}; wait for it to finish"
             ) from None
         handle.seek(0)

@@ -237,16 +237,55 @@ class SyncRun(Base):
     summary: Mapped[dict] = mapped_column(JSON)
 
 
+class ScheduledJob(Base):
+    """One job of `leadsync run` (a source's sync, the feedback read, a sweep): its last
+    run and its next, for `leadsync status` and the alerts."""
+
+    __tablename__ = "jobs"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(120))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ok | partial | failed | stopped (as the run's status), or running
+    last_result: Mapped[str | None] = mapped_column(String(12))
+    last_duration_s: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures_in_row: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InboxSubmission(Base):
+    """A form submission the listener accepted, committed before it answered 2xx: the
+    webhook source reads these as its records. ``key`` is the vendor's submission id, else
+    the body's hash, so a submission sent twice is stored once."""
+
+    __tablename__ = "inbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fields: Mapped[dict] = mapped_column(JSON)
+    # the body as sent, for the admin and for a field map written later
+    body: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ux_inbox_source_key", "source", "key", unique=True),)
+
+
 __all__ = [
     "Base",
     "CrmRecord",
     "Cursor",
     "DeadLetter",
     "Event",
+    "InboxSubmission",
     "Lead",
     "LeadIdentity",
     "OutboxOp",
     "Quarantine",
+    "ScheduledJob",
     "SourceRecord",
     "StageHistory",
     "SyncRun",

@@ -173,6 +173,11 @@ def count_pending(session: Session, destination: str | None = None, kind: str | 
     return session.scalar(query) or 0
 
 
+def count_dead(session: Session, destination: str) -> int:
+    query = select(func.count()).select_from(DeadLetter)
+    return session.scalar(query.where(DeadLetter.destination == destination)) or 0
+
+
 def pending_by_kind(session: Session, destination: str) -> dict[str, int]:
     """Pending ops of a destination, by kind (upsert, task, nurture)."""
     rows = session.execute(

@@ -48,6 +48,9 @@ class Run:
         on_push: Callable[[int, int], None] | None = None,
         now: datetime | None = None,
         no_handoff: bool = False,
+        read_sources: bool = True,
+        read_feedback: bool = True,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         if only_source and only_source not in wiring.sources:
             known = ", ".join(wiring.sources)
@@ -60,6 +63,16 @@ class Run:
         self.push = push  # False: plan into the outbox and stop (the next run pushes)
         self._dry_session: Session | None = None
         self.on_push = on_push
+        # What a run does (the service runs the steps as separate jobs): the sources, what
+        # sales did in the CRM, the recycled leads whose day has come; then the push.
+        self.read_sources = read_sources
+        self.read_feedback = read_feedback
+        # Asked between pages and between batches: True stops the run once what is in
+        # flight has committed (the service's graceful stop).
+        self.stop = stop or (lambda: False)
+        calls = wiring.destination.calls  # the connectors outlive a run in the service
+        self._calls_before = (calls.total, calls.retried, calls.limited)
+        wiring.attach_inbox(self.factory)
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
         # The moment decisions are made at: scores fade with time, so tests pin it.
@@ -107,8 +120,10 @@ class Run:
             self.summary.fail(LeadsyncError(f"internal error: {exc!r}"))
             raise
         finally:
-            self.summary.api_calls = self.wiring.destination.calls.total
-            self.summary.retried += self.wiring.destination.calls.retried
+            calls, (total, retried, limited) = self.wiring.destination.calls, self._calls_before
+            self.summary.api_calls = calls.total - total
+            self.summary.retried += calls.retried - retried
+            self.summary.rate_limited += calls.limited - limited
             self.summary.duration_s = round(time.monotonic() - started, 3)
             with self.factory() as session:
                 self.summary.pending = outbox.count_pending(session, self.wiring.destination.name)
@@ -137,7 +152,11 @@ class Run:
     def _ingest(self) -> None:
         self._replan_if_crm_map_changed()
         self._replan_retried()
-        self._read_feedback()
+        if self.read_feedback:
+            self._read_feedback()
+        self._revisit_due()
+        if not self.read_sources:
+            return
         for name, source, smap in self._sources():
             with self._transaction() as session:
                 stored = repo.cursor(session, name) or {}
@@ -155,6 +174,7 @@ class Run:
                     self._page(session, name, smap, page, remap=remap)
                     last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
                     repo.save_cursor(session, name, last)
+                self._stop_if_asked()
             if remap and last is not None:
                 with self._transaction() as session:
                     repo.save_cursor(session, name, {**last, "remapping": False})
@@ -178,6 +198,9 @@ class Run:
             self.summary.sales_stage_changes += applied.stages
             self.summary.sales_owner_changes += applied.owners
             self.summary.tasks_completed += applied.tasks_completed
+            self._stop_if_asked()
+
+    def _revisit_due(self) -> None:
         with self._transaction() as session:
             # Recycled leads whose day has come are decided again, touched or not.
             due = repo.leads_to_revisit(session, self.now.date())
@@ -185,6 +208,11 @@ class Run:
                 lead.revisit_on = None
             if due:
                 self.planner.plan(session, due)
+
+    def _stop_if_asked(self) -> None:
+        """Between committed pages or batches: stop here when the service is stopping."""
+        if self.stop():
+            raise Interrupted("SIGTERM")
 
     def _replan_if_crm_map_changed(self) -> None:
         """A new CRM map re-plans every lead: only real differences reach the outbox."""
@@ -235,13 +263,12 @@ class Run:
     def _push(self) -> None:
         # What is written is counted in the run's summary as it goes: a push that stops
         # half-way still reports what it wrote.
-        push(
-            self.factory,
-            self.wiring.destination,
-            self.policy,
-            self.summary,
-            on_batch=self.on_push,
-        )
+        def on_batch(done: int, total: int) -> None:
+            if self.on_push is not None:
+                self.on_push(done, total)
+            self._stop_if_asked()
+
+        push(self.factory, self.wiring.destination, self.policy, self.summary, on_batch=on_batch)
 
     # -- the run's own record --------------------------------------------------
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadsync import log
 from leadsync.config import SyncSection
 from leadsync.connectors.base import ApiQuota, Destination, RecordResult
-from leadsync.errors import RequestRejected, SyncError
+from leadsync.errors import RateLimited, RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
 from leadsync.state import outbox, repo
 from leadsync.state.models import CrmRecord, OutboxOp
@@ -263,6 +263,8 @@ def _send(
 ) -> list[RecordResult]:
     def before_retry(error: BaseException, attempt: int) -> None:
         stats.retried += 1
+        if isinstance(error, RateLimited):
+            stats.rate_limited += 1
         logger.warning(
             "sync.batch.retry",
             destination=destination.name,

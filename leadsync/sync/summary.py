@@ -29,6 +29,7 @@ class RunSummary:
     updated: int = 0
     failed: int = 0
     retried: int = 0
+    rate_limited: int = 0  # of the retries, those the CRM asked for (HTTP 429, a limit)
     api_calls: int = 0
     # the leads went through the CRM's bulk API (a backfill above its threshold)
     bulk: bool = False

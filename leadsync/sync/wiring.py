@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
 from leadsync.config import Config
 from leadsync.connectors.base import Destination, FieldGuard, Source, connector_class
+from leadsync.connectors.webhook import WebhookSource
 from leadsync.errors import ConfigError
 from leadsync.mapping.events import EventMap
 from leadsync.mapping.fieldmap import (
@@ -31,6 +35,7 @@ from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
 from leadsync.rules.roundrobin import Member, Pool
 from leadsync.rules.routing import RouteRule, Routing, Territory
 from leadsync.rules.scoring import ScoringError, compile_scoring
+from leadsync.state import inbox
 from leadsync.sync.feedback import FeedbackSpec
 
 
@@ -58,6 +63,22 @@ class Wiring:
         for source, _ in self.sources.values():
             found |= source.secrets
         return frozenset(found)
+
+    @property
+    def webhook_sources(self) -> list[str]:
+        """The sources that read the forms inbox (`type = "webhook"`)."""
+        return [n for n, (s, _) in self.sources.items() if isinstance(s, WebhookSource)]
+
+    def attach_inbox(self, factory: sessionmaker[Session]) -> None:
+        """Hand the webhook sources their reader of the state db's forms inbox."""
+
+        def read(source: str, last_id: int, limit: int) -> list[Any]:
+            with factory() as session:
+                rows = inbox.after(session, source, last_id, limit)
+                return [SimpleNamespace(id=r.id, key=r.key, fields=r.fields) for r in rows]
+
+        for name in self.webhook_sources:
+            cast(WebhookSource, self.sources[name][0]).inbox = read
 
     def close(self) -> None:
         for source, _ in self.sources.values():

@@ -1,0 +1,173 @@
+"""The service's jobs, each run in its turn, each run remembered.
+
+A job is one pipeline run with some of its steps: a source's sync, the read-back of
+what sales did, the come-back of recycled leads. Jobs of this process take turns
+(one at a time: they share the connectors and the outbox), and wait, never fail,
+while another process holds the state db's run lock, up to ``lock_wait_seconds``.
+A job never raises into the scheduler: how it ended is stored (`leadsync status`),
+counted (`/metrics`) and logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from leadsync import log
+from leadsync.errors import Interrupted, LeadsyncError, RunLockBusy
+from leadsync.service.metrics import Metrics
+from leadsync.state import db, inbox, jobs, repo
+from leadsync.sync.pipeline import Run
+from leadsync.sync.summary import RunSummary
+from leadsync.sync.wiring import Wiring
+
+logger = log.get("leadsync.service")
+StopCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # "sync:web", "feedback", "comeback"
+    schedule: str  # as the config writes it, or "on submission"
+    trigger: BaseTrigger | None  # None: only woken (a forms source with no schedule)
+    source: str | None = None  # the source it reads
+    read_feedback: bool = False
+
+
+class Jobs:
+    def __init__(
+        self,
+        wiring: Wiring,
+        engine: Engine,
+        metrics: Metrics,
+        stopping: threading.Event,
+        next_run: Callable[[str], datetime | None],
+    ) -> None:
+        self.wiring = wiring
+        self.engine = engine
+        self.factory = db.session_factory(engine)
+        self.metrics = metrics
+        self.stopping = stopping
+        self.next_run = next_run
+        self.lock_wait = wiring.config.settings.service.lock_wait_seconds
+        self.turn = threading.Lock()
+        # The CRM's last answer to a job: (wall time, whether it went well), for /readyz.
+        self.crm_contact: tuple[float, bool] | None = None
+
+    def register(self, job: Job) -> None:
+        with self.factory() as session, session.begin():
+            jobs.scheduled(session, job.name, job.schedule, self.next_run(job.name))
+
+    def run(self, job: Job) -> None:
+        """Run ``job`` in its turn (the scheduler's callable)."""
+        with self.turn:
+            if self.stopping.is_set():
+                return
+            self._run(job)
+
+    def idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the job in flight to end; True when none runs."""
+        if self.turn.acquire(timeout=timeout):
+            self.turn.release()
+            return True
+        return False
+
+    def _run(self, job: Job) -> None:
+        started, clock_start = time.time(), time.monotonic()
+        with self.factory() as session, session.begin():
+            jobs.started(session, job.name, job.schedule, _utc(started))
+            first_submission = self._inbox_position(session, job)
+        summary: RunSummary | None = None
+        error: str | None = None
+        try:
+            summary = self._run_when_free(job)
+            result, error = summary.status, summary.error
+        except Interrupted:
+            result, error = "stopped", "the service stopped; the next start goes on from here"
+        except LeadsyncError as exc:  # the run never started (the lock stayed busy)
+            result, error = "failed", str(exc)
+        except Exception as exc:  # a bug: recorded, and the scheduler goes on
+            logger.exception("service.job.crashed", job=job.name)
+            result, error = "failed", f"internal error: {exc!r}"
+        ended = time.time()
+        if summary is not None and summary.api_calls:
+            self.crm_contact = (ended, not _crm_failed(summary))
+        with self.factory() as session, session.begin():
+            in_row = jobs.finished(
+                session,
+                job.name,
+                _utc(ended),
+                result,
+                round(time.monotonic() - clock_start, 3),
+                error,
+                self.next_run(job.name),
+            )
+            if job.source in self.wiring.webhook_sources and result in ("ok", "partial"):
+                self._observe_latency(session, job.source, first_submission, ended)
+        self.metrics.job_ran(job.name, result, summary, ended)
+        logger.info("service.job.finished", job=job.name, result=result, failures_in_row=in_row)
+
+    def _run_when_free(self, job: Job) -> RunSummary:
+        """The job's run, once the state db's run lock is free (another process may hold it)."""
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            run = Run(
+                self.wiring,
+                self.engine,
+                only_source=job.source,
+                read_sources=job.source is not None,
+                read_feedback=job.read_feedback,
+                stop=self.stopping.is_set,
+            )
+            try:
+                summary = run.execute()
+            except RunLockBusy:
+                if time.monotonic() > deadline:
+                    raise
+                if self.stopping.wait(1.0):
+                    raise Interrupted("SIGTERM") from None
+                continue
+            if summary.stopped:
+                raise Interrupted(summary.stopped)
+            return summary
+
+    # -- speed to lead ---------------------------------------------------------
+
+    def _inbox_position(self, session: Session, job: Job) -> int:
+        if job.source not in self.wiring.webhook_sources:
+            return 0
+        return _inbox_read(session, job.source)
+
+    def _observe_latency(self, session: Session, source: str, before: int, ended: float) -> None:
+        """Each submission this run read: from its arrival to its lead written (the run
+        pushed before it ended)."""
+        after = _inbox_read(session, source)
+        if after <= before:
+            return
+        rows = inbox.after(session, source, before, after - before)
+        for row in rows:
+            if row.id <= after:
+                self.metrics.latency.labels(source).observe(
+                    max(0.0, ended - row.received_at.timestamp())
+                )
+
+
+def _inbox_read(session: Session, source: str) -> int:
+    """The last inbox id the source's committed cursor covers."""
+    position = (repo.cursor(session, source) or {}).get("position") or {}
+    return int(position.get("inbox_id", 0))
+
+
+def _utc(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _crm_failed(summary: RunSummary) -> bool:
+    return bool(summary.error) and summary.status == "failed"

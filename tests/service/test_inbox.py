@@ -1,0 +1,184 @@
+"""The forms inbox in process: the listener (through werkzeug's test client, no socket)
+stores before it answers and refuses without storing; the job a submission wakes turns
+it into a CRM Lead and Task in the emulator, once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+
+from leadsync import clock, log
+from leadsync.service.process import Service
+from leadsync.state import db, inbox, jobs
+from leadsync.sync.wiring import wire
+from tests.conftest import TEST_NOW, Project, Sandbox
+from tests.service.service_config import FORMS_SECRET, service_config
+
+T = int(clock.parse(TEST_NOW).timestamp())
+
+
+def signed(fields: dict, at: int = T, secret: str = FORMS_SECRET) -> tuple[bytes, dict]:
+    body = json.dumps(fields).encode()
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Leadsync-Signature": f"t={at},v1={digest}"}
+
+
+class Harness:
+    def __init__(self, project: Project) -> None:
+        config = project.config()
+        self.engine = db.make_engine(config.state_url)
+        db.upgrade(self.engine)
+        self.service = Service(wire(config), self.engine, "127.0.0.1:0")
+        self.woken: list[str] = []
+        self.service.wake = self.woken.append  # type: ignore[method-assign]
+        from leadsync.service.listener import Listener
+
+        s = self.service
+        self.client = Client(Listener(s.wiring, self.engine, s.jobs, s.metrics, s.wake, s.stopping))
+
+    def post(self, source: str, body: bytes, headers: dict):
+        return self.client.post(f"/forms/{source}", data=body, headers=headers)
+
+    def job(self, name: str):
+        return next(j for j in self.service.jobs_wanted if j.name == name)
+
+    def stored(self) -> int:
+        return inbox.count(self.engine, "site")
+
+
+@pytest.fixture
+def harness(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    monkeypatch.setenv("FORMS_SECRET", FORMS_SECRET)
+    (tmp_path / "leads.csv").write_text("id,email,last,title\n", encoding="utf-8")
+    (tmp_path / "config.toml").write_text(service_config(), encoding="utf-8")
+    h = Harness(Project(tmp_path, tmp_path / "config.toml"))
+    yield h
+    h.service.wiring.close()
+    h.engine.dispose()
+
+
+def test_a_signed_submission_is_stored_then_answered_and_wakes_its_source(harness: Harness):
+    body, headers = signed({"email": "Ada@Example.org", "last_name": "Byron", "title": "VP"})
+    answer = harness.post("site", body, headers)
+    assert answer.status_code == 202 and answer.json["stored"] is True
+    assert harness.stored() == 1 and harness.woken == ["site"]
+    again = harness.post("site", body, headers)  # the vendor's retry
+    assert again.status_code == 200 and again.json["duplicate"] is True
+    assert harness.stored() == 1 and harness.woken == ["site"]
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("no signature", 401),
+        ("bad signature", 401),
+        ("replayed", 401),
+        ("malformed", 400),
+        ("not an object", 400),
+        ("too big", 413),
+        ("no such source", 404),
+    ],
+)
+def test_refused_requests_store_nothing(harness: Harness, case: str, status: int):
+    body, headers = signed({"email": "eve@example.org"})
+    source = "site"
+    if case == "no signature":
+        headers = {"Content-Type": "application/json"}
+    elif case == "bad signature":
+        body, headers = signed({"email": "eve@example.org"}, secret="guessed")
+    elif case == "replayed":
+        body, headers = signed({"email": "eve@example.org"}, at=T - 301)
+    elif case == "malformed":
+        body, headers = b'{"email": "eve@', signed_headers(b'{"email": "eve@')
+    elif case == "not an object":
+        body, headers = b"[1, 2]", signed_headers(b"[1, 2]")
+    elif case == "too big":
+        big = b'{"email": "eve@example.org", "note": "' + b"x" * 70_000 + b'"}'
+        body, headers = big, signed_headers(big)
+    elif case == "no such source":
+        source = "export"  # a CSV source takes no forms
+    answer = harness.post(source, body, headers)
+    assert answer.status_code == status, answer.json
+    assert answer.json["error"]
+    assert harness.stored() == 0 and harness.woken == []
+
+
+def signed_headers(body: bytes) -> dict:
+    digest = hmac.new(FORMS_SECRET.encode(), f"{T}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Leadsync-Signature": f"t={T},v1={digest}"}
+
+
+def test_no_log_line_at_info_holds_the_visitors_email(harness: Harness, monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    log.configure("info", json=True)
+    body, headers = signed({"email": "private.person@example.org", "last_name": "Q", "title": "VP"})
+    harness.post("site", body, headers)
+    harness.post("site", *signed({"email": "private.person@example.org"}, secret="x"))
+    harness.service.jobs.run(harness.job("sync:site"))
+    text = out.getvalue()
+    assert "forms.received" in text and "forms.refused" in text  # the log did speak
+    assert "private.person" not in text
+
+
+def test_the_woken_job_makes_one_lead_and_one_task(harness: Harness, sandbox: Sandbox):
+    body, headers = signed({"email": "ada@example.org", "last_name": "Byron", "title": "VP"})
+    assert harness.post("site", body, headers).status_code == 202
+    harness.service.jobs.run(harness.job("sync:site"))
+    leads, tasks = sandbox.records("Lead"), sandbox.records("Task")
+    assert [(r["Email"], r["LastName"], r["Lifecycle_Stage__c"]) for r in leads] == [
+        ("ada@example.org", "Byron", "mql")
+    ]
+    assert len(tasks) == 1 and tasks[0]["WhoId"] == leads[0]["Id"]
+    assert tasks[0]["Subject"] == "Follow up: Byron"
+    # the same submission again, and the job again: nothing new in the CRM
+    harness.post("site", body, headers)
+    harness.service.jobs.run(harness.job("sync:site"))
+    assert len(sandbox.records("Lead")) == 1 and len(sandbox.records("Task")) == 1
+    with harness.service.jobs.factory() as session:
+        row = next(j for j in jobs.all_jobs(session) if j.name == "sync:site")
+    assert row.last_result == "ok" and row.failures_in_row == 0
+    metrics = harness.service.metrics.text().decode()
+    assert 'leadsync_form_to_crm_seconds_count{source="site"} 1.0' in metrics
+    assert 'leadsync_tasks_created_total{crm="salesforce"} 1.0' in metrics
+
+
+def test_a_job_waits_for_another_process_run_and_then_runs(harness: Harness, sandbox: Sandbox):
+    body, headers = signed({"email": "grace@example.org", "last_name": "Hopper", "title": "VP"})
+    harness.post("site", body, headers)
+    released = threading.Event()
+
+    def hold() -> None:
+        with db.run_lock(harness.engine):  # another run (a `leadsync sync` by hand)
+            time.sleep(1.5)
+        released.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    harness.service.jobs.run(harness.job("sync:site"))
+    waited = time.monotonic() - started
+    holder.join()
+    assert released.is_set() and waited >= 1.0
+    assert [r["Email"] for r in sandbox.records("Lead")] == ["grace@example.org"]
+
+
+def test_a_job_that_cannot_get_the_lock_in_time_fails_and_says_so(harness: Harness):
+    harness.service.jobs.lock_wait = 0.5
+    with db.run_lock(harness.engine):
+        harness.service.jobs.run(harness.job("sync:site"))
+        harness.service.jobs.run(harness.job("sync:site"))
+    with harness.service.jobs.factory() as session:
+        row = next(j for j in jobs.all_jobs(session) if j.name == "sync:site")
+    assert row.last_result == "failed" and row.failures_in_row == 2
+    assert "another leadsync run" in (row.last_error or "")
