@@ -61,9 +61,9 @@ class Jobs:
         # The CRM's last answer to a job: (wall time, whether it went well), for /readyz.
         self.crm_contact: tuple[float, bool] | None = None
 
-    def register(self, job: Job) -> None:
+    def register(self, job: Job, first_run: datetime | None) -> None:
         with self.factory() as session, session.begin():
-            jobs.scheduled(session, job.name, job.schedule, self.next_run(job.name))
+            jobs.scheduled(session, job.name, job.schedule, first_run)
 
     def run(self, job: Job) -> None:
         """Run ``job`` in its turn (the scheduler's callable)."""

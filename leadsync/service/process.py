@@ -14,6 +14,7 @@ import threading
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import ConflictingIdError
@@ -92,35 +93,20 @@ class Service:
     def serve(self) -> int:
         """Run until a signal; the exit code."""
         db.require_current(self.engine)
-        now = datetime.now(UTC)
-        for job in self.jobs_wanted:
-            if job.trigger is not None:
-                # The first run at start: what was missed while the service was down.
-                self.scheduler.add_job(
-                    self.jobs.run, job.trigger, args=[job], id=job.name, next_run_time=now
-                )
-        self.scheduler.start()
-        for job in self.jobs_wanted:
-            self.jobs.register(job)
-        for source in self.wiring.webhook_sources:
-            self.wake(source)  # submissions stored before a crash, not yet synced
-        listener = Listener(
-            self.wiring, self.engine, self.jobs, self.metrics, self.wake, self.stopping
-        )
-        host, port = self.address
-        server = create_server(listener, host=host, port=port, threads=4, ident="leadsync")
-        threading.Thread(target=server.run, name="listener", daemon=True).start()
+        server = self._listen()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        logger.info(
-            "service.started",
-            listen=f"{host}:{server.effective_port}",  # type: ignore[union-attr]
-            jobs=[j.name for j in self.jobs_wanted],
-        )
         try:
+            threading.Thread(target=server.run, name="listener", daemon=True).start()
+            self._schedule()
+            logger.info(
+                "service.started",
+                listen=f"{self.address[0]}:{server.effective_port}",  # type: ignore[union-attr]
+                jobs=[j.name for j in self.jobs_wanted],
+            )
             while not self.stopping.wait(1.0):
                 pass
-            server.close()
-            self.scheduler.shutdown(wait=False)
+            server.close()  # no new forms: a sender gets "connection refused" and retries
+            self.scheduler.shutdown(wait=False)  # no new job
             if not self.jobs.idle(self.settings.shutdown_grace_seconds):
                 logger.warning(
                     "service.stop.grace_passed", seconds=self.settings.shutdown_grace_seconds
@@ -131,7 +117,37 @@ class Service:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
             self.wiring.close()
+
+    def _listen(self) -> Any:
+        host, port = self.address
+        listener = Listener(
+            self.wiring, self.engine, self.jobs, self.metrics, self.wake, self.stopping
+        )
+        try:
+            return create_server(listener, host=host, port=port, threads=4, ident="leadsync")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror} (another process? "
+                "choose another with --listen or [service] listen)"
+            ) from None
+
+    def _schedule(self) -> None:
+        """Each job, remembered with its first run (now: what was missed while the service
+        was down), then the scheduler started and the inbox woken (submissions stored
+        before a crash and not yet synced)."""
+        now = datetime.now(UTC)
+        for job in self.jobs_wanted:
+            self.jobs.register(job, now if job.trigger is not None else None)
+            if job.trigger is not None:
+                self.scheduler.add_job(
+                    self.jobs.run, job.trigger, args=[job], id=job.name, next_run_time=now
+                )
+        self.scheduler.start()
+        for source in self.wiring.webhook_sources:
+            self.wake(source)
 
     def wake(self, source: str) -> None:
         """Run ``source``'s sync shortly: submissions arriving meanwhile share the run."""
