@@ -8,8 +8,9 @@
   Collections upsert (200 records at most, per-record ``{id, success, errors, created}``).
 - ``PATCH /services/data/v<v>/sobjects/<obj>/<extField>/<value>``: one-record upsert.
 - ``GET /services/data/v<v>/sobjects/<obj>/<id>``: one record.
-- ``GET /__sandbox/records/<obj>``, ``GET /__sandbox/stats``, ``POST /__sandbox/faults``:
-  what the emulator holds, how many requests it served by endpoint, faults to inject.
+- ``GET /__sandbox/records/<obj>[?fields=A,B]``, ``GET /__sandbox/stats``,
+  ``POST /__sandbox/faults``: what the emulator holds, how many requests it served by
+  endpoint, faults to inject.
 
 Every REST response carries ``Sforce-Limit-Info: api-usage=N/MAX`` as Salesforce's does.
 """
@@ -310,6 +311,9 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
 
     def sandbox_records(self, request: Request, obj: str) -> Response:
         rows = list(self.store.records.get(obj, {}).values())
+        if request.args.get("fields"):  # ?fields=Id,Subject: a light poll (the benchmarks)
+            wanted = request.args["fields"].split(",")
+            rows = [{f: row.get(f) for f in wanted} for row in rows]
         return json_response({"totalSize": len(rows), "records": rows})
 
     def sandbox_stats(self, request: Request) -> Response:
