@@ -235,6 +235,28 @@ class SyncSection(Section):
     push_deadline_seconds: float = Field(900.0, gt=0)
 
 
+class SlaTermsSection(Section):
+    """An owner's or a pool's own terms; what is left out is the [sla] default."""
+
+    first_touch: str | None = None
+    business_hours: str | None = None
+    timezone: str | None = None
+
+
+class SlaSection(Section):
+    """How long a rep has for the first touch of a lead handed to them, and the ladder of
+    what happens when nobody touches it: reassign, then recycle."""
+
+    first_touch: str = "4h"
+    business_hours: str = "Mon-Fri 09:00-18:00"
+    timezone: str = "UTC"
+    max_reassignments: int = Field(1, ge=0, le=10)
+    manager: str | None = None  # a CRM user id: gets a task at each breach
+    schedule: str = "5m"  # how often `leadsync run` sweeps for breaches
+    owners: dict[str, SlaTermsSection] = Field(default_factory=dict)
+    pools: dict[str, SlaTermsSection] = Field(default_factory=dict)
+
+
 class ServiceSection(Section):
     """`leadsync run`: the listener, the stop, and the sweeps' schedules."""
 
@@ -242,8 +264,9 @@ class ServiceSection(Section):
     shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
     # Form submissions arriving within this window share one pipeline run.
     form_batch_seconds: float = Field(0.2, ge=0, le=60)
-    # Recycled leads whose come-back day has passed are decided again this often.
-    comeback_schedule: str = "1h"
+    # The sweep: recycled leads whose come-back day has passed are decided again, and
+    # follow-up SLAs past due move up their ladder ([sla]); this often.
+    sweep_schedule: str = "5m"
     # How long a job waits for another process's run to release the state db.
     lock_wait_seconds: float = Field(600.0, gt=0)
     # `/readyz`: the CRM must have answered within this long.
@@ -261,6 +284,7 @@ class Settings(Section):
     tasks: TasksSection | None = None
     nurture: NurtureSection | None = None
     feedback: FeedbackSection | None = None
+    sla: SlaSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
     service: ServiceSection = Field(default_factory=ServiceSection)
 

@@ -163,7 +163,7 @@ def errors_discard(state: State, reason: str | None) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Recent runs, the outbox backlog and the dead letters with their reasons."""
-    from leadsync.state import db, jobs, outbox, repo
+    from leadsync.state import db, jobs, outbox, repo, sla
 
     with leadsync_errors():
         engine = db.make_engine(state_url(state), must_exist=True)
@@ -172,6 +172,8 @@ def status(state: State, as_json: bool) -> None:
         with db.session_factory(engine)() as session:
             runs = repo.recent_runs(session)
             scheduled = [_job_row(j) for j in jobs.all_jobs(session)]
+            open_slas, breaches = sla.open_and_breached(session)
+            breached = [_breach_row(t) for t in breaches]
             backlog = outbox.backlog(session)
             dead = outbox.dead_letters(session)
             quarantined = repo.recent_quarantine(session)
@@ -190,6 +192,7 @@ def status(state: State, as_json: bool) -> None:
                         for r in runs
                     ],
                     "jobs": scheduled,
+                    "sla": {"open": open_slas, "breached": breached},
                     "outbox": [
                         {
                             "destination": d,
@@ -238,6 +241,13 @@ def status(state: State, as_json: bool) -> None:
         )
         if j["last_error"]:
             click.echo(f"      {j['last_error']}")
+    if open_slas or breached:
+        click.secho(f"follow-up SLAs: {open_slas} open; latest breaches", bold=True)
+    for b in breached:
+        click.echo(
+            f"  lead {b['lead_id']}  {b['status']:<9} {b['reassignments']} reassignment(s), "
+            f"owner now {b['owner']}, due {str(b['due_at'])[:16]}"
+        )
     click.secho("outbox backlog", bold=True)
     if not backlog:
         click.echo("  empty")
@@ -255,6 +265,17 @@ def status(state: State, as_json: bool) -> None:
         click.echo("  none")
     for q in quarantined:
         click.echo(f"  {q.created_at:%Y-%m-%d %H:%M}Z  {q.source} {q.record_ref}: {q.reason}")
+
+
+def _breach_row(timer: Any) -> dict[str, Any]:
+    return {
+        "lead_id": timer.lead_id,
+        "status": timer.status,
+        "owner": timer.owner,
+        "reassignments": timer.reassignments,
+        "due_at": timer.due_at.isoformat(),
+        "steps": timer.steps,
+    }
 
 
 def _job_row(job: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def run_command(state: State, listen: str | None) -> None:
       [sources.X] schedule = "5m"     that source's sync ("30s", "1h", or a cron line, UTC)
       [sources.X] type = "webhook"    a forms inbox at POST /forms/X, synced on arrival
       [feedback] schedule = "10m"     what sales did in the CRM, read back
-      [service] comeback_schedule     recycled leads whose come-back day has passed
+      [service] sweep_schedule        come-back dates passed, follow-up SLAs past due
     Each job runs at start, then on its schedule; missed runs coalesce, jobs take
     turns on the state db, and `leadsync status` shows each job's last and next run.
     SIGTERM or Ctrl-C finishes the batch in flight and exits 0; a second one exits at once.

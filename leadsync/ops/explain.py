@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from leadsync.mapping.lead import normalise_email
 from leadsync.rules.decide import decide
 from leadsync.rules.lifecycle import StageEntry
-from leadsync.state import db, repo
+from leadsync.state import db, repo, sla
 from leadsync.state.models import CrmRecord, DeadLetter, Lead, LeadIdentity, OutboxOp
 from leadsync.sync.wiring import Wiring
 
@@ -101,6 +101,7 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
                 "  the next run would enter: "
                 + ", ".join(f"{e.stage} ({e.reason})" for e in decision.entries)
             )
+        lines += _sla_lines(sla.of_lead(session, lead.id))
         lines.append("in the CRM")
         lines += [
             f"  {r.destination} {r.crm_id or '(no id yet)'}, last written "
@@ -119,6 +120,23 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         if not ops:
             lines.append("  none")
         return lines
+
+
+def _sla_lines(timers: Any) -> list[str]:
+    """Each follow-up SLA of the lead: whose, due when, and the steps of its ladder."""
+    if not timers:
+        return []
+    lines = ["follow-up SLA"]
+    for t in timers:
+        lines.append(
+            f"  {t.started_at:%Y-%m-%d %H:%M}Z  {t.status:<9} owner {t.owner}, "
+            f"due {t.due_at:%Y-%m-%d %H:%M}Z"
+            + (f", touched {t.touched_at:%Y-%m-%d %H:%M}Z" if t.touched_at else "")
+        )
+        for step in t.steps:
+            moved = f" ({step['owner_from']} -> {step['owner_to']})" if step.get("owner_to") else ""
+            lines.append(f"    {step['at'][:16]}Z  {step['action']}{moved}: {step['reason']}")
+    return lines
 
 
 def _score_lines(wiring: Wiring, decision: Any, now: datetime) -> list[str]:

@@ -34,7 +34,7 @@ StopCheck = Callable[[], bool]
 
 @dataclass(frozen=True)
 class Job:
-    name: str  # "sync:web", "feedback", "comeback"
+    name: str  # "sync:web", "feedback", "sweep"
     schedule: str  # as the config writes it, or "on submission"
     trigger: BaseTrigger | None  # None: only woken (a forms source with no schedule)
     source: str | None = None  # the source it reads

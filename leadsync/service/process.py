@@ -55,7 +55,10 @@ def service_jobs(wiring: Wiring) -> list[Job]:
             add(f"sync:{name}", section.schedule, f"sources.{name}.schedule", source=name)
     if s.feedback is not None and s.feedback.schedule:
         add("feedback", s.feedback.schedule, "feedback.schedule", read_feedback=True)
-    add("comeback", s.service.comeback_schedule, "service.comeback_schedule")
+    # Recycled leads whose day has come, and follow-up SLAs past due ([sla] schedule, if
+    # it asks for sweeps more often than [service]).
+    sweep = s.sla.schedule if s.sla is not None else s.service.sweep_schedule
+    add("sweep", sweep, "sla.schedule" if s.sla is not None else "service.sweep_schedule")
     if problems:
         raise ConfigError(problems)
     return found

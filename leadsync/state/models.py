@@ -237,6 +237,28 @@ class SyncRun(Base):
     summary: Mapped[dict] = mapped_column(JSON)
 
 
+class SlaTimer(Base):
+    """A follow-up SLA: a lead handed to a rep, due for its first touch by ``due_at``.
+
+    open -> met (touched: a completed task, a status sales moved on) | recycled (nobody
+    touched it after the last reassignment). Each breach reassigns it and starts again;
+    ``steps`` records what happened and why, for `leadsync explain`."""
+
+    __tablename__ = "sla_timers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    task_key: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12))
+    reassignments: Mapped[int] = mapped_column(Integer, default=0)
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    steps: Mapped[list] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_sla_timers_open_due", "status", "due_at"),)
+
+
 class ScheduledJob(Base):
     """One job of `leadsync run` (a source's sync, the feedback read, a sweep): its last
     run and its next, for `leadsync status` and the alerts."""
@@ -286,6 +308,7 @@ __all__ = [
     "OutboxOp",
     "Quarantine",
     "ScheduledJob",
+    "SlaTimer",
     "SourceRecord",
     "StageHistory",
     "SyncRun",

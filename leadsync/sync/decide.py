@@ -22,7 +22,7 @@ from leadsync.rules.decide import Decision, decide
 from leadsync.rules.handoff import follow_up, is_history, nurture_ops
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
-from leadsync.state import outbox, repo
+from leadsync.state import outbox, repo, sla
 from leadsync.state.models import Lead
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
@@ -151,9 +151,19 @@ class Decider:
         for op in outbox.enqueue(session, related):
             if op["kind"] == "task":
                 self.summary.task_planned(op["payload"].get("owner"))
+                self._start_sla(session, touched[op["lead_id"]], op["payload"])
             elif op["payload"].get("action") == "join":
                 self.summary.nurture_planned += 1
         return decisions
+
+    def _start_sla(self, session: Session, lead: Lead, task: dict[str, Any]) -> None:
+        """The rep's clock for the first touch starts with the task handed to them."""
+        policy = self.wiring.sla
+        if policy is None:
+            return
+        owner, pool = task.get("owner"), (lead.route or {}).get("pool")
+        due = policy.due(self.now, owner, pool)
+        sla.open_timer(session, lead.id, owner, task["key"], self.now, due)
 
     def _withheld(self, lead: Lead, events: list[dict[str, Any]]) -> bool:
         """No follow-up task for this MQL: the run brings history in (--no-handoff), or the
@@ -214,6 +224,7 @@ class Decider:
             "owner": routed.owner,
             "reason": routed.reason,
             "skipped": list(routed.skipped),
+            "pool": routed.pool,
             "at": iso_utc(self.now),
         }
         self.summary.owners_assigned += 1

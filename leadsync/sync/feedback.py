@@ -23,7 +23,7 @@ from leadsync import log
 from leadsync.config import FeedbackSection
 from leadsync.connectors.base import CrmChange
 from leadsync.rules.lifecycle import StageEntry
-from leadsync.state import repo
+from leadsync.state import repo, sla
 from leadsync.state.models import CrmRecord, Lead
 
 logger = log.get("leadsync.sync.feedback")
@@ -87,7 +87,11 @@ def apply(
     unkeyed = repo.leads_by_id(session, [r.lead_id for r in by_crm_id.values()])
     for change in changes:
         if change.kind == "task":
-            out.tasks_completed += _task_done(session, change)
+            done = _task_done(session, change)
+            if done is not None:
+                out.tasks_completed += 1
+                # The first touch: the rep's follow-up SLA is met.
+                sla.touch(session, done.id, change.at or now, "the follow-up task was completed")
             continue
         if change.key:
             lead = leads.get(str(change.key))
@@ -105,6 +109,7 @@ def apply(
             out.leads[lead.id] = lead
             out.stages += 1
             lead.stage = entry.stage
+            sla.touch(session, lead.id, entry.at, entry.reason)  # sales moved it on
             if entry.stage == "recycled":
                 lead.revisit_on = _revisit_on(spec.section, change, entry.at)
         if _owner_changed(spec, lead, record, change, destination):
@@ -172,21 +177,22 @@ def _owner_changed(
     return True
 
 
-def _task_done(session: Session, change: CrmChange) -> int:
-    """A completed follow-up task, stored once as the lead's ``task_completed`` event."""
+def _task_done(session: Session, change: CrmChange) -> Lead | None:
+    """A completed follow-up task, stored once as the lead's ``task_completed`` event; the
+    lead it is about (None: not new, or not a lead's task)."""
     if not change.fields.get("completed"):
-        return 0
+        return None
     key = f"crm:task:{change.crm_id}:completed"
     if repo.events_by_key(session, [key]):
-        return 0
+        return None
     lead_key = _lead_of_task(str(change.key or ""))
     lead = repo.leads_by_key(session, [lead_key]).get(lead_key) if lead_key else None
     if lead is None:
-        return 0
+        return None
     attributes = {"task": change.crm_id, "task_key": change.key}
     event = {"key": key, "type": "task_completed", "at": change.at, "attributes": attributes}
     repo.store_events(session, {key: {**event, "lead_id": lead.id, "source": "crm"}})
-    return 1
+    return lead
 
 
 def _lead_of_task(task_key: str) -> str | None:

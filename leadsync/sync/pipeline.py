@@ -31,6 +31,7 @@ from leadsync.sync.plan import Planner
 from leadsync.sync.push import push
 from leadsync.sync.resolve import remember, resolve_page
 from leadsync.sync.summary import RunSummary
+from leadsync.sync.sweep import sweep_sla
 from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.sync")
@@ -155,6 +156,7 @@ class Run:
         if self.read_feedback:
             self._read_feedback()
         self._revisit_due()
+        self._sweep_sla()
         if not self.read_sources:
             return
         for name, source, smap in self._sources():
@@ -208,6 +210,13 @@ class Run:
                 lead.revisit_on = None
             if due:
                 self.planner.plan(session, due)
+
+    def _sweep_sla(self) -> None:
+        """Follow-up SLAs past due move up their ladder: reassign, escalate, recycle."""
+        if self.wiring.sla is None:
+            return
+        with self._transaction() as session:
+            sweep_sla(session, self.wiring, self.planner, self.summary, self.now)
 
     def _stop_if_asked(self) -> None:
         """Between committed pages or batches: stop here when the service is stopping."""

@@ -51,6 +51,10 @@ class RunSummary:
     sales_stage_changes: int = 0
     sales_owner_changes: int = 0
     tasks_completed: int = 0
+    # follow-up SLAs past due this run, and what the ladder did ([sla])
+    sla_breaches: int = 0
+    sla_reassigned: int = 0
+    sla_recycled: int = 0
     # why ops were held back, when the CRM's daily API quota ran low
     quota: str | None = None
     pending: int = 0

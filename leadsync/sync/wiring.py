@@ -35,6 +35,7 @@ from leadsync.rules.lifecycle import LifecycleRules, MqlThreshold
 from leadsync.rules.roundrobin import Member, Pool
 from leadsync.rules.routing import RouteRule, Routing, Territory
 from leadsync.rules.scoring import ScoringError, compile_scoring
+from leadsync.rules.sla import BusinessHours, SlaError, SlaPolicy, Terms, parse_duration
 from leadsync.state import inbox
 from leadsync.sync.feedback import FeedbackSpec
 
@@ -52,6 +53,7 @@ class Wiring:
     tasks: TaskSpec | None = None
     nurture: NurtureSpec | None = None
     feedback: FeedbackSpec | None = None
+    sla: SlaPolicy | None = None
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
@@ -110,6 +112,7 @@ def wire(config: Config) -> Wiring:
         problems.extend(exc.problems)
     rules = _compile_rules(config, problems)
     tasks, nurture, feedback = _handoff(config, crm_map, problems)
+    sla = _compile_sla(config, problems)
     if problems:
         raise ConfigError(problems)
     custom = s.lead.custom_fields
@@ -134,6 +137,7 @@ def wire(config: Config) -> Wiring:
         tasks=tasks,
         nurture=nurture,
         feedback=feedback,
+        sla=sla,
         source_fingerprints=fingerprints,
         crm_fingerprint=crm_fingerprint,
     )
@@ -230,6 +234,46 @@ def _handoff(
             s.feedback, owner_fields[0] if owner_fields else None, fill_if_empty=fill
         )
     return tasks, nurture, feedback
+
+
+def _compile_sla(config: Config, problems: list[str]) -> SlaPolicy | None:
+    """The follow-up SLA's terms (default, per owner, per routing pool) and ladder."""
+    s = config.settings
+    section = s.sla
+    if section is None:
+        return None
+    if s.tasks is None:
+        problems.append(f"{config.path}: sla: an SLA counts from a follow-up task: add [tasks]")
+
+    def terms(key: str, part: Any, base: Terms | None) -> Terms | None:
+        try:
+            touch = part.first_touch or section.first_touch
+            hours = part.business_hours or section.business_hours
+            zone = part.timezone or section.timezone
+            return Terms(parse_duration(touch), BusinessHours.parse(hours, zone))
+        except SlaError as exc:
+            problems.append(f"{config.path}: {key}: {exc}")
+            return base
+
+    default = terms("sla", section, None)
+    owners = {o: terms(f"sla.owners.{o}", t, default) for o, t in section.owners.items()}
+    pools = {p: terms(f"sla.pools.{p}", t, default) for p, t in section.pools.items()}
+    known = set(s.routing.pools) if s.routing else set()
+    problems += [
+        f"{config.path}: sla.pools.{p}: no pool {p!r} in [routing.pools]"
+        for p in pools
+        if p not in known
+    ]
+    if default is None:
+        return None
+    return SlaPolicy(
+        default,
+        section.max_reassignments,
+        section.manager,
+        {o: t for o, t in owners.items() if t is not None},
+        {p: t for p, t in pools.items() if t is not None},
+        recycle_days=s.feedback.recycle_days if s.feedback else 90,
+    )
 
 
 def _compile_rules(config: Config, problems: list[str]) -> Rules:
