@@ -110,6 +110,9 @@ class ScoringRuleSection(Section):
 
 class ScoringSection(Section):
     half_life_days: float = Field(30.0, gt=0)
+    # The re-score job of `leadsync run` writes a lead's decayed score to the CRM only when
+    # it moved by at least this much since last written: never stale, never churning.
+    rescore_min_change: float = Field(5.0, ge=0)
     fit_cap: float | None = Field(None, gt=0)
     behaviour_cap: float | None = Field(None, gt=0)
     rules: list[ScoringRuleSection] = Field(default_factory=list)
@@ -267,6 +270,9 @@ class ServiceSection(Section):
     # The sweep: recycled leads whose come-back day has passed are decided again, and
     # follow-up SLAs past due move up their ladder ([sla]); this often.
     sweep_schedule: str = "5m"
+    # Behaviour scores decay with time: written again to the CRM this often ([scoring]
+    # rescore_min_change says by how much a score must have moved).
+    rescore_schedule: str = "1h"
     # How long a job waits for another process's run to release the state db.
     lock_wait_seconds: float = Field(600.0, gt=0)
     # `/readyz`: the CRM must have answered within this long.

@@ -39,6 +39,7 @@ class Job:
     trigger: BaseTrigger | None  # None: only woken (a forms source with no schedule)
     source: str | None = None  # the source it reads
     read_feedback: bool = False
+    rescore: bool = False
 
 
 class Jobs:
@@ -124,6 +125,7 @@ class Jobs:
                 only_source=job.source,
                 read_sources=job.source is not None,
                 read_feedback=job.read_feedback,
+                rescore=job.rescore,
                 stop=self.stopping.is_set,
             )
             try:

@@ -59,6 +59,8 @@ def service_jobs(wiring: Wiring) -> list[Job]:
     # it asks for sweeps more often than [service]).
     sweep = s.sla.schedule if s.sla is not None else s.service.sweep_schedule
     add("sweep", sweep, "sla.schedule" if s.sla is not None else "service.sweep_schedule")
+    if s.scoring is not None:
+        add("rescore", s.service.rescore_schedule, "service.rescore_schedule", rescore=True)
     if problems:
         raise ConfigError(problems)
     return found

@@ -69,6 +69,12 @@ def all_lead_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Lead.id).order_by(Lead.id)))
 
 
+def leads_with_behaviour(session: Session) -> list[int]:
+    """The leads whose score has behaviour points: the ones time moves."""
+    query = select(Lead.id).where(Lead.score_behaviour.is_not(None), Lead.score_behaviour != 0)
+    return list(session.scalars(query.order_by(Lead.id)))
+
+
 def leads_by_id(session: Session, ids: Iterable[int]) -> dict[int, Lead]:
     return keyed(session, Lead.id, ids)
 

@@ -31,7 +31,7 @@ from leadsync.sync.plan import Planner
 from leadsync.sync.push import push
 from leadsync.sync.resolve import remember, resolve_page
 from leadsync.sync.summary import RunSummary
-from leadsync.sync.sweep import sweep_sla
+from leadsync.sync.sweep import rescore_decayed, sweep_sla
 from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.sync")
@@ -51,6 +51,7 @@ class Run:
         no_handoff: bool = False,
         read_sources: bool = True,
         read_feedback: bool = True,
+        rescore: bool = False,
         stop: Callable[[], bool] | None = None,
     ) -> None:
         if only_source and only_source not in wiring.sources:
@@ -68,6 +69,7 @@ class Run:
         # sales did in the CRM, the recycled leads whose day has come; then the push.
         self.read_sources = read_sources
         self.read_feedback = read_feedback
+        self.rescore = rescore  # write decayed scores that moved (the service's job)
         # Asked between pages and between batches: True stops the run once what is in
         # flight has committed (the service's graceful stop).
         self.stop = stop or (lambda: False)
@@ -157,6 +159,8 @@ class Run:
             self._read_feedback()
         self._revisit_due()
         self._sweep_sla()
+        if self.rescore:
+            self._rescore()
         if not self.read_sources:
             return
         for name, source, smap in self._sources():
@@ -217,6 +221,17 @@ class Run:
             return
         with self._transaction() as session:
             sweep_sla(session, self.wiring, self.planner, self.summary, self.now)
+
+    def _rescore(self) -> None:
+        """Behaviour scores decay: leads whose score moved enough are planned again."""
+        with self._transaction() as session:
+            ids = repo.leads_with_behaviour(session)
+        size = self.policy.chunk_size
+        for start in range(0, len(ids), size):
+            with self._transaction() as session:
+                chunk = ids[start : start + size]
+                rescore_decayed(session, self.wiring, self.planner, self.summary, self.now, chunk)
+            self._stop_if_asked()
 
     def _stop_if_asked(self) -> None:
         """Between committed pages or batches: stop here when the service is stopping."""

@@ -55,6 +55,7 @@ class RunSummary:
     sla_breaches: int = 0
     sla_reassigned: int = 0
     sla_recycled: int = 0
+    rescored: int = 0  # leads whose decayed score was written again (the re-score job)
     # why ops were held back, when the CRM's daily API quota ran low
     quota: str | None = None
     pending: int = 0

@@ -1,4 +1,11 @@
-"""The sweep: follow-up SLAs past due move up their ladder ([sla]).
+"""The sweeps: what changes with time alone, no source saying anything new.
+
+``rescore_decayed``: behaviour points decay, so a lead's score in the CRM goes stale;
+the leads whose score moved by at least ``rescore_min_change`` since it was written are
+planned again (a lead never leaves MQL because of decay alone: stages only move forward
+on a score, sales moves them back).
+
+``sweep_sla``: follow-up SLAs past due move up their ladder ([sla]).
 
 A lead handed to a rep whose SLA fell due untouched is, in order: reassigned to the
 next owner of its routing pool with a new task (and a task for the manager), as
@@ -19,6 +26,7 @@ from leadsync import log
 from leadsync.mapping.lead import iso_utc
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.roundrobin import assign
+from leadsync.rules.scoring import score
 from leadsync.rules.sla import SlaPolicy
 from leadsync.state import outbox, repo, sla
 from leadsync.state.models import Lead, SlaTimer
@@ -27,6 +35,41 @@ from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.sync.sweep")
+
+
+def rescore_decayed(
+    session: Session,
+    wiring: Wiring,
+    planner: Planner,
+    summary: RunSummary,
+    now: datetime,
+    ids: list[int],
+) -> None:
+    """Plan again the leads among ``ids`` whose decayed score moved enough since written."""
+    scoring = wiring.rules.scoring
+    field = next((f.target for f in wiring.crm_map.fields if f.sources == ("score",)), None)
+    if scoring is None or field is None:
+        return
+    min_change = wiring.config.settings.scoring.rescore_min_change  # type: ignore[union-attr]
+    leads = repo.leads_by_id(session, ids)
+    events = repo.events_of_leads(session, leads)
+    written = repo.crm_records(session, wiring.destination.name, leads)
+    moved: dict[int, Lead] = {}
+    for lead_id, lead in leads.items():
+        record = written.get(lead_id)
+        if record is None:
+            continue  # not in the CRM yet: its first write carries the score
+        values = [repo.event_values(e) for e in events.get(lead_id, [])]
+        new = round(score(scoring, lead.values, values, now).total, 2)
+        try:
+            old = float(record.fields.get(field))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            old = None
+        if old is None or abs(new - old) >= min_change:
+            moved[lead_id] = lead
+    if moved:
+        summary.rescored += len(moved)
+        planner.plan(session, moved)
 
 
 def sweep_sla(

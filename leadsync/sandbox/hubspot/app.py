@@ -109,6 +109,14 @@ class HubSpotEmulator:
                 Rule("/__sandbox/hubspot/records/<obj>", endpoint="sandbox_records"),
                 Rule("/__sandbox/hubspot/stats", endpoint="sandbox_stats"),
                 Rule("/__sandbox/hubspot/faults", endpoint="sandbox_faults", methods=["POST"]),
+                Rule(
+                    "/__sandbox/hubspot/rep/<obj>/<rid>", endpoint="sandbox_rep", methods=["POST"]
+                ),
+                Rule(
+                    "/__sandbox/hubspot/rep/tasks/<rid>/complete",
+                    endpoint="sandbox_rep_complete",
+                    methods=["POST"],
+                ),
             ]
         )
 
@@ -335,6 +343,24 @@ class HubSpotEmulator:
             for record in records:
                 record["associations"] = {"contacts": self.store.associations.get(record["id"], [])}
         return json_response(200, {"results": records, "lists": self.store.lists})
+
+    def sandbox_rep(self, request: Request, obj: str, rid: str) -> Response:
+        """Act as a rep in HubSpot: set a record's properties (``{"properties": {...}}``:
+        hs_lead_status, hubspot_owner_id), stamped now."""
+        props = (request.get_json(silent=True) or {}).get("properties")
+        if not isinstance(props, dict) or not props:
+            return json_response(400, {"message": 'send {"properties": {...}} to set'})
+        return self._as_rep(obj, rid, props)
+
+    def sandbox_rep_complete(self, request: Request, rid: str) -> Response:
+        """Act as a rep: complete a task (the first touch leadsync reads back)."""
+        return self._as_rep("tasks", rid, {"hs_task_status": "COMPLETED"})
+
+    def _as_rep(self, obj: str, rid: str, props: Mapping[str, Any]) -> Response:
+        if rid not in self.store.objects.get(obj, {}):
+            return json_response(404, {"message": f"no {obj} {rid}"})
+        self.store.touch(obj, rid, props, int(time.time() * 1000))
+        return json_response(200, self.store.objects[obj][rid])
 
     def sandbox_stats(self, request: Request) -> Response:
         return json_response(

@@ -11,6 +11,8 @@
 - ``GET /__sandbox/records/<obj>[?fields=A,B]``, ``GET /__sandbox/stats``,
   ``POST /__sandbox/faults``: what the emulator holds, how many requests it served by
   endpoint, faults to inject.
+- ``POST /__sandbox/rep/<obj>/<id>`` (a JSON object of fields) and
+  ``POST /__sandbox/rep/Task/<id>/complete``: act as a rep (a status, an owner, a task done).
 
 Every REST response carries ``Sforce-Limit-Info: api-usage=N/MAX`` as Salesforce's does.
 """
@@ -119,6 +121,12 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
                 Rule("/__sandbox/faults", endpoint="sandbox_faults", methods=["POST"]),
+                Rule("/__sandbox/rep/<obj>/<rid>", endpoint="sandbox_rep", methods=["POST"]),
+                Rule(
+                    "/__sandbox/rep/Task/<rid>/complete",
+                    endpoint="sandbox_rep_complete",
+                    methods=["POST"],
+                ),
             ]
         )
 
@@ -315,6 +323,26 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
             wanted = request.args["fields"].split(",")
             rows = [{f: row.get(f) for f in wanted} for row in rows]
         return json_response({"totalSize": len(rows), "records": rows})
+
+    def sandbox_rep(self, request: Request, obj: str, rid: str) -> Response:
+        """Act as a rep in Salesforce: change a record's fields (a Lead's Status or OwnerId),
+        as a person would, without validation; its modification stamps move."""
+        fields = request.get_json(silent=True)
+        if not isinstance(fields, dict) or not fields:
+            return json_response({"error": "send a JSON object of fields to set"}, 400)
+        if rid not in self.store.records.get(obj, {}):
+            return json_response({"error": f"no {obj} {rid}"}, 404)
+        self.store.touch(obj, rid, fields)
+        self.store.save()
+        return json_response(self.store.records[obj][rid])
+
+    def sandbox_rep_complete(self, request: Request, rid: str) -> Response:
+        """Act as a rep: complete a follow-up task (the first touch leadsync reads back)."""
+        if rid not in self.store.records.get("Task", {}):
+            return json_response({"error": f"no Task {rid}"}, 404)
+        self.store.touch("Task", rid, {"Status": "Completed", "IsClosed": True})
+        self.store.save()
+        return json_response(self.store.records["Task"][rid])
 
     def sandbox_stats(self, request: Request) -> Response:
         return json_response(
