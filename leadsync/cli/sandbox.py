@@ -31,17 +31,43 @@ from leadsync.cli.render import crm_option, fail, leadsync_errors, progress, rep
     "Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Instead: start the emulator and `leadsync run`, post a few sample form "
+    "submissions, print how long each took to become a task, and keep serving (Ctrl-C).",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default="127.0.0.1:8780",
+    show_default=True,
+    help="With --serve: where the service listens.",
+)
 def demo(
-    workdir: Path | None, crm: str, sandbox_url: str | None, faults: str | None, as_json: bool
+    workdir: Path | None,
+    crm: str,
+    sandbox_url: str | None,
+    faults: str | None,
+    as_json: bool,
+    serve: bool,
+    listen: str,
 ) -> None:
     """Sync the bundled sample export into a local CRM emulator (Salesforce or HubSpot).
 
     Run it twice: the second run finds nothing new and writes nothing. Each CRM
     has its own folder (leadsync-demo, leadsync-demo-hubspot) unless --dir says.
+    `--serve` shows the always-on service: web forms becoming follow-up tasks in seconds.
     """
     from leadsync.demo.run import run_demo
 
     workdir = workdir or Path("leadsync-demo" if crm == "salesforce" else f"leadsync-demo-{crm}")
+    if serve:
+        from leadsync.demo.serve import serve_demo
+
+        with leadsync_errors():
+            code = serve_demo(workdir, crm, listen, click.echo)
+        raise SystemExit(code)
     with leadsync_errors(), progress(not as_json) as on_push:
         summary = run_demo(
             workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, on_push=on_push

@@ -263,3 +263,30 @@ def test_sigterm_mid_push_exits_0_and_the_next_start_finishes(make_service, emul
     assert len(keys) == 2000 and len(set(keys)) == 2000
     tasks = service.records("Task")
     assert len({t["LeadSync_Key__c"] for t in tasks}) == 2000
+
+
+def test_demo_serve_shows_forms_becoming_tasks_in_seconds(tmp_path: Path):
+    port = free_port()
+    child = subprocess.Popen(
+        cli("demo", "--serve", "--dir", str(tmp_path / "demo"), "--listen", f"127.0.0.1:{port}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = []
+        assert child.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("Ctrl-C" in line for line in lines):
+            lines.append(child.stdout.readline())
+        tasks = [line for line in lines if "a follow-up task for 005" in line]
+        assert len(tasks) == 3, lines
+        assert all(float(t.split(" s after")[0].rsplit(" ", 1)[1]) < 10 for t in tasks)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
