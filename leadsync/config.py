@@ -260,6 +260,34 @@ class SlaSection(Section):
     pools: dict[str, SlaTermsSection] = Field(default_factory=dict)
 
 
+class AlertsSection(Section):
+    """Where `leadsync run` says something needs a person: an incoming webhook (Slack's
+    and Teams' `{"text": ...}`) and/or email; each alert once per incident."""
+
+    webhook_url: SecretStr | None = None  # the URL is the credential: from the environment
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    failures_in_row: int = Field(2, ge=1)  # a job failing this many times in a row
+    dead_letters_over: int = Field(50, ge=0)
+    quota_used_over: float = Field(0.9, gt=0, le=1)  # share of the CRM's daily API quota
+    # A hand-off alert, on the same channel, for leads whose task is high priority
+    # ([tasks] high_priority_score).
+    hot_handoffs: bool = False
+
+    @model_validator(mode="after")
+    def _a_channel(self) -> AlertsSection:
+        if self.webhook_url is None and self.smtp_host is None:
+            raise ValueError("give webhook_url or smtp_host (with email_from and email_to)")
+        if self.smtp_host is not None and not (self.email_from and self.email_to):
+            raise ValueError("email alerts need email_from and email_to")
+        return self
+
+
 class ServiceSection(Section):
     """`leadsync run`: the listener, the stop, and the sweeps' schedules."""
 
@@ -291,6 +319,7 @@ class Settings(Section):
     nurture: NurtureSection | None = None
     feedback: FeedbackSection | None = None
     sla: SlaSection | None = None
+    alerts: AlertsSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
     service: ServiceSection = Field(default_factory=ServiceSection)
 

@@ -21,9 +21,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from leadsync import log
+from leadsync.config import secret_values
 from leadsync.errors import Interrupted, LeadsyncError, RunLockBusy
+from leadsync.service.alerts import Alerts
 from leadsync.service.metrics import Metrics
-from leadsync.state import db, inbox, jobs, repo
+from leadsync.state import db, inbox, jobs, outbox, repo
 from leadsync.sync.pipeline import Run
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
@@ -61,6 +63,11 @@ class Jobs:
         self.turn = threading.Lock()
         # The CRM's last answer to a job: (wall time, whether it went well), for /readyz.
         self.crm_contact: tuple[float, bool] | None = None
+        section = wiring.config.settings.alerts
+        crm = wiring.config.settings.crm.type
+        self.alerts = Alerts(section, engine, crm) if section is not None else None
+        if section is not None:
+            log.mask(secret_values(section))  # a webhook URL is its own credential
 
     def register(self, job: Job, first_run: datetime | None) -> None:
         with self.factory() as session, session.begin():
@@ -113,6 +120,8 @@ class Jobs:
             if job.source in self.wiring.webhook_sources and result in ("ok", "partial"):
                 self._observe_latency(session, job.source, first_submission, ended)
         self.metrics.job_ran(job.name, result, summary, ended)
+        if self.alerts is not None:
+            self._alert(job, result, summary, in_row, error)
         logger.info("service.job.finished", job=job.name, result=result, failures_in_row=in_row)
 
     def _run_when_free(self, job: Job) -> RunSummary:
@@ -139,6 +148,24 @@ class Jobs:
             if summary.stopped:
                 raise Interrupted(summary.stopped)
             return summary
+
+    def _alert(
+        self,
+        job: Job,
+        result: str,
+        summary: RunSummary | None,
+        failures_in_row: int,
+        error: str | None,
+    ) -> None:
+        assert self.alerts is not None
+        dest = self.wiring.destination
+        with self.factory() as session:
+            dead = outbox.count_dead(session, dest.name)
+        quota = dest.quota
+        share = quota.used / quota.limit if quota.used is not None and quota.limit else None
+        self.alerts.after_job(job.name, result, summary, failures_in_row, error, dead, share)
+        if summary is not None:
+            self.alerts.hot_handoffs(summary.run_id)
 
     # -- speed to lead ---------------------------------------------------------
 

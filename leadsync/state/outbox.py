@@ -173,6 +173,16 @@ def count_pending(session: Session, destination: str | None = None, kind: str | 
     return session.scalar(query) or 0
 
 
+def done_tasks_of_run(session: Session, run_id: str) -> list[dict[str, Any]]:
+    """The follow-up tasks a run planned that the CRM now holds (their payloads)."""
+    ops = session.scalars(
+        select(OutboxOp).where(
+            OutboxOp.run_id == run_id, OutboxOp.kind == "task", OutboxOp.status == "done"
+        )
+    )
+    return [dict(op.payload) for op in ops]
+
+
 def count_dead(session: Session, destination: str) -> int:
     query = select(func.count()).select_from(DeadLetter)
     return session.scalar(query.where(DeadLetter.destination == destination)) or 0

@@ -61,6 +61,7 @@ class RunSummary:
     pending: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    error_kind: str | None = None  # the error's class: AuthenticationError, RateLimited...
     stopped: str | None = None  # the signal that stopped the run
     changes: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +92,7 @@ class RunSummary:
 
     def fail(self, exc: LeadsyncError) -> None:
         self.error = str(exc)
+        self.error_kind = type(exc).__name__
 
     def planned(
         self, creating: bool, diff: dict[str, tuple[Any, Any]], lead_key: str, keep: int

@@ -17,6 +17,7 @@ import pytest
 from werkzeug.test import Client
 
 from leadsync import clock, log
+from leadsync.sandbox.server import running
 from leadsync.service.process import Service
 from leadsync.state import db, inbox, jobs
 from leadsync.sync.wiring import wire
@@ -182,3 +183,34 @@ def test_a_job_that_cannot_get_the_lock_in_time_fails_and_says_so(harness: Harne
         row = next(j for j in jobs.all_jobs(session) if j.name == "sync:site")
     assert row.last_result == "failed" and row.failures_in_row == 2
     assert "another leadsync run" in (row.last_error or "")
+
+
+def test_a_hot_hand_off_is_announced_once(tmp_path: Path, sandbox: Sandbox, monkeypatch):
+    """[alerts] hot_handoffs: a task of high priority is announced on the alert channel."""
+    received: list[dict] = []
+
+    def hook(environ, start_response):
+        received.append(json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with running(hook) as url:
+        monkeypatch.setenv("FORMS_SECRET", FORMS_SECRET)
+        monkeypatch.setenv("HOOK", url)
+        (tmp_path / "leads.csv").write_text("id,email,last,title\n", encoding="utf-8")
+        text = service_config().replace(
+            "due_in_hours = 24\n", "due_in_hours = 24\nhigh_priority_score = 90\n"
+        )
+        text += '\n[alerts]\nwebhook_url = "${HOOK}"\nhot_handoffs = true\n'
+        (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+        h = Harness(Project(tmp_path, tmp_path / "config.toml"))
+        try:
+            h.post("site", *signed({"email": "hot@x.example", "last_name": "Hot", "title": "VP"}))
+            h.service.jobs.run(h.job("sync:site"))
+            h.service.jobs.run(h.job("sync:site"))  # nothing new: nothing announced again
+        finally:
+            h.service.wiring.close()
+            h.engine.dispose()
+    assert [m["text"].split("\n")[0] for m in received] == [
+        "*Hot lead for 0055g00000000AnnAA: Follow up: Hot*"
+    ]
