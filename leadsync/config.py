@@ -301,6 +301,10 @@ class ServiceSection(Section):
     # Behaviour scores decay with time: written again to the CRM this often ([scoring]
     # rescore_min_change says by how much a score must have moved).
     rescore_schedule: str = "1h"
+    # A nightly reconcile (a cron line such as "30 2 * * *", UTC; unset: none): a report
+    # of what drifted in the CRM, written back only with reconcile_repair.
+    reconcile_schedule: str | None = None
+    reconcile_repair: bool = False
     # How long a job waits for another process's run to release the state db.
     lock_wait_seconds: float = Field(600.0, gt=0)
     # `/readyz`: the CRM must have answered within this long.

@@ -27,7 +27,7 @@ from leadsync.cli.render import (
     stop_on_signals,
 )
 from leadsync.errors import Interrupted
-from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL, RunSummary
+from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 if TYPE_CHECKING:  # imported when a command runs: `leadsync --help` stays fast
     from sqlalchemy import Engine
@@ -316,9 +316,8 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
     import uuid
 
     from leadsync.ops.adopt import adopt as adopt_crm
-    from leadsync.ops.reconcile import owned_fields, reconcile, render
+    from leadsync.ops.reconcile import reconcile_wired, render
     from leadsync.state import db
-    from leadsync.sync.push import push
 
     with leadsync_errors(as_json=as_json):
         engine, wiring = ready_to_write(state)
@@ -327,16 +326,6 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
         try:
             with db.run_lock(engine):
                 factory = db.session_factory(engine)
-                feedback = wiring.feedback
-                sales = {
-                    f
-                    for f in (
-                        *(f.target for f in wiring.crm_map.fields if f.sources == ("owner",)),
-                        feedback.section.status_field if feedback else None,
-                    )
-                    if f
-                }
-                owned = owned_fields(wiring.crm_map.direction, dest.external_id_field, sales)
                 adopted = None
                 if adopt:
                     targets = {f.target: f.sources for f in wiring.crm_map.fields}
@@ -348,10 +337,8 @@ def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) ->
                         owner_field=next((t for t, s in targets.items() if s == ("owner",)), None),
                         run_id=run_id,
                     )
-                report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
-                if repair and report.repairs_planned:
-                    push(factory, dest, wiring.config.settings.sync, RunSummary(run_id=run_id))
-                report.api_calls = dest.calls.total
+                report = reconcile_wired(wiring, factory, repair=repair, run_id=run_id)
+                report.api_calls = dest.calls.total  # adopting's requests too
         finally:
             wiring.close()
     if as_json:

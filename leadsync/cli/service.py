@@ -28,13 +28,17 @@ def run_command(state: State, listen: str | None) -> None:
       [sources.X] type = "webhook"    a forms inbox at POST /forms/X, synced on arrival
       [feedback] schedule = "10m"     what sales did in the CRM, read back
       [service] sweep_schedule        come-back dates passed, follow-up SLAs past due
+      [service] rescore_schedule      decayed scores written again (when they moved)
+      [service] reconcile_schedule    a nightly reconcile (a report; repair if asked)
     Each job runs at start, then on its schedule; missed runs coalesce, jobs take
     turns on the state db, and `leadsync status` shows each job's last and next run.
     SIGTERM or Ctrl-C finishes the batch in flight and exits 0; a second one exits at once.
     """
+    from leadsync.ops.reconcile import reconcile_wired
     from leadsync.service.process import Service
 
     with leadsync_errors():
         engine, wiring = ready_to_write(state)
-        service = Service(wiring, engine, listen or wiring.config.settings.service.listen)
+        listen = listen or wiring.config.settings.service.listen
+        service = Service(wiring, engine, listen, reconcile=reconcile_wired)
     sys.exit(service.serve())

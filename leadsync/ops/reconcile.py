@@ -64,6 +64,34 @@ class Report:
         return asdict(self)
 
 
+def reconcile_wired(
+    wiring: Any, factory: sessionmaker[Session], *, repair: bool, run_id: str
+) -> Report:
+    """``reconcile`` with the fields leadsync owns in this wiring's CRM map (not the owner
+    and status sales set after a hand-off); repairs pushed at once. The caller holds the
+    state db's run lock."""
+    from leadsync.sync.push import push
+    from leadsync.sync.summary import RunSummary
+
+    dest = wiring.destination
+    feedback = wiring.feedback
+    sales = {
+        f
+        for f in (
+            *(f.target for f in wiring.crm_map.fields if f.sources == ("owner",)),
+            feedback.section.status_field if feedback else None,
+        )
+        if f
+    }
+    owned = owned_fields(wiring.crm_map.direction, dest.external_id_field, sales)
+    before = dest.calls.total
+    report = reconcile(factory, dest, owned, repair=repair, run_id=run_id)
+    if repair and report.repairs_planned:
+        push(factory, dest, wiring.config.settings.sync, RunSummary(run_id=run_id))
+    report.api_calls = dest.calls.total - before
+    return report
+
+
 def reconcile(
     factory: sessionmaker[Session],
     destination: Destination,

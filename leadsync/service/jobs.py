@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
 
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
@@ -31,7 +34,9 @@ from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
 
 logger = log.get("leadsync.service")
-StopCheck = Callable[[], bool]
+T = TypeVar("T")
+# (wiring, sessions, repair, run id) -> the report (missing, moved, changed)
+Reconcile = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class Job:
     source: str | None = None  # the source it reads
     read_feedback: bool = False
     rescore: bool = False
+    # the reconcile job: ops' reconcile, handed over by the command line (the service
+    # does not import ops: they are peers)
+    reconcile: Reconcile | None = None
 
 
 class Jobs:
@@ -95,8 +103,11 @@ class Jobs:
         summary: RunSummary | None = None
         error: str | None = None
         try:
-            summary = self._run_when_free(job)
-            result, error = summary.status, summary.error
+            if job.reconcile is not None:
+                result, error = self._run_when_free(partial(self._reconcile, job.reconcile))
+            else:
+                summary = self._run_when_free(partial(self._sync, job))
+                result, error = summary.status, summary.error
         except Interrupted:
             result, error = "stopped", "the service stopped; the next start goes on from here"
         except LeadsyncError as exc:  # the run never started (the lock stayed busy)
@@ -124,30 +135,46 @@ class Jobs:
             self._alert(job, result, summary, in_row, error)
         logger.info("service.job.finished", job=job.name, result=result, failures_in_row=in_row)
 
-    def _run_when_free(self, job: Job) -> RunSummary:
-        """The job's run, once the state db's run lock is free (another process may hold it)."""
+    def _run_when_free(self, work: Callable[[], T]) -> T:
+        """``work()``, once the state db's run lock is free (another process may hold it)."""
         deadline = time.monotonic() + self.lock_wait
         while True:
-            run = Run(
-                self.wiring,
-                self.engine,
-                only_source=job.source,
-                read_sources=job.source is not None,
-                read_feedback=job.read_feedback,
-                rescore=job.rescore,
-                stop=self.stopping.is_set,
-            )
             try:
-                summary = run.execute()
+                return work()
             except RunLockBusy:
                 if time.monotonic() > deadline:
                     raise
                 if self.stopping.wait(1.0):
                     raise Interrupted("SIGTERM") from None
-                continue
-            if summary.stopped:
-                raise Interrupted(summary.stopped)
-            return summary
+
+    def _sync(self, job: Job) -> RunSummary:
+        run = Run(
+            self.wiring,
+            self.engine,
+            only_source=job.source,
+            read_sources=job.source is not None,
+            read_feedback=job.read_feedback,
+            rescore=job.rescore,
+            stop=self.stopping.is_set,
+        )
+        summary = run.execute()
+        if summary.stopped:
+            raise Interrupted(summary.stopped)
+        return summary
+
+    def _reconcile(self, reconcile: Reconcile) -> tuple[str, str | None]:
+        """The nightly reconcile: ok when the CRM matches (or was repaired), partial when
+        drift was found and left (the report names it in the job's error)."""
+        repair = self.wiring.config.settings.service.reconcile_repair
+        with db.run_lock(self.engine):
+            report = reconcile(self.wiring, self.factory, repair=repair, run_id=str(uuid.uuid4()))
+        drift = report.missing + report.moved + report.changed
+        if not drift or repair:
+            return "ok", None
+        return "partial", (
+            f"{report.missing} missing, {report.moved} moved, {report.changed} changed in the "
+            "CRM: `leadsync reconcile` lists them, `--repair` writes them back"
+        )
 
     def _alert(
         self,

@@ -81,6 +81,12 @@ class Metrics:
             ["source", "result"],
             registry=r,
         )
+        self.sla = Counter(
+            "leadsync_sla_breaches",
+            "Follow-up SLAs found past due, by what the ladder did",
+            ["step"],
+            registry=r,
+        )
         self.latency = Histogram(
             "leadsync_form_to_crm_seconds",
             "From a form submission's arrival to its lead and task written in the CRM",
@@ -112,6 +118,11 @@ class Metrics:
         self.tasks.labels(self.crm).inc(summary.tasks_created)
         self.api_calls.labels(self.crm).inc(summary.api_calls)
         self.rate_limited.labels(self.crm).inc(summary.rate_limited)
+        self.sla.labels("reassigned").inc(summary.sla_reassigned)
+        self.sla.labels("recycled").inc(summary.sla_recycled)
+        self.sla.labels("escalated").inc(
+            summary.sla_breaches - summary.sla_reassigned - summary.sla_recycled
+        )
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

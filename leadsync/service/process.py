@@ -24,7 +24,7 @@ from waitress import create_server
 
 from leadsync import log
 from leadsync.errors import ConfigError
-from leadsync.service.jobs import Job, Jobs
+from leadsync.service.jobs import Job, Jobs, Reconcile
 from leadsync.service.listener import Listener
 from leadsync.service.metrics import Metrics
 from leadsync.service.schedule import trigger
@@ -36,7 +36,7 @@ EXIT_AT_ONCE = 130  # the second signal: as a shell reports a process stopped by
 ON_SUBMISSION = "on submission"
 
 
-def service_jobs(wiring: Wiring) -> list[Job]:
+def service_jobs(wiring: Wiring, reconcile: Reconcile | None = None) -> list[Job]:
     """The jobs the config asks for; every bad schedule in one ConfigError."""
     s = wiring.config.settings
     found: list[Job] = []
@@ -61,6 +61,13 @@ def service_jobs(wiring: Wiring) -> list[Job]:
     add("sweep", sweep, "sla.schedule" if s.sla is not None else "service.sweep_schedule")
     if s.scoring is not None:
         add("rescore", s.service.rescore_schedule, "service.rescore_schedule", rescore=True)
+    if s.service.reconcile_schedule and reconcile is not None:
+        add(
+            "reconcile",
+            s.service.reconcile_schedule,
+            "service.reconcile_schedule",
+            reconcile=reconcile,
+        )
     if problems:
         raise ConfigError(problems)
     return found
@@ -76,12 +83,14 @@ def listen_address(text: str) -> tuple[str, int]:
 
 
 class Service:
-    def __init__(self, wiring: Wiring, engine: Engine, listen: str) -> None:
+    def __init__(
+        self, wiring: Wiring, engine: Engine, listen: str, reconcile: Reconcile | None = None
+    ) -> None:
         self.wiring = wiring
         self.engine = engine
         self.settings = wiring.config.settings.service
         self.address = listen_address(listen)
-        self.jobs_wanted = service_jobs(wiring)
+        self.jobs_wanted = service_jobs(wiring, reconcile)
         self.stopping = threading.Event()
         self.signals = 0
         self.metrics = Metrics(crm=wiring.config.settings.crm.type)

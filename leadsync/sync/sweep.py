@@ -110,7 +110,8 @@ def sweep_sla(
                         task["key"], dest, "task", lead.id, task, summary.run_id, handoff=True
                     )
                 )
-            summary.sla_reassigned += 1
+            if timer.steps[-1]["action"] == "reassigned":  # else escalated: nobody to take it
+                summary.sla_reassigned += 1
         else:
             entry = StageEntry(
                 "recycled",

@@ -18,6 +18,7 @@ from werkzeug.test import Client
 
 from leadsync import clock, log
 from leadsync.sandbox.server import running
+from leadsync.service.listener import Listener
 from leadsync.service.process import Service
 from leadsync.state import db, inbox, jobs
 from leadsync.sync.wiring import wire
@@ -41,8 +42,6 @@ class Harness:
         self.service = Service(wire(config), self.engine, "127.0.0.1:0")
         self.woken: list[str] = []
         self.service.wake = self.woken.append  # type: ignore[method-assign]
-        from leadsync.service.listener import Listener
-
         s = self.service
         self.client = Client(Listener(s.wiring, self.engine, s.jobs, s.metrics, s.wake, s.stopping))
 
@@ -214,3 +213,43 @@ def test_a_hot_hand_off_is_announced_once(tmp_path: Path, sandbox: Sandbox, monk
     assert [m["text"].split("\n")[0] for m in received] == [
         "*Hot lead for 0055g00000000AnnAA: Follow up: Hot*"
     ]
+
+
+def test_the_nightly_reconcile_job_reports_drift(tmp_path: Path, sandbox: Sandbox, monkeypatch):
+    """[service] reconcile_schedule: a lead deleted in the CRM is reported (partial, with
+    what to do); with reconcile_repair it is written back and the job is ok."""
+    from leadsync.ops.reconcile import reconcile_wired
+
+    monkeypatch.setenv("FORMS_SECRET", FORMS_SECRET)
+    (tmp_path / "leads.csv").write_text("id,email,last,title\n", encoding="utf-8")
+    text = service_config().replace(
+        "shutdown_grace_seconds = 20\n",
+        'shutdown_grace_seconds = 20\nreconcile_schedule = "30 2 * * *"\n',
+    )
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    config = Project(tmp_path, tmp_path / "config.toml").config()
+    engine = db.make_engine(config.state_url)
+    db.upgrade(engine)
+    service = Service(wire(config), engine, "127.0.0.1:0", reconcile=reconcile_wired)
+    try:
+        jobs_by_name = {j.name: j for j in service.jobs_wanted}
+        listener = Listener(
+            service.wiring, engine, service.jobs, service.metrics, print, service.stopping
+        )
+        Client(listener).post(
+            "/forms/site",
+            data=signed({"email": "gone@x.example", "last_name": "Gone"})[0],
+            headers=signed({"email": "gone@x.example", "last_name": "Gone"})[1],
+        )
+        service.jobs.run(jobs_by_name["sync:site"])
+        [lead] = sandbox.records("Lead")
+        del sandbox.app.store.records["Lead"][lead["Id"]]  # deleted by hand in the CRM
+        service.jobs.run(jobs_by_name["reconcile"])
+        with service.jobs.factory() as session:
+            row = next(j for j in jobs.all_jobs(session) if j.name == "reconcile")
+        assert row.last_result == "partial"
+        assert row.last_error is not None and row.last_error.startswith("1 missing")
+        assert sandbox.records("Lead") == []  # a report only
+    finally:
+        service.wiring.close()
+        engine.dispose()
