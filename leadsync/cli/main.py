@@ -27,6 +27,7 @@ from leadsync.cli.render import (
     stop_on_signals,
 )
 from leadsync.errors import Interrupted
+from leadsync.settings import DEFAULT_STATE_URL
 from leadsync.sync.summary import EXIT_FAILED, EXIT_PARTIAL
 
 if TYPE_CHECKING:  # imported when a command runs: `leadsync --help` stays fast
@@ -237,7 +238,7 @@ def state_url(state: State) -> str:
     named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
     if state.config_path.exists() or named:
         return state.load(secrets=False).state_url
-    return cfg.DEFAULT_STATE_URL
+    return DEFAULT_STATE_URL
 
 
 @main.command()

@@ -180,15 +180,14 @@ class CallCounter:
     """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
 
     by_name: dict[str, int] = field(default_factory=dict)
-    # Requests the connector retried itself (a read, a step of a bulk job); the pusher
-    # counts the batches it retries.
+    # Requests the connector retried itself (a read, a step of a bulk job; the pusher
+    # counts the batches it retries), and of those, the ones the system asked to slow
+    # down (HTTP 429, a request limit).
     retried: int = 0
+    limited: int = 0
 
     def add(self, name: str) -> None:
         self.by_name[name] = self.by_name.get(name, 0) + 1
-
-    # of those, the ones the system asked to slow down (HTTP 429, a request limit)
-    limited: int = 0
 
     def note_retry(self, error: BaseException | None = None, *_: object) -> None:
         """One request sent again (usable as a retry policy's ``on_retry``)."""

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from leadsync.config import EventSection
 from leadsync.mapping.transforms import TransformFailed, compile_transform
+from leadsync.settings import EventSection
 
 _parse_date = compile_transform("parse_date")
 

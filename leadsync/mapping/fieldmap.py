@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leadsync.config import CrmFieldRule, FieldRule
 from leadsync.errors import ConfigError, MappingError
 from leadsync.mapping.lead import STANDARD_FIELDS, coerce
 from leadsync.mapping.transforms import BadTransform, Transform, TransformFailed, compile_transform
+from leadsync.settings import CrmFieldRule, FieldRule
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import requests
 from sqlalchemy import Engine
 
 from leadsync import log
-from leadsync.config import AlertsSection
 from leadsync.retry import RetryPolicy
+from leadsync.settings import AlertsSection
 from leadsync.state import db, outbox, repo
 from leadsync.sync.summary import RunSummary
 

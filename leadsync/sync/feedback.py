@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadsync import log
-from leadsync.config import FeedbackSection
 from leadsync.connectors.base import CrmChange
 from leadsync.rules.lifecycle import StageEntry
+from leadsync.settings import FeedbackSection
 from leadsync.state import repo, sla
 from leadsync.state.models import CrmRecord, Lead
 

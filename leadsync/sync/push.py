@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
-from leadsync.config import SyncSection
 from leadsync.connectors.base import ApiQuota, Destination, RecordResult
 from leadsync.errors import RateLimited, RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
+from leadsync.settings import SyncSection
 from leadsync.state import outbox, repo
 from leadsync.state.models import CrmRecord, OutboxOp
 from leadsync.sync.summary import RunSummary
