@@ -34,6 +34,10 @@ from leadsync.sync.wiring import Wiring
 logger = log.get("leadsync.service")
 EXIT_AT_ONCE = 130  # the second signal: as a shell reports a process stopped by one
 ON_SUBMISSION = "on submission"
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# The main thread waits for a signal; it also looks up this often, in case a signal went
+# to a thread that could not take it (a library's own thread, started before the service).
+IDLE_WAKE_SECONDS = 60.0
 
 
 def service_jobs(wiring: Wiring, reconcile: Reconcile | None = None) -> list[Job]:
@@ -107,17 +111,25 @@ class Service:
     def serve(self) -> int:
         """Run until a signal; the exit code."""
         db.require_current(self.engine)
-        server = self._listen()
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        # The threads started here never take SIGTERM or SIGINT: the main thread does, and
+        # it sleeps until one comes (an idle service wakes for nothing).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
+            server = self._listen()
             threading.Thread(target=server.run, name="listener", daemon=True).start()
             self._schedule()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            raise
+        previous = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        try:
             logger.info(
                 "service.started",
                 listen=f"{self.address[0]}:{server.effective_port}",  # type: ignore[union-attr]
                 jobs=[j.name for j in self.jobs_wanted],
             )
-            while not self.stopping.wait(1.0):
+            while not self.stopping.wait(IDLE_WAKE_SECONDS):
                 pass
             server.close()  # no new forms: a sender gets "connection refused" and retries
             self.scheduler.shutdown(wait=False)  # no new job
@@ -141,7 +153,16 @@ class Service:
             self.wiring, self.engine, self.jobs, self.metrics, self.wake, self.stopping
         )
         try:
-            return create_server(listener, host=host, port=port, threads=4, ident="leadsync")
+            return create_server(
+                listener,
+                host=host,
+                port=port,
+                threads=4,
+                ident="leadsync",
+                # how often its loop wakes with no request: its housekeeping (idle
+                # connections closed) can wait; an idle service should not
+                asyncore_loop_timeout=30,
+            )
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {host}:{port}: {exc.strerror} (another process? "

@@ -12,6 +12,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -92,7 +93,16 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return _code_head()
+
+
+@cache
+def _code_head() -> str | None:
+    """The newest revision this code ships: reading the migration scripts costs more than
+    a whole idle run of the service, and they do not change under a running process."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("leadsync") / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -290,3 +290,30 @@ def test_demo_serve_shows_forms_becoming_tasks_in_seconds(tmp_path: Path):
             child.wait()
         if child.stdout is not None:
             child.stdout.close()
+
+
+def test_a_second_signal_exits_at_once_and_the_outbox_keeps_the_rest(make_service, emulator):
+    rows = "".join(f"{i},q{i}@x.example,Lee{i},VP\n" for i in range(1000))
+    slow = "slow:every=1:delay=2.0:endpoint=collections_upsert"
+    requests.post(f"{emulator}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
+    service = make_service(csv_schedule="1h", rows=rows)
+    service.start()
+
+    def upserts() -> int:
+        stats = requests.get(f"{emulator}/__sandbox/stats", timeout=5).json()
+        return stats["by_endpoint"].get("collections_upsert", 0)
+
+    wait_until(lambda: upserts() >= 1, 60, "the push to begin")
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    asked = time.monotonic()
+    assert service.stop(signal.SIGTERM) == 130  # the second: at once, mid-batch
+    assert time.monotonic() - asked < 2
+
+    requests.post(f"{emulator}/__sandbox/faults", json={"spec": ""}, timeout=5).raise_for_status()
+    service.start()
+    wait_until(lambda: len(service.records("Task")) == 1000, 90, "the rest of the push")
+    assert service.stop() == 0
+    keys = [r["LeadSync_Id__c"] for r in service.records("Lead")]
+    assert len(keys) == 1000 and len(set(keys)) == 1000
