@@ -32,14 +32,12 @@ from pathlib import Path
 
 import requests
 
+from leadsync.sandbox.salesforce import CRM_SECTION, login_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-forms-secret"
-CREDS = {
-    "SF_USERNAME": "demo@leadsync.example",
-    "SF_PASSWORD": "demo-password",
-    "SF_SECURITY_TOKEN": "demo-token",
-}
-CONFIG = """
+CONFIG = (
+    """
 [sources.site]
 type = "webhook"
 secret = "${FORMS_SECRET}"
@@ -65,20 +63,16 @@ due_in_hours = 4
 [routing]
 fallback_owner = "0055g00000000AnnAA"
 
-[crm]
-type = "salesforce"
-sandbox_url = "${SANDBOX_URL}"
-[crm.auth]
-username = "${SF_USERNAME}"
-password = "${SF_PASSWORD}"
-security_token = "${SF_SECURITY_TOKEN}"
-[crm.fields]
+"""
+    + CRM_SECTION
+    + """[crm.fields]
 Email = "email"
 LastName = "last_name"
 Company = { from = "company", transforms = [{ default = "[none]" }] }
 Title = "title"
 OwnerId = "owner"
 """
+)
 
 
 def port() -> int:
@@ -151,8 +145,7 @@ def main() -> None:
     service = f"http://127.0.0.1:{service_port}"
     env = {
         **os.environ,
-        **CREDS,
-        "SANDBOX_URL": emulator,
+        **login_env(emulator),
         "FORMS_SECRET": SECRET,
         "LEADSYNC_CONFIG": str(work / "config.toml"),
         "LEADSYNC_STATE_URL": f"sqlite:///{work / 'state.db'}",

@@ -23,12 +23,10 @@ from pathlib import Path
 
 import requests
 
-CREDS = {
-    "SF_USERNAME": "demo@leadsync.example",
-    "SF_PASSWORD": "demo-password",
-    "SF_SECURITY_TOKEN": "demo-token",
-}
-CONFIG = """
+from leadsync.sandbox.salesforce import CRM_SECTION, login_env
+
+CONFIG = (
+    """
 [sources.export]
 type = "csv"
 path = "leads.csv"
@@ -54,18 +52,14 @@ points = 10
 [lifecycle.mql]
 total = 50
 
-[crm]
-type = "salesforce"
-sandbox_url = "${SANDBOX_URL}"
-[crm.auth]
-username = "${SF_USERNAME}"
-password = "${SF_PASSWORD}"
-security_token = "${SF_SECURITY_TOKEN}"
-[crm.fields]
+"""
+    + CRM_SECTION
+    + """[crm.fields]
 Email = "email"
 LastName = "last_name"
 Company = { from = "last_name", transforms = [{ default = "[none]" }] }
 """
+)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -118,8 +112,7 @@ def main() -> None:
     sandbox_port, service_port = port(), port()
     env = {
         **os.environ,
-        **CREDS,
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        **login_env(f"http://127.0.0.1:{sandbox_port}"),
         "FORMS_SECRET": "idle-bench",
         "LEADSYNC_CONFIG": str(work / "config.toml"),
         "LEADSYNC_STATE_URL": f"sqlite:///{work / 'state.db'}",

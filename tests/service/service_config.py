@@ -1,9 +1,12 @@
 """The config the service tests share: a forms inbox and a CSV export, both into the
 Salesforce emulator; a VP qualifies and gets a follow-up task."""
 
+from leadsync.sandbox.salesforce import CRM_SECTION
+
 FORMS_SECRET = "whsec-service-test"
 
-SERVICE = """
+SERVICE = (
+    """
 [sources.site]
 type = "webhook"
 secret = "${FORMS_SECRET}"
@@ -49,15 +52,9 @@ fallback_owner = "0055g00000000AnnAA"
 form_batch_seconds = %(batch)s
 shutdown_grace_seconds = 20
 
-[crm]
-type = "salesforce"
-sandbox_url = "${SANDBOX_URL}"
-timeout_seconds = 10
-[crm.auth]
-username = "${SF_USERNAME}"
-password = "${SF_PASSWORD}"
-security_token = "${SF_SECURITY_TOKEN}"
-[crm.fields]
+"""
+    + CRM_SECTION
+    + """[crm.fields]
 Email = "email"
 LastName = "last_name"
 Company = { from = "title", transforms = [{ default = "[none]" }] }
@@ -69,6 +66,7 @@ Lifecycle_Stage__c = "stage"
 backoff_initial_seconds = 0.01
 backoff_max_seconds = 0.2
 """
+)
 
 
 def service_config(csv_schedule: str = "1h", batch: float = 0.05) -> str:

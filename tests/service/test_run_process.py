@@ -21,16 +21,12 @@ import pytest
 import requests
 
 from leadsync import clock
+from leadsync.sandbox.salesforce import login_env
 from leadsync.state import db, inbox
 from tests.conftest import TEST_NOW
 from tests.service.service_config import FORMS_SECRET, service_config
 
 pytestmark = pytest.mark.slow
-CREDS = {
-    "SF_USERNAME": "demo@leadsync.example",
-    "SF_PASSWORD": "demo-password",
-    "SF_SECURITY_TOKEN": "demo-token",
-}
 T = int(clock.parse(TEST_NOW).timestamp())
 
 
@@ -60,6 +56,16 @@ def answers(url: str) -> bool:
         return False
 
 
+def faults(emulator: str, spec: str) -> None:
+    requests.post(f"{emulator}/__sandbox/faults", json={"spec": spec}, timeout=5).raise_for_status()
+
+
+def upserts(emulator: str) -> int:
+    """sObject Collections upserts the emulator has served: the push is under way."""
+    stats = requests.get(f"{emulator}/__sandbox/stats", timeout=5).json()
+    return stats["by_endpoint"].get("collections_upsert", 0)
+
+
 @pytest.fixture
 def emulator() -> Iterator[str]:
     port = free_port()
@@ -86,8 +92,7 @@ class Service:
         (folder / "config.toml").write_text(service_config(csv_schedule, batch), "utf-8")
         self.env = {
             **os.environ,
-            **CREDS,
-            "SANDBOX_URL": emulator,
+            **login_env(emulator),
             "FORMS_SECRET": FORMS_SECRET,
             "LEADSYNC_CONFIG": str(folder / "config.toml"),
             "LEADSYNC_STATE_URL": f"sqlite:///{folder / 'state.db'}",
@@ -238,16 +243,11 @@ def test_sigkill_between_the_answer_and_the_push_then_restart_sends_each_once(ma
 
 def test_sigterm_mid_push_exits_0_and_the_next_start_finishes(make_service, emulator: str):
     rows = "".join(f"{i},p{i}@x.example,Lee{i},VP\n" for i in range(2000))
-    slow = "slow:every=1:delay=0.3:endpoint=collections_upsert"
-    requests.post(f"{emulator}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
+    faults(emulator, "slow:every=1:delay=0.3:endpoint=collections_upsert")
     service = make_service(csv_schedule="1h", rows=rows)
     service.start()
 
-    def upserts() -> int:
-        stats = requests.get(f"{emulator}/__sandbox/stats", timeout=5).json()
-        return stats["by_endpoint"].get("collections_upsert", 0)
-
-    wait_until(lambda: upserts() >= 1, 60, "the push to begin")
+    wait_until(lambda: upserts(emulator) >= 1, 60, "the push to begin")
     stopped_at = time.monotonic()
     assert service.stop(signal.SIGTERM) == 0
     assert time.monotonic() - stopped_at < 20  # within shutdown_grace_seconds
@@ -255,7 +255,7 @@ def test_sigterm_mid_push_exits_0_and_the_next_start_finishes(make_service, emul
     assert 0 < written < 2000, written  # it stopped after a batch, not at the end
     assert '"stopped"' in service.log() or "service.stopped" in service.log()
 
-    requests.post(f"{emulator}/__sandbox/faults", json={"spec": ""}, timeout=5).raise_for_status()
+    faults(emulator, "")
     service.start()
     wait_until(lambda: len(service.records("Task")) == 2000, 90, "the rest of the push")
     assert service.stop() == 0
@@ -294,16 +294,11 @@ def test_demo_serve_shows_forms_becoming_tasks_in_seconds(tmp_path: Path):
 
 def test_a_second_signal_exits_at_once_and_the_outbox_keeps_the_rest(make_service, emulator):
     rows = "".join(f"{i},q{i}@x.example,Lee{i},VP\n" for i in range(1000))
-    slow = "slow:every=1:delay=2.0:endpoint=collections_upsert"
-    requests.post(f"{emulator}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
+    faults(emulator, "slow:every=1:delay=2.0:endpoint=collections_upsert")
     service = make_service(csv_schedule="1h", rows=rows)
     service.start()
 
-    def upserts() -> int:
-        stats = requests.get(f"{emulator}/__sandbox/stats", timeout=5).json()
-        return stats["by_endpoint"].get("collections_upsert", 0)
-
-    wait_until(lambda: upserts() >= 1, 60, "the push to begin")
+    wait_until(lambda: upserts(emulator) >= 1, 60, "the push to begin")
     assert service.proc is not None
     service.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
@@ -311,7 +306,7 @@ def test_a_second_signal_exits_at_once_and_the_outbox_keeps_the_rest(make_servic
     assert service.stop(signal.SIGTERM) == 130  # the second: at once, mid-batch
     assert time.monotonic() - asked < 2
 
-    requests.post(f"{emulator}/__sandbox/faults", json={"spec": ""}, timeout=5).raise_for_status()
+    faults(emulator, "")
     service.start()
     wait_until(lambda: len(service.records("Task")) == 1000, 90, "the rest of the push")
     assert service.stop() == 0

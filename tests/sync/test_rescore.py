@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from leadsync.sandbox.salesforce import CRM_SECTION
 from tests.conftest import Project, Sandbox
 
-CONFIG = """
+CONFIG = (
+    """
 [sources.forms]
 type = "csv"
 path = "leads.csv"
@@ -35,20 +37,16 @@ points = 60
 [lifecycle.mql]
 total = 50
 
-[crm]
-type = "salesforce"
-sandbox_url = "${SANDBOX_URL}"
-[crm.auth]
-username = "${SF_USERNAME}"
-password = "${SF_PASSWORD}"
-security_token = "${SF_SECURITY_TOKEN}"
-[crm.fields]
+"""
+    + CRM_SECTION
+    + """[crm.fields]
 Email = "email"
 LastName = "last_name"
 Company = { from = "last_name", transforms = [{ default = "[none]" }] }
 Lead_Score__c = "score"
 Lifecycle_Stage__c = "stage"
 """
+)
 SUBMITTED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
