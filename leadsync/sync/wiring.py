@@ -121,7 +121,8 @@ def wire(config: Config) -> Wiring:
         destination.external_id_field,
         custom,
         # A new scoring or lifecycle changes what leads are: every lead is decided again.
-        s.scoring.model_dump(mode="json") if s.scoring else None,
+        # (how often a decayed score is written again is not what a lead is)
+        s.scoring.model_dump(mode="json", exclude={"rescore_min_change"}) if s.scoring else None,
         s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
         s.routing.model_dump(mode="json") if s.routing else None,
         s.tasks.model_dump(mode="json") if s.tasks else None,
