@@ -1,4 +1,4 @@
-"""What every connector shares: the two interfaces, the values they exchange, the registry.
+"""What every connector shares: the two interfaces and the values they exchange.
 
 A *source* reads raw records in pages; each page carries the cursor that is
 true once that page is committed, so the pipeline stores page and cursor in
@@ -7,8 +7,7 @@ one transaction and a crash never moves a checkpoint past unsaved work.
 A *destination* describes its schema and upserts batches, answering with one
 ``RecordResult`` per record: a batch that fails in part is data, not an exception.
 
-Connectors are found through the entry-point group ``leadsync.connectors``
-(the built-ins register themselves there too), loaded lazily by name.
+Connectors are found by name in ``registry``.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import import_module
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,15 +24,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadsync.config import pydantic_problems, secret_values
 from leadsync.errors import ConfigError, RateLimited
-
-GROUP = "leadsync.connectors"
-_BUILTINS = {
-    "csv": "leadsync.connectors.csv:CsvSource",
-    "salesforce": "leadsync.connectors.salesforce:SalesforceDestination",
-    "hubspot.source": "leadsync.connectors.hubspot:HubSpotSource",
-    "hubspot.destination": "leadsync.connectors.hubspot:HubSpotDestination",
-    "webhook": "leadsync.connectors.webhook:WebhookSource",
-}
 
 
 class ConnectorConfig(BaseModel):
@@ -312,6 +300,12 @@ class Destination(Connector):
         ``check_open`` marks a task for a record leadsync took over: one open task for the
         same stage that another state db left there stands for it."""
 
+    def mark_tasks(self, marks: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Set aside follow-up tasks leadsync made (``task``: its key; ``crm_id``: its id;
+        ``subject``: the new subject), deferred rather than completed, so that the CRM shows
+        the task was handed on (an SLA's reassignment) and no one counts it as a touch."""
+        raise NotImplementedError(f"{self.kind} cannot mark its tasks")
+
     @abstractmethod
     def set_nurture(
         self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
@@ -374,27 +368,3 @@ def content_hash(values: Sequence[Any]) -> str:
     """A record's fingerprint: equal exactly when every value is (None differs from "")."""
     text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def connector_class(kind: str, role: str | None = None) -> type[Connector]:
-    """The connector registered under ``kind``; an unknown name lists the known ones.
-
-    A system that is both a source and a CRM (HubSpot) registers ``kind.source``
-    and ``kind.destination``; ``role`` picks one, so that both are ``type = "kind"``."""
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    names = [f"{kind}.{role}", kind] if role else [kind]
-    for name in names:
-        if name in found:
-            cls = found[name].load()
-            break
-        if name in _BUILTINS:
-            # Running from a source tree that was never installed: the built-ins still work.
-            module, _, attr = _BUILTINS[name].partition(":")
-            cls = getattr(import_module(module), attr)
-            break
-    else:
-        known = sorted({n.split(".")[0] for n in set(found) | set(_BUILTINS)})
-        raise ConfigError(f"unknown connector type {kind!r} (known: {', '.join(known)})")
-    if not (isinstance(cls, type) and issubclass(cls, Connector)):
-        raise ConfigError(f"connector {kind!r} ({cls!r}) is not a leadsync Connector")
-    return cls

@@ -132,9 +132,11 @@ def next_batch(
 # -- results ----------------------------------------------------------------------
 
 
-def done(op: OutboxOp) -> None:
-    """The CRM took the op."""
+def done(op: OutboxOp, crm_id: str | None = None) -> None:
+    """The CRM took the op; the id it gave a task is kept (to mark it later)."""
     op.status, op.last_error, op.updated_at = "done", None, utcnow()
+    if crm_id and op.kind == "task":
+        op.payload = {**op.payload, "crm_id": crm_id}
 
 
 def retry_later(op: OutboxOp, code: str | None, message: str | None) -> None:

@@ -95,8 +95,9 @@ def push(
     return stats
 
 
-# Leads first: a task can only name a lead the CRM already holds.
-KINDS = ("upsert", "task", "nurture")
+# Leads first: a task can only name a lead the CRM already holds; a task handed on is set
+# aside after its successor exists.
+KINDS = ("upsert", "task", "task_mark", "nurture")
 
 
 def _drain(
@@ -246,6 +247,8 @@ def _related_call(
             )
             stats.failed += 1
     who = [str(known[op.lead_id].crm_id) for op in ready]
+    if kind == "task_mark":
+        return ready, partial(destination.mark_tasks, [op.payload for op in ready])
     if kind == "task":
         # A record taken over may hold an open task another state db left: the CRM is asked.
         tasks = [{**op.payload, "check_open": known[op.lead_id].adopted} for op in ready]
@@ -301,15 +304,15 @@ def _record(
         op.attempts += 1
         first_try = op.attempts == 1 and not resent
         if result.ok and kind != "upsert":
-            outbox.done(op)
+            outbox.done(op, result.crm_id)
             if kind == "task":
                 # Not new: an open task taken over, or one the CRM held under this very
                 # key on a first try (a state db rebuilt from scratch derives the same key).
                 if not result.adopted and (result.created or not first_try):
                     stats.tasks_created += 1
-            elif op.payload.get("action") == "join":
+            elif kind == "nurture" and op.payload.get("action") == "join":
                 stats.nurture_added += 1
-            else:
+            elif kind == "nurture":
                 stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:

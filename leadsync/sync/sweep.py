@@ -103,11 +103,11 @@ def sweep_sla(
             f"of business hours (due {iso_utc(timer.due_at, 'seconds')})"
         )
         if policy.ladder(timer.reassignments) == "reassign":
-            for task in _reassign(session, wiring, policy, timer, lead, reason, now):
+            for kind, task in _reassign(session, wiring, policy, timer, lead, reason, now):
                 dest = wiring.destination.name
                 tasks.append(
                     outbox.new_op(
-                        task["key"], dest, "task", lead.id, task, summary.run_id, handoff=True
+                        task["key"], dest, kind, lead.id, task, summary.run_id, handoff=True
                     )
                 )
             if timer.steps[-1]["action"] == "reassigned":  # else escalated: nobody to take it
@@ -126,7 +126,8 @@ def sweep_sla(
         replan[lead.id] = lead
         logger.info("sla.breach", lead=lead.key, step=timer.steps[-1]["action"])
     for op in outbox.enqueue(session, tasks):
-        summary.task_planned(op["payload"].get("owner"))
+        if op["kind"] == "task":
+            summary.task_planned(op["payload"].get("owner"))
     # The owner change reaches the CRM record; a recycled lead rejoins nurture.
     planner.plan(session, replan, sales=recycled)
 
@@ -139,16 +140,18 @@ def _reassign(
     lead: Lead,
     reason: str,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[tuple[str, dict[str, Any]]]:
     """The lead to the next owner of its pool (when it has one and someone else is in it);
-    the tasks this asks for (the new owner's, the manager's); the timer starts again."""
+    the ops this asks for, by kind (the new owner's task, the manager's, the old task set
+    aside in the CRM); the timer starts again."""
     step_no = timer.reassignments + 1
     pool = (lead.route or {}).get("pool")
     previous = lead.owner
     new_owner = _next_in_pool(session, wiring, pool, previous, now)
     original = outbox.ops_by_keys(session, [timer.task_key]).get(timer.task_key)
     base = dict(original.payload) if original is not None else {"subject": "Follow up"}
-    ops = []
+    base.pop("crm_id", None)  # the old task's own
+    ops: list[tuple[str, dict[str, Any]]] = []
     if new_owner is not None:
         lead.owner = new_owner
         lead.route = {
@@ -162,7 +165,16 @@ def _reassign(
         task["description"] = (
             f"Reassigned to you from {previous}: {reason}.\n\n{base.get('description', '')}"
         )
-        ops.append(task)
+        ops.append(("task", task))
+        if original is not None and original.status == "done":
+            # The old task, set aside in the CRM: handed on, not done (no touch).
+            mark = {
+                "key": f"{timer.task_key}:handed-on",
+                "task": timer.task_key,
+                "crm_id": original.payload.get("crm_id"),
+                "subject": f"[Reassigned to {new_owner}] {base.get('subject', '')}"[:255],
+            }
+            ops.append(("task_mark", mark))
     if policy.manager:
         alert = _task(wiring, base, lead, f"mql-sla{step_no}-manager", policy.manager, now)
         alert["subject"] = f"SLA breach: {base.get('subject', '')}"[:255]
@@ -175,7 +187,7 @@ def _reassign(
             )
             + f"\n\n{base.get('description', '')}"
         )
-        ops.append(alert)
+        ops.append(("task", alert))
     owner = new_owner or previous
     timer.reassignments = step_no
     timer.steps = [
@@ -191,7 +203,7 @@ def _reassign(
     timer.owner, timer.started_at = owner, now
     timer.due_at = policy.due(now, owner, pool)
     if new_owner is not None:
-        timer.task_key = ops[0]["key"]
+        timer.task_key = ops[0][1]["key"]
     return ops
 
 

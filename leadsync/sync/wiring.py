@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
 from leadsync.config import Config
-from leadsync.connectors.base import Destination, FieldGuard, Source, connector_class
+from leadsync.connectors.base import Destination, FieldGuard, Source
+from leadsync.connectors.registry import connector_class
 from leadsync.connectors.webhook import WebhookSource
 from leadsync.errors import ConfigError
 from leadsync.mapping.events import EventMap

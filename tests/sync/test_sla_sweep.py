@@ -16,7 +16,7 @@ from sqlalchemy import select
 from leadsync.cli import main
 from leadsync.state import db
 from leadsync.state.models import SlaTimer, StageHistory
-from tests.conftest import Project, Sandbox
+from tests.conftest import HubSpotSandbox, Project, Sandbox
 from tests.sync.test_feedback import OTHER_REP, REP, SALESFORCE
 
 MANAGER = "0055g00000000CyxAA"
@@ -81,10 +81,13 @@ def test_a_breach_reassigns_once_however_often_the_sweep_runs(sandbox: Sandbox, 
         summary = project.sync(now=breach + timedelta(minutes=minute))
         assert summary.error is None
     assert tasks(sandbox) == [  # by owner id: Ann (REP), Bo (OTHER_REP), Cy (MANAGER)
-        (REP, "Follow up: Byron"),
+        (REP, f"[Reassigned to {OTHER_REP}] Follow up: Byron"),
         (OTHER_REP, "Reassigned: Follow up: Byron"),
         (MANAGER, "SLA breach: Follow up: Byron"),
     ]
+    # the old task is set aside in the CRM, not completed (which would count as a touch)
+    old_task = next(t for t in sandbox.records("Task") if t["OwnerId"] == REP)
+    assert (old_task["Status"], old_task["IsClosed"]) == ("Deferred", False)
     [lead] = sandbox.records("Lead")
     assert lead["OwnerId"] == OTHER_REP
     reassigned = timer(project)
@@ -144,3 +147,30 @@ def test_sales_moving_the_status_on_is_a_touch(sandbox: Sandbox, tmp_path: Path)
     project.sync(now=MONDAY_1230 + timedelta(hours=1))
     assert timer(project).status == "met"
     assert len(sandbox.records("Task")) == 1
+
+
+def test_the_hubspot_ladder_sets_the_old_task_aside(hubspot: HubSpotSandbox, tmp_path: Path):
+    """The same ladder into HubSpot: the lead to the pool's next owner with a new task; the
+    old task DEFERRED with a subject saying where it went (HubSpot's batch update by id)."""
+    from tests.sync.test_hubspot_sync import project as hubspot_project
+
+    project = hubspot_project(tmp_path, 1)
+    text = project.config_path.read_text().replace(
+        'owner = "bo.rep@leadsync.example"\n',
+        'pool = "inbound"\n[routing.pools.inbound]\nmembers = [{ owner = "ann.rep@leadsync.'
+        'example" }, { owner = "bo.rep@leadsync.example" }]\n'
+        '[sla]\nfirst_touch = "4h"\ntimezone = "Europe/Berlin"\n',
+    )
+    project.config_path.write_text(text)
+    project.sync(now=FRIDAY_1730)
+    [first] = hubspot.records("tasks")
+    project.sync(now=MONDAY_1230 + timedelta(minutes=1))
+    tasks = {t["id"]: t["properties"] for t in hubspot.records("tasks")}
+    assert len(tasks) == 2
+    old = tasks[first["id"]]
+    assert old["hs_task_status"] == "DEFERRED"
+    assert old["hs_task_subject"].startswith("[Reassigned to bo.rep@leadsync.example] ")
+    [new] = [t for i, t in tasks.items() if i != first["id"]]
+    assert (new["hs_task_status"], new["hubspot_owner_id"]) == ("NOT_STARTED", "71000003")
+    [contact] = hubspot.records()
+    assert contact["properties"]["hubspot_owner_id"] == "71000003"

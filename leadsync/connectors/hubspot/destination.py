@@ -308,6 +308,9 @@ class HubSpotDestination(Destination):
         (see ``hubspot.tasks``)."""
         return self.tasks.upsert(tasks, lead_ids)
 
+    def mark_tasks(self, marks: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        return self.tasks.mark(marks)
+
     @property
     def tasks(self) -> TaskWriter:
         return TaskWriter(self.api, self.config.task_key_property, self.owner_id)

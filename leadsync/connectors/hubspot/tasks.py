@@ -16,9 +16,11 @@ from typing import Any
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
+    BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputForCreate,
     PublicAssociationsForObject,
     PublicObjectId,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputForCreate,
 )
 
@@ -91,6 +93,40 @@ class TaskWriter:
             items.append((i, props, str(contact)))
         self._create(items, results)
         return [r or missing_result("HubSpot") for r in results]
+
+    def mark(self, marks: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Follow-up tasks set aside (DEFERRED: open, not done), by their HubSpot id."""
+        known = [m for m in marks if m.get("crm_id")]
+        if known:
+            inputs = [
+                SimplePublicObjectBatchInput(
+                    id=str(m["crm_id"]),
+                    properties={
+                        "hs_task_subject": str(m["subject"]),
+                        "hs_task_status": "DEFERRED",
+                    },
+                )
+                for m in known
+            ]
+            try:
+                answer = self.api.json(
+                    "tasks_update",
+                    self.api.crm.objects.tasks.batch_api.update,
+                    BatchInputSimplePublicObjectBatchInput(inputs=inputs),
+                )
+            except RequestRejected as exc:
+                return [rejection(exc) for _ in marks]
+            updated = {str(r["id"]) for r in answer.get("results") or []}
+        else:
+            updated = set()
+        return [
+            RecordResult(ok=True, crm_id=str(m["crm_id"]))
+            if str(m.get("crm_id")) in updated
+            else missing_result("HubSpot")
+            if m.get("crm_id")
+            else refused("NO_TASK_ID", "hs_object_id", "the task's HubSpot id is not known")
+            for m in marks
+        ]
 
     def _open(self, contacts: Sequence[str]) -> dict[tuple[str, str], tuple[str, str]]:
         """(lead key, stage) -> (task key, task id) of the open tasks of leadsync's on these

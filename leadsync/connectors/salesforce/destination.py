@@ -239,6 +239,9 @@ class SalesforceDestination(Destination):
     ) -> list[RecordResult]:
         return self.activities.upsert_tasks(tasks, lead_ids)
 
+    def mark_tasks(self, marks: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        return self.activities.mark_tasks(marks)
+
     def set_nurture(
         self, members: Sequence[Mapping[str, Any]], lead_ids: Sequence[str]
     ) -> list[RecordResult]:

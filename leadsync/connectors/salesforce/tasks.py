@@ -119,6 +119,15 @@ class Activities:
                 results[i] = result
         return results
 
+    def mark_tasks(self, marks: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+        """Follow-up tasks set aside (Status Deferred: open, not done), by their key."""
+        key = self.config.task_key_field
+        records = [
+            {key: m["task"], "Subject": str(m["subject"])[:255], "Status": "Deferred"}
+            for m in marks
+        ]
+        return self._upsert("Task", key, records)
+
     def _upsert(
         self, obj: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[RecordResult]:
