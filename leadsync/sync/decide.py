@@ -61,7 +61,7 @@ class Decider:
         if not self._asked:
             self._asked = True
             try:
-                self._active = self.wiring.destination.active_owners()
+                self._active = self.wiring.active_owners()
             except LeadsyncError as exc:
                 # Routing goes on; the CRM itself refuses an inactive owner at push time.
                 logger.warning("routing.owners.unknown", error=str(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
@@ -40,6 +41,10 @@ from leadsync.rules.sla import BusinessHours, SlaError, SlaPolicy, Terms, parse_
 from leadsync.state import inbox
 from leadsync.sync.feedback import FeedbackSpec
 
+# How long the CRM's active owners are taken as known: someone deactivated meanwhile is
+# refused by the CRM at push time (and dead-lettered alone), as when they leave mid-run.
+OWNERS_TTL_SECONDS = 300.0
+
 
 @dataclass
 class Wiring:
@@ -58,6 +63,8 @@ class Wiring:
     # What each map looked like: a change re-maps a source's records or re-plans every lead.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
     crm_fingerprint: str = ""
+    # (when asked, the answer): the CRM's active owners, shared by the runs of a service
+    _owners: tuple[float, frozenset[str] | None] | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -66,6 +73,15 @@ class Wiring:
         for source, _ in self.sources.values():
             found |= source.secrets
         return frozenset(found)
+
+    def active_owners(self) -> frozenset[str] | None:
+        """The users and queues the CRM takes as owners, asked at most every few minutes: a
+        service routing a form a second would otherwise ask for each one."""
+        now = time.monotonic()
+        known = self._owners
+        if known is None or now - known[0] > OWNERS_TTL_SECONDS:
+            known = self._owners = (now, self.destination.active_owners())
+        return known[1]
 
     @property
     def webhook_sources(self) -> list[str]:
