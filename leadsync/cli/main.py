@@ -162,6 +162,7 @@ def check(state: State, offline: bool) -> None:
     from leadsync.ops.check import run_check
 
     report = run_check(state.config_path, state_url=state.state_url, connect=not offline)
+    report.errors += _schedule_problems(state)
     for line in report.checked:
         click.echo(f"ok       {line}")
     for line in report.warnings:
@@ -172,6 +173,18 @@ def check(state: State, offline: bool) -> None:
         click.echo(f"{len(report.errors)} problem(s) found")
         sys.exit(EXIT_FAILED)
     click.echo("config is valid")
+
+
+def _schedule_problems(state: State) -> list[str]:
+    """The schedules `leadsync run` could not follow (checked here: `ops` does not know
+    the service)."""
+    from leadsync.service.schedule import schedule_problems
+
+    try:
+        config = state.load(secrets=False)
+    except cfg.ConfigError:
+        return []  # run_check has said why
+    return schedule_problems(config.settings, config.path)
 
 
 @main.group("db")

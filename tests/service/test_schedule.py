@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from click.testing import CliRunner
 
+from leadsync.cli import main
 from leadsync.errors import ConfigError
 from leadsync.service.process import service_jobs
 from leadsync.service.schedule import trigger
@@ -45,3 +47,23 @@ def test_the_jobs_a_config_asks_for(sandbox: Sandbox, tmp_path: Path, monkeypatc
     (tmp_path / "config.toml").write_text(service_config("soon"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"sources\.export\.schedule: 'soon' is not a schedule"):
         service_jobs(wire(Project(tmp_path, tmp_path / "config.toml").config()))
+
+
+def test_check_names_a_schedule_run_could_not_follow(sandbox: Sandbox, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("FORMS_SECRET", FORMS_SECRET)
+    (tmp_path / "leads.csv").write_text("id,email,last,title\n", encoding="utf-8")
+    text = service_config("every 5 minutes").replace(
+        "[service]\n", '[service]\nreconcile_schedule = "30 25 * * *"\n'
+    )
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    common = [
+        "--config",
+        str(tmp_path / "config.toml"),
+        "--state-url",
+        f"sqlite:///{tmp_path}/s.db",
+    ]
+    result = CliRunner().invoke(main, [*common, "check", "--offline"])
+    assert result.exit_code == 1
+    assert "sources.export.schedule: 'every 5 minutes' is not a schedule" in result.output
+    assert "service.reconcile_schedule: '30 25 * * *' is not a schedule" in result.output
+    assert "2 problem(s) found" in result.output
