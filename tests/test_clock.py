@@ -18,7 +18,15 @@ from leadsync.cli import main
 from leadsync.errors import ConfigError
 from tests.conftest import ROOT
 
-DECISION_TESTS = ["tests/rules", "tests/sync/test_decide.py", "tests/test_clock.py"]
+DECISION_TESTS = [
+    "tests/rules",
+    "tests/sync/test_decide.py",
+    "tests/sync/test_sla_sweep.py",
+    "tests/sync/test_rescore.py",
+    "tests/connectors/test_webhook.py",
+    "tests/service/test_schedule.py",
+    "tests/test_clock.py",
+]
 
 
 def test_the_clock_is_fixed_by_leadsync_now(monkeypatch: pytest.MonkeyPatch):

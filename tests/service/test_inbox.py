@@ -253,3 +253,28 @@ def test_the_nightly_reconcile_job_reports_drift(tmp_path: Path, sandbox: Sandbo
     finally:
         service.wiring.close()
         engine.dispose()
+
+
+def test_forms_from_people_a_real_org_already_holds_make_no_twins(
+    harness: Harness, sandbox: Sandbox
+):
+    """The org is not empty (seed_org: Leads typed by hand and by web-to-lead, Contacts from
+    converted deals, Leads another state db wrote): a form from a person it holds updates
+    that record (or attaches to the Contact); one from a new person makes one new Lead."""
+    from leadsync.sandbox.salesforce.seed import seed_org
+
+    people = [f"known{i}@acme.example" for i in range(40)]
+    org = seed_org(sandbox.app.store, people, leads=300, contacts=200, known_share=1.0)
+    lead_known, contact_known = org.lead_emails[0], org.contact_emails[0]
+    leads_before = len(sandbox.records("Lead"))
+    contacts_before = len(sandbox.records("Contact"))
+    for email in (lead_known, contact_known, "brand.new@x.example"):
+        harness.post("site", *signed({"email": email.upper(), "last_name": "Form", "title": "VP"}))
+    harness.service.jobs.run(harness.job("sync:site"))
+    leads = sandbox.records("Lead")
+    emails = [str(r.get("Email") or "").lower() for r in leads]
+    assert emails.count(lead_known) == 1  # adopted, not twinned
+    assert contact_known not in emails  # the Contact was updated, no Lead made
+    assert emails.count("brand.new@x.example") == 1
+    assert len(leads) == leads_before + 1
+    assert len(sandbox.records("Contact")) == contacts_before
