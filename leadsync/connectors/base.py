@@ -162,6 +162,11 @@ class ApiQuota:
     def known(self) -> bool:
         return self.used is not None and self.limit is not None
 
+    @property
+    def share(self) -> float | None:
+        """The share of the day's requests used (None: the CRM has not said)."""
+        return self.used / self.limit if self.used is not None and self.limit else None
+
 
 @dataclass
 class CallCounter:

@@ -72,10 +72,10 @@ class Jobs:
         # The CRM's last answer to a job: (wall time, whether it went well), for /readyz.
         self.crm_contact: tuple[float, bool] | None = None
         section = wiring.config.settings.alerts
-        crm = wiring.config.settings.crm.type
-        self.alerts = Alerts(section, engine, crm) if section is not None else None
+        self.alerts: Alerts | None = None
         if section is not None:
             log.mask(secret_values(section))  # a webhook URL is its own credential
+            self.alerts = Alerts(section, engine, wiring.config.settings.crm.type)
 
     def register(self, job: Job, first_run: datetime | None) -> None:
         with self.factory() as session, session.begin():
@@ -117,7 +117,7 @@ class Jobs:
             result, error = "failed", f"internal error: {exc!r}"
         ended = time.time()
         if summary is not None and summary.api_calls:
-            self.crm_contact = (ended, not _crm_failed(summary))
+            self.crm_contact = (ended, summary.status != "failed")
         with self.factory() as session, session.begin():
             in_row = jobs.finished(
                 session,
@@ -188,8 +188,7 @@ class Jobs:
         dest = self.wiring.destination
         with self.factory() as session:
             dead = outbox.count_dead(session, dest.name)
-        quota = dest.quota
-        share = quota.used / quota.limit if quota.used is not None and quota.limit else None
+        share = dest.quota.share
         self.alerts.after_job(job.name, result, summary, failures_in_row, error, dead, share)
         if summary is not None:
             self.alerts.hot_handoffs(summary.run_id)
@@ -223,7 +222,3 @@ def _inbox_read(session: Session, source: str) -> int:
 
 def _utc(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
-
-
-def _crm_failed(summary: RunSummary) -> bool:
-    return bool(summary.error) and summary.status == "failed"

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import Engine, text
@@ -46,9 +46,7 @@ class Listener:
         stopping: threading.Event,
     ) -> None:
         self.forms = {
-            name: source
-            for name, (source, _) in wiring.sources.items()
-            if isinstance(source, WebhookSource)
+            name: cast(WebhookSource, wiring.sources[name][0]) for name in wiring.webhook_sources
         }
         self.engine = engine
         self.factory = db.session_factory(engine)

@@ -219,8 +219,4 @@ class Service:
             with factory() as session:
                 return float(outbox.count_dead(session, crm.name))
 
-        def quota() -> float:
-            q = crm.quota
-            return (q.used or 0) / q.limit if q.known and q.limit else 0.0
-
-        self.metrics.read_on_scrape(backlog, dead, quota)
+        self.metrics.read_on_scrape(backlog, dead, lambda: crm.quota.share or 0.0)
