@@ -84,7 +84,7 @@ def floor(wiring: Wiring, now: Any) -> tuple[float, int]:
                 direction=crm_map.direction,
             )
             if payload is not None:
-                op_key(dest.name, key, payload, "new")
+                op_key(dest.name, planned, payload, "new")
                 planned += 1
     return time.process_time() - start, planned
 

@@ -215,7 +215,10 @@ class SyncSection(Section):
     # and the slice above it spent on hand-offs only (bulk updates wait for the reset).
     api_reserve_share: float = Field(0.2, ge=0, lt=1)
     handoff_share: float = Field(0.05, ge=0, lt=1)
-    chunk_size: int = Field(1000, ge=1, le=100_000)
+    # Source records per transaction. Each commit writes every index page its page
+    # touched, and lead keys and source ids land at random in their indexes: 5,000 a
+    # commit writes 2.2x less to the state db than 1,000 did (bench/scale.py).
+    chunk_size: int = Field(5000, ge=1, le=100_000)
     max_attempts: int = Field(6, ge=1, le=50)
     backoff_initial_seconds: float = Field(0.5, ge=0)
     backoff_max_seconds: float = Field(30.0, ge=0)

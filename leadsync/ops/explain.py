@@ -17,7 +17,7 @@ from leadsync.mapping.lead import normalise_email
 from leadsync.rules.decide import decide
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import db, repo, sla
-from leadsync.state.models import CrmRecord, DeadLetter, Lead, LeadIdentity, OutboxOp
+from leadsync.state.models import CrmRecord, DeadLetter, Lead, OutboxOp, SourceRecord
 from leadsync.sync.wiring import Wiring
 
 
@@ -31,8 +31,8 @@ def find_lead(session: Session, who: str) -> Lead | None:
     if lead is None and ":" in who:
         source, _, ext = who.partition(":")
         lead_id = session.scalar(
-            select(LeadIdentity.lead_id).where(
-                LeadIdentity.source == source, LeadIdentity.external_id == ext
+            select(SourceRecord.lead_id).where(
+                SourceRecord.source == source, SourceRecord.external_id == ext
             )
         )
         lead = session.get(Lead, lead_id) if lead_id else None
@@ -60,7 +60,9 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
             revisit_on=lead.revisit_on,
         )
         identities = session.scalars(
-            select(LeadIdentity).where(LeadIdentity.lead_id == lead.id)
+            select(SourceRecord)
+            .where(SourceRecord.lead_id == lead.id, SourceRecord.external_id.not_like("email:%"))
+            .order_by(SourceRecord.source, SourceRecord.external_id)
         ).all()
         crm = session.scalars(select(CrmRecord).where(CrmRecord.lead_id == lead.id)).all()
         ops = session.scalars(

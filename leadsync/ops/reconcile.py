@@ -175,7 +175,7 @@ def _repair(destination: Destination, lead: Lead, payload: dict[str, Any], run_i
     """An outbox op writing ``payload`` again, keyed as the planner keys its ops, on a
     base of the day: reconciling twice plans it once, and a drift that comes back
     another day is repaired again."""
-    key = planner.op_key(destination.name, lead.key, payload, f"reconcile-{utcnow().date()}")
+    key = planner.op_key(destination.name, lead.id, payload, f"reconcile-{utcnow().date()}")
     return outbox.new_op(key, destination.name, "upsert", lead.id, payload, run_id)
 
 

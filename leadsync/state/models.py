@@ -8,7 +8,7 @@ the outbox's idempotency keys. Times are stored as UTC.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     false,
 )
@@ -53,6 +54,12 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table: for the bulk statements that take plain rows, without the ORM's
+    unit of work (a first sync writes a million)."""
+    return cast(Table, model.__table__)
 
 
 class Lead(Base):
@@ -131,23 +138,16 @@ class StageHistory(Base):
     run_id: Mapped[str | None] = mapped_column(String(36))
 
 
-class LeadIdentity(Base):
-    """A source's id for a lead: (source, external_id) points at exactly one lead."""
-
-    __tablename__ = "lead_identities"
-    source: Mapped[str] = mapped_column(String(100), primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
-
-
 class SourceRecord(Base):
-    """The last version of each source record we committed, by content hash."""
+    """A source's record of a lead: the lead it is (its identity in that source) and the
+    last version committed, by content hash. ``external_id`` is the source's id, or
+    ``email:<address>`` for a source that has none."""
 
     __tablename__ = "source_records"
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -304,7 +304,6 @@ __all__ = [
     "Event",
     "InboxSubmission",
     "Lead",
-    "LeadIdentity",
     "OutboxOp",
     "Quarantine",
     "ScheduledJob",
@@ -312,5 +311,6 @@ __all__ = [
     "SourceRecord",
     "StageHistory",
     "SyncRun",
+    "table",
     "utcnow",
 ]

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from leadsync.state.models import DeadLetter, Lead, OutboxOp, utcnow
-from leadsync.state.repo import cursor, in_slices, keyed, save_cursor
+from leadsync.state.models import DeadLetter, Lead, OutboxOp, table, utcnow
+from leadsync.state.repo import cursor, in_slices, keyed, save_cursor, slices
 
 # -- planning -------------------------------------------------------------------
 
@@ -59,14 +59,20 @@ def enqueue(
     ops = list({op["key"]: op for op in ops}.values())
     if not ops:
         return []
-    earlier = ops_by_keys(session, [op["key"] for op in ops])
-    if revive:
-        for op in earlier.values():
-            if op.status == "superseded":
-                op.status, op.attempts, op.updated_at = "pending", 0, utcnow()
+    ops_table = table(OutboxOp)
+    earlier: set[str] = set()
+    for part in slices(op["key"] for op in ops):
+        earlier.update(session.scalars(select(ops_table.c.key).where(ops_table.c.key.in_(part))))
+        if revive:
+            session.execute(
+                update(ops_table)
+                .where(ops_table.c.key.in_(part), ops_table.c.status == "superseded")
+                .values(status="pending", attempts=0, updated_at=utcnow())
+            )
     fresh = [op for op in ops if op["key"] not in earlier]
     if fresh:
-        session.execute(insert(OutboxOp), fresh)
+        # The table's own insert: plain rows, one executemany, no ORM unit of work.
+        session.execute(insert(ops_table), fresh)
     return fresh
 
 
@@ -81,9 +87,17 @@ def supersede(session: Session, op: OutboxOp) -> None:
 def pending_upserts(
     session: Session, destination: str, lead_ids: Iterable[int]
 ) -> dict[int, OutboxOp]:
-    """Each lead's pending upsert (one at most: a newer plan supersedes an older one)."""
+    """Each lead's pending upsert (one at most: a newer plan supersedes an older one).
+
+    Asked by lead alone (the destination is checked here): with the destination in the
+    query, SQLite walks ``ix_outbox_drain`` over every pending op of the destination
+    instead of ``ix_outbox_lead_id`` over the page's leads, and a first sync turns
+    quadratic. ``tests/state/test_query_plans.py`` keeps it so."""
     pending = (OutboxOp.status == "pending", OutboxOp.kind == "upsert")
-    return keyed(session, OutboxOp.lead_id, lead_ids, OutboxOp.destination == destination, *pending)
+    rows = in_slices(
+        session, lead_ids, lambda part: select(OutboxOp).where(OutboxOp.lead_id.in_(part), *pending)
+    )
+    return {op.lead_id: op for op in rows if op.destination == destination}
 
 
 def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, insert, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import Select, bindparam, insert, inspect, select, update
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    Session,
+    configure_mappers,
+    make_transient_to_detached,
+)
+from sqlalchemy.orm.attributes import instance_dict
 
 from leadsync.mapping.lead import iso_utc
 from leadsync.state.models import (
@@ -20,16 +26,17 @@ from leadsync.state.models import (
     Cursor,
     Event,
     Lead,
-    LeadIdentity,
     Quarantine,
     SourceRecord,
     StageHistory,
     SyncRun,
+    table,
     utcnow,
 )
 
 T = TypeVar("T")
 _SLICE = 500
+_LEADS = inspect(Lead).class_manager
 
 
 def slices(values: Iterable[T]) -> Iterator[list[T]]:
@@ -56,13 +63,24 @@ def keyed(
     return {getattr(row, column.key): row for row in rows}
 
 
-def source_records(session: Session, source: str, ids: Iterable[str]) -> dict[str, SourceRecord]:
-    return keyed(session, SourceRecord.external_id, ids, SourceRecord.source == source)
+class Version(NamedTuple):
+    """A source record as last committed: its content hash, and the lead it is."""
+
+    content_hash: str
+    lead_id: int | None
 
 
-def identities(session: Session, source: str, ids: Iterable[str]) -> dict[str, int]:
-    found = keyed(session, LeadIdentity.external_id, ids, LeadIdentity.source == source)
-    return {ext: identity.lead_id for ext, identity in found.items()}
+def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Version]:
+    """The last committed version of each record, by its key (plain rows, not ORM
+    objects: a page reads a thousand of them and changes none in place)."""
+    records = table(SourceRecord)
+    columns = (records.c.external_id, records.c.content_hash, records.c.lead_id)
+    out: dict[str, Version] = {}
+    for part in slices(keys):
+        query = select(*columns).where(records.c.source == source, records.c.external_id.in_(part))
+        rows = session.execute(query)
+        out.update((key, Version(digest, lead_id)) for key, digest, lead_id in rows)
+    return out
 
 
 def all_lead_ids(session: Session) -> list[int]:
@@ -89,11 +107,45 @@ def leads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Lead]:
     return keyed(session, Lead.key, keys)
 
 
-def new_lead(session: Session, key: str, email: str | None, now: datetime) -> Lead:
-    """A lead known by nothing yet but its key and email, added to the session."""
-    lead = Lead.new(key, email, now)
-    session.add(lead)
+def unsaved_lead(key: str, email: str | None, now: datetime) -> Lead:
+    """A lead known by nothing yet but its key and email, outside any session: its page
+    fills it, then ``save_leads`` writes it with the page's other new leads.
+
+    Its columns are set in the instance's dict, as a query's rows are loaded, rather
+    than through the constructor's attribute events: a first sync makes a million."""
+    lead = _LEADS.new_instance()
+    instance_dict(lead).update(
+        key=key,
+        email=email,
+        profile={},
+        profile_times={},
+        created_at=now,
+        updated_at=now,
+        score_fit=None,
+        score_behaviour=None,
+        stage=None,
+        owner=None,
+        route=None,
+        revisit_on=None,
+    )
     return lead
+
+
+def save_leads(session: Session, leads: list[Lead]) -> None:
+    """New leads written with one executemany that returns their ids (in the order sent:
+    ``key`` is the insert sentinel); each then joins the session as a persistent lead,
+    so that a later change (a stage, an owner) is flushed as an update."""
+    if not leads:
+        return
+    configure_mappers()  # a lead made outside the ORM's constructor before any query
+    lead_table = table(Lead)
+    columns = [c.key for c in lead_table.columns if c.key != "id"]
+    rows = [{c: values[c] for c in columns} for values in map(instance_dict, leads)]
+    statement = insert(lead_table).returning(lead_table.c.id, sort_by_parameter_order=True)
+    for lead, lead_id in zip(leads, session.scalars(statement, rows), strict=True):
+        instance_dict(lead)["id"] = lead_id
+        make_transient_to_detached(lead)  # what it holds is what the row holds
+        session.add(lead)
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
@@ -248,32 +300,33 @@ def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]
     return session.scalars(select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)).all()
 
 
-def add_identities(session: Session, source: str, leads: dict[str, int]) -> None:
-    """New (source, external id) -> lead links, one bulk insert."""
-    if leads:
-        rows = [
-            {"source": source, "external_id": ext, "lead_id": lead_id}
-            for ext, lead_id in leads.items()
-        ]
-        session.execute(insert(LeadIdentity), rows)
-
-
-def add_source_records(
-    session: Session, source: str, versions: dict[str, tuple[str, int]], seen_at: datetime
+def save_versions(
+    session: Session,
+    source: str,
+    new: dict[str, Version],
+    changed: dict[str, Version],
+    seen_at: datetime,
 ) -> None:
-    """The first stored version (content hash and lead) of records by their key."""
-    if versions:
+    """Records seen for the first time, and new versions of known ones: one executemany
+    each (the rows are the table's, so no ORM unit of work runs over them)."""
+    records = table(SourceRecord)
+    if new:
         rows = [
-            {
-                "source": source,
-                "external_id": key,
-                "content_hash": content_hash,
-                "lead_id": lead_id,
-                "seen_at": seen_at,
-            }
-            for key, (content_hash, lead_id) in versions.items()
+            {"source": source, "external_id": key, "content_hash": v.content_hash}
+            | {"lead_id": v.lead_id, "seen_at": seen_at}
+            for key, v in new.items()
         ]
-        session.execute(insert(SourceRecord), rows)
+        session.execute(insert(records), rows)
+    if changed:
+        statement = (
+            update(records)
+            .where(records.c.source == source, records.c.external_id == bindparam("key"))
+            .values(content_hash=bindparam("digest"), lead_id=bindparam("lead"), seen_at=seen_at)
+        )
+        rows = [
+            {"key": key, "digest": v.content_hash, "lead": v.lead_id} for key, v in changed.items()
+        ]
+        session.execute(statement, rows)
 
 
 def store_events(session: Session, events: dict[str, dict[str, Any]]) -> None:

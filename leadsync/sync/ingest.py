@@ -19,7 +19,8 @@ from leadsync.connectors.base import RawRecord
 from leadsync.errors import MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.state import repo
-from leadsync.state.models import Lead, SourceRecord
+from leadsync.state.models import Lead
+from leadsync.state.repo import Version
 from leadsync.sync.summary import RunSummary
 
 logger = log.get("leadsync.sync")
@@ -27,14 +28,14 @@ logger = log.get("leadsync.sync")
 
 @dataclass
 class Mapped:
-    """A source record on its way through a page: its key, profile, previous version, lead."""
+    """A source record on its way through a page: its key, profile, previous version
+    (with the lead it was), lead."""
 
     key: str
     record: RawRecord
     profile: dict[str, Any]
-    prior: SourceRecord | None
+    prior: Version | None
     lead: Lead | None = None
-    new_identity: bool = False
 
 
 def map_page(
@@ -48,7 +49,7 @@ def map_page(
 ) -> list[Mapped]:
     """The page's records that are new or changed, mapped; the others counted or quarantined.
     ``remap``: the source's map changed, so unchanged records are mapped anew too."""
-    known = repo.source_records(session, source, [r.external_id for r in records if r.external_id])
+    known = repo.versions(session, source, [r.external_id for r in records if r.external_id])
     out: list[Mapped] = []
     # Keys mapped in this page. Across pages each page's stored versions are read afresh,
     # so only within a page can a later row be taken for unchanged.
@@ -86,7 +87,7 @@ def _mapped(
     source: str,
     smap: SourceMap,
     rec: RawRecord,
-    known: dict[str, SourceRecord],
+    known: dict[str, Version],
 ) -> Mapped | None:
     """One record mapped, or None when it was quarantined."""
     warnings: list[tuple[str, str]] = []
@@ -116,9 +117,7 @@ def _changed_by_email(
 ) -> list[Mapped]:
     """Records known by email only: their previous version is looked up now, and the
     unchanged ones dropped (in file order: the same person twice, as above)."""
-    known = repo.source_records(
-        session, source, [m.key for m in mapped if not m.record.external_id]
-    )
+    known = repo.versions(session, source, [m.key for m in mapped if not m.record.external_id])
     kept = []
     for m in mapped:
         if not m.record.external_id:
@@ -132,7 +131,7 @@ def _changed_by_email(
     return kept
 
 
-def _same(prior: SourceRecord | None, record: RawRecord) -> bool:
+def _same(prior: Version | None, record: RawRecord) -> bool:
     return prior is not None and prior.content_hash == record.content_hash
 
 

@@ -79,7 +79,7 @@ class Planner:
                     outbox.supersede(session, old)
                 continue
             base = record.synced_at.isoformat() if record else "new"
-            key = op_key(dest.name, lead.key, payload, base)
+            key = op_key(dest.name, lead_id, payload, base)
             if old is not None and old.key == key:
                 continue
             if old is not None:
@@ -168,15 +168,17 @@ def _wanted(
     return False  # crm-owned: never after creation
 
 
-def op_key(destination: str, lead_key: str, payload: Mapping[str, Any], base: str) -> str:
+def op_key(destination: str, lead_id: int, payload: Mapping[str, Any], base: str) -> str:
     """An idempotency key derived from what the op means: these values for this lead, on top
     of the CRM state written at ``base`` (the last write's time, or "new").
 
     Planning the same change twice gives the same key. A value that returns to an
-    earlier one (CTO, VP, CTO, VP) is a new change on a newer base: a new key.
+    earlier one (CTO, VP, CTO, VP) is a new change on a newer base: a new key. The lead
+    is named by its id, zero-padded: a first sync's keys then arrive in index order, and
+    each page appends to the outbox's key index instead of writing a page of it per op.
     """
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-    return f"upsert:{destination}:{lead_key}:{base}:{digest[:20]}"
+    return f"upsert:{destination}:{lead_id:012d}:{base}:{digest[:20]}"
 
 
 def field_diff(

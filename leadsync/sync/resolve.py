@@ -2,10 +2,11 @@
 profile merged in; then what the page taught remembered (identities, record versions,
 events).
 
-Identity: the source's external id first, then the email, then the key the person
-derives to (a lead `reconcile --adopt` took back, or one whose email changed). The
-merge is progressive profiling: a non-empty value from a newer record replaces the
-old one; an empty value never erases what the lead already has.
+Identity: the source's external id first (the lead its record was last time), then
+the email, then the key the person derives to (a lead `reconcile --adopt` took back,
+or one whose email changed). The merge is progressive profiling: a non-empty value
+from a newer record replaces the old one; an empty value never erases what the lead
+already has.
 """
 
 from __future__ import annotations
@@ -65,25 +66,24 @@ def resolve_page(
     session: Session, summary: RunSummary, source: str, mapped: list[Mapped], now: datetime
 ) -> None:
     """Each record's lead, found or created, with the record's profile merged in."""
-    ids = repo.identities(
-        session, source, [m.record.external_id for m in mapped if m.record.external_id]
-    )
+    ids = {
+        m.key: m.prior.lead_id
+        for m in mapped
+        if m.record.external_id and m.prior is not None and m.prior.lead_id is not None
+    }
     leads = repo.leads_by_id(session, ids.values())
+    keys = [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped]
     found = _Found(
         by_ext={ext: leads[lead_id] for ext, lead_id in ids.items() if lead_id in leads},
         by_email=repo.leads_by_email(
             session, [m.profile["email"] for m in mapped if m.profile.get("email")]
         ),
-        by_key=repo.leads_by_key(
-            session,
-            [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped],
-        ),
+        by_key=repo.leads_by_key(session, keys),
     )
     seen_at = iso_utc(now)
     latest = iso_utc(now + FUTURE_SKEW)
-    for m in mapped:
-        m.lead = found.lead(session, source, m, now)
-        m.new_identity = bool(m.record.external_id) and m.record.external_id not in ids
+    for m, key in zip(mapped, keys, strict=True):
+        m.lead = found.lead(m, key, now)
         at = m.profile.get("source_updated_at") or seen_at
         if at > latest:
             # A time in the future would make this record win over every later one.
@@ -95,6 +95,7 @@ def resolve_page(
         if changed:
             lead.keep(profile)
             lead.profile_times, lead.updated_at = times, now
+    repo.save_leads(session, found.made)
 
 
 class _Found:
@@ -105,17 +106,18 @@ class _Found:
         self, by_ext: dict[str, Lead], by_email: dict[str, Lead], by_key: dict[str, Lead]
     ) -> None:
         self.by_ext, self.by_email, self.by_key = by_ext, by_email, by_key
+        self.made: list[Lead] = []  # new leads, written together once the page is merged
 
-    def lead(self, session: Session, source: str, m: Mapped, now: datetime) -> Lead:
+    def lead(self, m: Mapped, key: str, now: datetime) -> Lead:
         ext, email = m.record.external_id, m.profile.get("email")
-        key = lead_key(source, ext, email)
         lead = self.by_ext.get(ext) if ext else None
         if lead is None and email:
             lead = self.by_email.get(email)
         if lead is None:
             lead = self.by_key.get(key)
         if lead is None:
-            lead = repo.new_lead(session, key, email, now)
+            lead = repo.unsaved_lead(key, email, now)
+            self.made.append(lead)
         if email:
             self.by_email.setdefault(email, lead)
         if ext:
@@ -131,26 +133,19 @@ def remember(
     now: datetime,
     event_map: EventMap | None,
 ) -> dict[int, Lead]:
-    """Store the page's new identities, record versions and events; return the leads touched."""
+    """Store the page's record versions (each with its lead: the record's identity) and
+    events; return the leads touched."""
     session.flush()  # gives every new lead of the page its id
     touched: dict[int, Lead] = {}
-    identities: dict[str, int] = {}
-    versions: dict[str, tuple[str, int]] = {}
+    new: dict[str, repo.Version] = {}
+    changed: dict[str, repo.Version] = {}
     events: dict[str, dict[str, Any]] = {}
     for m in resolved:
         assert m.lead is not None
         touched[m.lead.id] = m.lead
-        ext = m.record.external_id
-        if ext and m.new_identity:
-            identities.setdefault(ext, m.lead.id)
-        if m.prior is not None:
-            m.prior.content_hash, m.prior.lead_id, m.prior.seen_at = (
-                m.record.content_hash,
-                m.lead.id,
-                now,
-            )
-        else:
-            versions[m.key] = (m.record.content_hash, m.lead.id)
+        # The same record twice in a page: its last version is the one kept.
+        version = repo.Version(m.record.content_hash, m.lead.id)
+        (changed if m.prior is not None else new)[m.key] = version
         found: list[dict[str, Any] | None] = [
             dict(e, key=f"{source}:{e['key']}") for e in m.record.events
         ]
@@ -159,7 +154,6 @@ def remember(
         for event in found:
             if event is not None:
                 events[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
-    repo.add_identities(session, source, identities)
-    repo.add_source_records(session, source, versions, now)
+    repo.save_versions(session, source, new, changed, now)
     repo.store_events(session, events)
     return touched

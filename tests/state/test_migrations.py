@@ -161,3 +161,52 @@ def test_every_migration_goes_down_and_up_again(tmp_path: Path):
     assert tables <= {"alembic_version"}
     engine.dispose()
     _assert_models_match_migrations(url)
+
+
+def test_identities_move_into_the_record_versions(tmp_path: Path):
+    """0008: each (source, id) -> lead of `lead_identities` is found in `source_records`,
+    with its version where one was stored and an empty hash (mapped again) where none was;
+    down again, the identities come back, and the records known by email stay out."""
+    from alembic import command
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.upgrade(engine, "0007")
+    seen = "2026-11-30 09:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO leads (id, key, profile, profile_times, created_at, updated_at) "
+                "VALUES (1, 'k1', '{}', '{}', :t, :t), (2, 'k2', '{}', '{}', :t, :t)"
+            ),
+            {"t": seen},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO lead_identities (source, external_id, lead_id) "
+                "VALUES ('web', 'a', 1), ('web', 'b', 2), ('crm', 'c', 2)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO source_records (source, external_id, content_hash, lead_id, seen_at) "
+                "VALUES ('web', 'a', 'h-a', 1, :t), ('web', 'b', 'h-b', NULL, :t), "
+                "('web', 'email:x@example.com', 'h-x', 2, :t)"
+            ),
+            {"t": seen},
+        )
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT source, external_id, content_hash, lead_id FROM source_records")
+        )
+        assert sorted(tuple(r) for r in rows) == [
+            ("crm", "c", "", 2),
+            ("web", "a", "h-a", 1),
+            ("web", "b", "h-b", 2),
+            ("web", "email:x@example.com", "h-x", 2),
+        ]
+    command.downgrade(db.alembic_config(engine), "0007")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source, external_id, lead_id FROM lead_identities"))
+        assert sorted(tuple(r) for r in rows) == [("crm", "c", 2), ("web", "a", 1), ("web", "b", 2)]
+    engine.dispose()

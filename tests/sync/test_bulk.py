@@ -239,7 +239,8 @@ def test_owner_look_ups_of_a_backfill_go_by_bulk_query(sandbox: Sandbox, tmp_pat
     text = "keep_existing_owner = true\n"
     project = backfill_project(tmp_path, BACKFILL)
     config = project.config_path.read_text().replace("keep_existing_owner = false\n", text)
-    project.config_path.write_text(config)
+    # Pages of 1,000: the first two ask by SOQL, the later ones by Bulk API query.
+    project.config_path.write_text(config + "chunk_size = 1000\n")
 
     summary = project.sync()
 

@@ -51,11 +51,14 @@ def test_payload_is_desired_minus_last_written(desired, last, expected):
 
 def test_op_key_is_derived_from_meaning():
     """Same lead, values and base: same key; other values, or a newer base: another key."""
-    a = op_key("crm", "k1", {"Email": "a@x", "Ext__c": "k1"}, "new")
-    assert a == op_key("crm", "k1", {"Ext__c": "k1", "Email": "a@x"}, "new")
-    assert a != op_key("crm", "k1", {"Email": "b@x", "Ext__c": "k1"}, "new")
-    assert a != op_key("crm", "k1", {"Email": "a@x", "Ext__c": "k1"}, "2026-11-23T08:00:00+00:00")
-    assert a.startswith("upsert:crm:k1:new:")
+    a = op_key("crm", 7, {"Email": "a@x", "Ext__c": "k1"}, "new")
+    assert a == op_key("crm", 7, {"Ext__c": "k1", "Email": "a@x"}, "new")
+    assert a != op_key("crm", 7, {"Email": "b@x", "Ext__c": "k1"}, "new")
+    assert a != op_key("crm", 7, {"Email": "a@x", "Ext__c": "k1"}, "2026-11-23T08:00:00+00:00")
+    assert a != op_key("crm", 8, {"Email": "a@x", "Ext__c": "k1"}, "new")
+    # Zero-padded lead ids: keys sort as the leads were made (the key index appends).
+    assert a.startswith("upsert:crm:000000000007:new:")
+    assert a < op_key("crm", 10, {"Email": "a@x", "Ext__c": "k1"}, "new")
 
 
 def test_newer_non_empty_values_win():

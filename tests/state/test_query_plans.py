@@ -1,0 +1,130 @@
+"""The hot queries of a sync use an index, never a scan of a growing table.
+
+Each page of a sync asks the state db the same handful of questions. Asked the wrong
+way, one of them walks every pending op of the destination for each page, and a
+first sync turns quadratic (issue 13: ``pending_upserts`` on ``ix_outbox_drain``).
+Here each repository function runs against SQLite while its statements are caught,
+and SQLite's own plan for each (EXPLAIN QUERY PLAN, with the statement's parameters)
+must name the expected index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from leadsync.state import db, outbox, repo
+from leadsync.state.models import Lead
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+LEAD_IDS = [1, 2, 3]
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.upgrade(engine)
+    with db.session_factory(engine)() as s, s.begin():
+        repo.save_leads(s, [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in LEAD_IDS])
+        yield s
+    engine.dispose()
+
+
+@contextmanager
+def caught(session: Session) -> Iterator[list[tuple[str, Any]]]:
+    """The statements the session sends to SQLite meanwhile, with their parameters."""
+    statements: list[tuple[str, Any]] = []
+    engine = session.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE")):
+            statements.append((statement, parameters[0] if executemany else parameters))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def plans(session: Session, call: Callable[[Session], Any]) -> list[str]:
+    """SQLite's plan line for each table each statement of ``call`` reads."""
+    with caught(session) as statements:
+        call(session)
+    assert statements, "the call sent no query"
+    conn = session.connection().connection.dbapi_connection
+    assert conn is not None
+    lines = []
+    for statement, parameters in statements:
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+        lines += [row[3] for row in rows if not row[3].startswith("USE TEMP B-TREE")]
+    return lines
+
+
+HOT = {
+    "versions (unchanged records)": (
+        lambda s: repo.versions(s, "web", ["a", "b"]),
+        "SEARCH source_records USING INDEX sqlite_autoindex_source_records_1",
+    ),
+    "save_versions (a record's new version)": (
+        lambda s: repo.save_versions(s, "web", {}, {"a": repo.Version("h", 1)}, NOW),
+        "SEARCH source_records USING INDEX sqlite_autoindex_source_records_1",
+    ),
+    "leads_by_id": (
+        lambda s: repo.leads_by_id(s, LEAD_IDS),
+        "SEARCH leads USING INTEGER PRIMARY KEY",
+    ),
+    "leads_by_key": (
+        lambda s: repo.leads_by_key(s, ["k1", "k9"]),
+        "SEARCH leads USING INDEX sqlite_autoindex_leads_1",
+    ),
+    "leads_by_email": (
+        lambda s: repo.leads_by_email(s, ["p1@example.com"]),
+        "SEARCH leads USING INDEX ix_leads_email",
+    ),
+    "crm_records": (
+        lambda s: repo.crm_records(s, "crm", LEAD_IDS),
+        "SEARCH crm_records USING INDEX sqlite_autoindex_crm_records_1",
+    ),
+    "pending_upserts (by lead, not over every pending op)": (
+        lambda s: outbox.pending_upserts(s, "crm", LEAD_IDS),
+        "SEARCH outbox USING INDEX ix_outbox_lead_id",
+    ),
+    "enqueue (keys already planned)": (
+        lambda s: outbox.enqueue(s, [outbox.new_op("upsert:crm:1", "crm", "upsert", 1, {}, "r")]),
+        "SEARCH outbox USING COVERING INDEX sqlite_autoindex_outbox_1",
+    ),
+    "nurtured_leads": (
+        lambda s: outbox.nurtured_leads(s, LEAD_IDS),
+        "SEARCH outbox USING INDEX ix_outbox_lead_id",
+    ),
+    "events_of_leads": (
+        lambda s: repo.events_of_leads(s, LEAD_IDS),
+        "SEARCH events USING INDEX ix_events_lead_id",
+    ),
+    "stage_history": (
+        lambda s: repo.stage_history(s, LEAD_IDS),
+        "SEARCH stage_history USING INDEX ix_stage_history_lead_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOT)
+def test_each_hot_query_uses_its_index(session: Session, name: str):
+    call, expected = HOT[name]
+    lines = plans(session, call)
+    assert not [line for line in lines if line.startswith("SCAN")], lines
+    assert all(line.startswith(expected) for line in lines), lines
+
+
+def test_the_check_fails_on_a_scan(session: Session):
+    """The plans are read, not assumed: a query by an unindexed column is a SCAN."""
+    lines = plans(session, lambda s: s.query(Lead).filter(Lead.owner == "rep").all())
+    assert lines == ["SCAN leads"]
