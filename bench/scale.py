@@ -48,7 +48,7 @@ from leadsync import clock, log  # noqa: E402
 from leadsync import config as cfg  # noqa: E402
 from leadsync.rules.decide import decide  # noqa: E402
 from leadsync.state import db  # noqa: E402
-from leadsync.sync.pipeline import Run  # noqa: E402
+from leadsync.sync.pipeline import Run, fewer_gc_passes  # noqa: E402
 from leadsync.sync.plan import op_key, upsert_payload  # noqa: E402
 from leadsync.sync.resolve import lead_key  # noqa: E402
 from leadsync.sync.wiring import Wiring, wire  # noqa: E402
@@ -66,9 +66,15 @@ def io_written() -> int:
 def floor(wiring: Wiring, now: Any) -> tuple[float, int]:
     """CPU seconds of the pure work, and the leads it planned."""
     ((name, (source, smap)),) = wiring.sources.items()
+    start = time.process_time()
+    with fewer_gc_passes():  # as a run has it: the same work, the same collector
+        planned = _floor_pages(wiring, name, source, smap, now)
+    return time.process_time() - start, planned
+
+
+def _floor_pages(wiring: Wiring, name: str, source: Any, smap: Any, now: Any) -> int:
     crm_map, dest, rules = wiring.crm_map, wiring.destination, wiring.rules
     planned = 0
-    start = time.process_time()
     for page in source.read(None, wiring.config.settings.sync.chunk_size):
         for rec in page.records:
             profile = smap.apply(rec.data, [])
@@ -86,7 +92,7 @@ def floor(wiring: Wiring, now: Any) -> tuple[float, int]:
             if payload is not None:
                 op_key(dest.name, planned, payload, "new")
                 planned += 1
-    return time.process_time() - start, planned
+    return planned
 
 
 def paced(read: Callable[..., Iterator[Any]], marks: list[tuple[float, int]]):

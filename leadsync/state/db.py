@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -29,6 +31,12 @@ from leadsync.errors import RunLockBusy, SchemaOutdated, StateError
 from leadsync.log import masked_urls
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text. orjson writes the lead profiles and outbox payloads several
+    times faster than the standard library, which a first sync does millions of times."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     """The engine for ``url``. ``must_exist``: a SQLite file that is not there is an error
     (a command that reads state must not leave an empty database behind it)."""
@@ -36,7 +44,9 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         # psycopg 3 is the driver we ship as the `postgres` extra.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(
+            url, future=True, json_serializer=json_text, json_deserializer=orjson.loads
+        )
     except Exception as exc:  # a bad URL or a missing driver
         raise StateError(
             f"cannot open the state database {masked(url)}: {masked(str(exc))}"

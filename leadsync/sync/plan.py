@@ -17,12 +17,12 @@ equals what was last written plans nothing, so a second run writes nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.orm import Session
 
 from leadsync.errors import MappingError
@@ -177,7 +177,8 @@ def op_key(destination: str, lead_id: int, payload: Mapping[str, Any], base: str
     is named by its id, zero-padded: a first sync's keys then arrive in index order, and
     each page appends to the outbox's key index instead of writing a page of it per op.
     """
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    text = orjson.dumps(payload, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    digest = hashlib.sha256(text).hexdigest()
     return f"upsert:{destination}:{lead_id:012d}:{base}:{digest[:20]}"
 
 
