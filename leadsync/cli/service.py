@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from leadsync.cli.main import State, ready_to_write
+from leadsync.cli.main import State
+from leadsync.cli.pipeline import ready_to_write
 from leadsync.cli.render import leadsync_errors
 
 

@@ -210,3 +210,16 @@ def test_identities_move_into_the_record_versions(tmp_path: Path):
         rows = conn.execute(text("SELECT source, external_id, lead_id FROM lead_identities"))
         assert sorted(tuple(r) for r in rows) == [("crm", "c", 2), ("web", "a", 1), ("web", "b", 2)]
     engine.dispose()
+
+
+def test_the_schema_head_the_code_checks_is_the_migrations_head():
+    """`sync` checks the database against db.SCHEMA_HEAD without importing Alembic: a new
+    migration must move it."""
+    from importlib import resources
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("leadsync") / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == db.SCHEMA_HEAD

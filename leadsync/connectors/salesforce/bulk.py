@@ -28,17 +28,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
-from simple_salesforce.util import call_salesforce
 
 from leadsync.connectors.base import RecordResult, missing_result
 from leadsync.connectors.http import classified
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.errors import AuthenticationError, LeadsyncError, RetriableError
 from leadsync.retry import RetryPolicy, may_pass_later
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 EMPTY = "#N/A"
 # Each step of a job: five tries, backing off from 0.2 s to 5 s (or as Salesforce asks).
@@ -215,6 +216,8 @@ class BulkApi:
             "Content-Type": content_type,
             "Accept": CSV if path.endswith(("Results", "results")) else JSON,
         }
+        from simple_salesforce.util import call_salesforce  # with the client, when used
+
         return call_salesforce(
             self.client.bulk2_url + path,
             method,

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
 
 from leadsync.connectors.base import ApiQuota, CallCounter
 from leadsync.connectors.salesforce.config import SalesforceConfig
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -74,6 +76,8 @@ def build_client(
     base_dir: Path = Path(),
 ) -> Salesforce:
     """Log in (or not, for a session id) and return the client; raises the client's errors."""
+    from simple_salesforce import Salesforce  # heavy (JWT, cryptography): when first used
+
     session = requests.Session()
     # Sent with every request: the org's assignment rule runs only when the admin says so.
     session.headers["Sforce-Auto-Assign"] = config.assignment_rule or "FALSE"
@@ -81,7 +85,9 @@ def build_client(
     session.mount("https://", transport)
     session.mount("http://", transport)
     auth = config.auth
-    common: dict[str, Any] = {"version": config.api_version, "session": session}
+    common: dict[str, Any] = {"session": session}
+    if config.api_version:  # else the version simple-salesforce is built for
+        common["version"] = config.api_version
     if auth.method == "jwt":
         key_file = Path(auth.private_key_file).expanduser() if auth.private_key_file else None
         if key_file is not None and not key_file.is_absolute():

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from simple_salesforce.api import DEFAULT_API_VERSION
 
 from leadsync.connectors.base import ConnectorConfig
 
@@ -87,7 +86,7 @@ class SalesforceConfig(ConnectorConfig):
     # records whose commit came after their SystemModstamp (long transactions).
     changes_overlap_seconds: float = Field(300.0, ge=0)
     # The REST API version; unset, the one simple-salesforce is built for.
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str | None = None
     batch_size: int = Field(200, ge=1, le=200)
     timeout_seconds: float = Field(30.0, gt=0)
     # Send every request to this emulator URL instead of Salesforce (demo, tests).

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
-
-from simple_salesforce import Salesforce
+from typing import TYPE_CHECKING, Any
 
 from leadsync import log
 from leadsync.connectors.base import (
@@ -32,6 +30,9 @@ from leadsync.connectors.salesforce.people import (
 from leadsync.connectors.salesforce.schema import parse_describe
 from leadsync.connectors.salesforce.tasks import Activities
 from leadsync.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 logger = log.get("leadsync.connectors.salesforce")
 READ_ATTEMPTS = 5

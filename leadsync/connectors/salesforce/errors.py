@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 from leadsync.connectors.http import StatusRule, common_rules, from_table
 from leadsync.errors import (
@@ -70,6 +69,10 @@ def error_code(content: Any) -> tuple[str | None, str]:
 
 def classify(exc: BaseException) -> LeadsyncError:
     """The leadsync error for anything the client raised while talking to Salesforce."""
+    # Imported here: simple-salesforce's package pulls in JWT and cryptography, which a
+    # sync that never calls Salesforce (nothing to write) should not load.
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
     if isinstance(exc, LeadsyncError):
         return exc
     if isinstance(exc, SalesforceAuthenticationFailed):

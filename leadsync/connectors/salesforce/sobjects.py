@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from simple_salesforce import Salesforce
+from typing import TYPE_CHECKING, Any
 
 from leadsync.connectors.base import RecordResult, missing_result
 from leadsync.connectors.http import chunks, classified
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
 from leadsync.connectors.salesforce.people import matched
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 MAX_RECORDS = 200  # Salesforce's limit for one collections request
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from simple_salesforce import Salesforce
+from typing import TYPE_CHECKING, Any
 
 from leadsync.connectors.base import RecordResult, missing_result, task_of
 from leadsync.connectors.salesforce import sobjects
 from leadsync.connectors.salesforce.config import SalesforceConfig
 from leadsync.connectors.salesforce.errors import CONVERTED
 from leadsync.connectors.salesforce.people import OrgPeople, soql_text
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 
 @dataclass
