@@ -17,14 +17,18 @@ BACKFILL = 12_000  # above the default threshold of 10,000
 BULK = ("bulk_ingest_create", "bulk_ingest_upload", "bulk_ingest_state", "bulk_ingest_get")
 
 
-def backfill_project(tmp_path: Path, leads: int, extra: str = "") -> Project:
-    """``leads`` rows; every tenth one a VP (an MQL with a task)."""
+def backfill_project(
+    tmp_path: Path, leads: int, extra: str = "", job_records: int | None = 50_000
+) -> Project:
+    """``leads`` rows; every tenth one a VP (an MQL with a task). One Bulk API job holds
+    ``job_records`` of them (None: the default, 10,000)."""
     rows = "".join(
         f"{i},p{i}@x.example,Lee{i},{'VP' if i % 10 == 0 else 'Engineer'},false\n"
         for i in range(leads)
     )
     (tmp_path / "leads.csv").write_text("id,email,last,title,consent\n" + rows, encoding="utf-8")
-    options = f"bulk_poll_seconds = 0\n{extra}[crm.auth]"
+    jobs = "" if job_records is None else f"bulk_job_records = {job_records}\n"
+    options = f"bulk_poll_seconds = 0\n{jobs}{extra}[crm.auth]"
     text = SALESFORCE.replace("[crm.auth]", options, 1)
     fast = "\n[sync]\nbackoff_initial_seconds = 0.01\nbackoff_max_seconds = 0.05\n"
     (tmp_path / "config.toml").write_text(text + fast, encoding="utf-8")
@@ -52,23 +56,23 @@ def assert_each_lead_once(sandbox: Sandbox, leads: int) -> None:
     assert len(keys) == leads and set(keys.values()) == {1}
 
 
-def test_a_backfill_goes_through_one_bulk_job(sandbox: Sandbox, tmp_path: Path) -> None:
-    summary = backfill_project(tmp_path, BACKFILL).sync()
+def test_a_backfill_goes_through_bulk_jobs(sandbox: Sandbox, tmp_path: Path) -> None:
+    summary = backfill_project(tmp_path, BACKFILL, job_records=None).sync()
     assert summary.error is None and summary.failed == 0
     assert summary.bulk is True
     assert (summary.created, summary.tasks_created) == (BACKFILL, BACKFILL // 10)
     assert_each_lead_once(sandbox, BACKFILL)
     served = sandbox.stats()["by_endpoint"]
-    # One job for the leads (create, upload, close, one poll, two result files), a bulk
-    # query each for the Contacts to attach to and the Leads to take over; only the 1,200
-    # tasks go in collections of 200.
-    assert [served[e] for e in BULK] == [1, 1, 1, 1]
-    assert served["bulk_ingest_results"] == 2
-    assert served["bulk_query_create"] == 2
+    # Two jobs for the leads (10,000 a job by default: create, upload, close, one poll,
+    # two result files), each with a bulk query for the Contacts to attach to and one for
+    # the Leads to take over; only the 1,200 tasks go in collections of 200.
+    assert [served[e] for e in BULK] == [2, 2, 2, 2]
+    assert served["bulk_ingest_results"] == 4
+    assert served["bulk_query_create"] == 4
     assert served["collections_upsert"] == BACKFILL // 10 // 200
-    assert summary.api_calls < 30  # collections would need 60 requests for the leads alone
+    assert summary.api_calls < 40  # collections would need 60 requests for the leads alone
 
-    again = backfill_project(tmp_path, BACKFILL).sync()
+    again = backfill_project(tmp_path, BACKFILL, job_records=None).sync()
     assert (again.created, again.updated, again.bulk) == (0, 0, False)
 
 
@@ -173,7 +177,7 @@ def test_100000_records_in_two_jobs_against_500_collections(
     """The must-show figure, measured: 100,000 leads upserted through Bulk API 2.0 in jobs
     of 50,000 cost 12 requests; the same leads again through sObject Collections cost
     500. Each lead is in the org once, either way."""
-    dest = destination(tmp_path, sandbox, attach_to_contacts=False)
+    dest = destination(tmp_path, sandbox, attach_to_contacts=False, bulk_job_records=50_000)
     records = [
         {"LeadSync_Id__c": f"k{i}", "LastName": f"L{i}", "Company": "C"} for i in range(100_000)
     ]
