@@ -36,6 +36,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from pipeline import CONFIG, repeat_file, use_emulator_login  # noqa: E402
 from leadsync import clock, log  # noqa: E402
 from leadsync import config as cfg  # noqa: E402
 from leadsync.rules.decide import decide  # noqa: E402
+from leadsync.sandbox import postgres  # noqa: E402
 from leadsync.state import db  # noqa: E402
 from leadsync.sync.pipeline import Run, fewer_gc_passes  # noqa: E402
 from leadsync.sync.plan import op_key, upsert_payload  # noqa: E402
@@ -57,10 +59,26 @@ SECTIONS = ("floor", "pipeline", "sync", "startup")
 
 
 def io_written() -> int:
-    """Bytes this process sent to storage so far (the kernel's count)."""
+    """Bytes this process sent to storage so far (the kernel's count): SQLite's writes."""
     with open("/proc/self/io", encoding="ascii") as f:
         fields = dict(line.split(": ") for line in f.read().splitlines())
     return int(fields["write_bytes"])
+
+
+def server_written(engine: Any) -> int:
+    """Bytes a PostgreSQL server wrote so far: its WAL, and the data pages a checkpoint,
+    the background writer and the backends wrote (8 KiB each), after a checkpoint."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("CHECKPOINT"))
+        wal = conn.execute(text("SELECT wal_bytes FROM pg_stat_wal")).scalar()
+        pages = conn.execute(
+            text(
+                "SELECT buffers_checkpoint + buffers_clean + buffers_backend FROM pg_stat_bgwriter"
+            )
+        ).scalar()
+    return int(wal) + int(pages) * 8192
 
 
 def floor(wiring: Wiring, now: Any) -> tuple[float, int]:
@@ -111,12 +129,17 @@ def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
     ((source, _),) = wiring.sources.values()
     marks: list[tuple[float, int]] = []
     source.read = paced(source.read, marks)  # type: ignore[method-assign]
-    written, cpu = io_written(), time.process_time()
+
+    def written() -> int:
+        return io_written() if engine.dialect.name == "sqlite" else server_written(engine)
+
+    before, cpu = written(), time.process_time()
     summary = Run(wiring, engine, push=False).execute()
-    cpu, written = time.process_time() - cpu, io_written() - written
+    cpu, after = time.process_time() - cpu, written()
     assert summary.error is None and summary.planned_creates == leads, summary
-    # Each page's CPU time: reading it, then its own map, resolve and plan.
-    pages = [(b[0] - a[0], b[1]) for a, b in itertools.pairwise(marks)]
+    # Each page's CPU time: reading it, then its own map, resolve and plan (a file whose
+    # rows fill the last page ends with an empty one: not a page's rate).
+    pages = [(b[0] - a[0], b[1]) for a, b in itertools.pairwise(marks) if b[1]]
     tenth = max(1, len(pages) // 10)
 
     def rate(part: list[tuple[float, int]]) -> float:
@@ -126,7 +149,7 @@ def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
         "cpu": cpu,
         "first": rate(pages[:tenth]),
         "last": rate(pages[-tenth:]),
-        "bytes_per_lead": written / leads,
+        "bytes_per_lead": (after - before) / leads,
     }
 
 
@@ -244,13 +267,26 @@ def state_url_for(server: str | None, work: Path, name: str) -> str:
     return server.rsplit("/", 1)[0] + f"/{name}"
 
 
+@contextmanager
+def server(given: str | None) -> Iterator[str | None]:
+    if given != "local":
+        yield given
+        return
+    bindir = postgres.binaries()
+    if bindir is None:
+        raise SystemExit("no PostgreSQL binaries here (apt-get install postgresql)")
+    with postgres.throwaway_server(bindir) as url:
+        yield url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument(
         "--postgres",
         metavar="URL",
-        help="a PostgreSQL server to hold the state dbs (default: SQLite files)",
+        help="a PostgreSQL server to hold the state dbs, or `local` for a throwaway one "
+        "from the local binaries, as the tests start it (default: SQLite files)",
     )
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run")
     args = parser.parse_args()
@@ -260,7 +296,8 @@ def main() -> None:
     state = "postgresql" if args.postgres else "sqlite"
     lines = [f"$ python3 bench/scale.py --leads {args.leads} --only {args.only} ({state})"]
     try:
-        lines += run(work, args.leads, args.postgres, only)
+        with server(args.postgres) as url:
+            lines += run(work, args.leads, url, only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(lines))

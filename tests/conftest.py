@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +16,7 @@ from click.testing import CliRunner
 
 from leadsync import config as cfg
 from leadsync.cli import main
+from leadsync.sandbox import postgres
 from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator, RateLimits
 from leadsync.sandbox.hubspot import Store as HubSpotStore
 from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
@@ -175,22 +172,6 @@ def xeducation(tmp_path: Path, sandbox: Sandbox) -> Project:
 # -- PostgreSQL ---------------------------------------------------------------
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists():
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """$LEADSYNC_TEST_POSTGRES_URL, or a throwaway server started here from the local binaries.
@@ -200,60 +181,10 @@ def postgres_url() -> Iterator[str]:
     if os.environ.get("LEADSYNC_TEST_POSTGRES_URL"):
         yield os.environ["LEADSYNC_TEST_POSTGRES_URL"]
         return
-    bindir = _pg_bin()
+    bindir = postgres.binaries()
     if bindir is None:
         if os.environ.get("LEADSYNC_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL binaries not found and LEADSYNC_REQUIRE_POSTGRES=1")
         pytest.skip("no PostgreSQL binaries (apt-get install postgresql)")
-    data = Path(tempfile.mkdtemp(prefix="leadsync-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "initdb"),
-            "-D",
-            str(data / "db"),
-            "-U",
-            "leadsync",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data / "db"),
-            "-w",
-            "-l",
-            str(data / "log"),
-            "-o",
-            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        url = f"postgresql://leadsync@127.0.0.1:{port}/postgres"
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
+    with postgres.throwaway_server(bindir) as url:
         yield url
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(data, ignore_errors=True)
