@@ -1,6 +1,6 @@
-"""The connector registry: a connector is found by its name in the entry-point group
-``leadsync.connectors`` (the built-ins register themselves there too), loaded lazily, so
-that a third party can ship one as its own package."""
+"""The connector registry: a connector is found by its name among the built-ins, else
+in the entry-point group ``leadsync.connectors``, loaded lazily, so that a third party
+can ship one as its own package."""
 
 from __future__ import annotations
 
@@ -25,20 +25,19 @@ def connector_class(kind: str, role: str | None = None) -> type[Connector]:
 
     A system that is both a source and a CRM (HubSpot) registers ``kind.source``
     and ``kind.destination``; ``role`` picks one, so that both are ``type = "kind"``."""
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
     names = [f"{kind}.{role}", kind] if role else [kind]
-    for name in names:
-        if name in found:
-            cls = found[name].load()
-            break
-        if name in _BUILTINS:
-            # Running from a source tree that was never installed: the built-ins still work.
-            module, _, attr = _BUILTINS[name].partition(":")
-            cls = getattr(import_module(module), attr)
-            break
+    builtin = next((_BUILTINS[n] for n in names if n in _BUILTINS), None)
+    if builtin is not None:
+        # Found without scanning every installed package's entry points (a sync's start-up).
+        module, _, attr = builtin.partition(":")
+        cls = getattr(import_module(module), attr)
     else:
-        known = sorted({n.split(".")[0] for n in set(found) | set(_BUILTINS)})
-        raise ConfigError(f"unknown connector type {kind!r} (known: {', '.join(known)})")
+        found = {ep.name: ep for ep in entry_points(group=GROUP)}
+        name = next((n for n in names if n in found), None)
+        if name is None:
+            known = sorted({n.split(".")[0] for n in set(found) | set(_BUILTINS)})
+            raise ConfigError(f"unknown connector type {kind!r} (known: {', '.join(known)})")
+        cls = found[name].load()
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise ConfigError(f"connector {kind!r} ({cls!r}) is not a leadsync Connector")
     return cls

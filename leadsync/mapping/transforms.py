@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-import phonenumbers
 import pycountry
 
 from leadsync.mapping.lead import normalise_email
@@ -159,6 +158,7 @@ def _phone(arg: Any) -> Transform:
     region = arg or "US"
     if not isinstance(region, str) or len(region) != 2:
         raise BadTransform('phone takes a two-letter default region, for example { phone = "GB" }')
+    import phonenumbers  # its metadata is large: loaded by the maps that read phones
 
     def apply(value: Any) -> Any:
         if value is None:

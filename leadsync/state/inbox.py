@@ -8,13 +8,12 @@ hash) is unique per source: a vendor's retry is stored once and answered 2xx aga
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import InboxSubmission
@@ -32,8 +31,10 @@ def store(
     submitted_at: datetime | None,
 ) -> bool:
     """Store one submission; False when the source already holds one with this key."""
+    # The dialect's own INSERT (for ON CONFLICT), imported when a submission comes in.
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    module = "postgresql" if dialect == "postgresql" else "sqlite"
+    insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
     statement = (
         insert(InboxSubmission)
         .values(

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
-
 from leadsync.connectors.base import RecordResult, missing_result
 from leadsync.connectors.http import classified
 from leadsync.connectors.salesforce.errors import RETRIABLE_RECORD_CODES, classify
@@ -39,6 +37,7 @@ from leadsync.errors import AuthenticationError, LeadsyncError, RetriableError
 from leadsync.retry import RetryPolicy, may_pass_later
 
 if TYPE_CHECKING:
+    import requests
     from simple_salesforce import Salesforce
 
 EMPTY = "#N/A"

@@ -19,7 +19,6 @@ from leadsync.connectors.http import classified
 from leadsync.connectors.salesforce import sobjects
 from leadsync.connectors.salesforce.bulk import BulkApi
 from leadsync.connectors.salesforce.changes import sales_changes
-from leadsync.connectors.salesforce.client import build_client
 from leadsync.connectors.salesforce.config import SalesforceConfig
 from leadsync.connectors.salesforce.errors import CONVERTED, classify
 from leadsync.connectors.salesforce.people import (
@@ -58,6 +57,10 @@ class SalesforceDestination(Destination):
     def client(self) -> Salesforce:
         if self._client is None:
             with classified(classify):
+                # Imported at the first call: requests and simple-salesforce are not
+                # needed by a sync that has nothing to write.
+                from leadsync.connectors.salesforce.client import build_client
+
                 self._client = build_client(self.config, self.calls, self.quota, self.base_dir)
         return self._client
 

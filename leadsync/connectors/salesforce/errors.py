@@ -7,9 +7,7 @@ engineer, never as something to branch on.
 
 from __future__ import annotations
 
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from leadsync.connectors.http import StatusRule, common_rules, from_table
 from leadsync.errors import (
@@ -19,6 +17,9 @@ from leadsync.errors import (
     RateLimited,
     RetriableError,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 STATUS_TABLE: list[StatusRule] = [
     (
@@ -71,6 +72,7 @@ def classify(exc: BaseException) -> LeadsyncError:
     """The leadsync error for anything the client raised while talking to Salesforce."""
     # Imported here: simple-salesforce's package pulls in JWT and cryptography, which a
     # sync that never calls Salesforce (nothing to write) should not load.
+    import requests
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
     if isinstance(exc, LeadsyncError):
