@@ -371,5 +371,8 @@ class Destination(Connector):
 
 def content_hash(values: Sequence[Any]) -> str:
     """A record's fingerprint: equal exactly when every value is (None differs from "")."""
-    text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
+    try:
+        text = "\x1f".join(values)  # all text (a CSV row): the same string, 3x faster
+    except TypeError:
+        text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -78,7 +78,7 @@ def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Ve
     out: dict[str, Version] = {}
     for part in slices(keys):
         query = select(*columns).where(records.c.source == source, records.c.external_id.in_(part))
-        rows = session.execute(query)
+        rows = session.execute(query).all()
         out.update((key, Version(digest, lead_id)) for key, digest, lead_id in rows)
     return out
 

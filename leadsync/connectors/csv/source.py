@@ -137,15 +137,13 @@ class CsvSource(Source):
                 problem=f"expected {len(header)} columns, found {len(row.values)} "
                 "(broken quoting or a stray delimiter)",
             )
-        data = {
-            col: (None if v.strip().casefold() in nulls else v)
-            for col, v in zip(header, row.values, strict=True)
-        }
         ext_col = self.config.external_id
-        ext = data.get(ext_col) if ext_col else None
+        ext = row.values[header.index(ext_col)] if ext_col in header else None
+        if ext is not None and ext.strip().casefold() in nulls:
+            ext = None
         return RawRecord(
             ref=ref,
-            data=data,
+            data=RowData(header, row.values, nulls),
             external_id=ext.strip() if ext else None,
             content_hash=content_hash(row.values),
             problem=None if ext or not ext_col else "external id is empty",
@@ -184,6 +182,40 @@ class CsvSource(Source):
         except OSError:
             return False
         return time.time() - modified < self.config.settle_seconds
+
+
+class RowData(Mapping[str, Any]):
+    """A row's values by column, the null spellings as None: built on first use. A re-read
+    export is mostly rows already held (its content hash says so), and those are never
+    mapped: building their dict cost a reordered no-op sync a third of its time."""
+
+    __slots__ = ("_built", "_header", "_nulls", "_values")
+
+    def __init__(self, header: list[str], values: list[str], nulls: frozenset[str]) -> None:
+        self._header, self._values, self._nulls = header, values, nulls
+        self._built: dict[str, Any] | None = None
+
+    @property
+    def _dict(self) -> dict[str, Any]:
+        if self._built is None:
+            nulls = self._nulls
+            self._built = {
+                col: (None if v.strip().casefold() in nulls else v)
+                for col, v in zip(self._header, self._values, strict=True)
+            }
+        return self._built
+
+    def __getitem__(self, column: str) -> Any:
+        return self._dict[column]
+
+    def get(self, column: str, default: Any = None) -> Any:
+        return self._dict.get(column, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._header)
 
 
 def _sha256(stream: Any) -> str:
