@@ -91,15 +91,21 @@ class Lead(Base):
     @classmethod
     def new(cls, key: str, email: str | None, now: datetime, owner: str | None = None) -> Lead:
         """A lead known by nothing yet but its key and email: its profile fills later."""
-        return cls(
-            key=key,
-            email=email,
-            profile={},
-            profile_times={},
-            created_at=now,
-            updated_at=now,
-            owner=owner,
-        )
+        return cls(**cls.blank(key, email, now, owner))
+
+    @staticmethod
+    def blank(key: str, email: str | None, now: datetime, owner: str | None) -> dict[str, Any]:
+        """Every column of a new lead but its id."""
+        undecided = ("score_fit", "score_behaviour", "stage", "route", "revisit_on")
+        return dict.fromkeys(undecided) | {
+            "key": key,
+            "email": email,
+            "profile": {},
+            "profile_times": {},
+            "created_at": now,
+            "updated_at": now,
+            "owner": owner,
+        }
 
     @property
     def values(self) -> dict[str, Any]:

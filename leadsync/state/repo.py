@@ -114,20 +114,7 @@ def unsaved_lead(key: str, email: str | None, now: datetime) -> Lead:
     Its columns are set in the instance's dict, as a query's rows are loaded, rather
     than through the constructor's attribute events: a first sync makes a million."""
     lead = _LEADS.new_instance()
-    instance_dict(lead).update(
-        key=key,
-        email=email,
-        profile={},
-        profile_times={},
-        created_at=now,
-        updated_at=now,
-        score_fit=None,
-        score_behaviour=None,
-        stage=None,
-        owner=None,
-        route=None,
-        revisit_on=None,
-    )
+    instance_dict(lead).update(Lead.blank(key, email, now, None))
     return lead
 
 
