@@ -1,0 +1,144 @@
+"""Benchmark: a Bulk API 2.0 push by leadsync against simple-salesforce's `bulk2` helper,
+in one run, each into its own Salesforce emulator served by its own process.
+
+The real export repeated to ``--leads`` rows is mapped and planned by leadsync; then
+the push is timed and its requests counted by the emulator, by endpoint. The same
+rows, already mapped (the payloads leadsync planned), are then upserted by
+``sf.bulk2.Lead.upsert`` into a fresh emulator: the helper a hand-written script
+would call. leadsync reads every record's result back (a refused lead is
+dead-lettered alone, with its code and field); the helper counts them.
+
+Usage: python3 bench/bulk_peers.py [--leads 9237]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from pipeline import CONFIG, repeat_file, use_emulator_login  # noqa: E402
+from scale import serve_emulator  # noqa: E402
+
+from leadsync import config as cfg  # noqa: E402
+from leadsync import log  # noqa: E402
+from leadsync.connectors.base import CallCounter  # noqa: E402
+from leadsync.connectors.salesforce.client import build_client  # noqa: E402
+from leadsync.connectors.salesforce.config import SalesforceConfig  # noqa: E402
+from leadsync.sandbox.salesforce import Credentials  # noqa: E402
+from leadsync.state import db  # noqa: E402
+from leadsync.state.models import OutboxOp  # noqa: E402
+from leadsync.sync.pipeline import Run  # noqa: E402
+from leadsync.sync.wiring import wire  # noqa: E402
+
+
+def served(url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{url}/__sandbox/stats", timeout=10) as answer:
+        return json.load(answer)["by_endpoint"]
+
+
+def requests_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def leadsync_push(work: Path, url: str) -> tuple[float, dict[str, int], list[dict[str, Any]]]:
+    """Plan, then push through Bulk API 2.0: (seconds, requests, the payloads pushed)."""
+    text = CONFIG.read_text(encoding="utf-8").replace(
+        "[crm.auth]", "bulk_threshold = 1000\nbulk_poll_seconds = 0.2\n[crm.auth]"
+    )
+    (work / "config.toml").write_text(text, encoding="utf-8")
+    os.environ["SANDBOX_URL"] = url
+    config = cfg.load(work / "config.toml", state_url=f"sqlite:///{work / 'state.db'}")
+    engine = db.make_engine(config.state_url)
+    db.upgrade(engine)
+    wiring = wire(config)
+    Run(wiring, engine, push=False).execute()
+    with db.session_factory(engine)() as session:
+        payloads = [dict(op.payload) for op in session.query(OutboxOp).order_by(OutboxOp.id)]
+    before = served(url)
+    start = time.perf_counter()
+    summary = Run(wiring, engine).execute()
+    seconds = time.perf_counter() - start
+    wiring.close()
+    engine.dispose()
+    assert summary.bulk and summary.created == len(payloads), summary
+    return seconds, requests_between(before, served(url)), payloads
+
+
+def bulk2_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[float, dict]:
+    """The same records through simple-salesforce's bulk2 helper: (seconds, requests)."""
+    creds = Credentials()
+    config = SalesforceConfig.model_validate(
+        {
+            "sandbox_url": url,
+            "auth": {
+                "username": creds.username,
+                "password": creds.password,
+                "security_token": creds.security_token,
+            },
+        }
+    )
+    columns = sorted({k for p in payloads for k in p})
+    path = work / "leads.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(payloads)
+    before = served(url)
+    start = time.perf_counter()
+    sf = build_client(config, CallCounter())  # its login counts, as leadsync's does
+    results = sf.bulk2.Lead.upsert(str(path), external_id_field="LeadSync_Id__c", wait=1)
+    seconds = time.perf_counter() - start
+    done = sum(int(r.get("numberRecordsProcessed", 0)) for r in results)
+    assert done == len(payloads), results
+    return seconds, requests_between(before, served(url))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=9_237)
+    args = parser.parse_args()
+    log.configure("warning", json=True)
+    use_emulator_login()
+    work = Path(tempfile.mkdtemp(prefix="leadsync-peers-", dir=ROOT.parent))
+    emulators = []
+    try:
+        repeat_file(work / "xeducation_leads.csv", args.leads)
+        ours, url = serve_emulator(work)
+        emulators.append(ours)
+        ours_s, ours_req, payloads = leadsync_push(work, url)
+        theirs, url = serve_emulator(work)
+        emulators.append(theirs)
+        peer_s, peer_req = bulk2_push(work, url, payloads)
+    finally:
+        for proc in emulators:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+    n = args.leads
+    print(f"$ python3 bench/bulk_peers.py --leads {n}")
+    for name, seconds, requests in (
+        ("leadsync (bulk jobs, per-record results)", ours_s, ours_req),
+        ("simple-salesforce bulk2.Lead.upsert", peer_s, peer_req),
+    ):
+        total = sum(requests.values())
+        print(
+            f"{name}: {total} requests = {total / n * 1000:.2f} per 1,000 leads; "
+            f"{n / seconds:,.0f} leads/s; {dict(sorted(requests.items()))}"
+        )
+    print(f"throughput ratio (simple-salesforce / leadsync): {ours_s / peer_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
