@@ -153,26 +153,28 @@ def crm_records(
     return keyed(session, CrmRecord.lead_id, lead_ids, CrmRecord.destination == destination)
 
 
-def add_crm_record(
-    session: Session,
-    lead_id: int,
-    destination: str,
-    crm_id: str | None,
-    fields: dict[str, Any],
-    *,
-    adopted: bool,
-) -> CrmRecord:
-    """The CRM record a first write made (or took over): its id and the fields it holds."""
-    record = CrmRecord(
-        lead_id=lead_id,
-        destination=destination,
-        crm_id=crm_id,
-        fields=dict(fields),
-        synced_at=utcnow(),
-        adopted=adopted,
-    )
-    session.add(record)
-    return record
+def crm_record_row(
+    lead_id: int, destination: str, crm_id: str | None, fields: dict[str, Any], *, adopted: bool
+) -> dict[str, Any]:
+    """The CRM record a first write made (or took over): its id and the fields it holds,
+    as a row for ``add_crm_records``."""
+    return {
+        "lead_id": lead_id,
+        "destination": destination,
+        "crm_id": crm_id,
+        "fields": dict(fields),
+        "synced_at": utcnow(),
+        "seen": None,
+        "adopted": adopted,
+    }
+
+
+def add_crm_records(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+    """New CRM records, one executemany: a Bulk API job writes 10,000 at once, and as ORM
+    objects their flush held more memory than the job itself."""
+    rows = list(rows)
+    if rows:
+        session.execute(insert(table(CrmRecord)), rows)
 
 
 def record_written(record: CrmRecord, fields: dict[str, Any], crm_id: str | None) -> None:

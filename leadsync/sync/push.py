@@ -300,6 +300,7 @@ def _record(
 ) -> int:
     """Write each record's outcome back; return how many ops are finished (done or dead)."""
     counts = {"ok": 0, "retry": 0, "dead": 0}
+    made: dict[int, dict[str, Any]] = {}  # CRM records new to this state db, as rows
     for op, result in zip(ops, results, strict=True):
         op.attempts += 1
         first_try = op.attempts == 1 and not resent
@@ -316,7 +317,7 @@ def _record(
                 stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:
-            _apply(session, known, destination.name, op, result, stats, first_try=first_try)
+            _apply(made, known, destination.name, op, result, stats, first_try=first_try)
             counts["ok"] += 1
         elif result.retriable and op.attempts < policy.max_attempts:
             outbox.retry_later(op, result.code, result.message)
@@ -329,6 +330,7 @@ def _record(
             outbox.dead_letter(session, op, result.code or "UNKNOWN", reason, result.fields)
             stats.failed += 1
             counts["dead"] += 1
+    repo.add_crm_records(session, made.values())
     logger.info(
         "sync.batch.pushed",
         run_id=run_id,
@@ -343,7 +345,7 @@ def _record(
 
 
 def _apply(
-    session: Session,
+    made: dict[int, dict[str, Any]],
     known: dict[int, CrmRecord],
     destination: str,
     op: OutboxOp,
@@ -359,6 +361,12 @@ def _apply(
         stats.updated += 1
         repo.record_written(record, op.payload, result.crm_id)
         return
+    row = made.get(op.lead_id)
+    if row is not None:  # written twice in one batch: the later fields on top
+        stats.updated += 1
+        row["fields"] = {**row["fields"], **op.payload}
+        row["crm_id"] = result.crm_id or row["crm_id"]
+        return
     # New to this state db. Taken over when the CRM had the record already: found by email,
     # or, on a first try, under the same key (a state db rebuilt from scratch derives the
     # keys the lost one wrote). A create sent again after its answer was lost also answers
@@ -368,6 +376,6 @@ def _apply(
         stats.adopted += 1
     else:
         stats.created += 1
-    known[op.lead_id] = repo.add_crm_record(
-        session, op.lead_id, destination, result.crm_id, op.payload, adopted=adopted
+    made[op.lead_id] = repo.crm_record_row(
+        op.lead_id, destination, result.crm_id, op.payload, adopted=adopted
     )
