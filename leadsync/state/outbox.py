@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import DeadLetter, Lead, OutboxOp, table, utcnow
-from leadsync.state.repo import cursor, in_slices, keyed, save_cursor, slices
+from leadsync.state.repo import cursor, in_slices, keyed, one_of, save_cursor, slices
 
 # -- planning -------------------------------------------------------------------
 
@@ -62,11 +62,12 @@ def enqueue(
     ops_table = table(OutboxOp)
     earlier: set[str] = set()
     for part in slices(op["key"] for op in ops):
-        earlier.update(session.scalars(select(ops_table.c.key).where(ops_table.c.key.in_(part))))
+        known = select(ops_table.c.key).where(one_of(session, ops_table.c.key, part))
+        earlier.update(session.scalars(known))
         if revive:
             session.execute(
                 update(ops_table)
-                .where(ops_table.c.key.in_(part), ops_table.c.status == "superseded")
+                .where(one_of(session, ops_table.c.key, part), ops_table.c.status == "superseded")
                 .values(status="pending", attempts=0, updated_at=utcnow())
             )
     fresh = [op for op in ops if op["key"] not in earlier]
@@ -95,7 +96,9 @@ def pending_upserts(
     quadratic. ``tests/state/test_query_plans.py`` keeps it so."""
     pending = (OutboxOp.status == "pending", OutboxOp.kind == "upsert")
     rows = in_slices(
-        session, lead_ids, lambda part: select(OutboxOp).where(OutboxOp.lead_id.in_(part), *pending)
+        session,
+        lead_ids,
+        lambda part: select(OutboxOp).where(one_of(session, OutboxOp.lead_id, part), *pending),
     )
     return {op.lead_id: op for op in rows if op.destination == destination}
 
@@ -111,7 +114,7 @@ def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
             .where(
                 OutboxOp.kind == "nurture",
                 OutboxOp.status != "superseded",
-                OutboxOp.lead_id.in_(part),
+                one_of(session, OutboxOp.lead_id, part),
             )
             .order_by(OutboxOp.id)
         ),

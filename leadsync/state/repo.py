@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Select, bindparam, insert, inspect, select, update
+from sqlalchemy import ColumnElement, Select, any_, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import (
     InstrumentedAttribute,
     Session,
@@ -45,6 +45,18 @@ def slices(values: Iterable[T]) -> Iterator[list[T]]:
         yield items[i : i + _SLICE]
 
 
+def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL, ``column = ANY(:array)``: one parameter, so
+    the statement's text is the same for every slice; psycopg parses a statement of 500
+    placeholders anew on each call (it caches short ones only), and a first sync sends
+    hundreds of them."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return cast("ColumnElement[bool]", column.in_(values))
+
+
 def in_slices(
     session: Session, values: Iterable[Any], query: Callable[[list[Any]], Select[Any]]
 ) -> Iterator[Any]:
@@ -59,7 +71,9 @@ def keyed(
     """The rows whose ``column`` is one of ``values`` (and ``where`` holds), by that
     column's value: one query per 500 values."""
     model = column.class_
-    rows = in_slices(session, values, lambda part: select(model).where(*where, column.in_(part)))
+    rows = in_slices(
+        session, values, lambda part: select(model).where(*where, one_of(session, column, part))
+    )
     return {getattr(row, column.key): row for row in rows}
 
 
@@ -77,7 +91,9 @@ def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Ve
     columns = (records.c.external_id, records.c.content_hash, records.c.lead_id)
     out: dict[str, Version] = {}
     for part in slices(keys):
-        query = select(*columns).where(records.c.source == source, records.c.external_id.in_(part))
+        query = select(*columns).where(
+            records.c.source == source, one_of(session, records.c.external_id, part)
+        )
         rows = session.execute(query).all()
         out.update((key, Version(digest, lead_id)) for key, digest, lead_id in rows)
     return out
@@ -139,7 +155,9 @@ def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
     """The oldest lead with each email (the one identity resolution keeps)."""
     out: dict[str, Lead] = {}
     rows = in_slices(
-        session, emails, lambda part: select(Lead).where(Lead.email.in_(part)).order_by(Lead.id)
+        session,
+        emails,
+        lambda part: select(Lead).where(one_of(session, Lead.email, part)).order_by(Lead.id),
     )
     for r in rows:
         if r.email:
@@ -205,7 +223,9 @@ def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list
     rows = in_slices(
         session,
         lead_ids,
-        lambda part: select(Event).where(Event.lead_id.in_(part)).order_by(Event.at, Event.id),
+        lambda part: (
+            select(Event).where(one_of(session, Event.lead_id, part)).order_by(Event.at, Event.id)
+        ),
     )
     for r in rows:
         out.setdefault(r.lead_id, []).append(r)
@@ -224,7 +244,9 @@ def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[S
         session,
         lead_ids,
         lambda part: (
-            select(StageHistory).where(StageHistory.lead_id.in_(part)).order_by(StageHistory.id)
+            select(StageHistory)
+            .where(one_of(session, StageHistory.lead_id, part))
+            .order_by(StageHistory.id)
         ),
     )
     for r in rows:
