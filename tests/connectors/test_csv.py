@@ -146,3 +146,39 @@ def test_unknown_option_names_the_key(tmp_path: Path):
     with pytest.raises(ConfigError) as err:
         source(tmp_path / "x.csv", delimeter=";")
     assert "sources.forms.delimeter: unknown key" in str(err.value)
+
+
+def test_a_rows_values_are_read_as_they_were_when_mapped(tmp_path: Path):
+    """A row's dict is built when it is first read (RowData): the null spellings are None
+    (case and spaces aside), the rest as written, every column there, in order."""
+    path = tmp_path / "leads.csv"
+    path.write_text("id,city,title\n1, select ,VP\n2,Paris,\n", encoding="utf-8")
+    records, _ = read_all(source(path, external_id="id", null_values=["", "Select"]))
+    assert [dict(r.data) for r in records] == [
+        {"id": "1", "city": None, "title": "VP"},
+        {"id": "2", "city": "Paris", "title": None},
+    ]
+    first = records[0].data
+    assert (len(first), list(first), first["title"], first.get("nope", "-")) == (
+        3,
+        ["id", "city", "title"],
+        "VP",
+        "-",
+    )
+    assert records[0].external_id == "1"
+
+
+def test_a_content_hash_of_text_is_the_same_by_either_path():
+    """The fast path (every value text) gives the hash the general one gives, and None
+    still differs from an empty value."""
+    import hashlib
+
+    from leadsync.connectors.base import content_hash
+
+    def general(values: list) -> str:
+        text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    assert content_hash(["a", "b", ""]) == general(["a", "b", ""])
+    assert content_hash(["a", 3, None]) == general(["a", 3, None])
+    assert content_hash(["a", None]) != content_hash(["a", ""])
