@@ -21,7 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from pipeline import CONFIG, REAL, repeat_file, use_emulator_login  # noqa: E402
+from pipeline import (  # noqa: E402
+    CONFIG,
+    REAL,
+    repeat_file,
+    requests_between,
+    use_emulator_login,
+)
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
@@ -56,7 +62,7 @@ def push(work: Path, data: Path, way: str) -> tuple[float, dict[str, int], int]:
         pushed = Run(wiring, engine).execute()
         seconds = time.perf_counter() - start
         wiring.close()
-        requests = {k: v - before.get(k, 0) for k, v in app.stats.items() if v - before.get(k, 0)}
+        requests = requests_between(before, app.stats)
         if way == "bulk":
             RECONCILED.append(reconcile_all(config, engine, app))
         engine.dispose()

@@ -28,15 +28,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from pipeline import CONFIG, repeat_file, use_emulator_login  # noqa: E402
+from pipeline import (  # noqa: E402
+    CONFIG,
+    emulator_client,
+    repeat_file,
+    requests_between,
+    use_emulator_login,
+)
 from scale import serve_emulator  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
 from leadsync.connectors.base import CallCounter  # noqa: E402
-from leadsync.connectors.salesforce.client import build_client  # noqa: E402
-from leadsync.connectors.salesforce.config import SalesforceConfig  # noqa: E402
-from leadsync.sandbox.salesforce import Credentials  # noqa: E402
 from leadsync.state import db  # noqa: E402
 from leadsync.state.models import OutboxOp  # noqa: E402
 from leadsync.sync.pipeline import Run  # noqa: E402
@@ -46,10 +49,6 @@ from leadsync.sync.wiring import wire  # noqa: E402
 def served(url: str) -> dict[str, int]:
     with urllib.request.urlopen(f"{url}/__sandbox/stats", timeout=10) as answer:
         return json.load(answer)["by_endpoint"]
-
-
-def requests_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
 def leadsync_push(work: Path, url: str) -> tuple[float, dict[str, int], list[dict[str, Any]]]:
@@ -78,17 +77,6 @@ def leadsync_push(work: Path, url: str) -> tuple[float, dict[str, int], list[dic
 
 def bulk2_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[float, dict]:
     """The same records through simple-salesforce's bulk2 helper: (seconds, requests)."""
-    creds = Credentials()
-    config = SalesforceConfig.model_validate(
-        {
-            "sandbox_url": url,
-            "auth": {
-                "username": creds.username,
-                "password": creds.password,
-                "security_token": creds.security_token,
-            },
-        }
-    )
     columns = sorted({k for p in payloads for k in p})
     path = work / "leads.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -97,7 +85,7 @@ def bulk2_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[fl
         writer.writerows(payloads)
     before = served(url)
     start = time.perf_counter()
-    sf = build_client(config, CallCounter())  # its login counts, as leadsync's does
+    sf = emulator_client(url, CallCounter())  # its login counts, as leadsync's does
     results = sf.bulk2.Lead.upsert(str(path), external_id_field="LeadSync_Id__c", wait=1)
     seconds = time.perf_counter() - start
     done = sum(int(r.get("numberRecordsProcessed", 0)) for r in results)

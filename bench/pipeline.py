@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,20 +83,28 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def emulator_client(url: str, counter: CallCounter) -> Any:
+    """simple-salesforce logged in to the emulator at ``url`` (its demo login), as a
+    script of the admin's own would be."""
+    creds = Credentials()
+    auth = {
+        "username": creds.username,
+        "password": creds.password,
+        "security_token": creds.security_token,
+    }
+    config = SalesforceConfig.model_validate({"sandbox_url": url, "auth": auth})
+    return build_client(config, counter)
+
+
+def requests_between(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The requests an emulator served between two of its counts, by endpoint."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
 def naive_loop(url: str, leads: list[dict], ext: str) -> tuple[float, int]:
     """What a hand-written script does: one upsert request per lead."""
     counter = CallCounter()
-    config = SalesforceConfig.model_validate(
-        {
-            "sandbox_url": url,
-            "auth": {
-                "username": Credentials().username,
-                "password": Credentials().password,
-                "security_token": Credentials().security_token,
-            },
-        }
-    )
-    sf = build_client(config, counter)
+    sf = emulator_client(url, counter)
     start = time.perf_counter()
     for lead in leads:
         fields = {k: v for k, v in lead.items() if k != ext}

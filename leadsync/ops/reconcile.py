@@ -29,10 +29,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadsync import log
+from leadsync import clock, log
 from leadsync.connectors.base import Destination
 from leadsync.state import outbox, repo
-from leadsync.state.models import Lead, utcnow
+from leadsync.state.models import Lead
 from leadsync.sync import plan as planner
 from leadsync.sync.plan import same
 
@@ -175,7 +175,7 @@ def _repair(destination: Destination, lead: Lead, payload: dict[str, Any], run_i
     """An outbox op writing ``payload`` again, keyed as the planner keys its ops, on a
     base of the day: reconciling twice plans it once, and a drift that comes back
     another day is repaired again."""
-    key = planner.op_key(destination.name, lead.id, payload, f"reconcile-{utcnow().date()}")
+    key = planner.op_key(destination.name, lead.id, payload, f"reconcile-{clock.now().date()}")
     return outbox.new_op(key, destination.name, "upsert", lead.id, payload, run_id)
 
 
