@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -279,8 +279,12 @@ class Destination(Connector):
         self,
         records: Sequence[Mapping[str, Any]],
         crm_ids: Sequence[str | None] | None = None,
+        *,
+        before_upload: Callable[[], None] | None = None,
     ) -> list[RecordResult]:
-        """``upsert`` through the CRM's bulk API, for a backfill."""
+        """``upsert`` through the CRM's bulk API, for a backfill. ``before_upload`` is
+        called once a job exists and before any record is sent: what it raises stops the
+        job, and nothing is written."""
         raise NotImplementedError(f"{self.kind} has no bulk API")
 
     @abstractmethod

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -49,6 +50,38 @@ def quota_mode(quota: ApiQuota, policy: SyncSection) -> str | None:
     return None
 
 
+# How much each mode holds back, to tell a quota that got lower from one that did not.
+_STRICTNESS = {None: 0, "handoffs": 1, "stopped": 2}
+
+
+class QuotaFellLow(Exception):
+    """A bulk job found the quota lower than when its batch was chosen: the job is
+    aborted before its upload, its ops stay pending, and the batch is chosen again."""
+
+
+@dataclass
+class QuotaGate:
+    """The quota check of a bulk job, between its create and its upload. A backfill does
+    not spend a request on ``/limits``: the create's answer tells the quota (Salesforce
+    sends ``Sforce-Limit-Info`` with every REST answer), and only a CRM that says nothing
+    is asked. Passed once, it lets the rest of the batch's jobs through."""
+
+    destination: Destination
+    policy: SyncSection
+    chosen_under: str | None
+    passed: bool = False
+
+    def __call__(self) -> None:
+        if self.passed:
+            return
+        if not self.destination.quota.known:
+            self.destination.refresh_quota()
+        now = quota_mode(self.destination.quota, self.policy)
+        if _STRICTNESS[now] > _STRICTNESS[self.chosen_under]:
+            raise QuotaFellLow(now)
+        self.passed = True
+
+
 def retry_policy(policy: SyncSection, deadline: float) -> RetryPolicy:
     """The pusher's retries, from the config: within what is left of the push deadline."""
     return RetryPolicy(
@@ -75,11 +108,11 @@ def push(
     with factory() as session:
         pending = outbox.pending_by_kind(session, destination.name)  # counted once a push
     total = sum(pending.values())
-    if total:
-        destination.refresh_quota()
     threshold = destination.bulk_threshold
     # A backfill: a few requests per bulk job instead of one per batch of 200.
     bulk = threshold is not None and pending.get("upsert", 0) >= threshold
+    if total and not bulk:  # a bulk job's first answer tells the quota (QuotaGate)
+        destination.refresh_quota()
     for kind in KINDS:
         _drain(
             factory,
@@ -150,10 +183,17 @@ def _drain(
             else:
                 crm_ids = [known[op.lead_id].crm_id if op.lead_id in known else None for op in ops]
                 call = partial(upsert, [op.payload for op in ops], crm_ids)
+                if bulk:
+                    gate = QuotaGate(destination, policy, chosen_under=mode)
+                    call = partial(call, before_upload=gate)
             finished = 0
             if ops:
                 tries = stats.retried
-                results = _send(destination, call, len(ops), policy, stats, deadline)
+                try:
+                    results = _send(destination, call, len(ops), policy, stats, deadline)
+                except QuotaFellLow:
+                    session.rollback()
+                    continue  # chosen again under the quota as it now stands
                 # Sent more than once (a timeout, a dropped answer): "not created" may be
                 # our own first try's create.
                 resent = stats.retried > tries

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from leadsync.connectors.salesforce import SalesforceDestination, bulk
+from leadsync.settings import SyncSection
+from leadsync.sync.push import QuotaFellLow, QuotaGate
 from tests.conftest import Project, Sandbox
 from tests.sync.test_feedback import SALESFORCE
 
@@ -64,10 +66,13 @@ def test_a_backfill_goes_through_bulk_jobs(sandbox: Sandbox, tmp_path: Path) -> 
     assert_each_lead_once(sandbox, BACKFILL)
     served = sandbox.stats()["by_endpoint"]
     # Two jobs for the leads (10,000 a job by default: create, upload, close, one poll,
-    # two result files), each with a bulk query for the Contacts to attach to and one for
-    # the Leads to take over; only the 1,200 tasks go in collections of 200.
+    # the successful results: no record failed, so the failed ones are not asked for),
+    # each with a bulk query for the Contacts to attach to and one for the Leads to take
+    # over; only the 1,200 tasks go in collections of 200. The quota came with the answers:
+    # no look at /limits.
     assert [served[e] for e in BULK] == [2, 2, 2, 2]
-    assert served["bulk_ingest_results"] == 4
+    assert served["bulk_ingest_results"] == 2
+    assert "limits" not in served
     assert served["bulk_query_create"] == 4
     assert served["collections_upsert"] == BACKFILL // 10 // 200
     assert summary.api_calls < 40  # collections would need 60 requests for the leads alone
@@ -137,6 +142,66 @@ def test_each_record_result_is_read_from_the_job(sandbox: Sandbox, tmp_path: Pat
     locked = dest.bulk_upsert(first[3:])
     assert [r.ok for r in locked] == [True, False, True]
     assert (locked[1].code, locked[1].retriable) == ("UNABLE_TO_LOCK_ROW", True)
+    # Jobs with a failed record read both result files; the others, the successful one.
+    served = sandbox.stats()["by_endpoint"]
+    assert served["bulk_ingest_results"] < 2 * served["bulk_ingest_create"]
+
+
+def test_a_backfill_at_a_low_quota_writes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A backfill spends no request on /limits: the run's first answers say how much of
+    the day's quota is used. At the share kept for other integrations nothing is sent."""
+    sandbox.app.stats["other_integrations"] = sandbox.app.daily_limit - 1_000
+    project = backfill_project(tmp_path, BACKFILL, job_records=None)
+    held = project.sync()
+    assert held.bulk is True and held.created == 0
+    assert held.quota is not None and "nothing more is written" in held.quota
+    assert held.pending == BACKFILL + BACKFILL // 10
+    served = sandbox.stats()["by_endpoint"]
+    assert "bulk_ingest_upload" not in served and "limits" not in served
+    assert not sandbox.app.store.records["Lead"]
+
+    sandbox.app.stats["other_integrations"] = 0  # the quota resets
+    done = project.sync()
+    assert (done.created, done.pending, done.quota) == (BACKFILL, 0, None)
+    assert_each_lead_once(sandbox, BACKFILL)
+
+
+def test_a_job_that_finds_the_quota_low_is_aborted_before_its_upload(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """When the job's create is the first answer (no look-up before it), the gate reads
+    the quota from it and stops the job before a record is sent."""
+    dest = destination(tmp_path, sandbox, attach_to_contacts=False)
+    assert dest.client is not None and not dest.quota.known  # the login does not say it
+    sandbox.app.stats["other_integrations"] = sandbox.app.daily_limit - 1_000
+    records = [{"LeadSync_Id__c": f"k{i}", "LastName": f"L{i}", "Company": "C"} for i in range(5)]
+    with pytest.raises(QuotaFellLow):
+        dest.bulk_upsert(records, before_upload=QuotaGate(dest, SyncSection(), None))
+    served = sandbox.stats()["by_endpoint"]
+    assert served["bulk_ingest_create"] == 1 and "bulk_ingest_upload" not in served
+    assert "limits" not in served
+    assert [j.state for j in sandbox.app.bulk.jobs.values()] == ["Aborted"]
+    assert not sandbox.app.store.records["Lead"]
+
+
+def test_a_crm_that_does_not_say_its_quota_is_asked(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The gate of a bulk job asks /limits only when no answer has told the quota (the
+    login does not)."""
+    dest = destination(tmp_path, sandbox, attach_to_contacts=False)
+    assert dest.client is not None and not dest.quota.known
+    gate = QuotaGate(dest, SyncSection(), chosen_under=None)
+    gate()
+    assert gate.passed and dest.quota.known
+    assert sandbox.stats()["by_endpoint"]["limits"] == 1
+    sandbox.app.stats["other_integrations"] = sandbox.app.daily_limit
+    gate()  # passed once: the rest of the batch's jobs go on
+    assert sandbox.stats()["by_endpoint"]["limits"] == 1
+
+    spent = destination(tmp_path, sandbox, attach_to_contacts=False)
+    assert spent.client is not None
+    with pytest.raises(QuotaFellLow):
+        QuotaGate(spent, SyncSection(), chosen_under="handoffs")()
+    assert sandbox.stats()["by_endpoint"]["limits"] == 2
 
 
 @pytest.mark.parametrize(
@@ -175,8 +240,9 @@ def test_100000_records_in_two_jobs_against_500_collections(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """The must-show figure, measured: 100,000 leads upserted through Bulk API 2.0 in jobs
-    of 50,000 cost 12 requests; the same leads again through sObject Collections cost
-    500. Each lead is in the org once, either way."""
+    of 50,000 cost 10 requests (create, upload, close, poll, successful results); the
+    same leads again through sObject Collections cost 500. Each lead is in the org once,
+    either way."""
     dest = destination(tmp_path, sandbox, attach_to_contacts=False, bulk_job_records=50_000)
     records = [
         {"LeadSync_Id__c": f"k{i}", "LastName": f"L{i}", "Company": "C"} for i in range(100_000)
@@ -196,7 +262,7 @@ def test_100000_records_in_two_jobs_against_500_collections(
         again += dest.upsert(records[first : first + dest.batch_size])
     collections = sum(served.values()) - start
     assert all(r.ok and not r.created for r in again)
-    assert (bulk, collections) == (12, 500)
+    assert (bulk, collections) == (10, 500)
     assert_each_lead_once(sandbox, 100_000)
 
 

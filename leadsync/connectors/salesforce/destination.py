@@ -109,10 +109,13 @@ class SalesforceDestination(Destination):
         self,
         records: Sequence[Mapping[str, Any]],
         crm_ids: Sequence[str | None] | None = None,
+        *,
+        before_upload: Callable[[], None] | None = None,
     ) -> list[RecordResult]:
         """The same as ``upsert``, for a backfill: the Leads in one Bulk API 2.0 job, the
-        Contacts to attach to found by one bulk query."""
-        return self._upsert(records, crm_ids, bulk=True)
+        Contacts to attach to found by one bulk query. ``before_upload`` is called when a
+        job exists and before its records are sent (see ``BulkApi.upsert``)."""
+        return self._upsert(records, crm_ids, bulk=True, before_upload=before_upload)
 
     def _upsert(
         self,
@@ -120,6 +123,7 @@ class SalesforceDestination(Destination):
         crm_ids: Sequence[str | None] | None,
         *,
         bulk: bool,
+        before_upload: Callable[[], None] | None = None,
     ) -> list[RecordResult]:
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)
@@ -147,7 +151,11 @@ class SalesforceDestination(Destination):
             ext, picked = self.external_id_field, [records[i] for i in leads]
             if bulk:
                 answer = self._bulk().upsert(
-                    self.config.object, ext, picked, assignment_rule=self._bulk_rule()
+                    self.config.object,
+                    ext,
+                    picked,
+                    assignment_rule=self._bulk_rule(),
+                    before_upload=before_upload,
                 )
             else:
                 answer = sobjects.upsert(self.client, self.config.object, ext, picked)
@@ -161,7 +169,9 @@ class SalesforceDestination(Destination):
             contacts |= {i: rid for i, rid in twins.items() if rid.startswith("003")}
             attached_now |= {i for i, rid in twins.items() if rid.startswith("003")}
         if by_id:
-            self._update_by_id(self.config.object, records, by_id, results, bulk=bulk)
+            self._update_by_id(
+                self.config.object, records, by_id, results, bulk=bulk, before_upload=before_upload
+            )
         if contacts:
             self._update_contacts(records, contacts, results)
         return [
@@ -214,13 +224,16 @@ class SalesforceDestination(Destination):
         results: list[RecordResult | None],
         *,
         bulk: bool,
+        before_upload: Callable[[], None] | None = None,
     ) -> None:
         """Records written to the ``obj`` records ``targets`` names, by Id: 200 a request,
         or one Bulk API update job for a backfill."""
         order = sorted(targets)
         rows = [{"Id": targets[i], **records[i]} for i in order]
         if bulk:
-            bulk_answer = self._bulk().update(obj, rows, assignment_rule=self._bulk_rule())
+            bulk_answer = self._bulk().update(
+                obj, rows, assignment_rule=self._bulk_rule(), before_upload=before_upload
+            )
             answer = [sobjects.at(r, targets[i]) for i, r in zip(order, bulk_answer, strict=True)]
         else:
             answer = sobjects.update_by_id(self.client, obj, rows)
