@@ -6,7 +6,8 @@ the push is timed and its requests counted by the emulator, by endpoint. The sam
 rows, already mapped (the payloads leadsync planned), are then upserted into a fresh
 emulator by each peer: simple-salesforce's ``sf.bulk2.Lead.upsert`` (the helper a
 hand-written script would call) and drt-core's ``salesforce_bulk`` destination (a
-reverse-ETL tool; ``pip install -e '.[bench]'``, left out when absent). leadsync reads
+reverse-ETL tool, run in a virtualenv of its own that the script makes on first use,
+``bench/.peers``; left out when it cannot be installed). leadsync reads
 every record's result back (a refused lead is dead-lettered alone, with its code and
 field); the peers count them, and drt-core reads the failed rows only.
 
@@ -20,6 +21,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +70,8 @@ def leadsync_push(work: Path, url: str) -> tuple[float, dict[str, int], list[dic
     Run(wiring, engine, push=False).execute()
     with db.session_factory(engine)() as session:
         payloads = [dict(op.payload) for op in session.query(OutboxOp).order_by(OutboxOp.id)]
+    import simple_salesforce  # noqa: F401  # imported on first use; every peer's imports are untimed
+
     before = served(url)
     start = time.perf_counter()
     summary = Run(wiring, engine).execute()
@@ -96,42 +100,74 @@ def bulk2_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[fl
     return seconds, requests_between(before, served(url))
 
 
-def drt_push(url: str, payloads: list[dict[str, Any]]) -> tuple[float, dict] | None:
-    """The same records through drt-core's Bulk API 2.0 destination: (seconds, requests),
-    or None when drt-core is not installed."""
-    try:
-        from drt.config.destinations_saas import SalesforceBulkDestinationConfig
-        from drt.config.sync_options import SyncOptions
-        from drt.destinations.salesforce_bulk import SalesforceBulkDestination
-    except ImportError:
+# drt-core lives in a virtualenv of its own, made on first use: its dependencies (rich,
+# typer, httpx) must not enter leadsync's, where they would slow every start-up.
+PEERS = ROOT / "bench" / ".peers"
+DRT = "drt-core==1.2.1"
+DRT_RUN = """
+import json, os, sys, time
+from drt.config.destinations_saas import SalesforceBulkDestinationConfig
+from drt.config.sync_options import SyncOptions
+from drt.destinations.salesforce_bulk import SalesforceBulkDestination
+url, rows = sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8"))
+config = SalesforceBulkDestinationConfig(
+    type="salesforce_bulk", instance_url=url, object_name="Lead",
+    external_id_field="LeadSync_Id__c", poll_interval_seconds=1,
+    client_id_env="DRT_SF_CLIENT_ID", client_secret_env="DRT_SF_CLIENT_SECRET",
+    username_env="DRT_SF_USERNAME", password_env="DRT_SF_PASSWORD",
+)
+options = SyncOptions()
+start = time.perf_counter()
+destination = SalesforceBulkDestination()
+destination.stage(rows, config, options)
+result = destination.finalize(config, options)
+print(json.dumps({"seconds": time.perf_counter() - start, "success": result.success,
+                  "failed": result.failed}))
+"""
+
+
+def drt_python() -> Path | None:
+    """The Python of drt-core's virtualenv (made and filled on first use), or None when
+    it cannot be installed (no package index)."""
+    python = PEERS / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+    found = subprocess.run([str(python), "-c", "import drt"], capture_output=True)
+    if found.returncode:
+        install = subprocess.run([str(python), "-m", "pip", "install", "-q", DRT])
+        if install.returncode:
+            return None
+    return python
+
+
+def drt_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[float, dict] | None:
+    """The same records through drt-core's Bulk API 2.0 destination, in its own process
+    (timed there, from staging the rows to the job's end): (seconds, requests), or None
+    when drt-core cannot be installed."""
+    python = drt_python()
+    if python is None:
         return None
     creds = Credentials()
-    os.environ.update(
-        DRT_SF_CLIENT_ID=creds.client_id,
-        DRT_SF_CLIENT_SECRET=creds.client_secret,
-        DRT_SF_USERNAME=creds.username,
-        DRT_SF_PASSWORD=creds.password + creds.security_token,
-    )
-    config = SalesforceBulkDestinationConfig(
-        type="salesforce_bulk",
-        instance_url=url,
-        object_name="Lead",
-        external_id_field="LeadSync_Id__c",
-        poll_interval_seconds=1,  # whole seconds; leadsync polls every 0.2 s here
-        client_id_env="DRT_SF_CLIENT_ID",
-        client_secret_env="DRT_SF_CLIENT_SECRET",
-        username_env="DRT_SF_USERNAME",
-        password_env="DRT_SF_PASSWORD",
-    )
-    options = SyncOptions()
+    env = os.environ | {
+        "DRT_SF_CLIENT_ID": creds.client_id,
+        "DRT_SF_CLIENT_SECRET": creds.client_secret,
+        "DRT_SF_USERNAME": creds.username,
+        "DRT_SF_PASSWORD": creds.password + creds.security_token,
+    }
+    rows = work / "drt_rows.json"
+    rows.write_text(json.dumps(payloads), encoding="utf-8")
     before = served(url)
-    start = time.perf_counter()
-    destination = SalesforceBulkDestination()
-    destination.stage([dict(p) for p in payloads], config, options)
-    result = destination.finalize(config, options)
-    seconds = time.perf_counter() - start
-    assert (result.success, result.failed) == (len(payloads), 0), result
-    return seconds, requests_between(before, served(url))
+    answer = subprocess.run(
+        [str(python), "-c", DRT_RUN, url, str(rows)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert (result["success"], result["failed"]) == (len(payloads), 0), result
+    return result["seconds"], requests_between(before, served(url))
 
 
 def main() -> None:
@@ -152,7 +188,7 @@ def main() -> None:
         peer_s, peer_req = bulk2_push(work, url, payloads)
         drt, url = serve_emulator(work)
         emulators.append(drt)
-        drt_run = drt_push(url, payloads)
+        drt_run = drt_push(work, url, payloads)
     finally:
         for proc in emulators:
             proc.terminate()
@@ -165,7 +201,7 @@ def main() -> None:
         ("simple-salesforce bulk2.Lead.upsert", peer_s, peer_req),
     ]
     if drt_run is None:
-        print("drt-core: not installed (pip install -e '.[bench]'); left out")
+        print(f"drt-core: could not be installed in {PEERS}; left out")
     else:
         runs.append(("drt-core salesforce_bulk", *drt_run))
     for name, seconds, requests in runs:

@@ -9,10 +9,11 @@ in batches, and each op ends ``done``, ``dead`` (with a dead letter saying why),
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import DeadLetter, Lead, OutboxOp, table, utcnow
@@ -128,56 +129,101 @@ def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:
     return keyed(session, OutboxOp.key, keys)
 
 
+class PendingOp(Protocol):
+    """An op as ``next_batch`` reads it: a plain row (its columns by name), not an ORM
+    object; what becomes of it is written by ``Outcomes``."""
+
+    id: int
+    key: str
+    destination: str
+    kind: str
+    lead_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
 def next_batch(
     session: Session, destination: str, kind: str, size: int, *, handoffs_only: bool = False
-) -> Sequence[OutboxOp]:
-    query = select(OutboxOp).where(
-        OutboxOp.destination == destination,
-        OutboxOp.status == "pending",
-        OutboxOp.kind == kind,
+) -> list[PendingOp]:
+    ops = table(OutboxOp)
+    query = select(*ops.c).where(
+        ops.c.destination == destination, ops.c.status == "pending", ops.c.kind == kind
     )
     if handoffs_only:
-        query = query.where(OutboxOp.handoff.is_(True))
-    return session.scalars(
-        query
-        # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
-        # their own at the end, so that only those wait for their backoff.
-        .order_by(OutboxOp.attempts, OutboxOp.id).limit(size)
-    ).all()
+        query = query.where(ops.c.handoff.is_(True))
+    # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
+    # their own at the end, so that only those wait for their backoff.
+    rows = session.execute(query.order_by(ops.c.attempts, ops.c.id).limit(size)).all()
+    return cast("list[PendingOp]", rows)
 
 
 # -- results ----------------------------------------------------------------------
 
 
-def done(op: OutboxOp, crm_id: str | None = None) -> None:
-    """The CRM took the op; the id it gave a task is kept (to mark it later)."""
-    op.status, op.last_error, op.updated_at = "done", None, utcnow()
-    if crm_id and op.kind == "task":
-        op.payload = {**op.payload, "crm_id": crm_id}
+@dataclass
+class Outcomes:
+    """What became of one batch's ops, written back at once (``write``): an executemany
+    per statement, not the ORM's unit of work over thousands of loaded ops (two thirds of
+    a bulk push's own time). Each op counts one more attempt."""
 
+    done_ids: list[int] = field(default_factory=list)  # done, and nothing else to say
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    task_ids: list[dict[str, Any]] = field(default_factory=list)
+    letters: list[dict[str, Any]] = field(default_factory=list)
 
-def retry_later(op: OutboxOp, code: str | None, message: str | None) -> None:
-    """The CRM refused this record for now (a row lock): it stays pending, sent later."""
-    op.last_error, op.updated_at = f"{code}: {message}", utcnow()
+    def done(self, op: PendingOp, crm_id: str | None = None) -> None:
+        """The CRM took the op; the id it gave a task is kept (to mark it later)."""
+        if crm_id and op.kind == "task":
+            self._set(op, "done", None)
+            self.task_ids.append({"b_id": op.id, "payload": {**op.payload, "crm_id": crm_id}})
+        else:
+            self.done_ids.append(op.id)
 
+    def retry_later(self, op: PendingOp, code: str | None, message: str | None) -> None:
+        """The CRM refused this record for now (a row lock): it stays pending, sent later."""
+        self._set(op, "pending", f"{code}: {message}")
 
-def dead_letter(
-    session: Session, op: OutboxOp, code: str, message: str, fields: Sequence[str]
-) -> None:
-    op.status = "dead"
-    op.last_error = f"{code}: {message}"
-    op.updated_at = utcnow()
-    session.add(
-        DeadLetter(
-            op_id=op.id,
-            destination=op.destination,
-            lead_id=op.lead_id,
-            code=code,
-            message=message,
-            fields=list(fields),
-            created_at=utcnow(),
+    def dead(self, op: PendingOp, code: str, message: str, fields: Sequence[str]) -> None:
+        """Refused for good: dead, with a letter saying why."""
+        self._set(op, "dead", f"{code}: {message}")
+        self.letters.append(
+            {
+                "op_id": op.id,
+                "destination": op.destination,
+                "lead_id": op.lead_id,
+                "code": code,
+                "message": message,
+                "fields": list(fields),
+            }
         )
-    )
+
+    def _set(self, op: PendingOp, status: str, error: str | None) -> None:
+        self.rows.append(
+            {"b_id": op.id, "status": status, "attempts": op.attempts + 1, "last_error": error}
+        )
+
+    def write(self, session: Session) -> None:
+        now = utcnow()
+        ops = table(OutboxOp)
+        by_id = ops.c.id == bindparam("b_id")
+        if self.done_ids:  # most of a batch: one statement
+            statement = update(ops).where(one_of(session, ops.c.id, self.done_ids))
+            session.execute(
+                statement.values(
+                    status="done", attempts=ops.c.attempts + 1, last_error=None, updated_at=now
+                )
+            )
+        if self.rows:
+            values: dict[str, Any] = {c: bindparam(c) for c in ("status", "attempts", "last_error")}
+            statement = update(ops).where(by_id).values(**values, updated_at=now)
+            session.execute(statement, self.rows)
+        if self.task_ids:
+            statement = update(ops).where(by_id).values(payload=bindparam("payload"))
+            session.execute(statement, self.task_ids)
+        if self.letters:
+            session.execute(
+                insert(table(DeadLetter)), [row | {"created_at": now} for row in self.letters]
+            )
 
 
 # -- backlog and dead letters ---------------------------------------------------

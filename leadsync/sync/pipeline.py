@@ -260,8 +260,12 @@ class Run:
         fingerprint = self.wiring.crm_fingerprint
         with self._transaction() as session:
             stored = repo.cursor(session, key)
+            if stored is not None and stored.get("fingerprint") == fingerprint:
+                return  # the map the leads were planned with: nothing to read
+            # Every lead's id only when the map changed (a no-op sync of a million leads
+            # read them all for nothing).
             ids = [] if stored is None else repo.all_lead_ids(session)
-            if stored is None or stored.get("fingerprint") == fingerprint or not ids:
+            if not ids:
                 repo.save_cursor(session, key, {"fingerprint": fingerprint})
                 return
         logger.info("sync.crm.replan", leads=len(ids))

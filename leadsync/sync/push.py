@@ -30,7 +30,8 @@ from leadsync.errors import RateLimited, RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
 from leadsync.settings import SyncSection
 from leadsync.state import outbox, repo
-from leadsync.state.models import CrmRecord, OutboxOp
+from leadsync.state.models import CrmRecord
+from leadsync.state.outbox import PendingOp
 from leadsync.sync.summary import RunSummary
 
 logger = log.get("leadsync.sync.push")
@@ -156,10 +157,8 @@ def _drain(
             _hold(factory, destination, policy, stats, mode)
             return
         with factory() as session:
-            ops = list(
-                outbox.next_batch(
-                    session, destination.name, kind, size, handoffs_only=mode == "handoffs"
-                )
+            ops = outbox.next_batch(
+                session, destination.name, kind, size, handoffs_only=mode == "handoffs"
             )
             if mode == "handoffs" and stats.quota is None:
                 _hold(factory, destination, policy, stats, mode)
@@ -175,11 +174,12 @@ def _drain(
             if retry_round:
                 # These records failed alone before (a row lock): give the CRM a moment.
                 time.sleep(retry_policy(policy, deadline).backoff(retry_round))
-            ops = _sendable(session, ops, stats)
+            outcomes = outbox.Outcomes()
+            ops = _sendable(ops, stats, outcomes)
             # What the CRM holds for these leads: their ids to send, their records to update.
             known = repo.crm_records(session, destination.name, [op.lead_id for op in ops])
             if kind != "upsert":
-                ops, call = _related_call(session, destination, kind, ops, known, stats)
+                ops, call = _related_call(destination, kind, ops, known, stats, outcomes)
             else:
                 crm_ids = [known[op.lead_id].crm_id if op.lead_id in known else None for op in ops]
                 call = partial(upsert, [op.payload for op in ops], crm_ids)
@@ -207,8 +207,10 @@ def _drain(
                     policy,
                     stats,
                     run_id,
+                    outcomes,
                     resent=resent,
                 )
+            outcomes.write(session)
             session.commit()
         progress(finished)
 
@@ -240,7 +242,9 @@ def _hold(
     logger.warning("sync.quota.low", used=quota.used, limit=quota.limit, mode=mode, held=held)
 
 
-def _sendable(session: Session, ops: list[OutboxOp], stats: RunSummary) -> list[OutboxOp]:
+def _sendable(
+    ops: list[PendingOp], stats: RunSummary, outcomes: outbox.Outcomes
+) -> list[PendingOp]:
     """The ops a request can carry. One holding a number no JSON can carry (NaN, infinity:
     planned before leadsync refused them at mapping) is dead-lettered alone, naming the
     field, so that it cannot fail its whole batch run after run."""
@@ -250,9 +254,7 @@ def _sendable(session: Session, ops: list[OutboxOp], stats: RunSummary) -> list[
         if not bad:
             ready.append(op)
             continue
-        op.attempts += 1
-        outbox.dead_letter(
-            session,
+        outcomes.dead(
             op,
             "INVALID_NUMBER",
             f"{bad[0]} is {op.payload[bad[0]]}: not a number a "
@@ -264,21 +266,19 @@ def _sendable(session: Session, ops: list[OutboxOp], stats: RunSummary) -> list[
 
 
 def _related_call(
-    session: Session,
     destination: Destination,
     kind: str,
-    ops: list[OutboxOp],
+    ops: list[PendingOp],
     known: dict[int, CrmRecord],
     stats: RunSummary,
-) -> tuple[list[OutboxOp], Callable[[], list[RecordResult]]]:
+    outcomes: outbox.Outcomes,
+) -> tuple[list[PendingOp], Callable[[], list[RecordResult]]]:
     """Ops about a lead (a task, a nurture change) whose lead is in the CRM, ready to send;
     the others dead-lettered, saying why."""
     ready = [op for op in ops if known.get(op.lead_id) and known[op.lead_id].crm_id]
     for op in ops:
         if op not in ready:
-            op.attempts += 1
-            outbox.dead_letter(
-                session,
+            outcomes.dead(
                 op,
                 "LEAD_NOT_IN_CRM",
                 f"the lead this {kind} op is for never reached the CRM (see the lead's "
@@ -335,17 +335,19 @@ def _record(
     policy: SyncSection,
     stats: RunSummary,
     run_id: str,
+    outcomes: outbox.Outcomes,
     *,
     resent: bool = False,
 ) -> int:
-    """Write each record's outcome back; return how many ops are finished (done or dead)."""
+    """Each record's outcome, noted in ``outcomes``; return how many ops are finished
+    (done or dead)."""
     counts = {"ok": 0, "retry": 0, "dead": 0}
     made: dict[int, dict[str, Any]] = {}  # CRM records new to this state db, as rows
     for op, result in zip(ops, results, strict=True):
-        op.attempts += 1
-        first_try = op.attempts == 1 and not resent
+        attempts = op.attempts + 1
+        first_try = attempts == 1 and not resent
         if result.ok and kind != "upsert":
-            outbox.done(op, result.crm_id)
+            outcomes.done(op, result.crm_id)
             if kind == "task":
                 # Not new: an open task taken over, or one the CRM held under this very
                 # key on a first try (a state db rebuilt from scratch derives the same key).
@@ -357,17 +359,18 @@ def _record(
                 stats.nurture_left += 1
             counts["ok"] += 1
         elif result.ok:
+            outcomes.done(op)
             _apply(made, known, destination.name, op, result, stats, first_try=first_try)
             counts["ok"] += 1
-        elif result.retriable and op.attempts < policy.max_attempts:
-            outbox.retry_later(op, result.code, result.message)
+        elif result.retriable and attempts < policy.max_attempts:
+            outcomes.retry_later(op, result.code, result.message)
             stats.retried += 1
             counts["retry"] += 1
         else:
             reason = result.message or ""
             if result.retriable:
-                reason = f"{reason} (still failing after {op.attempts} attempts)"
-            outbox.dead_letter(session, op, result.code or "UNKNOWN", reason, result.fields)
+                reason = f"{reason} (still failing after {attempts} attempts)"
+            outcomes.dead(op, result.code or "UNKNOWN", reason, result.fields)
             stats.failed += 1
             counts["dead"] += 1
     repo.add_crm_records(session, made.values())
@@ -388,14 +391,13 @@ def _apply(
     made: dict[int, dict[str, Any]],
     known: dict[int, CrmRecord],
     destination: str,
-    op: OutboxOp,
+    op: PendingOp,
     result: RecordResult,
     stats: RunSummary,
     *,
     first_try: bool = True,
 ) -> None:
-    """An upsert the CRM took: the op done, and what the CRM now holds remembered."""
-    outbox.done(op)
+    """An upsert the CRM took: what the CRM now holds remembered."""
     record = known.get(op.lead_id)
     if record is not None:
         stats.updated += 1

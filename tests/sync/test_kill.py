@@ -209,14 +209,16 @@ def test_sigkills_during_a_bulk_backfill_leave_each_lead_and_task_once(tmp_path:
     env = _env(tmp_path, served)
     subprocess.run(_cli("db", "upgrade"), env=env, check=True, capture_output=True)
     steps = ("create", "upload", "state", "get", "results")
-    slow = ",".join(f"slow:every=1:delay=0.2:endpoint=bulk_ingest_{s}" for s in steps)
+    # Each step slowed so that the job (five requests when no record fails) outlasts
+    # most kill moments: a kill after the write-back leaves the next sync no job to kill.
+    slow = ",".join(f"slow:every=1:delay=0.3:endpoint=bulk_ingest_{s}" for s in steps)
     requests.post(f"{served}/__sandbox/faults", json={"spec": slow}, timeout=5).raise_for_status()
 
     rng = random.Random(11)
     killed = cycles = 0
     while killed < BULK_KILLS and cycles < 3 * BULK_KILLS:
         cycles += 1
-        # anywhere in the job's six steps, or after
+        # anywhere in the job's five steps, or after
         killed += _sync_killed(env, served, "bulk_ingest_create", rng, 1.6)
     assert killed == BULK_KILLS, f"only {killed} syncs of {cycles} were killed mid-job"
 

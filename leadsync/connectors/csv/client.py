@@ -21,12 +21,12 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 BOM = b"\xef\xbb\xbf"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     values: list[str] | None
     first_line: int
@@ -36,8 +36,9 @@ class Row:
     problem: str | None = None
 
 
-@dataclass
-class _Line:
+class _Line(NamedTuple):
+    """A physical line (a tuple: a file has a line per row, and rows are the hot path)."""
+
     text: str
     number: int
     end_offset: int
@@ -59,31 +60,41 @@ class _Feed:
     again: list[_Line] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[str]:
+        consumed, again = self.consumed, self.again
         while True:
             item: _Line | None
-            if self.again:
-                item = self.again.pop(0)
+            if again:
+                item = again.pop(0)
             else:
                 item = self._next_line()
                 if item is None:
                     return
             self.offset, self.line = item.end_offset, item.number
-            self.consumed.append(item)
+            consumed.append(item)
             yield item.text
 
     def _next_line(self) -> _Line | None:
         chunk = self.stream.readline()
         if not chunk:
             return None
-        if self.hold_unterminated and not chunk.endswith(b"\n"):
+        if self.hold_unterminated and chunk[-1:] != b"\n":
             self.held = True
             return None
         self.hasher.update(chunk)
         end = self.offset + len(chunk)
-        if self.offset == 0 and chunk.startswith(BOM):
+        if not self.offset and chunk.startswith(BOM):
             chunk = chunk[len(BOM) :]
-        text, problem = self._decode(chunk, self.line + 1)
-        return _Line(text, self.line + 1, end, problem)
+        number = self.line + 1
+        try:
+            # Most lines decode as the config says at the first try.
+            return _Line(chunk.decode(self._first_try), number, end)
+        except UnicodeDecodeError:
+            text, problem = self._decode(chunk, number)
+            return _Line(text, number, end, problem)
+
+    @property
+    def _first_try(self) -> str:
+        return "utf-8" if self.encoding == "auto" else self.encoding
 
     def _decode(self, chunk: bytes, number: int) -> tuple[str, str | None]:
         if self.encoding == "auto":
@@ -102,7 +113,7 @@ class _Feed:
             return chunk.decode(self.encoding, errors="replace"), problem
 
     def read_again(self, lines: list[_Line], after: _Line) -> None:
-        self.again = lines + self.again
+        self.again[:0] = lines
         self.offset, self.line = after.end_offset, after.number
 
 
@@ -145,7 +156,16 @@ class RowReader:
                 return
             except csv.Error as exc:
                 values, problem = None, f"broken quoting: {exc}"
-            lines, feed.consumed = feed.consumed, []
+            lines = feed.consumed
+            if len(lines) == 1 and problem is None and lines[0].problem is None:
+                # The common row: one line, parsed, decoded (the checks below, in short).
+                line = lines.pop()
+                if values:  # else a blank line; a wrong width is the source's to name
+                    yield Row(values, line.number, line.number, line.text, line.end_offset)
+                continue
+            # The lists are the feed's own (its generator holds them): emptied, not replaced.
+            lines = lines[:]
+            feed.consumed.clear()
             if not lines:
                 return
             broken = problem or (self.width and values is not None and len(values) != self.width)

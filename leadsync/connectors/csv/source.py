@@ -102,6 +102,7 @@ class CsvSource(Source):
             stream, hasher=hasher, **self._parse_args(start["offset"], start["line"])
         )
         reader.width = len(header) if header else None
+        ext_at = self._column_at(header)
         for row in reader:
             last = row
             if header is None:
@@ -109,8 +110,9 @@ class CsvSource(Source):
                     raise ConnectorError(f"sources.{self.name}: the header line is unreadable")
                 header = self._header(row.values)
                 reader.width = len(header)
+                ext_at = self._column_at(header)
                 continue
-            page.append(self._record(row, header, nulls))
+            page.append(self._record(row, header, nulls, ext_at))
             if len(page) >= page_size:
                 yield Page(page, self._cursor(row, header, hasher, complete=False))
                 page = []
@@ -122,33 +124,41 @@ class CsvSource(Source):
         final = self._cursor(last, header, hasher, complete=True)
         yield Page(page, {**final, "offset": size, "size": size})
 
-    def _record(self, row: Row, header: list[str], nulls: frozenset[str]) -> RawRecord:
-        ref = (
-            f"line {row.first_line}"
-            if row.first_line == row.last_line
-            else (f"lines {row.first_line}-{row.last_line}")
-        )
-        if row.values is None or row.problem:
+    def _record(
+        self, row: Row, header: list[str], nulls: frozenset[str], ext_at: int | None
+    ) -> RawRecord:
+        """The row as a record; ``ext_at``: where the external id is in the row (None:
+        no such column)."""
+        if row.first_line == row.last_line:
+            ref = f"line {row.first_line}"
+        else:
+            ref = f"lines {row.first_line}-{row.last_line}"
+        values = row.values
+        if values is None or row.problem:
             return RawRecord(ref=ref, data={"_raw": row.raw}, problem=row.problem)
-        if len(row.values) != len(header):
+        if len(values) != len(header):
             return RawRecord(
                 ref=ref,
                 data={"_raw": row.raw},
-                problem=f"expected {len(header)} columns, found {len(row.values)} "
+                problem=f"expected {len(header)} columns, found {len(values)} "
                 "(broken quoting or a stray delimiter)",
             )
         ext_col = self.config.external_id
-        ext = row.values[header.index(ext_col)] if ext_col in header else None
-        if ext is not None and ext.strip().casefold() in nulls:
+        ext = values[ext_at].strip() if ext_at is not None else None
+        if ext is not None and ext.casefold() in nulls:
             ext = None
         return RawRecord(
             ref=ref,
-            data=RowData(header, row.values, nulls),
-            external_id=ext.strip() if ext else None,
-            content_hash=content_hash(row.values),
+            data=RowData(header, values, nulls),
+            external_id=ext or None,
+            content_hash=content_hash(values),
             problem=None if ext or not ext_col else "external id is empty",
             problem_field=ext_col if ext_col and not ext else None,
         )
+
+    def _column_at(self, header: list[str] | None) -> int | None:
+        column = self.config.external_id
+        return header.index(column) if header and column and column in header else None
 
     def _cursor(
         self, row: Row, header: list[str], hasher: Any, *, complete: bool
