@@ -54,19 +54,19 @@ def map_page(
     # Keys mapped in this page. Across pages each page's stored versions are read afresh,
     # so only within a page can a later row be taken for unchanged.
     applied: set[str] = set()
+    summary.read += len(records)
+    unchanged = 0
     for rec in records:
-        summary.read += 1
         if rec.problem:
             quarantine(session, summary, source, rec, rec.problem_field, rec.problem)
             continue
-        if (
-            not remap
-            and rec.external_id
-            and rec.external_id not in applied
-            and _same(known.get(rec.external_id), rec)
-        ):
-            summary.unchanged += 1  # checked before mapping: the cheap common case
-            continue
+        key = rec.external_id
+        if not remap and key and key not in applied:
+            # Checked before mapping: the cheap common case of a re-read export.
+            prior = known.get(key)
+            if prior is not None and prior.content_hash == rec.content_hash:
+                unchanged += 1
+                continue
         mapped = _mapped(session, summary, source, smap, rec, known)
         if mapped is None:
             continue
@@ -76,6 +76,7 @@ def map_page(
             # once one version is applied, every later one is too, so that the later row
             # wins on every re-read, not whichever differs from the last stored.
             applied.add(mapped.key)
+    summary.unchanged += unchanged
     if any(not m.record.external_id for m in out):
         out = _changed_by_email(session, summary, source, out, applied, remap=remap)
     return out

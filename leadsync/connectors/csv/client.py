@@ -1,10 +1,12 @@
 """The CSV connector's client: the file, streamed row by row, knowing where each row
 starts and ends.
 
-The file is read as bytes, one physical line at a time, so that the byte
-offset after every row is known exactly: that offset (with a hash of the bytes
-before it) is the cursor. Each line is decoded on its own, so one line in
-Latin-1 inside a UTF-8 export costs that line nothing and the others nothing.
+The file is read as bytes in blocks of whole physical lines, so that the byte offset
+after every row is known exactly: that offset (with a hash of the bytes before it) is
+the cursor. Each line is decoded on its own, so one line in Latin-1 inside a UTF-8
+export costs that line nothing and the others nothing. Python's csv parser takes the
+decoded lines straight from the blocks (no Python code runs per line), and its line
+count says which lines each row took.
 
 A quote that is opened and never closed makes a CSV parser swallow the lines
 after it into one field. When a row spanning several lines turns out broken
@@ -20,10 +22,12 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, NamedTuple
+from dataclasses import dataclass
+from itertools import accumulate, chain
+from typing import Any, BinaryIO
 
 BOM = b"\xef\xbb\xbf"
+BLOCK = 1 << 16  # bytes read at once, then up to the end of the line
 
 
 @dataclass(slots=True)
@@ -36,89 +40,12 @@ class Row:
     problem: str | None = None
 
 
-class _Line(NamedTuple):
-    """A physical line (a tuple: a file has a line per row, and rows are the hot path)."""
-
-    text: str
-    number: int
-    end_offset: int
-    problem: str | None = None
-
-
-@dataclass
-class _Feed:
-    """The lines under csv.reader: decoded, numbered, with their end offsets; can be re-read."""
-
-    stream: BinaryIO
-    encoding: str
-    offset: int
-    line: int
-    hasher: Any
-    hold_unterminated: bool = False
-    held: bool = False  # a last line was left for the next read
-    consumed: list[_Line] = field(default_factory=list)
-    again: list[_Line] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[str]:
-        consumed, again = self.consumed, self.again
-        while True:
-            item: _Line | None
-            if again:
-                item = again.pop(0)
-            else:
-                item = self._next_line()
-                if item is None:
-                    return
-            self.offset, self.line = item.end_offset, item.number
-            consumed.append(item)
-            yield item.text
-
-    def _next_line(self) -> _Line | None:
-        chunk = self.stream.readline()
-        if not chunk:
-            return None
-        if self.hold_unterminated and chunk[-1:] != b"\n":
-            self.held = True
-            return None
-        self.hasher.update(chunk)
-        end = self.offset + len(chunk)
-        if not self.offset and chunk.startswith(BOM):
-            chunk = chunk[len(BOM) :]
-        number = self.line + 1
-        try:
-            # Most lines decode as the config says at the first try.
-            return _Line(chunk.decode(self._first_try), number, end)
-        except UnicodeDecodeError:
-            text, problem = self._decode(chunk, number)
-            return _Line(text, number, end, problem)
-
-    @property
-    def _first_try(self) -> str:
-        return "utf-8" if self.encoding == "auto" else self.encoding
-
-    def _decode(self, chunk: bytes, number: int) -> tuple[str, str | None]:
-        if self.encoding == "auto":
-            try:
-                return chunk.decode("utf-8"), None
-            except UnicodeDecodeError:
-                # Windows exports are cp1252; latin-1 takes any byte at all.
-                try:
-                    return chunk.decode("cp1252"), None
-                except UnicodeDecodeError:
-                    return chunk.decode("latin-1"), None
-        try:
-            return chunk.decode(self.encoding), None
-        except UnicodeDecodeError as exc:
-            problem = f"line {number} is not valid {self.encoding}: {exc.reason}"
-            return chunk.decode(self.encoding, errors="replace"), problem
-
-    def read_again(self, lines: list[_Line], after: _Line) -> None:
-        self.again[:0] = lines
-        self.offset, self.line = after.end_offset, after.number
-
-
 class RowReader:
-    """Rows from ``start_offset`` on; set ``width`` once the header is known."""
+    """Rows from ``start_offset`` on; set ``width`` once the header is known.
+
+    ``offset`` is the end of the last line the rows took (blank lines included), and
+    ``hash_through`` brings ``hasher`` up to a row's end: the bytes are hashed when a
+    cursor asks, not as they are read (a block is read ahead of the rows)."""
 
     def __init__(
         self,
@@ -131,61 +58,154 @@ class RowReader:
         hasher: Any | None = None,
         hold_unterminated: bool = False,
     ) -> None:
-        self.feed = _Feed(
-            stream,
-            encoding,
-            start_offset,
-            start_line,
-            hasher if hasher is not None else hashlib.sha256(),
-            hold_unterminated,
-        )
+        self.stream = stream
+        self.encoding = encoding
         self.delimiter = delimiter
-        self.reader = self._parser()
+        self.hasher = hasher if hasher is not None else hashlib.sha256()
+        self.hold_unterminated = hold_unterminated
+        self.held = False  # a last line was left for the next read
         self.width: int | None = None
+        self.offset = start_offset
+        self._read_to = start_offset  # where the next block starts in the file
+        self._start_line = start_line
+        # The lines read and not yet both hashed and taken by a row, by index: the line
+        # numbered ``start_line + 1 + i`` is at ``i - dropped`` in these lists.
+        self._texts: list[str] = []
+        self._raws: list[bytes] = []
+        self._ends: list[int] = []
+        self._problems: dict[int, str] = {}  # by index: lines that did not decode
+        self._dropped = 0
+        self._hashed = 0  # lines hashed (an index)
+        self._taken = 0  # lines taken by rows (an index)
+        self._blocks = self._read_blocks()
+        self._parser, self._base = self._parser_from(0)
 
-    def _parser(self) -> Any:
-        return csv.reader(iter(self.feed), delimiter=self.delimiter, strict=True)
+    # -- reading ----------------------------------------------------------------------
+
+    def _read_blocks(self) -> Iterator[list[str]]:
+        """The file's next lines, a block at a time, each block kept in the lists."""
+        while True:
+            data = self.stream.read(BLOCK)
+            if not data:
+                return
+            if data[-1:] != b"\n":
+                data += self.stream.readline()  # the rest of the block's last line
+            parts = data.split(b"\n")
+            tail = parts.pop()  # b"" when the block ends with a newline
+            raws = [part + b"\n" for part in parts]
+            if tail and self.hold_unterminated:
+                self.held = True  # being written: read once it is complete
+            elif tail:
+                raws.append(tail)
+            if not raws:
+                return
+            texts = self._decoded(raws, first=len(self._texts) + self._dropped)
+            ends = list(accumulate(map(len, raws), initial=self._read_to))[1:]
+            self._read_to = ends[-1]
+            self._texts += texts
+            self._raws += raws
+            self._ends += ends
+            yield texts
+
+    def _decoded(self, raws: list[bytes], first: int) -> list[str]:
+        if first == 0 and self._read_to == 0 and raws[0].startswith(BOM):
+            raws = [raws[0][len(BOM) :], *raws[1:]]  # hashed and counted, not read
+        try:
+            # Most blocks decode as the config says at the first try.
+            encoding = "utf-8" if self.encoding == "auto" else self.encoding
+            return [raw.decode(encoding) for raw in raws]
+        except UnicodeDecodeError:
+            texts = []
+            for i, raw in enumerate(raws):
+                number = self._start_line + 1 + first + i
+                text, problem = _decode(raw, self.encoding, number)
+                if problem:
+                    self._problems[first + i] = problem
+                texts.append(text)
+            return texts
+
+    def _parser_from(self, index: int) -> tuple[Any, int]:
+        """A csv parser over the lines from ``index`` on (those read, then the file's)."""
+        held = self._texts[index - self._dropped :]
+        lines = chain(held, chain.from_iterable(self._blocks))
+        return csv.reader(lines, delimiter=self.delimiter, strict=True), index
+
+    # -- rows ---------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Row]:
-        feed = self.feed
+        texts, ends, problems = self._texts, self._ends, self._problems  # kept, not replaced
+        number_of = self._start_line + 1  # the line number of index 0
         while True:
             try:
-                values: list[str] | None = next(self.reader)
+                values: list[str] | None = next(self._parser)
                 problem = None
             except StopIteration:
                 return
             except csv.Error as exc:
                 values, problem = None, f"broken quoting: {exc}"
-            lines = feed.consumed
-            if len(lines) == 1 and problem is None and lines[0].problem is None:
-                # The common row: one line, parsed, decoded (the checks below, in short).
-                line = lines.pop()
-                if values:  # else a blank line; a wrong width is the source's to name
-                    yield Row(values, line.number, line.number, line.text, line.end_offset)
-                continue
-            # The lists are the feed's own (its generator holds them): emptied, not replaced.
-            lines = lines[:]
-            feed.consumed.clear()
-            if not lines:
+            start, end = self._taken, self._base + self._parser.line_num
+            if end <= start:
                 return
+            self._taken = end
+            at = start - self._dropped
+            if end == start + 1 and problem is None and start not in problems:
+                # The common row: one line, parsed and decoded.
+                self.offset = offset = ends[at]
+                if values:  # else a blank line; a wrong width is the source's to name
+                    number = number_of + start
+                    yield Row(values, number, number, texts[at], offset)
+                continue
             broken = problem or (self.width and values is not None and len(values) != self.width)
-            if broken and len(lines) > 1:
-                feed.read_again(lines[1:], after=lines[0])
-                # A parser that hit the end of the file is spent: start a new one.
-                self.reader = self._parser()
-                lines = lines[:1]
+            if broken and end > start + 1:
+                # Only the first line is set aside; the lines it swallowed are read again.
+                self._parser, self._base = self._parser_from(start + 1)
+                end = self._taken = start + 1
                 values = None
                 problem = "broken quoting: a quote opened on this line is never closed"
-            bad_lines = [line.problem for line in lines if line.problem]
+            bad_lines = [problems[i] for i in range(start, end) if i in problems]
             if bad_lines:
                 problem = "; ".join(bad_lines)
+            self.offset = ends[end - 1 - self._dropped]
             if values == [] and problem is None:
                 continue  # a blank line
             yield Row(
                 values,
-                lines[0].number,
-                lines[-1].number,
-                "".join(line.text for line in lines),
-                lines[-1].end_offset,
+                number_of + start,
+                number_of + end - 1,
+                "".join(texts[at : end - self._dropped]),
+                self.offset,
                 problem,
             )
+
+    # -- the hash of what was read ------------------------------------------------------
+
+    def hash_through(self, offset: int) -> None:
+        """Hash the lines that end at ``offset`` or before, then let go of the lines both
+        hashed and taken by rows."""
+        i = self._hashed - self._dropped
+        ends, raws = self._ends, self._raws
+        while i < len(ends) and ends[i] <= offset:
+            self.hasher.update(raws[i])
+            i += 1
+        self._hashed = i + self._dropped
+        done = min(self._hashed, self._taken) - self._dropped
+        if done > 0:
+            del self._texts[:done], self._raws[:done], self._ends[:done]
+            self._dropped += done
+
+
+def _decode(chunk: bytes, encoding: str, number: int) -> tuple[str, str | None]:
+    if encoding == "auto":
+        try:
+            return chunk.decode("utf-8"), None
+        except UnicodeDecodeError:
+            # Windows exports are cp1252; latin-1 takes any byte at all.
+            try:
+                return chunk.decode("cp1252"), None
+            except UnicodeDecodeError:
+                return chunk.decode("latin-1"), None
+    try:
+        return chunk.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        problem = f"line {number} is not valid {encoding}: {exc.reason}"
+        return chunk.decode(encoding, errors="replace"), problem

@@ -114,13 +114,15 @@ class CsvSource(Source):
                 continue
             page.append(self._record(row, header, nulls, ext_at))
             if len(page) >= page_size:
+                reader.hash_through(row.end_offset)
                 yield Page(page, self._cursor(row, header, hasher, complete=False))
                 page = []
         if header is None or last is None:
             return
         # The whole file is consumed now, trailing blank lines included, but for a last
         # line still being written.
-        size = reader.feed.offset if reader.feed.held else stream.tell()
+        size = reader.offset
+        reader.hash_through(size)
         final = self._cursor(last, header, hasher, complete=True)
         yield Page(page, {**final, "offset": size, "size": size})
 
@@ -129,31 +131,30 @@ class CsvSource(Source):
     ) -> RawRecord:
         """The row as a record; ``ext_at``: where the external id is in the row (None:
         no such column)."""
-        if row.first_line == row.last_line:
-            ref = f"line {row.first_line}"
-        else:
-            ref = f"lines {row.first_line}-{row.last_line}"
+        first, last = row.first_line, row.last_line
+        ref = f"line {first}" if first == last else f"lines {first}-{last}"
         values = row.values
         if values is None or row.problem:
-            return RawRecord(ref=ref, data={"_raw": row.raw}, problem=row.problem)
+            return RawRecord(ref, {"_raw": row.raw}, problem=row.problem)
         if len(values) != len(header):
-            return RawRecord(
-                ref=ref,
-                data={"_raw": row.raw},
-                problem=f"expected {len(header)} columns, found {len(values)} "
-                "(broken quoting or a stray delimiter)",
+            problem = (
+                f"expected {len(header)} columns, found {len(values)} "
+                "(broken quoting or a stray delimiter)"
             )
-        ext_col = self.config.external_id
+            return RawRecord(ref, {"_raw": row.raw}, problem=problem)
         ext = values[ext_at].strip() if ext_at is not None else None
         if ext is not None and ext.casefold() in nulls:
             ext = None
+        if ext:
+            return RawRecord(ref, RowData(header, values, nulls), ext, content_hash(values))
+        ext_col = self.config.external_id
         return RawRecord(
-            ref=ref,
-            data=RowData(header, values, nulls),
-            external_id=ext or None,
-            content_hash=content_hash(values),
-            problem=None if ext or not ext_col else "external id is empty",
-            problem_field=ext_col if ext_col and not ext else None,
+            ref,
+            RowData(header, values, nulls),
+            None,
+            content_hash(values),
+            problem="external id is empty" if ext_col else None,
+            problem_field=ext_col or None,
         )
 
     def _column_at(self, header: list[str] | None) -> int | None:
