@@ -7,6 +7,7 @@ the outbox's idempotency keys. Times are stored as UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     false,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -46,6 +48,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The processor, remembering its last answer: a run stamps thousands of rows with
+        the one clock's time, and SQLite's processor formats each anew (a tenth of a first
+        sync's state-db time). The pair is replaced whole, so threads never mix two."""
+        process = super().bind_processor(dialect)
+        if process is None:
+            return None
+        last: tuple[Any, Any] = (None, None)
+
+        def remembered(value: Any) -> Any:
+            nonlocal last
+            seen, answer = last
+            if value is not None and value == seen:
+                return answer
+            answer = process(value)
+            last = (value, answer)
+            return answer
+
+        return remembered
 
 
 def utcnow() -> datetime:
@@ -109,9 +131,13 @@ class Lead(Base):
 
     @property
     def values(self) -> dict[str, Any]:
-        """The lead's canonical profile: its email and the other fields."""
-        fields = {k: v for k, v in self.profile.items() if k != "email"}
-        return {**fields, "email": self.email} if self.email else fields
+        """The lead's canonical profile: its email and the other fields (a new dict: read
+        several times a lead and run, so copied, not filtered key by key)."""
+        fields = dict(self.profile)
+        fields.pop("email", None)  # the column holds it (``keep``)
+        if self.email:
+            fields["email"] = self.email
+        return fields
 
     def keep(self, values: dict[str, Any]) -> None:
         """Store a merged profile: its email in the column, the rest in ``profile``."""
