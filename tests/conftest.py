@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 
 from leadsync import config as cfg
 from leadsync.cli import main
@@ -188,3 +190,21 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("no PostgreSQL binaries (apt-get install postgresql)")
     with postgres.throwaway_server(bindir) as url:
         yield url
+
+
+@pytest.fixture
+def pg_database(postgres_url: str):
+    """A fresh database on the PostgreSQL server, dropped afterwards."""
+    name = f"leadsync_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()

@@ -32,8 +32,7 @@ def new_op(
     *,
     handoff: bool = False,
 ) -> dict[str, Any]:
-    """A pending op, as a row for ``enqueue``."""
-    now = utcnow()
+    """A pending op, as a row for ``enqueue`` (which stamps it)."""
     return {
         "handoff": handoff,
         "key": key,
@@ -43,8 +42,6 @@ def new_op(
         "payload": payload,
         "status": "pending",
         "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
         "run_id": run_id,
     }
 
@@ -73,6 +70,9 @@ def enqueue(
             )
     fresh = [op for op in ops if op["key"] not in earlier]
     if fresh:
+        now = utcnow()  # one stamp for the batch: formatted once, not once an op
+        for op in fresh:
+            op["created_at"] = op["updated_at"] = now
         # The table's own insert: plain rows, one executemany, no ORM unit of work.
         session.execute(insert(ops_table), fresh)
     return fresh

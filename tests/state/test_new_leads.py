@@ -1,0 +1,58 @@
+"""New leads of a page are written in one statement, each lead object given its row's id
+(SQLite: ids leadsync gives, after the largest the table holds; PostgreSQL: its sequence's,
+read back in the order sent), and joined to the session so that a change is written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from leadsync.state import db, repo
+from leadsync.state.models import Lead
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+def test_new_leads_get_the_ids_of_their_rows(state_url: str) -> None:
+    engine = db.make_engine(state_url)
+    try:
+        _check_new_leads(engine, sqlite=state_url.startswith("sqlite"))
+    finally:
+        engine.dispose()
+
+
+def _check_new_leads(engine: Engine, *, sqlite: bool) -> None:
+    db.upgrade(engine)
+    factory = db.session_factory(engine)
+    with factory() as session, session.begin():
+        repo.save_leads(session, [repo.unsaved_lead("k-old", None, NOW)])
+        # a lead deleted from the middle, and one with a high id written by hand
+        session.execute(
+            text(
+                "INSERT INTO leads (id, key, profile, profile_times, created_at, updated_at) "
+                "VALUES (40, 'k-high', '{}', '{}', :t, :t)"
+            ),
+            {"t": NOW.replace(tzinfo=None)},
+        )
+    with factory() as session, session.begin():
+        new = [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in range(3)]
+        repo.save_leads(session, new)
+        new[1].stage = "mql"  # the lead is the session's: a change is written
+    with factory() as session:
+        rows = dict(session.execute(select(Lead.key, Lead.id)).all())
+        stages = dict(session.execute(select(Lead.key, Lead.stage)).all())
+    assert [rows[f"k{i}"] for i in range(3)] == [lead.id for lead in new]
+    assert len(rows) == 5 and 40 not in [lead.id for lead in new]
+    if sqlite:
+        assert [lead.id for lead in new] == [41, 42, 43]
+    assert stages["k1"] == "mql" and stages["k0"] is None
