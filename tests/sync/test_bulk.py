@@ -11,7 +11,7 @@ import pytest
 
 from leadsync.connectors.salesforce import SalesforceDestination, bulk
 from leadsync.settings import SyncSection
-from leadsync.sync.push import QuotaFellLow, QuotaGate
+from leadsync.sync.quota import QuotaFellLow, QuotaGate
 from tests.conftest import Project, Sandbox
 from tests.sync.test_feedback import SALESFORCE
 
