@@ -1,8 +1,8 @@
 """Repository functions over the state tables, shaped for the pipeline: one query per page.
 
-Each lookup takes a whole page's keys at once (``IN (...)`` in slices that
-every database accepts), so a page of a thousand records costs a handful of
-queries, not thousands.
+Each lookup takes a whole page's keys at once, as one parameter (``one_of``: a JSON
+array on SQLite, an array on PostgreSQL), so a page of 5,000 records costs a handful
+of queries, not thousands.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ from leadsync.state.models import (
 )
 
 T = TypeVar("T")
-_SLICE = 500
+# Keys a lookup sends at once: a page's worth (each slice is one parameter, so no
+# database limits it). Slices of 500 made PostgreSQL's first sync of 100,000 leads a
+# third slower in round trips (bench/scale.py: 44 s -> 27 s).
+_SLICE = 5000
 _LEADS = inspect(Lead).class_manager
 
 
@@ -78,7 +81,7 @@ def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bo
 def in_slices(
     session: Session, values: Iterable[Any], query: Callable[[list[Any]], Select[Any]]
 ) -> Iterator[Any]:
-    """Rows of ``query(part)`` for each slice of ``values``: one query per 500 keys."""
+    """Rows of ``query(part)`` for each slice of ``values``: one query per 5,000 keys."""
     for part in slices(values):
         yield from session.scalars(query(part))
 
@@ -87,7 +90,7 @@ def keyed(
     session: Session, column: InstrumentedAttribute[Any], values: Iterable[Any], *where: Any
 ) -> dict[Any, Any]:
     """The rows whose ``column`` is one of ``values`` (and ``where`` holds), by that
-    column's value: one query per 500 values."""
+    column's value: one query per 5,000 values."""
     model = column.class_
     rows = in_slices(
         session, values, lambda part: select(model).where(*where, one_of(session, column, part))
