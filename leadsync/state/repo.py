@@ -205,16 +205,22 @@ def crm_records(
 
 
 def crm_record_row(
-    lead_id: int, destination: str, crm_id: str | None, fields: dict[str, Any], *, adopted: bool
+    lead_id: int,
+    destination: str,
+    crm_id: str | None,
+    fields: dict[str, Any],
+    *,
+    adopted: bool,
+    at: datetime,
 ) -> dict[str, Any]:
-    """The CRM record a first write made (or took over): its id and the fields it holds,
-    as a row for ``add_crm_records``."""
+    """The CRM record a first write made (or took over) ``at``: its id and the fields it
+    holds, as a row for ``add_crm_records``."""
     return {
         "lead_id": lead_id,
         "destination": destination,
         "crm_id": crm_id,
         "fields": dict(fields),
-        "synced_at": utcnow(),
+        "synced_at": at,
         "seen": None,
         "adopted": adopted,
     }
@@ -228,11 +234,13 @@ def add_crm_records(session: Session, rows: Iterable[dict[str, Any]]) -> None:
         session.execute(insert(table(CrmRecord)), rows)
 
 
-def record_written(record: CrmRecord, fields: dict[str, Any], crm_id: str | None) -> None:
-    """A later write the CRM took: the fields it now holds."""
+def record_written(
+    record: CrmRecord, fields: dict[str, Any], crm_id: str | None, at: datetime
+) -> None:
+    """A later write the CRM took ``at``: the fields it now holds."""
     record.fields = {**record.fields, **fields}
     record.crm_id = crm_id or record.crm_id
-    record.synced_at = utcnow()
+    record.synced_at = at
 
 
 def crm_records_by_id(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -29,7 +30,7 @@ from leadsync.errors import RateLimited, RequestRejected, SyncError
 from leadsync.retry import RetryPolicy
 from leadsync.settings import SyncSection
 from leadsync.state import outbox, repo
-from leadsync.state.models import CrmRecord
+from leadsync.state.models import CrmRecord, utcnow
 from leadsync.state.outbox import PendingOp
 from leadsync.sync.quota import QuotaFellLow, QuotaGate, hold, quota_mode
 from leadsync.sync.summary import RunSummary
@@ -270,6 +271,7 @@ def _record(
     (done or dead)."""
     counts = {"ok": 0, "retry": 0, "dead": 0}
     made: dict[int, dict[str, Any]] = {}  # CRM records new to this state db, as rows
+    answered = utcnow()  # when the CRM's answer came: the batch's records are as of then
     for op, result in zip(ops, results, strict=True):
         attempts = op.attempts + 1
         first_try = attempts == 1 and not resent
@@ -287,7 +289,7 @@ def _record(
             counts["ok"] += 1
         elif result.ok:
             outcomes.done(op)
-            _apply(made, known, destination.name, op, result, stats, first_try=first_try)
+            _apply(made, known, destination.name, op, result, stats, answered, first_try=first_try)
             counts["ok"] += 1
         elif result.retriable and attempts < policy.max_attempts:
             outcomes.retry_later(op, result.code, result.message)
@@ -321,6 +323,7 @@ def _apply(
     op: PendingOp,
     result: RecordResult,
     stats: RunSummary,
+    at: datetime,
     *,
     first_try: bool = True,
 ) -> None:
@@ -328,7 +331,7 @@ def _apply(
     record = known.get(op.lead_id)
     if record is not None:
         stats.updated += 1
-        repo.record_written(record, op.payload, result.crm_id)
+        repo.record_written(record, op.payload, result.crm_id, at)
         return
     row = made.get(op.lead_id)
     if row is not None:  # written twice in one batch: the later fields on top
@@ -346,5 +349,5 @@ def _apply(
     else:
         stats.created += 1
     made[op.lead_id] = repo.crm_record_row(
-        op.lead_id, destination, result.crm_id, op.payload, adopted=adopted
+        op.lead_id, destination, result.crm_id, op.payload, adopted=adopted, at=at
     )
