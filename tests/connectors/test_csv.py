@@ -182,3 +182,47 @@ def test_a_content_hash_of_text_is_the_same_by_either_path():
     assert content_hash(["a", "b", ""]) == general(["a", "b", ""])
     assert content_hash(["a", 3, None]) == general(["a", 3, None])
     assert content_hash(["a", None]) != content_hash(["a", ""])
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 16])
+def test_rows_across_read_blocks_are_read_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+):
+    """The file is read in blocks of whole lines: a quoted field over several lines, an
+    unclosed quote, a Latin-1 line, blank lines and a last line still being written read
+    the same whatever the block size, and every page's cursor resumes exactly there."""
+    from leadsync.connectors.csv import client
+
+    monkeypatch.setattr(client, "BLOCK", block)
+    lines = [
+        "id,name,note",
+        '1,Ann,"two\nlines"',
+        "",
+        '2,Bo,"never closed',
+        "3,Cy,plain",
+        '4,Di,"a ""quoted"" word"',
+    ]
+    body = "\n".join(lines).encode("utf-8") + b"\n5,Z\xe9,latin\n6,Ed,end\n7,Fay,partial"
+    path = tmp_path / "leads.csv"
+    path.write_bytes(body)
+    src = source(path, external_id="id", settle_seconds=3600)  # the last line: being written
+    pages = list(src.read(None, 2))
+    records = [r for p in pages for r in p.records]
+    assert [(r.ref, r.external_id, r.problem) for r in records] == [
+        ("lines 2-3", "1", None),
+        ("line 5", None, "broken quoting: a quote opened on this line is never closed"),
+        ("line 6", "3", None),
+        ("line 7", "4", None),
+        ("line 8", "5", None),
+        ("line 9", "6", None),
+    ]
+    assert records[0].data["note"] == "two\nlines"
+    assert records[3].data["note"] == 'a "quoted" word'
+    assert records[4].data["name"] == "Zé"
+    held = len(b"7,Fay,partial")
+    assert pages[-1].cursor["size"] == len(body) - held
+    # Each page's cursor resumes right after it, the prefix hash matching the bytes.
+    for i, page in enumerate(pages[:-1]):
+        rest = [r for p in src.read(page.cursor, 2) for r in p.records]
+        later = [r for p in pages[i + 1 :] for r in p.records]
+        assert [r.ref for r in rest] == [r.ref for r in later]
