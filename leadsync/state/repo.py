@@ -23,6 +23,7 @@ from sqlalchemy import (
     inspect,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import (
@@ -155,32 +156,34 @@ def unsaved_lead(key: str, email: str | None, now: datetime) -> Lead:
 
 
 def save_leads(session: Session, leads: list[Lead]) -> None:
-    """New leads written with one executemany that returns their ids (in the order sent:
-    ``key`` is the insert sentinel); each then joins the session as a persistent lead,
-    so that a later change (a stage, an owner) is flushed as an update."""
+    """New leads written with their ids given first, by one plain executemany (RETURNING
+    in the rows' order made SQLAlchemy batch and sort them, and psycopg parse each long
+    batch anew); each then joins the session as a persistent lead, so that a later
+    change (a stage, an owner) is flushed as an update."""
     if not leads:
         return
     configure_mappers()  # a lead made outside the ORM's constructor before any query
     lead_table = table(Lead)
     columns = [c.key for c in lead_table.columns if c.key != "id"]
     rows = [{c: values[c] for c in columns} for values in map(instance_dict, leads)]
-    if session.get_bind().dialect.name == "sqlite":
-        # The ids given here, after the largest: a plain executemany, where RETURNING in
-        # the rows' order made SQLAlchemy batch and sort them (a fifth of a first sync's
-        # time). The run lock keeps other writers out; one that got in would make this
-        # insert fail on the key, never share an id.
-        first = (session.scalar(select(func.max(lead_table.c.id))) or 0) + 1
-        ids: Iterable[int] = range(first, first + len(rows))
-        session.execute(
-            insert(lead_table), [row | {"id": i} for row, i in zip(rows, ids, strict=True)]
-        )
-    else:
-        statement = insert(lead_table).returning(lead_table.c.id, sort_by_parameter_order=True)
-        ids = session.scalars(statement, rows)
+    ids = _new_lead_ids(session, len(rows))
+    session.execute(insert(lead_table), [row | {"id": i} for row, i in zip(rows, ids, strict=True)])
     for lead, lead_id in zip(leads, ids, strict=True):
         instance_dict(lead)["id"] = lead_id
         make_transient_to_detached(lead)  # what it holds is what the row holds
         session.add(lead)
+
+
+def _new_lead_ids(session: Session, count: int) -> list[int]:
+    """Ids for ``count`` new leads: PostgreSQL's from the column's sequence; SQLite's after
+    the largest (the run lock keeps other writers out; one that got in would fail)."""
+    if session.get_bind().dialect.name == "postgresql":
+        taken = text(
+            "SELECT nextval(pg_get_serial_sequence('leads', 'id')) FROM generate_series(1, :n)"
+        )
+        return list(session.scalars(taken, {"n": count}))
+    first = (session.scalar(select(func.max(Lead.id))) or 0) + 1
+    return list(range(first, first + count))
 
 
 def leads_by_email(session: Session, emails: Iterable[str]) -> dict[str, Lead]:
