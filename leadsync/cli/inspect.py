@@ -40,6 +40,87 @@ def explain_command(state: State, who: str) -> None:
     click.echo("\n".join(lines or []))
 
 
+@click.command("report")
+@click.option(
+    "--since", metavar="DATE", help="From this day (or ISO time), UTC. Default: the start."
+)
+@click.option("--until", metavar="DATE", help="Up to, not including, this day (or ISO time), UTC.")
+@click.option(
+    "--by",
+    type=click.Choice(["source", "campaign", "owner", "week"]),
+    help="A row per source, campaign, owner or week (the Monday of the week a lead entered "
+    "the stage a figure starts from).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of the terminal.",
+)
+@click.pass_obj
+def report_command(
+    state: State,
+    since: str | None,
+    until: str | None,
+    by: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """The funnel, follow-up, owners and recycling, from the history in the state db.
+
+    \b
+    funnel      leads entering each stage in the period; of those that entered a
+                stage, how many went on to the next, and the median and p90 days
+    follow-up   the period's MQLs: touched at all, touched within their SLA, hours
+                to the first touch (a completed task, or sales moving the status),
+                SLA breaches, reassignments, leads recycled for want of a touch
+    owners      each owner's MQLs, open MQLs now, acceptance (SAL) rate, follow-up
+    recycling   why leads were recycled, what became of them, when they come back
+
+    A lead counts in the period by when it entered the stage a figure starts from:
+    `--since 2026-11-01 --until 2026-12-01` gives November's MQLs and how many of
+    them sales accepted, whenever that was. Nothing is written anywhere.
+    """
+    from leadsync.cli.report_text import as_csv, as_tables
+    from leadsync.ops.report import build_report
+    from leadsync.state import db
+    from leadsync.state.ledger import Period
+
+    with leadsync_errors():
+        period = Period(_when("--since", since), _when("--until", until))
+        engine = db.make_engine(state_url(state), must_exist=True)
+        db.require_current(engine)
+        built = build_report(engine, clock.now(), period, by)
+    text = (
+        json.dumps(built, indent=2)
+        if fmt == "json"
+        else as_csv(built)
+        if fmt == "csv"
+        else as_tables(built)
+    )
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"report written to {out}", err=True)
+
+
+def _when(option: str, text: str | None) -> Any:
+    """A day (midnight UTC) or an ISO time, as UTC; a clear error for anything else."""
+    if text is None:
+        return None
+    try:
+        return clock.parse(text)
+    except cfg.ConfigError:
+        fail(f"{option} {text!r} is not a date: give YYYY-MM-DD or an ISO 8601 time")
+
+
 @click.command("preview")
 @click.argument("candidate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -1,0 +1,137 @@
+"""`leadsync report`: how lead management is doing, from the ledger leadsync keeps.
+
+The funnel (leads entering each stage, conversion from one to the next and the days
+it took), follow-up (the MQLs touched, within their SLA or not, and how soon), the
+owners (load, acceptance, time to first touch) and recycling (why, what became of
+the leads, when they come back). Read-only: every figure is aggregated in the state
+db (``state.ledger``), which the report leaves as it found it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from leadsync.state import db, ledger
+from leadsync.state.ledger import ALL, STAGES, Period, Spread
+
+# Figures a rate is given for: converted of entered, touched of MQLs.
+ROUND = 3
+
+
+def build_report(
+    engine: Engine, now: datetime, period: Period, by: str | None = None
+) -> dict[str, Any]:
+    """The report as one JSON-ready dict: ``funnel``, ``follow_up``, ``owners`` and
+    ``recycling``; the first two have a row per group when ``by`` is given."""
+    if by is not None and by not in ledger.DIMENSIONS:
+        raise ValueError(f"unknown --by {by!r}: one of {', '.join(ledger.DIMENSIONS)}")
+    with db.session_factory(engine)() as session:
+        leads = ledger.lead_table(session)
+        entered = ledger.stage_entries(session, leads, period, by)
+        converted = ledger.conversions(session, leads, period, by)
+        followed = ledger.follow_up(session, leads, period, by)
+        by_owner = ledger.follow_up(session, leads, period, "owner")
+        owner_steps = ledger.conversions(session, leads, period, "owner")
+        open_now: dict[str | None, int] = dict(
+            session.execute(
+                select(leads.c.owner, func.count())
+                .where(leads.c.stage == "mql")
+                .group_by(leads.c.owner)
+            ).all()
+        )
+        recycled = ledger.recycling(session, leads, period, now.date())
+        session.rollback()  # the temporary table goes with it
+    groups = sorted(set(entered) | set(converted) | set(followed), key=_group_order)
+    return {
+        "generated_at": now.isoformat(),
+        "period": {
+            "since": period.since.isoformat() if period.since else None,
+            "until": period.until.isoformat() if period.until else None,
+        },
+        "by": by,
+        "funnel": [_funnel_row(g, entered.get(g, {}), converted.get(g, {})) for g in groups],
+        "follow_up": [_follow_up_row(g, followed[g]) for g in groups if g in followed],
+        "owners": [
+            _owner_row(owner, by_owner[owner], owner_steps.get(owner, {}), open_now)
+            for owner in sorted(by_owner, key=_group_order)
+        ],
+        "recycling": {**recycled, "coming_back": _coming_back(recycled["coming_back"])},
+    }
+
+
+def _funnel_row(
+    group: str, entered: dict[str, int], steps: dict[str, tuple[int, int, Spread]]
+) -> dict[str, Any]:
+    return {
+        "group": group,
+        "entered": {stage: entered.get(stage, 0) for stage in STAGES},
+        "conversion": {
+            step: {
+                "from": n,
+                "to": went_on,
+                "rate": rate(went_on, n),
+                "median_days": _round(spread.median),
+                "p90_days": _round(spread.p90),
+            }
+            for step, (n, went_on, spread) in steps.items()
+        },
+    }
+
+
+def _follow_up_row(group: str, figures: dict[str, Any]) -> dict[str, Any]:
+    hours: Spread = figures["hours_to_first_touch"]
+    mqls = figures["mqls"]
+    return {
+        "group": group,
+        **{k: v for k, v in figures.items() if k != "hours_to_first_touch"},
+        "follow_up_rate": rate(figures["touched"], mqls),
+        "within_sla_rate": rate(figures["touched_within_sla"], mqls),
+        "median_hours_to_first_touch": _round(hours.median),
+        "p90_hours_to_first_touch": _round(hours.p90),
+    }
+
+
+def _owner_row(
+    owner: str,
+    figures: dict[str, Any],
+    steps: dict[str, tuple[int, int, Spread]],
+    open_now: dict[str | None, int],
+) -> dict[str, Any]:
+    accepted = steps.get("mql>sal", (0, 0, Spread()))[1]
+    hours: Spread = figures["hours_to_first_touch"]
+    return {
+        "owner": owner,
+        "mqls": figures["mqls"],
+        "open_mqls_now": open_now.get(None if owner == "(none)" else owner, 0),
+        "accepted": accepted,
+        "acceptance_rate": rate(accepted, figures["mqls"]),
+        "follow_up_rate": rate(figures["touched"], figures["mqls"]),
+        "median_hours_to_first_touch": _round(hours.median),
+        "sla_breaches": figures["sla_breaches"],
+    }
+
+
+def _coming_back(by_week: dict[int, int]) -> dict[str, int]:
+    """Recycled leads by when they come back: ``overdue`` (their date is past), then
+    ``in 0-6 days``, ``in 7-13 days``..."""
+    return {
+        "overdue" if w < 0 else f"in {7 * w}-{7 * w + 6} days": n
+        for w, n in sorted(by_week.items())
+    }
+
+
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole``, rounded; None (not 0) when there is nothing to divide."""
+    return round(part / whole, ROUND) if whole else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    """The one group first, a lead with no value for the dimension last."""
+    return (0 if group == ALL else 2 if group == "(none)" else 1, group)

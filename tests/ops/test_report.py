@@ -1,0 +1,226 @@
+"""`leadsync report` against a ledger computed by hand: eight leads with known stage
+times, SLA timers, touches and recycles, on SQLite and on PostgreSQL.
+
+The period is November 2026. By hand (lead: stage entries, day of November at hour):
+L1 A web spring: inquiry+lead+mql 2 09h, touched 2 11h (2 h, in its SLA), sal 3 09h,
+   sql 5 09h.
+L2 A web spring: inquiry+lead 2 10h, mql 4 10h, breached once, touched 5 10h (24 h),
+   sal 6 10h.
+L3 B csv: inquiry+lead+mql 9 12h, breached twice then recycled 12 12h ("not followed
+   up"), back on 12 December.
+L4 B csv: inquiry 10 08h.
+L5 (no owner) web: inquiry+lead 20 October, mql 10 08h, rejected by sales 16 08h,
+   disqualified 20 08h.
+L6 A web: inquiry+lead 25 08h.
+L7 A web: inquiry+lead+mql 1 October, sal 3 November 09h.
+L8 B csv: mql 1 September, recycled 10 September, back on 15 November (overdue).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert
+
+from leadsync.cli import main
+from leadsync.ops.report import build_report
+from leadsync.state import db
+from leadsync.state.ledger import Period
+from leadsync.state.models import Lead, SlaTimer, SourceRecord, StageHistory
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+NOVEMBER = Period(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def at(month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+# lead -> (owner, source, campaign, stage now, revisit_on, [(stage, time, reason)])
+LEDGER = {
+    1: ("A", "web", "spring", "sql", None,
+        [("inquiry", at(11, 2, 9)), ("lead", at(11, 2, 9)), ("mql", at(11, 2, 9)),
+         ("sal", at(11, 3, 9)), ("sql", at(11, 5, 9))]),
+    2: ("A", "web", "spring", "sal", None,
+        [("inquiry", at(11, 2, 10)), ("lead", at(11, 2, 10)), ("mql", at(11, 4, 10)),
+         ("sal", at(11, 6, 10))]),
+    3: ("B", "csv", None, "recycled", date(2026, 12, 12),
+        [("inquiry", at(11, 9, 12)), ("lead", at(11, 9, 12)), ("mql", at(11, 9, 12)),
+         ("recycled", at(11, 12, 12),
+          "not followed up: no first touch by B within 4 h of business hours")]),
+    4: ("B", "csv", None, "inquiry", None, [("inquiry", at(11, 10, 8))]),
+    5: (None, "web", None, "disqualified", None,
+        [("inquiry", at(10, 20, 8)), ("lead", at(10, 20, 8)), ("mql", at(11, 10, 8)),
+         ("recycled", at(11, 16, 8), "rejected by sales: Status 'Unqualified' (No budget)"),
+         ("disqualified", at(11, 20, 8))]),
+    6: ("A", "web", None, "lead", None, [("inquiry", at(11, 25, 8)), ("lead", at(11, 25, 8))]),
+    7: ("A", "web", None, "sal", None,
+        [("inquiry", at(10, 1, 8)), ("lead", at(10, 1, 8)), ("mql", at(10, 1, 8)),
+         ("sal", at(11, 3, 9))]),
+    8: ("B", "csv", None, "recycled", date(2026, 11, 15),
+        [("mql", at(9, 1, 8)), ("recycled", at(9, 10, 8), "rejected by sales: Status 'Later'")]),
+}  # fmt: skip
+# lead -> (status, started, due, reassignments, touched)
+TIMERS = {
+    1: ("met", at(11, 2, 9), at(11, 2, 13), 0, at(11, 2, 11)),
+    2: ("met", at(11, 4, 20), at(11, 5, 0), 1, at(11, 5, 10)),
+    3: ("recycled", at(11, 10, 12), at(11, 10, 16), 2, None),
+    5: ("open", at(11, 10, 8), at(11, 10, 12), 0, None),
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    with db.session_factory(engine)() as session, session.begin():
+        _write_ledger(session)
+    engine.dispose()
+    return url
+
+
+def _write_ledger(session) -> None:
+    for lead_id, (owner, source, campaign, stage, back, entries) in LEDGER.items():
+        profile = {"campaign": campaign} if campaign else {}
+        session.execute(
+            insert(Lead),
+            [
+                {**Lead.blank(f"k{lead_id}", None, at(9, 1), owner), "id": lead_id,
+                 "profile": profile, "stage": stage, "revisit_on": back}
+            ],
+        )  # fmt: skip
+        session.execute(
+            insert(SourceRecord),
+            [{"source": source, "external_id": f"r{lead_id}", "content_hash": "h",
+              "lead_id": lead_id, "seen_at": at(9, 1)}],
+        )  # fmt: skip
+        session.execute(
+            insert(StageHistory),
+            [
+                {"lead_id": lead_id, "stage": e[0], "at": e[1],
+                 "reason": e[2] if len(e) > 2 else "by hand"}
+                for e in entries
+            ],
+        )  # fmt: skip
+    for lead_id, (status, started, due, reassigned, touched) in TIMERS.items():
+        session.add(
+            SlaTimer(
+                lead_id=lead_id, owner=LEDGER[lead_id][0], task_key=f"task:{lead_id}",
+                started_at=started, due_at=due, status=status, reassignments=reassigned,
+                touched_at=touched, steps=[],
+            )
+        )  # fmt: skip
+
+
+def report(url: str, period: Period = NOVEMBER, by: str | None = None) -> dict:
+    engine = db.make_engine(url)
+    try:
+        return build_report(engine, NOW, period, by)
+    finally:
+        engine.dispose()
+
+
+def test_the_funnel_counts_entries_and_converts_each_cohort(state_url: str) -> None:
+    """Leads entering each stage in November, and of each stage's November cohort how many
+    went on and in how many days (median and p90 interpolated), as counted by hand."""
+    (row,) = report(state_url)["funnel"]
+    assert row["entered"] == {
+        "inquiry": 5, "lead": 4, "mql": 4, "sal": 3, "sql": 1, "recycled": 2, "disqualified": 1
+    }  # fmt: skip
+    c = row["conversion"]
+    assert c["inquiry>lead"] == {
+        "from": 5,
+        "to": 4,
+        "rate": 0.8,
+        "median_days": 0.0,
+        "p90_days": 0.0,
+    }
+    assert c["lead>mql"] == {"from": 4, "to": 3, "rate": 0.75, "median_days": 0.0, "p90_days": 1.6}
+    assert c["mql>sal"] == {"from": 4, "to": 2, "rate": 0.5, "median_days": 1.5, "p90_days": 1.9}
+    assert c["sal>sql"] == {"from": 3, "to": 1, "rate": 0.333, "median_days": 2.0, "p90_days": 2.0}
+    assert c["mql>sql"] == {"from": 4, "to": 1, "rate": 0.25, "median_days": 3.0, "p90_days": 3.0}
+
+
+def test_follow_up_owners_and_recycling(state_url: str) -> None:
+    """November's MQLs: two touched (one within its SLA) after 2 and 24 hours, four breaches,
+    three reassignments, one recycled unworked; per owner; recycling's reasons, what became
+    of the leads and when the recycled come back."""
+    built = report(state_url)
+    (follow,) = built["follow_up"]
+    assert follow == {
+        "group": "all", "mqls": 4, "touched": 2, "touched_within_sla": 1, "sla_breaches": 4,
+        "reassignments": 3, "recycled_not_followed_up": 1, "follow_up_rate": 0.5,
+        "within_sla_rate": 0.25, "median_hours_to_first_touch": 13.0,
+        "p90_hours_to_first_touch": 21.8,
+    }  # fmt: skip
+    owners = {o["owner"]: o for o in built["owners"]}
+    assert list(owners) == ["A", "B", "(none)"]
+    assert owners["A"] == {
+        "owner": "A", "mqls": 2, "open_mqls_now": 0, "accepted": 2, "acceptance_rate": 1.0,
+        "follow_up_rate": 1.0, "median_hours_to_first_touch": 13.0, "sla_breaches": 1,
+    }  # fmt: skip
+    assert (owners["B"]["mqls"], owners["B"]["accepted"], owners["B"]["sla_breaches"]) == (1, 0, 3)
+    assert owners["B"]["median_hours_to_first_touch"] is None
+    assert built["recycling"] == {
+        "reasons": {"not followed up": 1, "rejected by sales: Status 'Unqualified' (No budget)": 1},
+        "recycled": 2, "qualified_again": 0, "accepted": 0, "converted": 0, "disqualified": 1,
+        "coming_back": {"overdue": 1, "in 7-13 days": 1},
+    }  # fmt: skip
+
+
+def test_rows_by_week_source_and_campaign(state_url: str) -> None:
+    """--by puts each lead (for week: each entry) in its group: the Monday of the week it
+    entered the stage a figure starts from, its source, its campaign."""
+    weeks = {r["group"]: r for r in report(state_url, by="week")["funnel"]}
+    assert {w: r["entered"]["inquiry"] for w, r in weeks.items()} == {
+        "2026-11-02": 2, "2026-11-09": 2, "2026-11-23": 1, "2026-11-16": 0,
+    }  # fmt: skip
+    assert weeks["2026-11-02"]["conversion"]["mql>sal"]["to"] == 2
+    assert weeks["2026-11-09"]["conversion"]["mql>sal"] == {
+        "from": 2, "to": 0, "rate": 0.0, "median_days": None, "p90_days": None
+    }  # fmt: skip
+    sources = {
+        r["group"]: r["conversion"]["mql>sal"] for r in report(state_url, by="source")["funnel"]
+    }
+    assert (sources["web"]["from"], sources["web"]["to"], sources["csv"]["from"]) == (3, 2, 1)
+    campaigns = [r["group"] for r in report(state_url, by="campaign")["funnel"]]
+    assert campaigns == ["spring", "(none)"]
+
+
+def test_an_empty_period_reports_nothing_and_leaves_the_db_as_it_was(state_url: str) -> None:
+    """A period with no entries gives empty sections and rates of None, not zeros; asking
+    twice gives the same answer (the report's temporary table does not stay behind)."""
+    empty = report(state_url, Period(datetime(2027, 1, 1, tzinfo=UTC), None))
+    assert empty["funnel"] == [] and empty["follow_up"] == [] and empty["owners"] == []
+    assert empty["recycling"]["recycled"] == 0 and empty["recycling"]["reasons"] == {}
+    assert report(state_url) == report(state_url)
+
+
+def test_the_command_writes_each_format(state_url: str, tmp_path: Path) -> None:
+    """`leadsync report` prints tables, writes JSON and CSV files, and refuses a date it
+    cannot read with the option named."""
+    runner = CliRunner()
+    env = {"LEADSYNC_NOW": NOW.isoformat()}
+    base = ["--state-url", state_url, "report", "--since", "2026-11-01", "--until", "2026-12-01"]
+    text = runner.invoke(main, base, env=env)
+    assert text.exit_code == 0, text.output
+    assert re.search(r"\n  all +mql > sal +4 +2 +50\.0% +1\.5 +1\.9\n", text.output), text.output
+    assert text.output.startswith("Lead funnel, 2026-11-01 to 2026-12-01 (as of 2026-12-01 09:00")
+    out = tmp_path / "report.json"
+    assert (
+        runner.invoke(main, [*base, "--format", "json", "--out", str(out)], env=env).exit_code == 0
+    )
+    assert json.loads(out.read_text())["funnel"][0]["entered"]["mql"] == 4
+    rows = runner.invoke(main, [*base, "--by", "owner", "--format", "csv"], env=env).output
+    assert "conversion,A,mql>sal rate,1.0\n" in rows
+    bad = runner.invoke(main, ["--state-url", state_url, "report", "--since", "last week"])
+    assert bad.exit_code == 1 and "--since 'last week' is not a date" in bad.output
