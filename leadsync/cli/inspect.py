@@ -95,8 +95,11 @@ def report_command(
     with leadsync_errors():
         period = Period(_when("--since", since), _when("--until", until))
         engine = db.make_engine(state_url(state), must_exist=True)
-        db.require_current(engine)
-        built = build_report(engine, clock.now(), period, by)
+        try:
+            db.require_current(engine)
+            built = build_report(engine, clock.now(), period, by)
+        finally:
+            engine.dispose()
     text = (
         json.dumps(built, indent=2)
         if fmt == "json"

@@ -28,13 +28,11 @@ def build_report(
     ``recycling``; the first two have a row per group when ``by`` is given."""
     if by is not None and by not in ledger.DIMENSIONS:
         raise ValueError(f"unknown --by {by!r}: one of {', '.join(ledger.DIMENSIONS)}")
-    with db.session_factory(engine)() as session:
-        leads = ledger.lead_table(session)
+    with db.session_factory(engine)() as session, ledger.lead_table(session, by) as leads:
         entered = ledger.stage_entries(session, leads, period, by)
         converted = ledger.conversions(session, leads, period, by)
         followed = ledger.follow_up(session, leads, period, by)
-        by_owner = ledger.follow_up(session, leads, period, "owner")
-        owner_steps = ledger.conversions(session, leads, period, "owner")
+        by_owner = followed if by == "owner" else ledger.follow_up(session, leads, period, "owner")
         open_now: dict[str | None, int] = dict(
             session.execute(
                 select(leads.c.owner, func.count())
@@ -43,7 +41,6 @@ def build_report(
             ).all()
         )
         recycled = ledger.recycling(session, leads, period, now.date())
-        session.rollback()  # the temporary table goes with it
     groups = sorted(set(entered) | set(converted) | set(followed), key=_group_order)
     return {
         "generated_at": now.isoformat(),
@@ -55,7 +52,7 @@ def build_report(
         "funnel": [_funnel_row(g, entered.get(g, {}), converted.get(g, {})) for g in groups],
         "follow_up": [_follow_up_row(g, followed[g]) for g in groups if g in followed],
         "owners": [
-            _owner_row(owner, by_owner[owner], owner_steps.get(owner, {}), open_now)
+            _owner_row(owner, by_owner[owner], open_now)
             for owner in sorted(by_owner, key=_group_order)
         ],
         "recycling": {**recycled, "coming_back": _coming_back(recycled["coming_back"])},
@@ -97,10 +94,9 @@ def _follow_up_row(group: str, figures: dict[str, Any]) -> dict[str, Any]:
 def _owner_row(
     owner: str,
     figures: dict[str, Any],
-    steps: dict[str, tuple[int, int, Spread]],
     open_now: dict[str | None, int],
 ) -> dict[str, Any]:
-    accepted = steps.get("mql>sal", (0, 0, Spread()))[1]
+    accepted = figures["accepted"]
     hours: Spread = figures["hours_to_first_touch"]
     return {
         "owner": owner,

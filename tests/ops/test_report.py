@@ -14,6 +14,8 @@ L5 (no owner) web: inquiry+lead 20 October, mql 10 08h, rejected by sales 16 08h
 L6 A web: inquiry+lead 25 08h.
 L7 A web: inquiry+lead+mql 1 October, sal 3 November 09h.
 L8 B csv: mql 1 September, recycled 10 September, back on 15 November (overdue).
+L9 B csv: mql 1 October, recycled 5 October, qualified again 20 November 08h (an MQL of
+   November too, though its cohort is October's: conversions count a lead's first entry).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ LEDGER = {
          ("sal", at(11, 3, 9))]),
     8: ("B", "csv", None, "recycled", date(2026, 11, 15),
         [("mql", at(9, 1, 8)), ("recycled", at(9, 10, 8), "rejected by sales: Status 'Later'")]),
+    9: ("B", "csv", None, "mql", None,
+        [("mql", at(10, 1, 8)), ("recycled", at(10, 5, 8), "rejected by sales: Status 'Later'"),
+         ("mql", at(11, 20, 8), "re-qualified after recycling")]),
 }  # fmt: skip
 # lead -> (status, started, due, reassignments, touched)
 TIMERS = {
@@ -134,7 +139,7 @@ def test_the_funnel_counts_entries_and_converts_each_cohort(state_url: str) -> N
     went on and in how many days (median and p90 interpolated), as counted by hand."""
     (row,) = report(state_url)["funnel"]
     assert row["entered"] == {
-        "inquiry": 5, "lead": 4, "mql": 4, "sal": 3, "sql": 1, "recycled": 2, "disqualified": 1
+        "inquiry": 5, "lead": 4, "mql": 5, "sal": 3, "sql": 1, "recycled": 2, "disqualified": 1
     }  # fmt: skip
     c = row["conversion"]
     assert c["inquiry>lead"] == {
@@ -157,8 +162,8 @@ def test_follow_up_owners_and_recycling(state_url: str) -> None:
     built = report(state_url)
     (follow,) = built["follow_up"]
     assert follow == {
-        "group": "all", "mqls": 4, "touched": 2, "touched_within_sla": 1, "sla_breaches": 4,
-        "reassignments": 3, "recycled_not_followed_up": 1, "follow_up_rate": 0.5,
+        "group": "all", "mqls": 4, "accepted": 2, "touched": 2, "touched_within_sla": 1,
+        "sla_breaches": 4, "reassignments": 3, "recycled_not_followed_up": 1, "follow_up_rate": 0.5,
         "within_sla_rate": 0.25, "median_hours_to_first_touch": 13.0,
         "p90_hours_to_first_touch": 21.8,
     }  # fmt: skip
@@ -168,7 +173,8 @@ def test_follow_up_owners_and_recycling(state_url: str) -> None:
         "owner": "A", "mqls": 2, "open_mqls_now": 0, "accepted": 2, "acceptance_rate": 1.0,
         "follow_up_rate": 1.0, "median_hours_to_first_touch": 13.0, "sla_breaches": 1,
     }  # fmt: skip
-    assert (owners["B"]["mqls"], owners["B"]["accepted"], owners["B"]["sla_breaches"]) == (1, 0, 3)
+    b = owners["B"]
+    assert (b["mqls"], b["open_mqls_now"], b["accepted"], b["sla_breaches"]) == (1, 1, 0, 3)
     assert owners["B"]["median_hours_to_first_touch"] is None
     assert built["recycling"] == {
         "reasons": {"not followed up": 1, "rejected by sales: Status 'Unqualified' (No budget)": 1},
@@ -184,6 +190,7 @@ def test_rows_by_week_source_and_campaign(state_url: str) -> None:
     assert {w: r["entered"]["inquiry"] for w, r in weeks.items()} == {
         "2026-11-02": 2, "2026-11-09": 2, "2026-11-23": 1, "2026-11-16": 0,
     }  # fmt: skip
+    assert weeks["2026-11-16"]["entered"]["mql"] == 1  # L9, qualified again
     assert weeks["2026-11-02"]["conversion"]["mql>sal"]["to"] == 2
     assert weeks["2026-11-09"]["conversion"]["mql>sal"] == {
         "from": 2, "to": 0, "rate": 0.0, "median_days": None, "p90_days": None
@@ -202,7 +209,11 @@ def test_an_empty_period_reports_nothing_and_leaves_the_db_as_it_was(state_url: 
     empty = report(state_url, Period(datetime(2027, 1, 1, tzinfo=UTC), None))
     assert empty["funnel"] == [] and empty["follow_up"] == [] and empty["owners"] == []
     assert empty["recycling"]["recycled"] == 0 and empty["recycling"]["reasons"] == {}
-    assert report(state_url) == report(state_url)
+    engine = db.make_engine(state_url)  # one pool: the same connection, asked twice
+    try:
+        assert build_report(engine, NOW, NOVEMBER) == build_report(engine, NOW, NOVEMBER)
+    finally:
+        engine.dispose()
 
 
 def test_the_command_writes_each_format(state_url: str, tmp_path: Path) -> None:
@@ -219,7 +230,7 @@ def test_the_command_writes_each_format(state_url: str, tmp_path: Path) -> None:
     assert (
         runner.invoke(main, [*base, "--format", "json", "--out", str(out)], env=env).exit_code == 0
     )
-    assert json.loads(out.read_text())["funnel"][0]["entered"]["mql"] == 4
+    assert json.loads(out.read_text())["funnel"][0]["entered"]["mql"] == 5
     rows = runner.invoke(main, [*base, "--by", "owner", "--format", "csv"], env=env).output
     assert "conversion,A,mql>sal rate,1.0\n" in rows
     bad = runner.invoke(main, ["--state-url", state_url, "report", "--since", "last week"])
