@@ -1,0 +1,65 @@
+"""The real X Education export (9,237 leads) through a sync, sales converting in the CRM
+the leads the file says converted, and the report's MQL conversion checked against an
+independent join of the CRM's records to the file's `Converted` column."""
+
+from __future__ import annotations
+
+import csv
+
+from leadsync import clock
+from leadsync.ops.report import build_report
+from leadsync.state import db
+from leadsync.state.ledger import Period
+from tests.conftest import ROOT, XEDUCATION_ROWS, Project, Sandbox
+
+DECISIONS = """
+[crm.fields.Lifecycle_Stage__c]
+from = "stage"
+
+[lifecycle.mql]
+total = 25
+
+[feedback]
+status_field = "Status"
+accepted = ["Working - Contacted"]
+qualified = ["Closed - Converted"]
+rejected = ["Closed - Not Converted"]
+"""
+
+
+def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
+    xeducation: Project, sandbox: Sandbox
+) -> None:
+    """The report's MQL -> SQL rate is the share of the CRM's MQL Leads whose row in the file
+    says `Converted` = 1, once sales converted exactly those Leads in the CRM."""
+    scoring = (ROOT / "bench" / "xeducation_scoring.toml").read_text()
+    config = xeducation.config_path
+    config.write_text(config.read_text() + DECISIONS + scoring)
+    first = xeducation.sync()
+    assert first.status == "ok" and first.created == XEDUCATION_ROWS
+
+    with (xeducation.dir / "xeducation_leads.csv").open(newline="", encoding="utf-8") as f:
+        converted = {row["Lead Number"]: row["Converted"] == "1" for row in csv.DictReader(f)}
+    leads = sandbox.records()
+    # The independent side: the CRM's own records (the stage leadsync wrote there, the
+    # lead number in LastName) joined to the file.
+    mqls = [r["LastName"] for r in leads if r.get("Lifecycle_Stage__c") == "mql"]
+    expected = sum(converted[n] for n in mqls) / len(mqls)
+    store = sandbox.app.store
+    for record in leads:
+        if converted[record["LastName"]]:
+            store.convert(record["Id"])
+
+    second = xeducation.sync()
+    assert second.status == "ok", second.error
+
+    engine = db.make_engine(xeducation.state_url)
+    try:
+        built = build_report(engine, clock.now(), Period())
+    finally:
+        engine.dispose()
+    (row,) = built["funnel"]
+    step = row["conversion"]["mql>sql"]
+    assert 100 < step["from"] == len(mqls) < XEDUCATION_ROWS
+    assert step["to"] / step["from"] == expected
+    assert round(expected, 3) == step["rate"]
