@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from leadsync.state import db, ledger
+from leadsync.state import db, funnel, ledger
 from leadsync.state.ledger import ALL, STAGES, Period, Spread
 
 # Figures a rate is given for: converted of entered, touched of MQLs.
@@ -29,10 +29,10 @@ def build_report(
     if by is not None and by not in ledger.DIMENSIONS:
         raise ValueError(f"unknown --by {by!r}: one of {', '.join(ledger.DIMENSIONS)}")
     with db.session_factory(engine)() as session, ledger.lead_table(session, by) as leads:
-        entered = ledger.stage_entries(session, leads, period, by)
-        converted = ledger.conversions(session, leads, period, by)
-        followed = ledger.follow_up(session, leads, period, by)
-        by_owner = followed if by == "owner" else ledger.follow_up(session, leads, period, "owner")
+        entered = funnel.stage_entries(session, leads, period, by)
+        converted = funnel.conversions(session, leads, period, by)
+        followed = funnel.follow_up(session, leads, period, by)
+        by_owner = followed if by == "owner" else funnel.follow_up(session, leads, period, "owner")
         open_now: dict[str | None, int] = dict(
             session.execute(
                 select(leads.c.owner, func.count())
@@ -40,7 +40,7 @@ def build_report(
                 .group_by(leads.c.owner)
             ).all()
         )
-        recycled = ledger.recycling(session, leads, period, now.date())
+        recycled = funnel.recycling(session, leads, period, now.date())
     groups = sorted(set(entered) | set(converted) | set(followed), key=_group_order)
     return {
         "generated_at": now.isoformat(),

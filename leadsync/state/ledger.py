@@ -32,7 +32,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    exists,
     func,
     insert,
     literal,
@@ -51,8 +50,8 @@ STAGES = ("inquiry", "lead", "mql", "sal", "sql", "recycled", "disqualified")
 # the leads marketing handed over sales turned into pipeline).
 STEPS = (("inquiry", "lead"), ("lead", "mql"), ("mql", "sal"), ("sal", "sql"), ("mql", "sql"))
 DIMENSIONS = ("source", "campaign", "owner", "week")
-ALL = "all"
-EPOCH = date(1970, 1, 1)  # the one group of a report not broken down
+ALL = "all"  # the one group of a report not broken down
+EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -137,8 +136,8 @@ def lead_table(session: Session, by: str | None = None) -> Iterator[Table]:
             lead.c.stage,
             func.coalesce(lead.c.score_fit, 0) + func.coalesce(lead.c.score_behaviour, 0),
             lead.c.revisit_on,
-            *(_day_number(session, firsts.c[f"{s}_at"]) for s in STAGES),
-            _day_number(session, timers.c.touched_at),
+            *(day_number(session, firsts.c[f"{s}_at"]) for s in STAGES),
+            day_number(session, timers.c.touched_at),
             timers.c.within_sla,
             timers.c.breaches,
             timers.c.reassigned,
@@ -157,151 +156,6 @@ def lead_table(session: Session, by: str | None = None) -> Iterator[Table]:
         session.rollback()  # PostgreSQL: the table goes with the transaction
         session.execute(text(f"DROP TABLE IF EXISTS {ledger.name}"))
         session.commit()
-
-
-def stage_entries(
-    session: Session, ledger: Table, period: Period, by: str | None
-) -> dict[str, dict[str, int]]:
-    """Group -> stage -> the leads that entered it in the period (a lead re-entering a
-    stage, recycled and qualified again, counts once a group)."""
-    h = table(StageHistory)
-    out: dict[str, dict[str, int]] = {}
-    if by == "week":  # a lead's entries fall in different weeks: each entry's own
-        group = _group(session, ledger, by, h.c.at)
-        query = (
-            select(group, h.c.stage, func.count(h.c.lead_id.distinct()))
-            .where(period.holds(h.c.at))
-            .group_by(group, h.c.stage)
-        )
-        for grp, stage, n in session.execute(query):
-            out.setdefault(_label(grp), {})[stage] = n
-        return out
-    # Else from the ledger's first entries (one pass over a row a lead), plus the leads
-    # whose first entry came before the period and who entered again in it.
-    group = _group(session, ledger, by, None)
-    day = _day_number(session, None)
-    firsts = select(
-        group,
-        *(func.sum(case((period.holds(ledger.c[f"{s}_day"], day), 1), else_=0)) for s in STAGES),
-    ).group_by(group)
-    for grp, *counts in session.execute(firsts):
-        out[_label(grp)] = {s: int(n or 0) for s, n in zip(STAGES, counts, strict=True)}
-    if period.since is not None:
-        first = case(*((h.c.stage == s, ledger.c[f"{s}_day"]) for s in STAGES))
-        again = (
-            select(group, h.c.stage, func.count(h.c.lead_id.distinct()))
-            .select_from(h.join(ledger, ledger.c.lead_id == h.c.lead_id))
-            .where(period.holds(h.c.at), first < day(bindparam(None, period.since, UTCDateTime)))
-            .group_by(group, h.c.stage)
-        )
-        for grp, stage, n in session.execute(again):
-            entered = out.setdefault(_label(grp), dict.fromkeys(STAGES, 0))
-            entered[stage] += n
-    return {g: counts for g, counts in out.items() if any(counts.values())}
-
-
-def conversions(
-    session: Session, ledger: Table, period: Period, by: str | None
-) -> dict[str, dict[str, tuple[int, int, Spread]]]:
-    """Group -> "mql>sal" -> (leads that entered the first stage in the period, those of
-    them that went on to the second, the days it took them)."""
-    out: dict[str, dict[str, tuple[int, int, Spread]]] = {}
-    for a, b in STEPS:
-        start, end = ledger.c[f"{a}_day"], ledger.c[f"{b}_day"]
-        grp = _group(session, ledger, by, start, days=True).label("g")
-        went_on = and_(end.is_not(None), end >= start)
-        cohort = period.holds(start, _day_number(session, None))
-        counts = select(grp, func.count(), func.sum(case((went_on, 1), else_=0)))
-        took = select(grp, (end - start).label("v")).where(cohort, went_on)
-        spreads = percentiles(session, took.subquery(), by is not None)
-        for g, n, n_went_on in session.execute(counts.where(cohort).group_by(grp)):
-            step = (n, int(n_went_on or 0), spreads.get(g, Spread()))
-            out.setdefault(_label(g), {})[f"{a}>{b}"] = step
-    return out
-
-
-def follow_up(
-    session: Session, ledger: Table, period: Period, by: str | None
-) -> dict[str, dict[str, Any]]:
-    """Group -> the follow-up of the leads that became MQLs in the period: how many, how
-    many sales accepted (SAL), how many were touched (within their SLA), breaches,
-    reassignments, recycled for want of a touch, and the hours from MQL to first touch."""
-    mql, touched_day = ledger.c.mql_day, ledger.c.touched_day
-    grp = _group(session, ledger, by, mql, days=True).label("g")
-    cohort = period.holds(mql, _day_number(session, None))
-    touched = and_(touched_day.is_not(None), touched_day >= mql)
-    accepted = and_(ledger.c.sal_day.is_not(None), ledger.c.sal_day >= mql)
-    query = (
-        select(
-            grp,
-            func.count(),
-            func.sum(case((touched, 1), else_=0)),
-            func.sum(case((accepted, 1), else_=0)),
-            func.sum(func.coalesce(ledger.c.within_sla, 0)),
-            func.sum(func.coalesce(ledger.c.breaches, 0)),
-            func.sum(func.coalesce(ledger.c.reassigned, 0)),
-            func.sum(func.coalesce(ledger.c.not_followed_up, 0)),
-        )
-        .where(cohort)
-        .group_by(grp)
-    )
-    hours = select(grp, ((touched_day - mql) * 24).label("v")).where(cohort, touched)
-    spreads = percentiles(session, hours.subquery(), by is not None)
-    out: dict[str, dict[str, Any]] = {}
-    for g, mqls, n_touched, n_accepted, within, breaches, reassigned, recycled in session.execute(
-        query
-    ):
-        out[_label(g)] = {
-            "mqls": mqls,
-            "accepted": int(n_accepted or 0),
-            "touched": int(n_touched or 0),
-            "touched_within_sla": int(within or 0),
-            "sla_breaches": int(breaches or 0),
-            "reassignments": int(reassigned or 0),
-            "recycled_not_followed_up": int(recycled or 0),
-            "hours_to_first_touch": spreads.get(g, Spread()),
-        }
-    return out
-
-
-def recycling(session: Session, ledger: Table, period: Period, today: date) -> dict[str, Any]:
-    """Why leads were recycled in the period, what became of them since, and when the
-    ones still recycled come back (weeks from ``today``; overdue: their date is past)."""
-    h = table(StageHistory)
-    later = h.alias("later")
-    # "not followed up: <who, which SLA>" reads as one reason; sales' words stay whole.
-    reason = case(
-        (h.c.reason.like("not followed up%"), literal("not followed up")), else_=h.c.reason
-    )
-    recycled = and_(h.c.stage == "recycled", period.holds(h.c.at))
-    reasons = select(reason, func.count()).where(recycled).group_by(reason)
-
-    def then(*stages: str) -> Any:
-        went = exists().where(
-            later.c.lead_id == h.c.lead_id, later.c.at > h.c.at, later.c.stage.in_(stages)
-        )
-        return func.sum(case((went, 1), else_=0))
-
-    since = select(func.count(), then("mql"), then("sal"), then("sql"), then("disqualified")).where(
-        recycled
-    )
-    total, mql, sal, sql, dq = session.execute(since).one()
-    back = ledger.c.revisit_on
-    weeks = case((back < today, literal(-1)), else_=_weeks_from(session, today, back))
-    due = (
-        select(weeks.label("w"), func.count())
-        .where(ledger.c.stage == "recycled", back.is_not(None))
-        .group_by("w")
-    )
-    return {
-        "reasons": dict(sorted(session.execute(reasons).all(), key=lambda r: -r[1])),
-        "recycled": total,
-        "qualified_again": int(mql or 0),
-        "accepted": int(sal or 0),
-        "converted": int(sql or 0),
-        "disqualified": int(dq or 0),
-        "coming_back": {int(w): n for w, n in session.execute(due).all()},
-    }
 
 
 def percentiles(session: Session, values: Subquery, groups: bool = True) -> dict[Any, Spread]:
@@ -349,7 +203,7 @@ def _first(h: Table, stage: str) -> Any:
     return func.min(h.c.at).filter(h.c.stage == stage).label(f"{stage}_at")
 
 
-def _group(session: Session, ledger: Table, by: str | None, at: Any, days: bool = False) -> Any:
+def group_of(session: Session, ledger: Table, by: str | None, at: Any, days: bool = False) -> Any:
     """What a report's rows are: one group, a column of the lead, or the week of the time
     the figure starts from (``at``: a time, or a day number when ``days``), as the day
     number of its Monday: arithmetic, not a date function a row (``_label`` names it)."""
@@ -357,41 +211,33 @@ def _group(session: Session, ledger: Table, by: str | None, at: Any, days: bool 
         return literal(ALL)
     if by != "week":
         return ledger.c[by]
-    day = at if days else _day_number(session, at)
+    day = at if days else day_number(session, at)
     week: Any
     # 1970-01-01 was a Thursday: weeks counted from the Monday before it, day -3.
-    if _dialect(session) == "postgresql":
+    if dialect(session) == "postgresql":
         week = func.floor((day + 3) / 7)
     else:
         week = sql_cast((day + 3) / 7, Integer)  # truncated: days since 1970 are >= 0
     return week * 7 - 3
 
 
-def _day_number(session: Session, at: Any) -> Any:
+def day_number(session: Session, at: Any) -> Any:
     """A time as days since 1970-01-01 UTC, a float: the ledger's times are these, so that
     the days between two are a subtraction. ``at`` None: the conversion alone, for a
     period's bounds (made by the database too, so that a bound equal to a stored time
     compares equal)."""
     if at is None:
-        return lambda bound: _day_number(session, bound)
-    if _dialect(session) == "postgresql":
+        return lambda bound: day_number(session, bound)
+    if dialect(session) == "postgresql":
         return func.extract("epoch", at) / 86400.0
     return func.julianday(at) - 2440587.5
 
 
-def _weeks_from(session: Session, start: date, end: Any) -> Any:
-    """Whole weeks from ``start`` to the date ``end`` (not before it)."""
-    if _dialect(session) == "postgresql":
-        return (end - literal(start, Date)) // 7  # a date minus a date: whole days
-    days = func.julianday(end) - func.julianday(literal(start.isoformat()))
-    return sql_cast(days / 7, Integer)  # whole weeks: truncated, as days >= 0
-
-
-def _dialect(session: Session) -> str:
+def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _label(group: Any) -> str:
+def label(group: Any) -> str:
     """A group as a report names it; a week (its Monday's day number) as that Monday."""
     if group is None:
         return "(none)"
