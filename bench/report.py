@@ -6,8 +6,9 @@ with a year of history: every lead an inquiry, 90% leads, 12% MQLs (each with a
 follow-up SLA timer, two in three touched, some breached and reassigned), a third of
 the MQLs accepted, a third of those converted, 3% recycled (by sales or for want of a
 touch) and 1% disqualified; four sources, twenty campaigns, twelve owners. Then runs
-`leadsync report` in a child process for each `--by` and reports its wall time and
-peak RSS (the child's own, from ``wait4``), beside the floor measured in the same run:
+`leadsync report` in a child process for each `--by`, and `report scoring`, and reports
+wall time and peak RSS (the child's own, from ``wait4``), beside the floor measured in
+the same run:
 one plain pass over the stage history (``SELECT stage, count(*) ... GROUP BY stage``)
 and `leadsync --help` (the start-up every command pays).
 
@@ -189,10 +190,14 @@ def main() -> None:
         f"floor: one grouped pass over the stage history {floor:.2f} s; start-up {help_wall:.2f} s"
     )
     print(f"{'report':<24}{'wall s':>8}{'x floor':>9}{'peak MiB':>10}")
-    for by in (None, "owner", "week", "source", "campaign"):
-        argv = ["--state-url", url, "report", "--format", "json", *(["--by", by] if by else [])]
-        wall, rss, _ = child(argv)
-        print(f"{'--by ' + by if by else 'whole':<24}{wall:>8.2f}{wall / floor:>9.1f}{rss:>10.0f}")
+    runs = [("whole", ["report"])]
+    runs += [
+        (f"--by {by}", ["report", "--by", by]) for by in ("owner", "week", "source", "campaign")
+    ]
+    runs.append(("scoring", ["report", "scoring"]))
+    for name, argv in runs:
+        wall, rss, _ = child(["--state-url", url, *argv, "--format", "json"])
+        print(f"{name:<24}{wall:>8.2f}{wall / floor:>9.1f}{rss:>10.0f}")
 
 
 if __name__ == "__main__":

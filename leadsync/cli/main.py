@@ -34,7 +34,7 @@ COMMANDS = {
     "reconcile": ("pipeline:reconcile_command", "Compare the state db with the CRM."),
     "explain": ("inspect:explain_command", "Why a lead stands where it does."),
     "preview": ("inspect:preview_command", "What other rules would do, before they go live."),
-    "report": ("inspect:report_command", "The funnel, follow-up, owners and recycling."),
+    "report": ("report:report_group", "The funnel, follow-up, owners, recycling; scoring."),
     "sandbox": ("sandbox:sandbox", "The CRM emulators, served for any client."),
 }
 

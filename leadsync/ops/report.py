@@ -9,6 +9,7 @@ db (``state.ledger``), which the report leaves as it found it.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -44,10 +45,7 @@ def build_report(
     groups = sorted(set(entered) | set(converted) | set(followed), key=_group_order)
     return {
         "generated_at": now.isoformat(),
-        "period": {
-            "since": period.since.isoformat() if period.since else None,
-            "until": period.until.isoformat() if period.until else None,
-        },
+        "period": _period(period),
         "by": by,
         "funnel": [_funnel_row(g, entered.get(g, {}), converted.get(g, {})) for g in groups],
         "follow_up": [_follow_up_row(g, followed[g]) for g in groups if g in followed],
@@ -56,6 +54,78 @@ def build_report(
             for owner in sorted(by_owner, key=_group_order)
         ],
         "recycling": {**recycled, "coming_back": _coming_back(recycled["coming_back"])},
+    }
+
+
+def build_scoring(
+    engine: Engine, now: datetime, period: Period, outcome: str = "sql", band: float = 10
+) -> dict[str, Any]:
+    """How well the scores rank the leads that reached ``outcome``: for the leads first
+    seen in the period, the ROC AUC of the score (overall and a month), the outcome's
+    rate by score band, and for the MQLs against the other leads."""
+    with db.session_factory(engine)() as session, ledger.lead_table(session) as leads:
+        rows = funnel.score_outcomes(session, leads, period, outcome)
+    scores: dict[float, list[int]] = {}
+    months: dict[str, dict[float, list[int]]] = {}
+    bands: dict[float, list[int]] = {}
+    mql = {True: [0, 0], False: [0, 0]}
+    for month, score, is_mql, n, won in rows:
+        for tally in (
+            scores.setdefault(score, [0, 0]),
+            months.setdefault(month, {}).setdefault(score, [0, 0]),
+            bands.setdefault(math.floor(score / band) * band, [0, 0]),
+            mql[is_mql],
+        ):
+            tally[0] += n
+            tally[1] += won
+    leads_n, won_n = sum(t[0] for t in scores.values()), sum(t[1] for t in scores.values())
+    return {
+        "generated_at": now.isoformat(),
+        "period": _period(period),
+        "outcome": outcome,
+        "leads": leads_n,
+        "reached": won_n,
+        "rate": rate(won_n, leads_n),
+        "auc": _round(roc_auc(scores), 4),
+        "mqls": _tally(mql[True]),
+        "other_leads": _tally(mql[False]),
+        "bands": [{"from": lo, "to": lo + band, **_tally(bands[lo])} for lo in sorted(bands)],
+        "months": [
+            {
+                "month": m,
+                **_tally([sum(t[0] for t in s.values()), sum(t[1] for t in s.values())]),
+                "auc": _round(roc_auc(s), 4),
+            }
+            for m, s in sorted(months.items())
+        ],
+    }
+
+
+def roc_auc(scores: dict[float, list[int]]) -> float | None:
+    """The chance that a lead that reached the outcome outscores one that did not (ties
+    count half), from (score -> [leads, reached]): Mann-Whitney's U over n1 * n0. None
+    when either side is empty."""
+    positives = sum(won for _, won in scores.values())
+    negatives = sum(n - won for n, won in scores.values())
+    if not positives or not negatives:
+        return None
+    below, wins = 0, 0.0
+    for score in sorted(scores):
+        n, won = scores[score]
+        lost = n - won
+        wins += won * below + won * lost / 2
+        below += lost
+    return wins / (positives * negatives)
+
+
+def _tally(tally: list[int]) -> dict[str, Any]:
+    return {"leads": tally[0], "reached": tally[1], "rate": rate(tally[1], tally[0])}
+
+
+def _period(period: Period) -> dict[str, str | None]:
+    return {
+        "since": period.since.isoformat() if period.since else None,
+        "until": period.until.isoformat() if period.until else None,
     }
 
 
@@ -124,8 +194,8 @@ def rate(part: int, whole: int) -> float | None:
     return round(part / whole, ROUND) if whole else None
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _group_order(group: str) -> tuple[int, str]:

@@ -6,7 +6,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Integer, Table, and_, bindparam, case, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Numeric,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -158,6 +172,28 @@ def recycling(session: Session, leads: Table, period: Period, today: date) -> di
         "disqualified": int(dq or 0),
         "coming_back": {int(w): n for w, n in session.execute(due).all()},
     }
+
+
+def score_outcomes(
+    session: Session, leads: Table, period: Period, outcome: str
+) -> list[tuple[str, float, bool, int, int]]:
+    """The leads first seen in the period, counted by (month first seen, score to a tenth
+    of a point, MQL or not): how many, and how many reached ``outcome`` (``sql``; ``sal``:
+    accepted or further). A few thousand rows for a million leads: the AUC and the bands
+    are read from them."""
+    seen = leads.c.inquiry_day
+    reached: ColumnElement[bool] = leads.c.sql_day.is_not(None)
+    if outcome == "sal":
+        reached = or_(reached, leads.c.sal_day.is_not(None))
+    month = ledger.month_of(session, seen).label("m")
+    score = func.round(sql_cast(leads.c.score, Numeric), 1).label("s")  # PostgreSQL: numeric
+    mql = case((leads.c.mql_day.is_not(None), 1), else_=0).label("q")
+    rows = (
+        select(month, score, mql, func.count(), func.sum(case((reached, 1), else_=0)))
+        .where(period.holds(seen, ledger.day_number(session, None)))
+        .group_by(month, score, mql)
+    )
+    return [(m, float(s), bool(q), n, int(won or 0)) for m, s, q, n, won in session.execute(rows)]
 
 
 def _weeks_from(session: Session, start: date, end: Any) -> Any:

@@ -221,6 +221,13 @@ def group_of(session: Session, ledger: Table, by: str | None, at: Any, days: boo
     return week * 7 - 3
 
 
+def month_of(session: Session, day: Any) -> Any:
+    """The month (``2026-11``) of a day number, UTC."""
+    if dialect(session) == "postgresql":
+        return func.to_char(func.timezone("UTC", func.to_timestamp(day * 86400)), "YYYY-MM")
+    return func.strftime("%Y-%m", day * 86400, "unixepoch")
+
+
 def day_number(session: Session, at: Any) -> Any:
     """A time as days since 1970-01-01 UTC, a float: the ledger's times are these, so that
     the days between two are a subtraction. ``at`` None: the conversion alone, for a

@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from sqlalchemy import insert
 
 from leadsync.cli import main
-from leadsync.ops.report import build_report
+from leadsync.ops.report import build_report, build_scoring
 from leadsync.state import db
 from leadsync.state.ledger import Period
 from leadsync.state.models import Lead, SlaTimer, SourceRecord, StageHistory
@@ -70,6 +70,9 @@ LEDGER = {
         [("mql", at(10, 1, 8)), ("recycled", at(10, 5, 8), "rejected by sales: Status 'Later'"),
          ("mql", at(11, 20, 8), "re-qualified after recycling")]),
 }  # fmt: skip
+# lead -> (fit, behaviour): L1 converted at 80; L6, first seen in November too, outscores
+# it at 90 without; L2 (accepted) and L3 tie at 60.
+SCORES = {1: (50.0, 30.0), 2: (60.0, 0.0), 3: (40.0, 20.0), 4: (10.0, 0.0), 6: (90.0, 0.0)}
 # lead -> (status, started, due, reassignments, touched)
 TIMERS = {
     1: ("met", at(11, 2, 9), at(11, 2, 13), 0, at(11, 2, 11)),
@@ -100,7 +103,9 @@ def _write_ledger(session) -> None:
             insert(Lead),
             [
                 {**Lead.blank(f"k{lead_id}", None, at(9, 1), owner), "id": lead_id,
-                 "profile": profile, "stage": stage, "revisit_on": back}
+                 "profile": profile, "stage": stage, "revisit_on": back,
+                 "score_fit": SCORES.get(lead_id, (None, None))[0],
+                 "score_behaviour": SCORES.get(lead_id, (None, None))[1]}
             ],
         )  # fmt: skip
         session.execute(
@@ -235,3 +240,41 @@ def test_the_command_writes_each_format(state_url: str, tmp_path: Path) -> None:
     assert "conversion,A,mql>sal rate,1.0\n" in rows
     bad = runner.invoke(main, ["--state-url", state_url, "report", "--since", "last week"])
     assert bad.exit_code == 1 and "--since 'last week' is not a date" in bad.output
+
+
+def test_scoring_against_outcomes(state_url: str) -> None:
+    """The leads first seen in November (L1, L2, L3, L4, L6): against SQL, the one converted
+    lead (80) outscores three of the four others (AUC 0.75); against SAL or further, L1 and
+    L2 (60) beat L3 (60, a tie: half), L4 and, for L1 only, not L6: 3.5 of 6 pairs."""
+    engine = db.make_engine(state_url)
+    try:
+        sql = build_scoring(engine, NOW, NOVEMBER)
+        sal = build_scoring(engine, NOW, NOVEMBER, outcome="sal", band=50)
+    finally:
+        engine.dispose()
+    assert (sql["leads"], sql["reached"], sql["rate"], sql["auc"]) == (5, 1, 0.2, 0.75)
+    assert sql["mqls"] == {"leads": 3, "reached": 1, "rate": 0.333}
+    assert sql["other_leads"] == {"leads": 2, "reached": 0, "rate": 0.0}
+    assert [(b["from"], b["leads"], b["reached"]) for b in sql["bands"]] == [
+        (10, 1, 0), (60, 2, 0), (80, 1, 1), (90, 1, 0)
+    ]  # fmt: skip
+    assert sql["months"] == [
+        {"month": "2026-11", "leads": 5, "reached": 1, "rate": 0.2, "auc": 0.75}
+    ]
+    assert (sal["reached"], sal["auc"]) == (2, 0.5833)
+    assert [(b["from"], b["to"], b["leads"], b["reached"]) for b in sal["bands"]] == [
+        (0, 50, 1, 0), (50, 100, 4, 2)
+    ]  # fmt: skip
+
+
+def test_scoring_has_no_auc_without_both_outcomes(state_url: str) -> None:
+    """A period whose leads all failed (or all reached) the outcome has no AUC, not 0.5,
+    and the command says so with a dash."""
+    env = {"LEADSYNC_NOW": NOW.isoformat()}
+    args = ["--state-url", state_url, "report", "scoring", "--since", "2026-11-10"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 leads, 0 reached SQL (0.0%)" in result.output
+    assert "ROC AUC of the score: - " in result.output
+    rows = CliRunner().invoke(main, [*args, "--format", "csv"], env=env).output
+    assert "scoring,all,auc,\n" in rows and "band,10 to 20,leads,1\n" in rows

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 
+from bench.scoring_auc import roc_auc
 from leadsync import clock
-from leadsync.ops.report import build_report
+from leadsync.ops.report import build_report, build_scoring
 from leadsync.state import db
 from leadsync.state.ledger import Period
 from tests.conftest import ROOT, XEDUCATION_ROWS, Project, Sandbox
@@ -15,6 +16,9 @@ from tests.conftest import ROOT, XEDUCATION_ROWS, Project, Sandbox
 DECISIONS = """
 [crm.fields.Lifecycle_Stage__c]
 from = "stage"
+
+[crm.fields.Lead_Score__c]
+from = "score"
 
 [lifecycle.mql]
 total = 25
@@ -31,7 +35,9 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     xeducation: Project, sandbox: Sandbox
 ) -> None:
     """The report's MQL -> SQL rate is the share of the CRM's MQL Leads whose row in the file
-    says `Converted` = 1, once sales converted exactly those Leads in the CRM."""
+    says `Converted` = 1, once sales converted exactly those Leads in the CRM; `report
+    scoring`'s AUC is the one bench/scoring_auc.py's rank formula gives for the scores in
+    the CRM against that column."""
     scoring = (ROOT / "bench" / "xeducation_scoring.toml").read_text()
     config = xeducation.config_path
     config.write_text(config.read_text() + DECISIONS + scoring)
@@ -45,6 +51,7 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     # lead number in LastName) joined to the file.
     mqls = [r["LastName"] for r in leads if r.get("Lifecycle_Stage__c") == "mql"]
     expected = sum(converted[n] for n in mqls) / len(mqls)
+    auc = roc_auc([r["Lead_Score__c"] for r in leads], [converted[r["LastName"]] for r in leads])
     store = sandbox.app.store
     for record in leads:
         if converted[record["LastName"]]:
@@ -56,6 +63,7 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     engine = db.make_engine(xeducation.state_url)
     try:
         built = build_report(engine, clock.now(), Period())
+        scoring = build_scoring(engine, clock.now(), Period())
     finally:
         engine.dispose()
     (row,) = built["funnel"]
@@ -63,3 +71,5 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     assert 100 < step["from"] == len(mqls) < XEDUCATION_ROWS
     assert step["to"] / step["from"] == expected
     assert round(expected, 3) == step["rate"]
+    assert scoring["leads"] == XEDUCATION_ROWS
+    assert scoring["auc"] == round(auc, 4) and 0.7 < auc < 0.9
