@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 DEFAULT_STATE_URL = "sqlite:///state.db"
 
@@ -298,6 +299,43 @@ class ServiceSection(Section):
     ready_interval_seconds: float = Field(900.0, gt=0)
 
 
+class TargetSection(Section):
+    """How many MQLs (and SQLs) a period should bring, for all leads or one segment."""
+
+    period: str  # a quarter (2026-Q4) or a month (2026-11)
+    mql: int | None = Field(None, ge=0)
+    sql: int | None = Field(None, ge=0)
+    segment: str | None = None  # "source:web_forms", "campaign:spring", "owner:005..."
+
+    @field_validator("period")
+    @classmethod
+    def _a_quarter_or_month(cls, period: str) -> str:
+        if not re.fullmatch(r"\d{4}-(Q[1-4]|0[1-9]|1[0-2])", period):
+            raise ValueError(f"{period!r}: give a quarter (2026-Q4) or a month (2026-11)")
+        return period
+
+    @field_validator("segment")
+    @classmethod
+    def _a_segment(cls, segment: str | None) -> str | None:
+        if segment is not None and not re.fullmatch(r"(source|campaign|owner):.+", segment):
+            raise ValueError(
+                f"{segment!r}: give source:NAME, campaign:NAME or owner:ID (or leave it out)"
+            )
+        return segment
+
+    @model_validator(mode="after")
+    def _a_target(self) -> TargetSection:
+        if self.mql is None and self.sql is None:
+            raise ValueError(f"target {self.period}: give mql, sql or both")
+        return self
+
+
+class PlanningSection(Section):
+    """The targets `leadsync report plan` measures the funnel against."""
+
+    targets: list[TargetSection] = Field(min_length=1)
+
+
 class Settings(Section):
     state: StateSection = Field(default_factory=StateSection)
     lead: LeadSection = Field(default_factory=LeadSection)
@@ -311,5 +349,6 @@ class Settings(Section):
     feedback: FeedbackSection | None = None
     sla: SlaSection | None = None
     alerts: AlertsSection | None = None
+    planning: PlanningSection | None = None
     sync: SyncSection = Field(default_factory=SyncSection)
     service: ServiceSection = Field(default_factory=ServiceSection)

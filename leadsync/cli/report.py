@@ -133,6 +133,43 @@ def scoring_command(
     _write(built, fmt, out, scoring_tables, scoring_csv)
 
 
+@report_group.command("plan")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file instead of the terminal.",
+)
+@click.pass_obj
+def plan_command(state: State, fmt: str, out: Path | None) -> None:
+    """The funnel against the targets in the config's [planning].
+
+    For each target (a quarter or a month; all leads, or one source's, campaign's or
+    owner's): MQLs and SQLs so far, where the period ends at this pace, what is still
+    needed, and how many more inquiries (and MQLs) that takes at the conversion
+    rates of the period before.
+    """
+    from leadsync.cli.report_text import plan_csv, plan_tables
+    from leadsync.ops.plan import build_plan
+    from leadsync.state import db
+
+    with leadsync_errors():
+        config = state.load(secrets=False)
+        planning = config.settings.planning
+        if planning is None:
+            fail(
+                f"{state.config_path} has no [planning] targets: add [[planning.targets]] "
+                "(see config.example.toml)"
+            )
+        engine = db.make_engine(config.state_url, must_exist=True)
+        try:
+            db.require_current(engine)
+            built = build_plan(engine, clock.now(), planning)
+        finally:
+            engine.dispose()
+    _write(built, fmt, out, plan_tables, plan_csv)
+
+
 def _built(
     state: State, since: str | None, until: str | None, build: Callable[..., dict[str, Any]]
 ) -> dict[str, Any]:

@@ -166,6 +166,63 @@ def scoring_csv(report: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
+def plan_tables(report: dict[str, Any]) -> str:
+    """`report plan` as the terminal shows it: a table a target."""
+    out = [f"Plan against actual (as of {_when_text(report['generated_at'])})", ""]
+    for t in report["targets"]:
+        rates = t["rates"]
+        title = f"{t['period']}, {t['segment'] or 'all leads'}: {t['elapsed'] * 100:.0f}% elapsed"
+        rows = []
+        for stage in ("mql", "sql"):
+            if stage in t:
+                f = t[stage]
+                pace = "-" if f["on_pace"] is None else "on pace" if f["on_pace"] else "behind"
+                rows.append(
+                    [stage.upper(), f["target"], f["actual"], _num0(f["projected"]), pace,
+                     f["remaining"], _num0(f.get("mqls_needed")), _num0(f["inquiries_needed"])]
+                )  # fmt: skip
+        out += _section(
+            title,
+            [
+                "",
+                "target",
+                "actual",
+                "projected",
+                "pace",
+                "remaining",
+                "MQLs needed",
+                "inquiries needed",
+            ],
+            rows,
+        )
+        out += [
+            f"  at {rates['from']}'s rates: inquiry to MQL {_pct(rates['inquiry_to_mql'])}, "
+            f"MQL to SQL {_pct(rates['mql_to_sql'])}",
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def plan_csv(report: dict[str, Any]) -> str:
+    """`report plan` as one figure a row: section (the period), group (the segment)."""
+    rows: list[list[Any]] = [["section", "group", "figure", "value"]]
+    for t in report["targets"]:
+        group = t["segment"] or "all"
+        rows.append([t["period"], group, "elapsed", t["elapsed"]])
+        rows += [[t["period"], group, k, _cell(v)] for k, v in t["rates"].items()]
+        for stage in ("mql", "sql"):
+            rows += [
+                [t["period"], group, f"{stage} {k}", _cell(v)] for k, v in t.get(stage, {}).items()
+            ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _num0(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
 def _figures(report: dict[str, Any]) -> Iterator[list[Any]]:
     for row in report["funnel"]:
         for stage, n in row["entered"].items():

@@ -30,7 +30,9 @@ from click.testing import CliRunner
 from sqlalchemy import insert
 
 from leadsync.cli import main
+from leadsync.ops.plan import build_plan
 from leadsync.ops.report import build_report, build_scoring
+from leadsync.settings import PlanningSection, TargetSection
 from leadsync.state import db
 from leadsync.state.ledger import Period
 from leadsync.state.models import Lead, SlaTimer, SourceRecord, StageHistory
@@ -278,3 +280,67 @@ def test_scoring_has_no_auc_without_both_outcomes(state_url: str) -> None:
     assert "ROC AUC of the score: - " in result.output
     rows = CliRunner().invoke(main, [*args, "--format", "csv"], env=env).output
     assert "scoring,all,auc,\n" in rows and "band,10 to 20,leads,1\n" in rows
+
+
+PLANNING = PlanningSection(
+    targets=[
+        TargetSection(period="2026-12", mql=6, sql=2),
+        TargetSection(period="2026-Q4", mql=9),
+        TargetSection(period="2026-11", segment="owner:A", mql=2, sql=2),
+    ]
+)
+
+
+def test_the_plan_against_targets_and_the_reverse_funnel(state_url: str) -> None:
+    """December, 9 hours in: nothing yet; at November's rates (inquiry to MQL 0.8 x 0.75,
+    MQL to SQL 0.25) 6 MQLs take 10 inquiries and 2 SQLs 8 MQLs, 14 inquiries. The fourth
+    quarter: 6 MQLs in 66.7% of it, on pace for 9; the third quarter had no inquiries to
+    give a rate. Owner A's November: 2 of 2 MQLs, 1 of 2 SQLs; October's MQL-to-SQL rate
+    of 0 needs no number of MQLs (None, not infinity)."""
+    engine = db.make_engine(state_url)
+    try:
+        plan = build_plan(engine, NOW, PLANNING)
+    finally:
+        engine.dispose()
+    q4, nov_a, dec = plan["targets"]
+    assert (dec["period"], dec["elapsed"]) == ("2026-12", round(9 / (31 * 24), 3))
+    assert dec["rates"] == {"from": "2026-11", "inquiry_to_mql": 0.6, "mql_to_sql": 0.25}
+    assert (q4["rates"]["from"], nov_a["rates"]["from"]) == ("2026-Q3", "2026-10")
+    assert dec["mql"] == {
+        "target": 6, "actual": 0, "projected": 0, "on_pace": False, "remaining": 6,
+        "inquiries_needed": 10,
+    }  # fmt: skip
+    assert (dec["sql"]["mqls_needed"], dec["sql"]["inquiries_needed"]) == (8, 14)
+    assert (q4["elapsed"], q4["mql"]["actual"], q4["mql"]["projected"]) == (0.667, 6, 9)
+    assert (q4["mql"]["on_pace"], q4["mql"]["remaining"], q4["mql"]["inquiries_needed"]) == (
+        True, 3, None
+    )  # fmt: skip
+    assert q4["rates"]["inquiry_to_mql"] is None
+    assert nov_a["segment"] == "owner:A" and nov_a["elapsed"] == 1.0
+    assert (nov_a["mql"]["actual"], nov_a["mql"]["on_pace"]) == (2, True)
+    assert nov_a["sql"] == {
+        "target": 2, "actual": 1, "projected": 1, "on_pace": False, "remaining": 1,
+        "mqls_needed": None, "inquiries_needed": None,
+    }  # fmt: skip
+    assert nov_a["rates"]["mql_to_sql"] == 0.0
+
+
+def test_the_plan_command_reads_the_config(state_url: str, tmp_path: Path) -> None:
+    """`leadsync report plan` takes its targets from the config's [planning] and says so
+    when there are none."""
+    config = tmp_path / "config.toml"
+    fixture = Path(__file__).parents[1] / "fixtures" / "xeducation.toml"
+    config.write_text(fixture.read_text())
+    args = ["--config", str(config), "--state-url", state_url, "report", "plan"]
+    env = {"LEADSYNC_NOW": NOW.isoformat()}
+    missing = CliRunner().invoke(main, args, env=env)
+    assert missing.exit_code == 1 and "has no [planning] targets" in missing.output
+    config.write_text(
+        config.read_text() + '\n[[planning.targets]]\nperiod = "2026-12"\nmql = 6\nsql = 2\n'
+    )
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\n  MQL +6 +0 +0 +behind +6 +- +10\n", result.output), result.output
+    assert re.search(r"\n  SQL +2 +0 +0 +behind +2 +8 +14\n", result.output)
+    rows = CliRunner().invoke(main, [*args, "--format", "csv"], env=env).output
+    assert "2026-12,all,sql mqls_needed,8\n" in rows
