@@ -5,6 +5,7 @@ tables, JSON, or CSV rows of (section, group, figure, value) that a sheet can pi
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -90,7 +91,8 @@ def report_group(
     from leadsync.cli.report_text import as_csv, as_tables
     from leadsync.ops.report import build_report
 
-    built = _built(ctx.obj, since, until, partial(build_report, by=by))
+    hours = _business_hours(ctx.obj)
+    built = _built(ctx.obj, since, until, partial(build_report, by=by, hours=hours))
     _write(built, fmt, out, as_tables, as_csv)
 
 
@@ -168,6 +170,24 @@ def plan_command(state: State, fmt: str, out: Path | None) -> None:
         finally:
             engine.dispose()
     _write(built, fmt, out, plan_tables, plan_csv)
+
+
+def _business_hours(state: State) -> Any:
+    """The [sla]'s business hours, when a config has that section: the time to first
+    touch is given in them too. None without a config (`--state-url` alone)."""
+    from leadsync.rules.sla import BusinessHours, SlaError
+
+    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
+    if not (named or state.config_path.exists()):
+        return None
+    with leadsync_errors():
+        sla = state.load(secrets=False).settings.sla
+        if sla is None:
+            return None
+        try:
+            return BusinessHours.parse(sla.business_hours, sla.timezone)
+        except SlaError as exc:
+            fail(f"[sla] {exc}")
 
 
 def _built(

@@ -40,7 +40,7 @@ def as_tables(report: dict[str, Any]) -> str:
         ],
     )
     out += _section(
-        "Follow-up (the MQLs of the period)",
+        "Follow-up (the MQLs of the period; h: hours, bh: business hours of the [sla])",
         [
             "group",
             "MQLs",
@@ -50,6 +50,8 @@ def as_tables(report: dict[str, Any]) -> str:
             "rate",
             "median h",
             "p90 h",
+            "median bh",
+            "p90 bh",
             "breaches",
             "reassigned",
             "recycled unworked",
@@ -64,6 +66,8 @@ def as_tables(report: dict[str, Any]) -> str:
                 _pct(f["within_sla_rate"]),
                 _num(f["median_hours_to_first_touch"]),
                 _num(f["p90_hours_to_first_touch"]),
+                _num(f["median_business_hours_to_first_touch"]),
+                _num(f["p90_business_hours_to_first_touch"]),
                 f["sla_breaches"],
                 f["reassignments"],
                 f["recycled_not_followed_up"],
@@ -73,7 +77,17 @@ def as_tables(report: dict[str, Any]) -> str:
     )
     out += _section(
         "Owners (the MQLs of the period; open: MQLs waiting now)",
-        ["owner", "MQLs", "open", "accepted", "rate", "followed up", "median h", "breaches"],
+        [
+            "owner",
+            "MQLs",
+            "open",
+            "accepted",
+            "rate",
+            "followed up",
+            "median h",
+            "median bh",
+            "breaches",
+        ],
         [
             [
                 o["owner"],
@@ -83,6 +97,7 @@ def as_tables(report: dict[str, Any]) -> str:
                 _pct(o["acceptance_rate"]),
                 _pct(o["follow_up_rate"]),
                 _num(o["median_hours_to_first_touch"]),
+                _num(o["median_business_hours_to_first_touch"]),
                 o["sla_breaches"],
             ]
             for o in report["owners"]

@@ -10,11 +10,15 @@ db (``state.ledger``), which the report leaves as it found it.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
+from sqlalchemy.orm import Session
 
+from leadsync.rules.sla import BusinessHours, open_spans
 from leadsync.state import db, funnel, ledger
 from leadsync.state.ledger import ALL, STAGES, Period, Spread
 
@@ -23,17 +27,27 @@ ROUND = 3
 
 
 def build_report(
-    engine: Engine, now: datetime, period: Period, by: str | None = None
+    engine: Engine,
+    now: datetime,
+    period: Period,
+    by: str | None = None,
+    hours: BusinessHours | None = None,
 ) -> dict[str, Any]:
     """The report as one JSON-ready dict: ``funnel``, ``follow_up``, ``owners`` and
-    ``recycling``; the first two have a row per group when ``by`` is given."""
+    ``recycling``; the first two have a row per group when ``by`` is given. With the
+    SLA's business ``hours``, the time to first touch is given in them too."""
     if by is not None and by not in ledger.DIMENSIONS:
         raise ValueError(f"unknown --by {by!r}: one of {', '.join(ledger.DIMENSIONS)}")
     with db.session_factory(engine)() as session, ledger.lead_table(session, by) as leads:
         entered = funnel.stage_entries(session, leads, period, by)
         converted = funnel.conversions(session, leads, period, by)
-        followed = funnel.follow_up(session, leads, period, by)
-        by_owner = followed if by == "owner" else funnel.follow_up(session, leads, period, "owner")
+        with _business_days(session, leads, hours) as business_days:
+            followed = funnel.follow_up(session, leads, period, by, business_days)
+            by_owner = (
+                followed
+                if by == "owner"
+                else funnel.follow_up(session, leads, period, "owner", business_days)
+            )
         open_now: dict[str | None, int] = dict(
             session.execute(
                 select(leads.c.owner, func.count())
@@ -55,6 +69,23 @@ def build_report(
         ],
         "recycling": {**recycled, "coming_back": _coming_back(recycled["coming_back"])},
     }
+
+
+@contextmanager
+def _business_days(
+    session: Session, leads: Table, hours: BusinessHours | None
+) -> Iterator[Callable[[Any], Any] | None]:
+    """The business-days function over the spans of ``hours`` from the first MQL to the
+    last touch the ledger holds (None without hours, or without a touch)."""
+    first, last = session.execute(
+        select(func.min(leads.c.mql_day), func.max(leads.c.touched_day))
+    ).one()
+    if hours is None or first is None or last is None:
+        yield None
+        return
+    start, end = (datetime.fromtimestamp(day * 86400, UTC) for day in (first, last))
+    with ledger.business_calendar(session, open_spans(hours, start, end)) as business_days:
+        yield business_days
 
 
 def build_scoring(
@@ -150,14 +181,17 @@ def _funnel_row(
 
 def _follow_up_row(group: str, figures: dict[str, Any]) -> dict[str, Any]:
     hours: Spread = figures["hours_to_first_touch"]
+    worked: Spread = figures["business_hours_to_first_touch"] or Spread()
     mqls = figures["mqls"]
     return {
         "group": group,
-        **{k: v for k, v in figures.items() if k != "hours_to_first_touch"},
+        **{k: v for k, v in figures.items() if not k.endswith("hours_to_first_touch")},
         "follow_up_rate": rate(figures["touched"], mqls),
         "within_sla_rate": rate(figures["touched_within_sla"], mqls),
         "median_hours_to_first_touch": _round(hours.median),
         "p90_hours_to_first_touch": _round(hours.p90),
+        "median_business_hours_to_first_touch": _round(worked.median),
+        "p90_business_hours_to_first_touch": _round(worked.p90),
     }
 
 
@@ -176,6 +210,9 @@ def _owner_row(
         "acceptance_rate": rate(accepted, figures["mqls"]),
         "follow_up_rate": rate(figures["touched"], figures["mqls"]),
         "median_hours_to_first_touch": _round(hours.median),
+        "median_business_hours_to_first_touch": _round(
+            (figures["business_hours_to_first_touch"] or Spread()).median
+        ),
         "sla_breaches": figures["sla_breaches"],
     }
 

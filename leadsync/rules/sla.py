@@ -108,6 +108,24 @@ def add_business_time(start: datetime, duration: timedelta, hours: BusinessHours
     raise SlaError(f"{duration} of business time does not fit in {MAX_DAYS} days of these hours")
 
 
+def open_spans(
+    hours: BusinessHours, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The business hours from the day of ``start`` to the day of ``end``, as UTC (opens,
+    closes) pairs in order: what a report's business-hours figures are counted over."""
+    spans = []
+    day, last = start.astimezone(hours.zone).date(), end.astimezone(hours.zone).date()
+    while day <= last:
+        window = hours.windows.get(day.weekday())
+        if window is not None:
+            midnight = datetime.combine(day, time(0), tzinfo=hours.zone)
+            spans.append(
+                ((midnight + window[0]).astimezone(UTC), (midnight + window[1]).astimezone(UTC))
+            )
+        day += timedelta(days=1)
+    return spans
+
+
 @dataclass(frozen=True)
 class Terms:
     first_touch: timedelta

@@ -3,6 +3,7 @@ stage entries, conversions, follow-up and recycling."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -91,11 +92,17 @@ def conversions(
 
 
 def follow_up(
-    session: Session, leads: Table, period: Period, by: str | None
+    session: Session,
+    leads: Table,
+    period: Period,
+    by: str | None,
+    business_days: Callable[[Any], Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Group -> the follow-up of the leads that became MQLs in the period: how many, how
     many sales accepted (SAL), how many were touched (within their SLA), breaches,
-    reassignments, recycled for want of a touch, and the hours from MQL to first touch."""
+    reassignments, recycled for want of a touch, and the hours from MQL to first touch:
+    on the calendar, and in business hours when ``business_days`` counts them
+    (``ledger.business_calendar``)."""
     mql, touched_day = leads.c.mql_day, leads.c.touched_day
     grp = ledger.group_of(session, leads, by, mql, days=True).label("g")
     cohort = period.holds(mql, ledger.day_number(session, None))
@@ -117,6 +124,11 @@ def follow_up(
     )
     hours = select(grp, ((touched_day - mql) * 24).label("v")).where(cohort, touched)
     spreads = ledger.percentiles(session, hours.subquery(), by is not None)
+    worked: dict[Any, Spread] = {}
+    if business_days is not None:
+        took = (business_days(touched_day) - business_days(mql)) * 24
+        in_hours = select(grp, took.label("v")).where(cohort, touched)
+        worked = ledger.percentiles(session, in_hours.subquery(), by is not None)
     out: dict[str, dict[str, Any]] = {}
     for g, mqls, n_touched, n_accepted, within, breaches, reassigned, recycled in session.execute(
         query
@@ -130,6 +142,7 @@ def follow_up(
             "reassignments": int(reassigned or 0),
             "recycled_not_followed_up": int(recycled or 0),
             "hours_to_first_touch": spreads.get(g, Spread()),
+            "business_hours_to_first_touch": worked.get(g) if business_days else None,
         }
     return out
 

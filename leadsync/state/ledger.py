@@ -13,7 +13,7 @@ November, accepted whenever. Percentiles interpolate between ranks, as PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -156,6 +156,43 @@ def lead_table(session: Session, by: str | None = None) -> Iterator[Table]:
         session.rollback()  # PostgreSQL: the table goes with the transaction
         session.execute(text(f"DROP TABLE IF EXISTS {ledger.name}"))
         session.commit()
+
+
+@contextmanager
+def business_calendar(
+    session: Session, spans: Sequence[tuple[datetime, datetime]]
+) -> Iterator[Callable[[Any], Any]]:
+    """A temporary table of business-hours spans (as day numbers, with the business time
+    before each), and the function that gives, for a day-number expression, the business
+    days from the first span to it: the business time between two moments is the
+    difference, found by one indexed look-up each, whatever the time zone and its DST."""
+    calendar = Table(
+        "report_business_hours",
+        MetaData(),
+        Column("opens", Float, primary_key=True),
+        Column("closes", Float),
+        Column("before", Float),
+        prefixes=["TEMPORARY"],
+    )
+    calendar.create(session.connection())
+    rows, before = [], 0.0
+    for opens, closes in spans:
+        start, stop = opens.timestamp() / 86400, closes.timestamp() / 86400
+        rows.append({"opens": start, "closes": stop, "before": before})
+        before += stop - start
+    if rows:
+        session.execute(insert(calendar), rows)
+    c = calendar.c
+
+    def business_days(day: Any) -> Any:
+        upto = case((day >= c.closes, c.closes), else_=day)
+        last = select(c.before + upto - c.opens).where(c.opens <= day).order_by(c.opens.desc())
+        return func.coalesce(last.limit(1).scalar_subquery(), 0.0)
+
+    try:
+        yield business_days
+    finally:
+        session.execute(text(f"DROP TABLE IF EXISTS {calendar.name}"))
 
 
 def percentiles(session: Session, values: Subquery, groups: bool = True) -> dict[Any, Spread]:

@@ -32,6 +32,7 @@ from sqlalchemy import insert
 from leadsync.cli import main
 from leadsync.ops.plan import build_plan
 from leadsync.ops.report import build_report, build_scoring
+from leadsync.rules.sla import BusinessHours
 from leadsync.settings import PlanningSection, TargetSection
 from leadsync.state import db
 from leadsync.state.ledger import Period
@@ -172,13 +173,15 @@ def test_follow_up_owners_and_recycling(state_url: str) -> None:
         "group": "all", "mqls": 4, "accepted": 2, "touched": 2, "touched_within_sla": 1,
         "sla_breaches": 4, "reassignments": 3, "recycled_not_followed_up": 1, "follow_up_rate": 0.5,
         "within_sla_rate": 0.25, "median_hours_to_first_touch": 13.0,
-        "p90_hours_to_first_touch": 21.8,
+        "p90_hours_to_first_touch": 21.8, "median_business_hours_to_first_touch": None,
+        "p90_business_hours_to_first_touch": None,
     }  # fmt: skip
     owners = {o["owner"]: o for o in built["owners"]}
     assert list(owners) == ["A", "B", "(none)"]
     assert owners["A"] == {
         "owner": "A", "mqls": 2, "open_mqls_now": 0, "accepted": 2, "acceptance_rate": 1.0,
-        "follow_up_rate": 1.0, "median_hours_to_first_touch": 13.0, "sla_breaches": 1,
+        "follow_up_rate": 1.0, "median_hours_to_first_touch": 13.0,
+        "median_business_hours_to_first_touch": None, "sla_breaches": 1,
     }  # fmt: skip
     b = owners["B"]
     assert (b["mqls"], b["open_mqls_now"], b["accepted"], b["sla_breaches"]) == (1, 1, 0, 3)
@@ -188,6 +191,24 @@ def test_follow_up_owners_and_recycling(state_url: str) -> None:
         "recycled": 2, "qualified_again": 0, "accepted": 0, "converted": 0, "disqualified": 1,
         "coming_back": {"overdue": 1, "in 7-13 days": 1},
     }  # fmt: skip
+
+
+def test_time_to_first_touch_in_business_hours(state_url: str) -> None:
+    """In Mon-Fri 09:00-18:00 (Berlin, an hour ahead of UTC in November), L1's 2 hours
+    stay 2; L2's 24 hours, Wednesday 11:00 to Thursday 11:00 local, are 7 + 2 = 9."""
+    hours = BusinessHours.parse("Mon-Fri 09:00-18:00", "Europe/Berlin")
+    engine = db.make_engine(state_url)
+    try:
+        built = build_report(engine, NOW, NOVEMBER, hours=hours)
+        by_owner = build_report(engine, NOW, NOVEMBER, by="owner", hours=hours)
+    finally:
+        engine.dispose()
+    (follow,) = built["follow_up"]
+    assert follow["median_business_hours_to_first_touch"] == 5.5
+    assert follow["p90_business_hours_to_first_touch"] == 8.3
+    assert follow["median_hours_to_first_touch"] == 13.0  # the calendar's, as before
+    a = next(r for r in by_owner["follow_up"] if r["group"] == "A")
+    assert a["median_business_hours_to_first_touch"] == 5.5
 
 
 def test_rows_by_week_source_and_campaign(state_url: str) -> None:
@@ -344,3 +365,24 @@ def test_the_plan_command_reads_the_config(state_url: str, tmp_path: Path) -> No
     assert re.search(r"\n  SQL +2 +0 +0 +behind +2 +8 +14\n", result.output)
     rows = CliRunner().invoke(main, [*args, "--format", "csv"], env=env).output
     assert "2026-12,all,sql mqls_needed,8\n" in rows
+
+
+def test_the_command_counts_business_hours_of_the_configs_sla(
+    state_url: str, tmp_path: Path
+) -> None:
+    """With a config whose [sla] has business hours, `leadsync report` gives the time to
+    first touch in them beside the calendar's; a wrong time zone there is named."""
+    config = tmp_path / "config.toml"
+    fixture = Path(__file__).parents[1] / "fixtures" / "xeducation.toml"
+    sla = '\n[sla]\nbusiness_hours = "Mon-Fri 09:00-18:00"\ntimezone = "Europe/Berlin"\n'
+    config.write_text(fixture.read_text() + sla)
+    args = ["--config", str(config), "--state-url", state_url, "report", "--since", "2026-11-01"]
+    env = {"LEADSYNC_NOW": NOW.isoformat()}
+    result = CliRunner().invoke(main, [*args, "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    (follow,) = json.loads(result.output)["follow_up"]
+    assert follow["median_hours_to_first_touch"] == 13.0
+    assert follow["median_business_hours_to_first_touch"] == 5.5
+    config.write_text(fixture.read_text() + sla.replace("Europe/Berlin", "Europe/Bern"))
+    wrong = CliRunner().invoke(main, args, env=env)
+    assert wrong.exit_code == 1 and "Europe/Bern" in wrong.output
