@@ -330,6 +330,16 @@ class TargetSection(Section):
         return self
 
 
+class SuggestSection(Section):
+    """What `leadsync suggest scoring` learns from: the fields it must not use (written
+    after the fact, they would leak the outcome), and what counts as a good lead."""
+
+    exclude: list[str] = Field(default_factory=list)  # lead fields, or "event:TYPE"
+    outcome: Literal["sql", "sal"] = "sql"
+    holdout: float = Field(0.3, ge=0.05, le=0.9)
+    split: Literal["random", "time"] = "random"
+
+
 class PlanningSection(Section):
     """The targets `leadsync report plan` measures the funnel against."""
 
@@ -350,5 +360,6 @@ class Settings(Section):
     sla: SlaSection | None = None
     alerts: AlertsSection | None = None
     planning: PlanningSection | None = None
+    suggest: SuggestSection = Field(default_factory=SuggestSection)
     sync: SyncSection = Field(default_factory=SyncSection)
     service: ServiceSection = Field(default_factory=ServiceSection)

@@ -35,6 +35,7 @@ COMMANDS = {
     "explain": ("inspect:explain_command", "Why a lead stands where it does."),
     "preview": ("inspect:preview_command", "What other rules would do, before they go live."),
     "report": ("report:report_group", "The funnel, follow-up, owners, recycling; scoring."),
+    "suggest": ("suggest:suggest_group", "A scorecard fitted on what sales converted."),
     "sandbox": ("sandbox:sandbox", "The CRM emulators, served for any client."),
 }
 

@@ -5,9 +5,14 @@ independent join of the CRM's records to the file's `Converted` column."""
 from __future__ import annotations
 
 import csv
+import re
+import tomllib
+
+from click.testing import CliRunner
 
 from bench.scoring_auc import roc_auc
 from leadsync import clock
+from leadsync.cli import main
 from leadsync.ops.report import build_report, build_scoring
 from leadsync.state import db
 from leadsync.state.ledger import Period
@@ -73,3 +78,17 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     assert round(expected, 3) == step["rate"]
     assert scoring["leads"] == XEDUCATION_ROWS
     assert scoring["auc"] == round(auc, 4) and 0.7 < auc < 0.9
+
+    # The scorecard suggested from the same history beats the hand-written fit rules on
+    # the leads it did not see.
+    suggested = xeducation.dir / "suggested.toml"
+    args = ["--config", str(config), "--state-url", xeducation.state_url]
+    result = CliRunner().invoke(main, [*args, "suggest", "scoring", "--out", str(suggested)])
+    assert result.exit_code == 0, result.output
+    said = re.search(
+        r"held-out ROC AUC ([0-9.]+) \(the config's \[scoring\]: ([0-9.]+)\)", result.output
+    )
+    assert said is not None, result.output
+    assert float(said[1]) >= 0.88 and float(said[1]) > float(said[2])
+    rules = tomllib.loads(suggested.read_text())["scoring"]["rules"]
+    assert len(rules) > 10 and not any("lead_number" in r["when"] for r in rules)
