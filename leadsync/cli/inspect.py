@@ -6,6 +6,7 @@ quarantine (`status`). None of them writes to the CRM.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,26 @@ def explain_command(state: State, who: str) -> None:
 @click.command("preview")
 @click.argument("candidate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--backtest",
+    is_flag=True,
+    help="Replay each lead's history from scratch with both rule sets and judge their MQLs "
+    "against what sales recorded: precision, recall, the owners' load.",
+)
 @click.pass_obj
-def preview_command(state: State, candidate: Path, as_json: bool) -> None:
+def preview_command(state: State, candidate: Path, as_json: bool, backtest: bool) -> None:
     """What another rule set would do to the stored leads, before it goes live.
 
     CANDIDATE is a config file with the rules to try ([scoring], [lifecycle],
     [routing], [tasks]). Every lead in the state db is decided with the rules in
     force and with the candidate's; nothing is written to the CRM or the state db.
+
+    With --backtest, each lead's history is replayed from its first sighting: the
+    MQLs each rule set would have made, how many of them sales accepted (SAL) and
+    converted (SQL) (precision), how many of the leads sales accepted or converted
+    they would have caught (recall), beside the MQLs as recorded, and how each
+    owner's load of routed MQLs would change.
     """
-    from leadsync.ops.preview import lines, preview
     from leadsync.state import db
     from leadsync.sync.wiring import wire
 
@@ -59,12 +71,24 @@ def preview_command(state: State, candidate: Path, as_json: bool) -> None:
         config = state.load(secrets=False)
         other = cfg.load(candidate, state_url=config.state_url, strict_env=False)
         engine = db.make_engine(config.state_url, must_exist=True)
-        db.require_current(engine)
-        report = preview(wire(config), wire(other), engine, clock.now())
+        try:
+            db.require_current(engine)
+            if backtest:
+                from leadsync.ops import backtest as replay
+
+                report: Any = replay.backtest(wire(config), wire(other), engine, clock.now())
+                say: Callable[[Any], list[str]] = replay.lines
+            else:
+                from leadsync.ops import preview as previewed
+
+                report = previewed.preview(wire(config), wire(other), engine, clock.now())
+                say = previewed.lines
+        finally:
+            engine.dispose()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        click.echo("\n".join(lines(report)))
+        click.echo("\n".join(say(report)))
 
 
 @click.group("errors", invoke_without_command=True)

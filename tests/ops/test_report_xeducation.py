@@ -5,6 +5,7 @@ independent join of the CRM's records to the file's `Converted` column."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import tomllib
 
@@ -92,3 +93,20 @@ def test_mql_conversion_equals_the_join_of_the_crm_to_the_file(
     assert float(said[1]) >= 0.88 and float(said[1]) > float(said[2])
     rules = tomllib.loads(suggested.read_text())["scoring"]["rules"]
     assert len(rules) > 10 and not any("lead_number" in r["when"] for r in rules)
+
+    # The backtest: the rules in force, replayed from scratch, make the MQLs the history
+    # recorded; the suggestion (at the same threshold) is judged against the same outcomes.
+    candidate = xeducation.dir / "candidate.toml"
+    base = config.read_text()
+    candidate.write_text(base[: base.index("\n[scoring]\n") + 1] + suggested.read_text())
+    result = CliRunner().invoke(
+        main, [*args, "preview", str(candidate), "--backtest", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    backtest = json.loads(result.output)
+    assert (backtest["leads"], backtest["converted"]) == (XEDUCATION_ROWS, sum(converted.values()))
+    recorded, current, tried = backtest["recorded"], backtest["current"], backtest["candidate"]
+    assert recorded == current and recorded["mqls"] == len(mqls)
+    assert recorded["precision_converted"] == round(expected, 3)
+    assert tried["converted"] == round(tried["precision_converted"] * tried["mqls"])
+    assert tried["recall_converted"] == round(tried["converted"] / backtest["converted"], 3)
