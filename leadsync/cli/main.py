@@ -36,6 +36,7 @@ COMMANDS = {
     "preview": ("inspect:preview_command", "What other rules would do, before they go live."),
     "report": ("report:report_group", "The funnel, follow-up, owners, recycling; scoring."),
     "suggest": ("suggest:suggest_group", "A scorecard fitted on what sales converted."),
+    "export": ("export:export_command", "The lead ledger as Parquet or CSV, for a warehouse."),
     "sandbox": ("sandbox:sandbox", "The CRM emulators, served for any client."),
 }
 

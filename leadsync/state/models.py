@@ -99,7 +99,9 @@ class Lead(Base):
     # field -> ISO time of the source record that set it; newer non-empty values win.
     profile_times: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the row last changed (bookkeeping, the wall clock): any UPDATE stamps it, so
+    # that `leadsync export` finds the leads whose score, stage or owner moved too.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, onupdate=utcnow)
     # The last decision: score parts and the current lifecycle stage (history in stage_history).
     score_fit: Mapped[float | None] = mapped_column(Float)
     score_behaviour: Mapped[float | None] = mapped_column(Float)

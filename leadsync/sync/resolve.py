@@ -94,7 +94,7 @@ def resolve_page(
         profile, times, changed = merge(lead.values, lead.profile_times, m.profile, at)
         if changed:
             lead.keep(profile)
-            lead.profile_times, lead.updated_at = times, now
+            lead.profile_times = times  # updated_at: stamped by the UPDATE itself
     repo.save_leads(session, found.made)
 
 
