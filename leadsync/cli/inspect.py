@@ -24,7 +24,8 @@ from leadsync.cli.render import COUNT_KEYS, fail, leadsync_errors
 def explain_command(state: State, who: str) -> None:
     """Why a lead stands where it does: profile, score breakdown, stages, CRM writes.
 
-    WHO is an email, a lead key, or SOURCE:ID (for example web_forms:F-100001).
+    WHO is an email, a lead key, SOURCE:ID (for example web_forms:F-100001), the
+    CRM record's id (00Q..., a HubSpot contact id), or a source's id alone.
     The score is computed again now, with the rules in the config as they are.
     """
     from leadsync.ops.explain import explain
@@ -37,7 +38,10 @@ def explain_command(state: State, who: str) -> None:
         db.require_current(engine)
         lines = explain(wire(config), engine, who, clock.now())
     if lines is None:
-        fail(f"no lead matches {who!r} (give an email, a lead key, or SOURCE:ID)")
+        fail(
+            f"no lead matches {who!r} (give an email, a lead key, SOURCE:ID, a CRM record id "
+            "or a source id)"
+        )
     click.echo("\n".join(lines or []))
 
 

@@ -1,6 +1,8 @@
 """`leadsync explain`: everything leadsync knows and decided about one lead, in words.
 
-The lead is found by email, by leadsync's lead key, or as ``source:external_id``.
+The lead is found by email, by leadsync's lead key, as ``source:external_id``, by its
+CRM record's id (a Salesforce Lead or Contact, a HubSpot contact), or by a bare source
+id when one source has it.
 Its score is computed again now, with the rules in the config as they are, so
 that an admin sees what the current rules make of it.
 """
@@ -13,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from leadsync.errors import ConfigError
 from leadsync.mapping.lead import normalise_email
 from leadsync.rules.decide import decide
 from leadsync.rules.lifecycle import StageEntry
@@ -22,7 +25,8 @@ from leadsync.sync.wiring import Wiring
 
 
 def find_lead(session: Session, who: str) -> Lead | None:
-    """By lead key, then email, then `source:external_id`."""
+    """By lead key, email, ``source:external_id``, the CRM record's id, then a bare
+    source id (raising ConfigError, with each ``source:id``, when sources share it)."""
     lead = session.scalars(select(Lead).where(Lead.key == who)).first()
     if lead is None:
         lead = session.scalars(
@@ -36,6 +40,17 @@ def find_lead(session: Session, who: str) -> Lead | None:
             )
         )
         lead = session.get(Lead, lead_id) if lead_id else None
+    if lead is None:
+        lead_id = session.scalar(select(CrmRecord.lead_id).where(CrmRecord.crm_id == who))
+        lead = session.get(Lead, lead_id) if lead_id else None
+    if lead is None:
+        found = session.execute(
+            select(SourceRecord.source, SourceRecord.lead_id).where(SourceRecord.external_id == who)
+        ).all()
+        if len({lead_id for _, lead_id in found}) > 1:
+            named = ", ".join(sorted(f"{source}:{who}" for source, _ in found))
+            raise ConfigError(f"{who!r} is an id in several sources: give one of {named}")
+        lead = session.get(Lead, found[0].lead_id) if found and found[0].lead_id else None
     return lead
 
 

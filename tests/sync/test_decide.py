@@ -214,6 +214,9 @@ def test_explain_says_why_in_words(project: Project, sandbox: Sandbox, monkeypat
     assert "upsert done" in text
     by_source_id = runner.invoke(main, [*args, "forms:2"])
     assert "<bo@x.example>" in by_source_id.stdout
+    assert "<bo@x.example>" in runner.invoke(main, [*args, "2"]).stdout  # the source's id alone
+    crm_id = next(r["Id"] for r in sandbox.records() if r["Email"] == "bo@x.example")
+    assert "<bo@x.example>" in runner.invoke(main, [*args, crm_id]).stdout  # the CRM's id
     missing = runner.invoke(main, [*args, "nobody@x.example"])
     assert missing.exit_code == 1 and "no lead matches 'nobody@x.example'" in missing.stderr
 
