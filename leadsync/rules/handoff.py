@@ -7,12 +7,14 @@ sales insight: why this lead, why now, what they did and where they came from,
 so the rep never has to open another tool.
 
 Subjects are ``$placeholder`` templates over the lead's fields (``$first_name``,
-``$company``, ``$score``...): a missing value leaves the text empty, and there is
-no way for a template to reach anything but those values.
+``$company``, ``$score``...): a missing value leaves nothing behind (nor the comma or
+brackets around it), and there is no way for a template to reach anything but those
+values.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,7 +123,7 @@ def follow_up(
     due = entry.at + timedelta(hours=spec.due_in_hours)
     return {
         "key": task_key(lead_key, entry),
-        "subject": Template(spec.subject).safe_substitute(_Blank(values)).strip()[:255],
+        "subject": subject(spec.subject, values)[:255],
         # Salesforce's ActivityDate is a date; HubSpot's hs_timestamp an instant.
         "due": due.date().isoformat(),
         "due_at": iso_utc(due, "seconds"),
@@ -171,6 +173,48 @@ def insight(
     if origin:
         lines.append("Came from: " + "; ".join(origin) + ".")
     return "\n".join(lines)
+
+
+def subject(template: str, values: Mapping[str, Any]) -> str:
+    """The template with the lead's values: numbers as people write them (a score of
+    78.72 as 79, 2.50 visits as 2.5), and
+    where a value is missing, the separators and brackets around it gone with it
+    ("Lee (Unemployed, )" reads "Lee (Unemployed)", "Acme - " reads "Acme")."""
+    shown = {k: _human(v, whole=k.startswith("score")) for k, v in values.items()}
+    text = Template(template).safe_substitute(_Blank(shown))
+    named = {m.group("named") or m.group("braced") for m in Template.pattern.finditer(template)}
+    if any(not shown.get(name) for name in named - {None}):
+        text = _tidy(text)
+    return " ".join(text.split())
+
+
+# Separators an empty slot leaves behind: a comma, semicolon, slash, bar or middle dot,
+# or a dash (hyphen or en dash) between spaces, not the one inside a word.
+_DASH = "[-\u2013]"
+_SEP = rf"(?:[,;/|\u00b7]|\s{_DASH}\s|\s{_DASH}$|^{_DASH}\s)"
+_TIDY = (
+    (re.compile(rf"([(\[])\s*(?:{_SEP}\s*)+"), r"\1"),  # "( , x" -> "(x"
+    (re.compile(rf"(?:\s*{_SEP})+\s*([)\]])"), r"\1"),  # "x , )" -> "x)"
+    (re.compile(r"\(\s*\)|\[\s*\]"), ""),  # "()" -> ""
+    (re.compile(rf"({_SEP})(?:\s*{_SEP})+"), r"\1"),  # "a, , b" -> "a, b"
+    (re.compile(rf"^(?:\s*{_SEP})+|(?:\s*{_SEP}|\s*:)+\s*$"), ""),  # leading, trailing
+    (re.compile(r"\s+([,;)\]])"), r"\1"),  # "a , b" -> "a, b"
+)
+
+
+def _tidy(text: str) -> str:
+    for _ in range(3):  # each pass can uncover another (an emptied bracket, then its comma)
+        for pattern, replacement in _TIDY:
+            text = pattern.sub(replacement, text.strip())
+    return text
+
+
+def _human(value: Any, whole: bool = False) -> Any:
+    """A float as people write it: 42.0 -> 42, 2.5 -> 2.5; a score in whole points
+    (78.72 -> 79)."""
+    if isinstance(value, float):
+        return f"{round(value, 0 if whole else 1):g}"
+    return value
 
 
 class _Blank(dict):  # type: ignore[type-arg]

@@ -10,7 +10,14 @@ import pytest
 from leadsync.mapping.lead import STANDARD_FIELDS
 from leadsync.rules.conditions import parse
 from leadsync.rules.decide import Decision
-from leadsync.rules.handoff import NurtureSpec, TaskSpec, follow_up, is_history, nurture_ops
+from leadsync.rules.handoff import (
+    NurtureSpec,
+    TaskSpec,
+    follow_up,
+    is_history,
+    nurture_ops,
+    subject,
+)
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.scoring import Score
 
@@ -80,6 +87,31 @@ def test_follow_up_task(spec, score, subject, due, due_at, priority):
 
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("template", "values", "expected"),
+    [
+        ("$last_name ($occupation, $city)", {"last_name": "Lee", "occupation": "Unemployed"},
+         "Lee (Unemployed)"),
+        ("$last_name ($occupation, $city)", {"last_name": "Lee"}, "Lee"),
+        ("$last_name ($occupation, $city)", {"last_name": "Lee", "city": "Pune"}, "Lee (Pune)"),
+        ("$first_name $last_name: $title", {"last_name": "Lee"}, "Lee"),
+        ("$company - $title", {"title": "CTO"}, "CTO"),
+        ("$company \u2013 $title", {"company": "Acme"}, "Acme"),
+        ("$company / $city / $country", {"company": "Acme", "country": "DE"}, "Acme / DE"),
+        ("Re-call $first_name [$company]", {"first_name": "Bo"}, "Re-call Bo"),
+        ("Call: score $score", {"score": 78.7249}, "Call: score 79"),
+        ("$visits visits", {"visits": 2.5}, "2.5 visits"),
+        ("Call: score $score", {"score": 42.0}, "Call: score 42"),
+        # every value there: the admin's own text is left as written
+        ("Lead $n (x, )", {"n": "7"}, "Lead 7 (x, )"),
+    ],
+)  # fmt: skip
+def test_a_subject_leaves_no_empty_slot(template, values, expected):
+    """A missing value takes its separators and brackets with it; scores read as people
+    write them (the X Education trial: 877 of 1,984 subjects read "(Unemployed, )")."""
+    assert subject(template, values) == expected
 
 
 @pytest.mark.parametrize(

@@ -314,7 +314,7 @@ def test_an_mql_gets_one_follow_up_task_with_the_insight(tasked: Project, sandbo
     ann = {r["Email"]: r for r in sandbox.records()}["ann@x.example"]
     assert task["WhoId"] == ann["Id"]
     assert task["OwnerId"] == "0055g00000000CyxAA"
-    assert task["Subject"] == "Follow up: Ann Lee (Acme), score 78.72"
+    assert task["Subject"] == "Follow up: Ann Lee (Acme), score 79"
     assert (task["ActivityDate"], task["Priority"], task["Status"]) == (
         "2026-11-24",
         "High",
