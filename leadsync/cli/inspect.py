@@ -191,7 +191,7 @@ def errors_discard(state: State, reason: str | None) -> None:
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Recent runs, the outbox backlog and the dead letters with their reasons."""
-    from leadsync.state import db, jobs, outbox, repo, sla
+    from leadsync.state import db, jobs, outbox, owners, repo, sla
 
     with leadsync_errors():
         engine = db.make_engine(state_url(state), must_exist=True)
@@ -201,7 +201,10 @@ def status(state: State, as_json: bool) -> None:
             runs = repo.recent_runs(session)
             scheduled = [_job_row(j) for j in jobs.all_jobs(session)]
             open_slas, breaches = sla.open_and_breached(session)
-            breached = [_breach_row(t) for t in breaches]
+            names = owners.known(session)
+            breached = [
+                {**_breach_row(t), "owner_name": names.get(t.owner or "")} for t in breaches
+            ]
             backlog = outbox.backlog(session)
             dead = outbox.dead_letters(session)
             quarantined = repo.recent_quarantine(session)
@@ -274,7 +277,7 @@ def status(state: State, as_json: bool) -> None:
     for b in breached:
         click.echo(
             f"  lead {b['lead_id']}  {b['status']:<9} {b['reassignments']} reassignment(s), "
-            f"owner now {b['owner']}, due {str(b['due_at'])[:16]}"
+            f"owner now {b['owner_name'] or b['owner']}, due {str(b['due_at'])[:16]}"
         )
     click.secho("outbox backlog", bold=True)
     if not backlog:

@@ -20,14 +20,14 @@ def as_tables(report: dict[str, Any]) -> str:
     out += _section(
         "Leads entering each stage",
         ["group", *STAGES],
-        [[row["group"], *(row["entered"][s] for s in STAGES)] for row in funnel],
+        [[_group(row), *(row["entered"][s] for s in STAGES)] for row in funnel],
     )
     out += _section(
         "Conversion (of the leads that entered the first stage in the period)",
         ["group", "step", "from", "to", "rate", "median days", "p90 days"],
         [
             [
-                row["group"],
+                _group(row),
                 step.replace(">", " > "),
                 c["from"],
                 c["to"],
@@ -58,7 +58,7 @@ def as_tables(report: dict[str, Any]) -> str:
         ],
         [
             [
-                f["group"],
+                _group(f),
                 f["mqls"],
                 f["touched"],
                 _pct(f["follow_up_rate"]),
@@ -90,7 +90,7 @@ def as_tables(report: dict[str, Any]) -> str:
         ],
         [
             [
-                o["owner"],
+                o.get("name") or o["owner"],
                 o["mqls"],
                 o["open_mqls_now"],
                 o["accepted"],
@@ -257,6 +257,11 @@ def _figures(report: dict[str, Any]) -> Iterator[list[Any]]:
         yield ["recycling_reason", "all", reason, n]
     for when, n in r["coming_back"].items():
         yield ["coming_back", "all", when, n]
+
+
+def _group(row: dict[str, Any]) -> str:
+    """A row's group as people read it: an owner's name when known."""
+    return str(row.get("name") or row["group"])
 
 
 def _section(title: str, headers: Sequence[str], rows: list[list[Any]]) -> list[str]:

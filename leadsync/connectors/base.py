@@ -370,6 +370,11 @@ class Destination(Connector):
         """Who may own a lead (active users, queues); None when the CRM cannot say."""
         return None
 
+    def owner_names(self) -> dict[str, str]:
+        """The names of the owners the CRM told this run (when ``active_owners`` asked):
+        no request of its own. leadsync keeps them, so that every output names people."""
+        return {}
+
     @property
     @abstractmethod
     def external_id_field(self) -> str: ...

@@ -24,6 +24,7 @@ from leadsync.ops.report import rate
 from leadsync.rules.decide import Rules, decide
 from leadsync.state import db, repo
 from leadsync.state.models import Lead
+from leadsync.state.owners import known as known_owners
 from leadsync.sync.wiring import Wiring
 
 ACCEPTED = frozenset({"sal", "sql"})
@@ -65,6 +66,7 @@ class Backtest:
     recorded: Side = field(default_factory=Side)
     current: Side = field(default_factory=Side)
     candidate: Side = field(default_factory=Side)
+    names: dict[str, str] = field(default_factory=dict)  # owner id -> name, for people
 
     def as_dict(self) -> dict[str, Any]:
         sides = {"recorded": self.recorded, "current": self.current, "candidate": self.candidate}
@@ -75,7 +77,11 @@ class Backtest:
             "converted": self.converted,
             **{name: s.as_dict(self.accepted, self.converted) for name, s in sides.items()},
             "owner_load": {
-                o: {"current": self.current.owners[o], "candidate": self.candidate.owners[o]}
+                o: {
+                    "name": self.names.get(o),
+                    "current": self.current.owners[o],
+                    "candidate": self.candidate.owners[o],
+                }
                 for o in owners
             },
         }
@@ -88,6 +94,7 @@ def backtest(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) 
     size = current.config.settings.sync.chunk_size
     with factory() as session:
         ids = repo.all_lead_ids(session)
+        out.names = known_owners(session)
     for start in range(0, len(ids), size):
         with factory() as session:
             leads = repo.leads_by_id(session, ids[start : start + size])
@@ -152,7 +159,7 @@ def lines(report: Backtest) -> list[str]:
         out.append(f"  {'owner load (MQLs routed)':<28}{'now':>8}{'candidate':>11}{'change':>9}")
         for owner, load in d["owner_load"].items():
             a, b = load["current"], load["candidate"]
-            out.append(f"  {owner:<28}{a:>8,}{b:>11,}{b - a:>+9,}")
+            out.append(f"  {load['name'] or owner:<28}{a:>8,}{b:>11,}{b - a:>+9,}")
     return out
 
 

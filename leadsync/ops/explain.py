@@ -19,7 +19,7 @@ from leadsync.errors import ConfigError
 from leadsync.mapping.lead import normalise_email
 from leadsync.rules.decide import decide
 from leadsync.rules.lifecycle import StageEntry
-from leadsync.state import db, repo, sla
+from leadsync.state import db, owners, repo, sla
 from leadsync.state.models import CrmRecord, DeadLetter, Lead, OutboxOp, SourceRecord
 from leadsync.sync.wiring import Wiring
 
@@ -58,6 +58,7 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
     """The explanation, line by line; None when no lead matches ``who``."""
     with db.session_factory(engine)() as session:
         lead = find_lead(session, who)
+        names = owners.known(session)
         if lead is None:
             return None
         events = [
@@ -92,7 +93,8 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         lines.append(f"  stage: {lead.stage or 'none (no lifecycle rules)'}")
         if lead.owner:
             route = lead.route or {}
-            lines.append(f"  owner: {lead.owner} ({route.get('reason', 'set before routing')})")
+            who_owns = _owner(lead.owner, names)
+            lines.append(f"  owner: {who_owns} ({route.get('reason', 'set before routing')})")
             lines += [f"    not: {why}" for why in route.get("skipped", [])]
         lines.append(
             "  known as: " + ", ".join(f"{i.source}:{i.external_id}" for i in identities)
@@ -118,7 +120,7 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
                 "  the next run would enter: "
                 + ", ".join(f"{e.stage} ({e.reason})" for e in decision.entries)
             )
-        lines += _sla_lines(sla.of_lead(session, lead.id))
+        lines += _sla_lines(sla.of_lead(session, lead.id), names)
         lines.append("in the CRM")
         lines += [
             f"  {r.destination} {r.crm_id or '(no id yet)'}, last written "
@@ -139,19 +141,30 @@ def explain(wiring: Wiring, engine: Engine, who: str, now: datetime) -> list[str
         return lines
 
 
-def _sla_lines(timers: Any) -> list[str]:
+def _owner(owner: str | None, names: dict[str, str]) -> str:
+    """An owner as the admin reads it: "Ann Rep (0055g...)", or the id alone."""
+    name = owners.named(owner, names)
+    return f"{name} ({owner})" if owner and name != owner else str(owner)
+
+
+def _sla_lines(timers: Any, names: dict[str, str]) -> list[str]:
     """Each follow-up SLA of the lead: whose, due when, and the steps of its ladder."""
     if not timers:
         return []
     lines = ["follow-up SLA"]
     for t in timers:
         lines.append(
-            f"  {t.started_at:%Y-%m-%d %H:%M}Z  {t.status:<9} owner {t.owner}, "
+            f"  {t.started_at:%Y-%m-%d %H:%M}Z  {t.status:<9} owner {_owner(t.owner, names)}, "
             f"due {t.due_at:%Y-%m-%d %H:%M}Z"
             + (f", touched {t.touched_at:%Y-%m-%d %H:%M}Z" if t.touched_at else "")
         )
         for step in t.steps:
-            moved = f" ({step['owner_from']} -> {step['owner_to']})" if step.get("owner_to") else ""
+            moved = (
+                f" ({owners.named(step['owner_from'], names)} -> "
+                f"{owners.named(step['owner_to'], names)})"
+                if step.get("owner_to")
+                else ""
+            )
             lines.append(f"    {step['at'][:16]}Z  {step['action']}{moved}: {step['reason']}")
     return lines
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from leadsync.rules.decide import Decision, Rules, decide
 from leadsync.rules.lifecycle import StageEntry
-from leadsync.state import db, repo
+from leadsync.state import db, owners, repo
 from leadsync.state.models import Lead
 from leadsync.sync.wiring import Wiring
 
@@ -42,6 +42,7 @@ class Preview:
     candidate: Side = field(default_factory=Side)
     new_tasks: int = 0
     changes: list[tuple[str, str, str, str]] = field(default_factory=list)  # who, from, to, why
+    names: dict[str, str] = field(default_factory=dict)  # owner id -> name, for people
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ def preview(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -
     size = current.config.settings.sync.chunk_size
     with factory() as session:
         ids = repo.all_lead_ids(session)
+        report.names = owners.known(session)
     for start in range(0, len(ids), size):
         with factory() as session:
             leads = repo.leads_by_id(session, ids[start : start + size])
@@ -143,7 +145,8 @@ def lines(report: Preview) -> list[str]:
     if owners:
         out.append(f"  {'owner load':<22}{'now':>8}{'candidate':>11}")
         for o in owners:
-            out.append(f"  {o:<22}{report.current.owners[o]:>8}{report.candidate.owners[o]:>11}")
+            who = report.names.get(o, o)
+            out.append(f"  {who:<22}{report.current.owners[o]:>8}{report.candidate.owners[o]:>11}")
     if report.changes:
         out.append("first leads that would change stage")
         out += [f"  {who}: {a} -> {b} ({why})" for who, a, b, why in report.changes]

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from leadsync.rules.sla import BusinessHours, open_spans
-from leadsync.state import db, funnel, ledger
+from leadsync.state import db, funnel, ledger, owners
 from leadsync.state.ledger import ALL, STAGES, Period, Spread
 
 # Figures a rate is given for: converted of entered, touched of MQLs.
@@ -56,15 +56,21 @@ def build_report(
             ).all()
         )
         recycled = funnel.recycling(session, leads, period, now.date())
+        names = owners.known(session)
     groups = sorted(set(entered) | set(converted) | set(followed), key=_group_order)
     return {
         "generated_at": now.isoformat(),
         "period": _period(period),
         "by": by,
-        "funnel": [_funnel_row(g, entered.get(g, {}), converted.get(g, {})) for g in groups],
-        "follow_up": [_follow_up_row(g, followed[g]) for g in groups if g in followed],
+        "funnel": [
+            _named(_funnel_row(g, entered.get(g, {}), converted.get(g, {})), by, names)
+            for g in groups
+        ],
+        "follow_up": [
+            _named(_follow_up_row(g, followed[g]), by, names) for g in groups if g in followed
+        ],
         "owners": [
-            _owner_row(owner, by_owner[owner], open_now)
+            {**_owner_row(owner, by_owner[owner], open_now), "name": names.get(owner)}
             for owner in sorted(by_owner, key=_group_order)
         ],
         "recycling": {**recycled, "coming_back": _coming_back(recycled["coming_back"])},
@@ -158,6 +164,11 @@ def _period(period: Period) -> dict[str, str | None]:
         "since": period.since.isoformat() if period.since else None,
         "until": period.until.isoformat() if period.until else None,
     }
+
+
+def _named(row: dict[str, Any], by: str | None, names: dict[str, str]) -> dict[str, Any]:
+    """A row by owner gets the owner's name beside the id."""
+    return {**row, "name": names.get(row["group"])} if by == "owner" else row
 
 
 def _funnel_row(

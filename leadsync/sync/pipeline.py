@@ -24,7 +24,7 @@ from leadsync import clock, log
 from leadsync.connectors.base import Page, Source
 from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.mapping.fieldmap import SourceMap
-from leadsync.state import db, outbox, repo
+from leadsync.state import db, outbox, owners, repo
 from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
 from leadsync.sync.ingest import map_page
@@ -329,3 +329,6 @@ class Run:
             repo.close_run(
                 session, self.summary.run_id, self.summary.status, self.summary.as_dict()
             )
+            names = self.wiring.destination.owner_names()
+            if names:
+                owners.remember(session, self.wiring.destination.name, names)

@@ -181,7 +181,7 @@ def test_follow_up_owners_and_recycling(state_url: str) -> None:
     assert owners["A"] == {
         "owner": "A", "mqls": 2, "open_mqls_now": 0, "accepted": 2, "acceptance_rate": 1.0,
         "follow_up_rate": 1.0, "median_hours_to_first_touch": 13.0,
-        "median_business_hours_to_first_touch": None, "sla_breaches": 1,
+        "median_business_hours_to_first_touch": None, "sla_breaches": 1, "name": None,
     }  # fmt: skip
     b = owners["B"]
     assert (b["mqls"], b["open_mqls_now"], b["accepted"], b["sla_breaches"]) == (1, 1, 0, 3)

@@ -117,7 +117,8 @@ def test_a_breach_reassigns_once_however_often_the_sweep_runs(sandbox: Sandbox, 
     runner = CliRunner()
     explained = runner.invoke(main, [*common, "explain", "ada@x.example"]).stdout
     assert "follow-up SLA" in explained
-    assert f"reassigned ({REP} -> {OTHER_REP}): no first touch by {REP}" in explained
+    # the people by name (the emulator's users), the recorded reason as it was written
+    assert f"reassigned (Ann Rep -> Bo Rep): no first touch by {REP}" in explained
     assert "recycled: not followed up" in explained
     status = json.loads(runner.invoke(main, [*common, "status", "--json"]).stdout)
     assert status["sla"]["open"] == 0

@@ -123,6 +123,9 @@ class HubSpotDestination(Destination):
     def active_owners(self) -> frozenset[str]:
         return self.portal_owners.active()
 
+    def owner_names(self) -> dict[str, str]:
+        return dict(self._owners.names) if self._owners is not None else {}
+
     def owner_id(self, owner: str) -> str | None:
         return self.portal_owners.owner_id(owner)
 

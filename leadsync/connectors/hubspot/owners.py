@@ -18,6 +18,7 @@ class PortalOwners:
         self.api = api
         self.id_property = id_property
         self._found: dict[str, tuple[str, bool]] | None = None
+        self.names: dict[str, str] = {}  # owner id -> "First Last" (or the email)
 
     def all(self) -> dict[str, tuple[str, bool]]:
         """Every owner by id and by email (lowercased): (owner id, active)."""
@@ -29,6 +30,11 @@ class PortalOwners:
                     for owner in page.get("results") or []:
                         # An active owner wins over an archived one with the same email.
                         entry = (str(owner["id"]), not archived)
+                        name = " ".join(
+                            str(owner.get(k) or "") for k in ("firstName", "lastName")
+                        ).strip()
+                        if name or owner.get("email"):
+                            self.names.setdefault(str(owner["id"]), name or str(owner["email"]))
                         found.setdefault(str(owner["id"]), entry)
                         if owner.get("email"):
                             found.setdefault(str(owner["email"]).lower(), entry)

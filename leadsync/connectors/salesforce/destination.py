@@ -24,6 +24,7 @@ from leadsync.connectors.salesforce.errors import CONVERTED, classify
 from leadsync.connectors.salesforce.people import (
     OrgPeople,
     duplicates_found,
+    new_people,
     soql_text,
 )
 from leadsync.connectors.salesforce.schema import parse_describe
@@ -48,6 +49,7 @@ class SalesforceDestination(Destination):
     _client: Salesforce | None = None
     _contact_writable: frozenset[str] | None = None
     _people: OrgPeople | None = None
+    _owner_names: dict[str, str] = {}  # replaced whole by active_owners, never mutated
 
     @property
     def external_id_field(self) -> str:
@@ -128,7 +130,7 @@ class SalesforceDestination(Destination):
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)
         contacts = {i: str(cid) for i, cid in enumerate(ids) if cid and cid.startswith("003")}
-        people = _new_people(records, ids, self.email_field)
+        people = new_people(records, ids, self.email_field)
         attached_now: set[int] = set()
         if self.config.attach_to_contacts:
             attached = self.people.contacts_by_email(people, bulk=bulk)
@@ -376,21 +378,14 @@ class SalesforceDestination(Destination):
         return not owner.startswith("00G")
 
     def active_owners(self) -> frozenset[str]:
-        """Active users and queues: the owners Salesforce accepts on a Lead."""
+        """Active users and queues: the owners Salesforce accepts on a Lead (their names
+        in the same answers, for ``owner_names``)."""
         with classified(classify):
-            users = self.client.query_all("SELECT Id FROM User WHERE IsActive = true")
-            queues = self.client.query_all("SELECT Id FROM Group WHERE Type = 'Queue'")
-        return frozenset(r["Id"] for r in [*users["records"], *queues["records"]])
+            users = self.client.query_all("SELECT Id, Name FROM User WHERE IsActive = true")
+            queues = self.client.query_all("SELECT Id, Name FROM Group WHERE Type = 'Queue'")
+        found = [*users["records"], *queues["records"]]
+        self._owner_names = {r["Id"]: r["Name"] for r in found if r.get("Name")}
+        return frozenset(r["Id"] for r in found)
 
-
-def _new_people(
-    records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], email_field: str | None
-) -> dict[int, str]:
-    """The records with no CRM record yet, by their email."""
-    if email_field is None:
-        return {}
-    return {
-        i: str(r[email_field])
-        for i, r in enumerate(records)
-        if ids[i] is None and r.get(email_field)
-    }
+    def owner_names(self) -> dict[str, str]:
+        return dict(self._owner_names)

@@ -276,3 +276,16 @@ def matched(duplicate_result: Mapping[str, Any] | None) -> tuple[str, ...]:
 def soql_text(value: str) -> str:
     """A SOQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def new_people(
+    records: Sequence[Mapping[str, Any]], ids: Sequence[str | None], email_field: str | None
+) -> dict[int, str]:
+    """The records with no CRM record yet, by their email."""
+    if email_field is None:
+        return {}
+    return {
+        i: str(r[email_field])
+        for i, r in enumerate(records)
+        if ids[i] is None and r.get(email_field)
+    }
