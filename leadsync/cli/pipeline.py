@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -194,9 +194,19 @@ def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_j
                     summary = run.execute()
                 except (Interrupted, KeyboardInterrupt):
                     summary = run.summary  # recorded as stopped; reported below
+            names = _owner_names(engine, wiring)
         finally:
             wiring.close()
-    report(summary, as_json)
+    report(summary, as_json, names)
+
+
+def _owner_names(engine: Any, wiring: Any) -> dict[str, str]:
+    """The owners' names the state db keeps and the ones this run learned (a dry run
+    keeps none): the table names people."""
+    from leadsync.state import db, owners
+
+    with db.session_factory(engine)() as session:
+        return {**owners.known(session), **wiring.destination.owner_names()}
 
 
 @click.command("reconcile")

@@ -106,15 +106,15 @@ def progress(wanted: bool) -> Iterator[Callable[[int, int], None] | None]:
             click.echo(err=True)
 
 
-def report(summary: RunSummary, as_json: bool) -> None:
+def report(summary: RunSummary, as_json: bool, names: dict[str, str] | None = None) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
     else:
-        table(summary)
+        table(summary, names or {})
     sys.exit(summary.exit_code)
 
 
-def table(s: RunSummary) -> None:
+def table(s: RunSummary, names: dict[str, str] | None = None) -> None:
     title = "dry run (nothing written)" if s.dry_run else "sync"
     click.secho(f"{title} {s.run_id}: {s.status} in {s.duration_s:.2f}s", bold=True)
     rows: list[tuple[str, Any]] = [(k, getattr(s, k)) for k in COUNT_KEYS]
@@ -134,7 +134,7 @@ def table(s: RunSummary) -> None:
     if s.dry_run and s.tasks_by_owner:
         click.secho("follow-up tasks each owner would get", bold=True)
         for owner, n in sorted(s.tasks_by_owner.items(), key=lambda kv: -kv[1]):
-            click.echo(f"  {n:>8}  {owner}")
+            click.echo(f"  {n:>8}  {(names or {}).get(owner, owner)}")
     if s.dry_run and s.changes:
         click.secho("first changes", bold=True)
         for change in s.changes:

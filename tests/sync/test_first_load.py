@@ -4,6 +4,7 @@ and a dry run that says who would get how many tasks before it happens."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -30,6 +31,7 @@ def test_a_dry_run_says_how_many_tasks_each_owner_would_get(tmp_path: Path, sand
     planned = json.loads(dry.stdout)
     text = CliRunner().invoke(main, [*args, "sync", "--dry-run"]).stdout
     assert "follow-up tasks each owner would get" in text
+    assert re.search(r"\n +\d+  Cy Rep\n", text), text  # the owner by name, not id
 
     done = cli_sync(p)
 
