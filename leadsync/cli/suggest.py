@@ -66,8 +66,8 @@ def scoring_command(
     """
     from leadsync.mapping.fieldmap import lead_fields
     from leadsync.ops.suggest import as_toml, load_examples, suggest
-    from leadsync.rules.scoring import compile_scoring
     from leadsync.state import db
+    from leadsync.sync.wiring import wire
 
     with leadsync_errors():
         config = state.load(secrets=False)
@@ -80,15 +80,9 @@ def scoring_command(
                 f"--exclude/[suggest] exclude: no lead field {', '.join(map(repr, unknown))} "
                 f"(the lead's fields: {', '.join(sorted(fields))})"
             )
-        current = None
-        if settings.scoring is not None:
-            current = compile_scoring(
-                [r.model_dump() for r in settings.scoring.rules],
-                fields,
-                half_life_days=settings.scoring.half_life_days,
-                fit_cap=settings.scoring.fit_cap,
-                behaviour_cap=settings.scoring.behaviour_cap,
-            )
+        wiring = wire(config)  # the config's own [scoring], compiled as a sync compiles it
+        current = wiring.rules.scoring
+        wiring.close()
         goal = outcome or settings.suggest.outcome
         engine = db.make_engine(config.state_url, must_exist=True)
         try:

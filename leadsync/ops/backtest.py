@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from leadsync.ops.preview import stored_leads
 from leadsync.ops.report import rate
 from leadsync.rules.decide import Rules, decide
-from leadsync.state import db, repo
+from leadsync.state import db
 from leadsync.state.models import Lead
 from leadsync.state.owners import known as known_owners
 from leadsync.sync.wiring import Wiring
@@ -90,29 +91,19 @@ class Backtest:
 def backtest(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -> Backtest:
     """Every stored lead, replayed with both rule sets against its recorded outcome."""
     out = Backtest()
-    factory = db.session_factory(engine)
-    size = current.config.settings.sync.chunk_size
-    with factory() as session:
-        ids = repo.all_lead_ids(session)
+    with db.session_factory(engine)() as session:
         out.names = known_owners(session)
-    for start in range(0, len(ids), size):
-        with factory() as session:
-            leads = repo.leads_by_id(session, ids[start : start + size])
-            events = repo.events_of_leads(session, leads)
-            history = repo.stage_history(session, leads)
-            for lead_id in sorted(leads):
-                lead = leads[lead_id]
-                stages = {h.stage for h in history.get(lead_id, [])}
-                values = [repo.event_values(e) for e in events.get(lead_id, [])]
-                out.leads += 1
-                out.accepted += bool(stages & ACCEPTED)
-                out.converted += "sql" in stages
-                if "mql" in stages:
-                    out.recorded.count(stages, lead.owner)
-                for rules, side in ((current.rules, out.current), (candidate.rules, out.candidate)):
-                    qualified, owner = first_qualified(rules, lead, values, now, side)
-                    if qualified:
-                        side.count(stages, owner)
+    for stored in stored_leads(engine, current.config.settings.sync.chunk_size):
+        lead, stages = stored.lead, {h.stage for h in stored.history}
+        out.leads += 1
+        out.accepted += bool(stages & ACCEPTED)
+        out.converted += "sql" in stages
+        if "mql" in stages:
+            out.recorded.count(stages, lead.owner)
+        for rules, side in ((current.rules, out.current), (candidate.rules, out.candidate)):
+            qualified, owner = first_qualified(rules, lead, stored.events, now, side)
+            if qualified:
+                side.count(stages, owner)
     return out
 
 

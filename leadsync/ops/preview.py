@@ -12,6 +12,7 @@ the candidate's reason.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,29 +67,48 @@ class Preview:
         }
 
 
-def preview(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -> Preview:
-    report = Preview()
+@dataclass(frozen=True)
+class Stored:
+    """A stored lead as the rules read it: its row, its events, its stage history."""
+
+    lead: Lead
+    events: list[dict[str, Any]]
+    history: list[StageEntry]
+
+
+def stored_leads(engine: Engine, page: int) -> Iterator[Stored]:
+    """Every lead of the state db in id order, a page of ``page`` leads a session: what
+    `preview`, its backtest and `suggest` replay."""
     factory = db.session_factory(engine)
-    size = current.config.settings.sync.chunk_size
     with factory() as session:
         ids = repo.all_lead_ids(session)
-        report.names = owners.known(session)
-    for start in range(0, len(ids), size):
+    for start in range(0, len(ids), page):
         with factory() as session:
-            leads = repo.leads_by_id(session, ids[start : start + size])
+            leads = repo.leads_by_id(session, ids[start : start + page])
             events = repo.events_of_leads(session, leads)
             history = repo.stage_history(session, leads)
-            for lead_id, lead in leads.items():
-                values = [repo.event_values(e) for e in events.get(lead_id, [])]
-                # Replayed on top of its history, as a sync decides: never moved back.
-                past = [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])]
-                before = _replay(current.rules, lead, values, past, now, report.current)
-                after = _replay(candidate.rules, lead, values, past, now, report.candidate)
-                report.leads += 1
-                if after[0] == "mql" and before[0] != "mql" and candidate.tasks is not None:
-                    report.new_tasks += 1
-                if before[0] != after[0] and len(report.changes) < MAX_SHOWN:
-                    report.changes.append((lead.email or lead.key, before[0], after[0], after[1]))
+            for lead_id in sorted(leads):
+                yield Stored(
+                    leads[lead_id],
+                    [repo.event_values(e) for e in events.get(lead_id, [])],
+                    [StageEntry(h.stage, h.at, h.reason) for h in history.get(lead_id, [])],
+                )
+
+
+def preview(current: Wiring, candidate: Wiring, engine: Engine, now: datetime) -> Preview:
+    report = Preview()
+    with db.session_factory(engine)() as session:
+        report.names = owners.known(session)
+    for stored in stored_leads(engine, current.config.settings.sync.chunk_size):
+        lead, values, past = stored.lead, stored.events, stored.history
+        # Replayed on top of its history, as a sync decides: never moved back.
+        before = _replay(current.rules, lead, values, past, now, report.current)
+        after = _replay(candidate.rules, lead, values, past, now, report.candidate)
+        report.leads += 1
+        if after[0] == "mql" and before[0] != "mql" and candidate.tasks is not None:
+            report.new_tasks += 1
+        if before[0] != after[0] and len(report.changes) < MAX_SHOWN:
+            report.changes.append((lead.email or lead.key, before[0], after[0], after[1]))
     return report
 
 

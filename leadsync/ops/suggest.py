@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from leadsync.errors import ConfigError
+from leadsync.ops.preview import stored_leads
 from leadsync.ops.report import roc_auc
 from leadsync.rules.scoring import Scoring, compile_scoring, score
-from leadsync.state import db, repo
 
 POINTS_PER_LOG_ODDS = 10
 # A rule worth a point moves few leads past another: X Education's held-out AUC is 0.891
@@ -72,20 +72,19 @@ def load_examples(engine: Engine, outcome: str, page: int = 5000) -> list[Exampl
     """Every stored lead, oldest first: its values, its events as rules read them, and
     whether its history reached ``outcome`` (``sql``; ``sal``: SAL or SQL)."""
     goals = {"sql"} if outcome == "sql" else {"sal", "sql"}
-    factory = db.session_factory(engine)
-    with factory() as session:
-        ids = repo.all_lead_ids(session)
-    out = []
-    for start in range(0, len(ids), page):
-        with factory() as session:
-            leads = repo.leads_by_id(session, ids[start : start + page])
-            events = repo.events_of_leads(session, leads)
-            history = repo.stage_history(session, leads)
-            for lead_id, lead in sorted(leads.items(), key=lambda kv: (kv[1].created_at, kv[0])):
-                reached = any(h.stage in goals for h in history.get(lead_id, []))
-                values = [repo.event_values(e) for e in events.get(lead_id, [])]
-                out.append(Example(lead.key, lead.values, values, reached))
-    return out
+    out = [
+        (
+            (s.lead.created_at, s.lead.id),
+            Example(
+                s.lead.key,
+                s.lead.values,
+                s.events,
+                any(h.stage in goals for h in s.history),
+            ),
+        )
+        for s in stored_leads(engine, page)
+    ]
+    return [example for _, example in sorted(out, key=lambda pair: pair[0])]
 
 
 def split(
