@@ -22,8 +22,16 @@ from leadsync.errors import ConfigError
 FORMATS = ("table", "json", "csv")
 
 
-def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def period_options(
+    formats: tuple[str, ...] = FORMATS,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--since, --until, --format and --out, as both reports take them."""
+    return partial(_with_period_options, formats)
+
+
+def _with_period_options(
+    formats: tuple[str, ...], command: Callable[..., Any]
+) -> Callable[..., Any]:
     for option in reversed(
         [
             click.option(
@@ -37,10 +45,11 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--format",
                 "fmt",
-                type=click.Choice(FORMATS),
+                type=click.Choice(formats),
                 default="table",
                 show_default=True,
-                help="csv: one figure a row (section, group, figure, value).",
+                help="csv: one figure a row (section, group, figure, value)"
+                + ("; html: one self-contained page with charts." if "html" in formats else "."),
             ),
             click.option(
                 "--out",
@@ -54,7 +63,7 @@ def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group("report", invoke_without_command=True)
-@period_options
+@period_options((*FORMATS, "html"))
 @click.option(
     "--by",
     type=click.Choice(["source", "campaign", "owner", "week"]),
@@ -92,12 +101,39 @@ def report_group(
     from leadsync.ops.report import build_report
 
     hours = _business_hours(ctx.obj)
+    if fmt == "html":
+        page = _built(ctx.obj, since, until, partial(_html_page, hours=hours, state=ctx.obj))
+        _write(page, "json", out, as_tables, as_csv, text=page["html"])
+        return
     built = _built(ctx.obj, since, until, partial(build_report, by=by, hours=hours))
     _write(built, fmt, out, as_tables, as_csv)
 
 
+def _html_page(
+    engine: Any, now: datetime, period: Any, *, hours: Any, state: State
+) -> dict[str, Any]:
+    """The HTML report: the period's report, the same by week, the scoring, and the plan
+    when the config has targets."""
+    from leadsync.cli.report_html import as_html
+    from leadsync.ops.plan import build_plan
+    from leadsync.ops.report import build_report, build_scoring
+
+    planning = None
+    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
+    if named or state.config_path.exists():
+        planning = state.load(secrets=False).settings.planning
+    return {
+        "html": as_html(
+            build_report(engine, now, period, hours=hours),
+            build_report(engine, now, period, by="week"),
+            build_scoring(engine, now, period),
+            build_plan(engine, now, planning) if planning is not None else None,
+        )
+    }
+
+
 @report_group.command("scoring")
-@period_options
+@period_options()
 @click.option(
     "--outcome",
     type=click.Choice(["sql", "sal"]),
@@ -213,9 +249,12 @@ def _write(
     out: Path | None,
     tables: Callable[[dict[str, Any]], str],
     rows: Callable[[dict[str, Any]], str],
+    text: str | None = None,
 ) -> None:
-    """The report in its format, on the terminal or in ``out``."""
-    if fmt == "json":
+    """The report in its format (or ``text`` as it is), on the terminal or in ``out``."""
+    if text is not None:
+        pass
+    elif fmt == "json":
         text = json.dumps(built, indent=2) + "\n"
     else:
         text = rows(built) if fmt == "csv" else tables(built)

@@ -386,3 +386,30 @@ def test_the_command_counts_business_hours_of_the_configs_sla(
     config.write_text(fixture.read_text() + sla.replace("Europe/Berlin", "Europe/Bern"))
     wrong = CliRunner().invoke(main, args, env=env)
     assert wrong.exit_code == 1 and "Europe/Bern" in wrong.output
+
+
+def test_the_html_report_is_one_page_with_its_charts(state_url: str, tmp_path: Path) -> None:
+    """`report --format html` writes one self-contained page (no script, no request out):
+    the funnel, MQL to SAL by week, first touch by owner, the plan and the calibration,
+    each chart followed by the table of its numbers."""
+    config = tmp_path / "config.toml"
+    fixture = Path(__file__).parents[1] / "fixtures" / "xeducation.toml"
+    config.write_text(fixture.read_text() + '\n[[planning.targets]]\nperiod = "2026-12"\nmql = 6\n')
+    page = tmp_path / "report.html"
+    args = ["--config", str(config), "--state-url", state_url, "report", "--format", "html"]
+    period = ["--since", "2026-11-01", "--until", "2026-12-01", "--out", str(page)]
+    result = CliRunner().invoke(main, [*args, *period], env={"LEADSYNC_NOW": NOW.isoformat()})
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    titles = re.findall(r"<h2>([^<]+)</h2>", html)
+    assert titles == [
+        "Funnel: leads entering each stage",
+        "MQL to SAL by week (the week of the MQL)",
+        "Time to first touch: median hours, by owner",
+        "Plan against actual",
+        "Score calibration: the outcome's rate by score band",
+    ]
+    assert html.count("<svg") == 5 and "<script" not in html and "http" not in html
+    assert "<td>mql to sal</td><td>4</td><td>2</td><td>50.0%</td><td>1.5</td>" in html
+    assert "<td>2026-11-09</td><td>2</td><td>0</td><td>0.0%</td>" in html
+    assert "<td>MQL</td><td>6</td><td>0</td>" in html  # December's plan, nothing yet
