@@ -297,3 +297,19 @@ def test_check_finds_a_routing_owner_who_left(tmp_path: Path, sandbox: Sandbox):
         "in the CRM (unknown, inactive or archived)"
     ) in result.stdout
     assert "1 problem(s) found" in result.stdout  # the example is otherwise valid
+
+
+def test_the_progress_line_counts_reading_then_each_kind_apart(capsys) -> None:
+    """On a terminal the run says what it has read, mapped and planned, then what it has
+    written of each kind against what was pending: leads, tasks and nurture apart."""
+    from leadsync.cli.render import Progress
+
+    line = Progress()
+    line.read("web_forms", 5000)
+    assert "reading web_forms: 5,000 records mapped and planned" in capsys.readouterr().err
+    pending = {"upsert": 481, "task": 52, "task_mark": 0, "nurture": 256}
+    line.push("upsert", 200, pending)
+    line.push("upsert", 281, pending)
+    line.push("task", 52, pending)
+    shown = capsys.readouterr().err.split("\r")[-1].strip()
+    assert shown == "pushing leads 481/481, tasks 52/52, nurture 0/256"

@@ -181,13 +181,14 @@ def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_j
     with leadsync_errors(as_json=as_json):
         engine, wiring = ready_to_write(state)
         try:
-            with stop_on_signals(), progress(not as_json) as on_push:
+            with stop_on_signals(), progress(not as_json) as line:
                 run = Run(
                     wiring,
                     engine,
                     dry_run=dry_run,
                     only_source=source,
-                    on_push=on_push,
+                    on_push=line.push if line else None,
+                    on_read=line.read if line else None,
                     no_handoff=no_handoff,
                 )
                 try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -83,26 +83,50 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+class Progress:
+    """What a run has done so far, on one line of a terminal: the records read, mapped and
+    planned, then the ops written, each kind against those pending (leads, tasks,
+    nurture apart)."""
+
+    KINDS = {
+        "upsert": "leads",
+        "task": "tasks",
+        "task_mark": "tasks set aside",
+        "nurture": "nurture",
+    }
+
+    def __init__(self) -> None:
+        self.written: dict[str, int] = {}
+        self.shown = False
+
+    def read(self, source: str, records: int) -> None:
+        self._line(f"reading {source}: {records:,} records mapped and planned")
+
+    def push(self, kind: str, done: int, pending: Mapping[str, int]) -> None:
+        self.written[kind] = self.written.get(kind, 0) + done
+        parts = [
+            f"{self.KINDS.get(k, k)} {self.written.get(k, 0):,}/{n:,}"
+            for k, n in pending.items()
+            if n
+        ]
+        self._line("pushing " + ", ".join(parts))
+
+    def _line(self, text: str) -> None:
+        click.echo(f"\r{text:<78}", nl=False, err=True)
+        self.shown = True
+
+
 @contextmanager
-def progress(wanted: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar of the records pushed to the CRM, on a terminal only."""
+def progress(wanted: bool) -> Iterator[Progress | None]:
+    """A progress line of the run's steps, on a terminal only."""
     if not (wanted and sys.stderr.isatty()):
         yield None
         return
-    done = 0
-
-    def advance(n: int, total: int) -> None:
-        nonlocal done
-        done += n
-        width = 30
-        filled = int(width * done / total) if total else width
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(f"\rpushing [{bar}] {done:,}/{total:,} records", nl=False, err=True)
-
+    line = Progress()
     try:
-        yield advance
+        yield line
     finally:
-        if done:
+        if line.shown:
             click.echo(err=True)
 
 

@@ -68,10 +68,8 @@ def demo(
         with leadsync_errors():
             code = serve_demo(workdir, crm, listen, click.echo)
         raise SystemExit(code)
-    with leadsync_errors(), progress(not as_json) as on_push:
-        summary = run_demo(
-            workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, on_push=on_push
-        )
+    with leadsync_errors(), progress(not as_json) as line:
+        summary = run_demo(workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, progress=line)
     if not as_json:
         click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
     report(summary, as_json)

@@ -8,7 +8,7 @@ a second run finds the first one's state and writes nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path
@@ -87,8 +87,9 @@ def run_demo(
     crm: str = "salesforce",
     sandbox_url: str | None = None,
     faults: str | None = None,
-    on_push: Callable[[int, int], None] | None = None,
+    progress: Any = None,
 ) -> RunSummary:
+    """The demo's one sync; ``progress`` (cli.render.Progress) watches it on a terminal."""
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = nullcontext(sandbox_url) if sandbox_url else emulator(workdir, faults, crm)
     with ctx as url:
@@ -98,7 +99,8 @@ def run_demo(
         db.upgrade(engine)
         wiring = wire(config)
         try:
-            return Run(wiring, engine, on_push=on_push).execute()
+            watch = {"on_push": progress.push, "on_read": progress.read} if progress else {}
+            return Run(wiring, engine, **watch).execute()
         finally:
             wiring.close()
             engine.dispose()

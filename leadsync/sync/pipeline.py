@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -61,7 +61,8 @@ class Run:
         dry_run: bool = False,
         only_source: str | None = None,
         push: bool = True,
-        on_push: Callable[[int, int], None] | None = None,
+        on_push: Callable[[str, int, Mapping[str, int]], None] | None = None,
+        on_read: Callable[[str, int], None] | None = None,
         now: datetime | None = None,
         no_handoff: bool = False,
         read_sources: bool = True,
@@ -79,7 +80,10 @@ class Run:
         self.only_source = only_source
         self.push = push  # False: plan into the outbox and stop (the next run pushes)
         self._dry_session: Session | None = None
+        # Watchers (a terminal's progress): records read, mapped and planned so far, by
+        # source; ops written so far, by kind, against those pending at the push's start.
         self.on_push = on_push
+        self.on_read = on_read
         # What a run does (the service runs the steps as separate jobs): the sources, what
         # sales did in the CRM, the recycled leads whose day has come; then the push.
         self.read_sources = read_sources
@@ -190,12 +194,15 @@ class Run:
             if remap:
                 logger.info("sync.source.remap", source=name, resumed=not changed_map)
             position = None if changed_map else stored.get("position")
-            last = None
+            last, read = None, 0
             for page in source.read(position, self.policy.chunk_size):
                 with self._transaction() as session:
                     self._page(session, name, smap, page, remap=remap)
                     last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
                     repo.save_cursor(session, name, last)
+                read += len(page.records)
+                if self.on_read is not None:
+                    self.on_read(name, read)
                 self._stop_if_asked()
             if remap and last is not None:
                 with self._transaction() as session:
@@ -307,9 +314,9 @@ class Run:
     def _push(self) -> None:
         # What is written is counted in the run's summary as it goes: a push that stops
         # half-way still reports what it wrote.
-        def on_batch(done: int, total: int) -> None:
+        def on_batch(kind: str, done: int, pending: Mapping[str, int]) -> None:
             if self.on_push is not None:
-                self.on_push(done, total)
+                self.on_push(kind, done, pending)
             self._stop_if_asked()
 
         push(self.factory, self.wiring.destination, self.policy, self.summary, on_batch=on_batch)

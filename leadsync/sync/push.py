@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -54,7 +54,7 @@ def push(
     policy: SyncSection,
     stats: RunSummary,
     *,
-    on_batch: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[str, int, Mapping[str, int]], None] | None = None,
 ) -> RunSummary:
     """Drain the destination's pending ops, leads before the tasks that name them; raise
     only when the run must stop. ``stats`` (given by the caller) holds what was done even
@@ -78,10 +78,24 @@ def push(
             stats,
             deadline,
             run_id,
-            lambda finished: on_batch(finished, total) if on_batch else None,
+            _watching(on_batch, kind, pending),
             bulk=bulk and kind == "upsert",
         )
     return stats
+
+
+def _watching(
+    on_batch: Callable[[str, int, Mapping[str, int]], None] | None,
+    kind: str,
+    pending: Mapping[str, int],
+) -> Callable[[int], None]:
+    """What each drained batch of ``kind`` tells the watcher, if one watches."""
+
+    def tell(finished: int) -> None:
+        if on_batch is not None:
+            on_batch(kind, finished, pending)
+
+    return tell
 
 
 # Leads first: a task can only name a lead the CRM already holds; a task handed on is set
