@@ -169,6 +169,9 @@ class TasksSection(Section):
     # A lead entering MQL whose latest activity is older than this gets no task (a first
     # load of history must not flood the reps); None: every MQL gets one.
     max_age_days: float | None = Field(None, gt=0)
+    # The task's description: a template over the lead's fields and the insight's parts
+    # ($why, $score_line, $what_counts, $latest_activity, $came_from); None: all of them.
+    description: str | None = None
 
 
 NurtureStage = Literal["inquiry", "lead", "recycled"]

@@ -84,6 +84,7 @@ class TaskSpec:
     # A lead whose latest activity is older than this is history, not a hand-off: it is
     # scored, staged and routed, but no rep gets a task for it (a first load, a backfill).
     max_age_days: float | None = None
+    description: str | None = None  # a template over the insight's parts; None: all of them
 
 
 def is_history(
@@ -128,9 +129,14 @@ def follow_up(
         "due": due.date().isoformat(),
         "due_at": iso_utc(due, "seconds"),
         "priority": "high" if high else "normal",
-        "description": insight(lead, decision, events, entry),
+        "description": insight(lead, decision, events, entry, spec.description),
         "owner": owner,
     }
+
+
+# The parts of a task's description, in the default's order: a [tasks] description
+# template names them ($why, $what_counts...) beside the lead's own fields.
+INSIGHT_PARTS = ("why", "score_line", "what_counts", "latest_activity", "came_from")
 
 
 def insight(
@@ -138,41 +144,58 @@ def insight(
     decision: Decision,
     events: Sequence[Mapping[str, Any]],
     entry: StageEntry,
+    template: str | None = None,
 ) -> str:
+    """The description a rep reads: why now, the score, what counts most, the latest
+    activity and where the lead came from; laid out by ``template`` when the admin
+    wrote one (a line left empty by an empty part is dropped)."""
+    parts = insight_parts(lead, decision, events, entry)
+    if template is None:
+        return "\n".join(parts[name] for name in INSIGHT_PARTS if parts[name])
+    values = {k: _human(v) for k, v in lead.items() if v is not None} | parts
+    lines = []
+    for line in template.splitlines():
+        filled = Template(line).safe_substitute(_Blank(values))
+        if filled.strip() or not line.strip():
+            lines.append(filled.rstrip())
+    return "\n".join(lines).strip()
+
+
+def insight_parts(
+    lead: Mapping[str, Any],
+    decision: Decision,
+    events: Sequence[Mapping[str, Any]],
+    entry: StageEntry,
+) -> dict[str, str]:
+    """Each part of the insight as text ("" when there is nothing to say)."""
     s = decision.score
-    lines = [
-        f"Why now: {entry.reason}.",
-        f"Score {s.total:g}: fit {s.fit:g}, behaviour {s.behaviour:g}.",
-    ]
+    counts = []
     reasons = sorted((c for c in s.breakdown if c.points), key=lambda c: -abs(c.points))
-    if reasons:
-        lines.append("What counts most:")
-        for c in reasons[:MAX_REASONS]:
-            when = (
-                f" ({c.event.get('type')}, {str(c.event.get('at') or '')[:10]})" if c.event else ""
-            )
-            lines.append(f"  {c.points:+g}  {c.rule}{when}")
-    moments = sorted((e for e in events if e.get("at")), key=lambda e: str(e["at"]), reverse=True)[
-        :MAX_MOMENTS
-    ]
-    if moments:
-        lines.append("Latest activity:")
-        for e in moments:
-            details = ", ".join(
-                f"{k}={v}"
-                for k, v in sorted(e.items())
-                if k not in ("type", "at") and v not in (None, "")
-            )
-            lines.append(
-                f"  {str(e['at'])[:16].replace('T', ' ')}  {e['type']}"
-                + (f" ({details})" if details else "")
-            )
+    for c in reasons[:MAX_REASONS]:
+        when = f" ({c.event.get('type')}, {str(c.event.get('at') or '')[:10]})" if c.event else ""
+        counts.append(f"  {c.points:+g}  {c.rule}{when}")
+    moments = sorted((e for e in events if e.get("at")), key=lambda e: str(e["at"]), reverse=True)
+    activity = []
+    for e in moments[:MAX_MOMENTS]:
+        details = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(e.items())
+            if k not in ("type", "at") and v not in (None, "")
+        )
+        activity.append(
+            f"  {str(e['at'])[:16].replace('T', ' ')}  {e['type']}"
+            + (f" ({details})" if details else "")
+        )
     origin = [
         f"{k.replace('_', ' ')}: {lead[k]}" for k in ("lead_source", "campaign") if lead.get(k)
     ]
-    if origin:
-        lines.append("Came from: " + "; ".join(origin) + ".")
-    return "\n".join(lines)
+    return {
+        "why": f"Why now: {entry.reason}.",
+        "score_line": f"Score {s.total:g}: fit {s.fit:g}, behaviour {s.behaviour:g}.",
+        "what_counts": "\n".join(["What counts most:", *counts]) if counts else "",
+        "latest_activity": "\n".join(["Latest activity:", *activity]) if activity else "",
+        "came_from": "Came from: " + "; ".join(origin) + "." if origin else "",
+    }
 
 
 def subject(template: str, values: Mapping[str, Any]) -> str:

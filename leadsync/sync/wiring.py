@@ -232,7 +232,11 @@ def _handoff(
     tasks = None
     if s.tasks is not None:
         tasks = TaskSpec(
-            s.tasks.subject, s.tasks.due_in_hours, s.tasks.high_priority_score, s.tasks.max_age_days
+            s.tasks.subject,
+            s.tasks.due_in_hours,
+            s.tasks.high_priority_score,
+            s.tasks.max_age_days,
+            s.tasks.description,
         )
     nurture = None
     if s.nurture is not None:

@@ -159,3 +159,26 @@ def test_nurture(stages, email, nurtured, actions):
     assert [op["action"] for op in ops] == actions
     for op in ops:
         assert op["member"] == "701C:k1" and op["key"].startswith(f"nurture:701C:k1:{op['action']}")
+
+
+def test_the_insight_follows_the_admins_template():
+    """[tasks] description lays the insight out: the lead's fields and the parts by name;
+    a line only an empty part was on is dropped; without a template, every part in order."""
+    lead = {"first_name": "Ann", "company": "Acme", "lead_source": "Webinar", "visits": 3.0}
+    score = Score(40.0, 30.0)
+    decision = Decision(score=score, entries=[MQL])
+    template = "Hi $first_name of $company ($visits visits).\n$why\n\n$latest_activity\n$came_from"
+    spec = TaskSpec("Call $first_name", description=template)
+    task = follow_up(spec, lead, decision, [], MQL, "005ANN", "k1")
+    assert task["description"] == (
+        "Hi Ann of Acme (3 visits).\n"
+        "Why now: score 70 reached the MQL threshold (total >= 60).\n"
+        "\n"
+        "Came from: lead source: Webinar."
+    )
+    default = follow_up(TaskSpec("Call $first_name"), lead, decision, [], MQL, "005ANN", "k1")
+    assert default["description"].splitlines() == [
+        "Why now: score 70 reached the MQL threshold (total >= 60).",
+        "Score 70: fit 40, behaviour 30.",
+        "Came from: lead source: Webinar.",
+    ]

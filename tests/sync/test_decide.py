@@ -320,6 +320,7 @@ def test_an_mql_gets_one_follow_up_task_with_the_insight(tasked: Project, sandbo
         "High",
         "Not Started",
     )
+    assert (task["ReminderDateTime"], task["IsReminderSet"]) == ("2026-11-24T12:00:00Z", True)
     assert task["LeadSync_Key__c"] == f"task:{ann['LeadSync_Id__c']}:mql:2026-11-23T12:00:00+00:00"
     description = task["Description"]
     assert description.startswith(

@@ -40,6 +40,13 @@ class Activities:
                 self.config.task_key_field: task["key"],
                 "Subject": task["subject"],
                 "ActivityDate": task["due"],
+                # A Task's due date has no time; its reminder does: the rep is told when
+                # the follow-up falls due, to the minute.
+                **(
+                    {"ReminderDateTime": task["due_at"], "IsReminderSet": True}
+                    if task.get("due_at")
+                    else {}
+                ),
                 "Priority": "High" if task["priority"] == "high" else "Normal",
                 "Status": "Not Started",
                 "Description": task["description"],

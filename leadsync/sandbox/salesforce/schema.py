@@ -190,6 +190,8 @@ TASK_FIELDS: list[dict[str, Any]] = [
     _f("Id", "id", "Activity ID", 18, **_SYSTEM),
     _f("Subject", "combobox", "Subject", 255),
     _f("ActivityDate", "date", "Due Date Only", 0),
+    _f("ReminderDateTime", "datetime", "Reminder Date/Time", 0),
+    _f("IsReminderSet", "boolean", "Reminder Set", 0, nillable=False, defaultedOnCreate=True),
     _f(
         "Status",
         "picklist",
