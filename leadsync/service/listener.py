@@ -1,4 +1,5 @@
-"""The HTTP side of `leadsync run`: the forms inbox, health and metrics (WSGI).
+"""The HTTP side of `leadsync run`: the forms inbox, health, metrics (WSGI), and the
+admin pages under ``/admin`` (``service.admin``).
 
 ``POST /forms/<source>`` checks the sender's signature against the raw body, stores
 the submission and commits, then answers: 202 stored (its run is woken), 200 the
@@ -26,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 from leadsync import clock, log
 from leadsync.connectors.webhook import WebhookSource
 from leadsync.connectors.webhook.formats import Refused, Submission, accept
+from leadsync.service.admin import Admin
 from leadsync.service.jobs import Jobs
 from leadsync.service.metrics import Metrics
 from leadsync.state import db, inbox
@@ -55,6 +57,7 @@ class Listener:
         self.wake = wake
         self.stopping = stopping
         self.ready_interval = wiring.config.settings.service.ready_interval_seconds
+        self.admin = Admin(wiring, engine)
         self.routes = Map(
             [
                 Rule("/healthz", endpoint="healthz", methods=["GET"]),
@@ -66,6 +69,13 @@ class Listener:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        if request.path == "/admin" or request.path.startswith("/admin/"):
+            try:
+                return self.admin(request)(environ, start_response)
+            except Exception:  # a bug: logged with its traceback, a page that says so
+                logger.exception("service.admin.crashed", path=request.path)
+                page = Response("internal error; see the service's log", 500)
+                return page(environ, start_response)
         try:
             endpoint, args = self.routes.bind_to_environ(environ).match()
             response = getattr(self, endpoint)(request, **args)
