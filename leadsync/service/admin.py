@@ -2,7 +2,7 @@
 
 One overview (health and the job schedule with last runs, the funnel of the last 30
 days, the dead letters by reason with retry and discard, the latest quarantined
-records) and a lead's page (what `leadsync explain` says), found by email, CRM id or
+records with discard) and a lead's page (what `leadsync explain` says), found by email, CRM id or
 source id. The pages ask for the token in ``LEADSYNC_ADMIN_TOKEN`` (no token set: no
 pages); the session is a signed cookie (HttpOnly, SameSite=Strict, path /admin), every
 action is a POST carrying the session's CSRF token, and nothing personal is ever in a
@@ -30,6 +30,7 @@ from leadsync.ops.explain import explain, find_lead
 from leadsync.ops.report import build_report
 from leadsync.state import db, jobs, outbox, owners, repo
 from leadsync.state.ledger import Period
+from leadsync.state.models import Quarantine
 from leadsync.sync.wiring import Wiring
 
 TOKEN_ENV = "LEADSYNC_ADMIN_TOKEN"
@@ -68,6 +69,7 @@ class Admin:
         routes = {
             ("/admin", "GET"): self._overview,
             ("/admin/dead-letters", "POST"): self._dead_letters,
+            ("/admin/quarantine", "POST"): self._quarantine,
             ("/admin/find", "POST"): self._find,
             ("/admin/logout", "POST"): self._logout,
         }
@@ -192,13 +194,22 @@ class Admin:
                 raw_last=True,
             ),
             "<h2>Quarantined records (latest)</h2>",
-            "<p>Fix the field map or the source; the next sync reads the record again.</p>",
+            "<p>Fix the field map (a changed map reads every record again) or the record in "
+            "its source (read again when it changes); discard what you have dealt with.</p>",
             _table(
-                ["when", "source", "record", "field", "reason"],
+                ["when", "source", "record", "field", "reason", ""],
                 [
-                    [_when(q.created_at), q.source, q.record_ref, q.field or "", q.reason]
+                    [
+                        _when(q.created_at),
+                        q.source,
+                        q.record_ref,
+                        q.field or "",
+                        q.reason,
+                        _form("/admin/quarantine", csrf, "Discard", {"id": str(q.id)}),
+                    ]
                     for q in quarantined
                 ],
+                raw_last=True,
             ),
         ]
         notice = request.args.get("done")
@@ -216,6 +227,18 @@ class Admin:
                 done = f"{reason}: {outbox.discard_dead_letters(s, reason)} discarded for good"
             else:
                 return _page("Refused", "<p>No such action.</p>", 400)
+        return redirect(f"/admin?done={_url_text(done)}", 303)
+
+    def _quarantine(self, session: str, request: Request) -> Response:
+        """A quarantined record the admin has dealt with, off the list."""
+        record = request.form.get("id", "")
+        if not record.isdigit():
+            return _page("Refused", "<p>No such record.</p>", 400)
+        with self.factory() as s, s.begin():
+            row = s.get(Quarantine, int(record))
+            if row is not None:
+                s.delete(row)
+        done = f"{'1' if row is not None else 'no'} quarantined record discarded"
         return redirect(f"/admin?done={_url_text(done)}", 303)
 
     def _find(self, session: str, request: Request) -> Response:

@@ -82,10 +82,11 @@ def dead_letter(url: str) -> None:
 def test_an_admin_logs_in_discards_a_dead_letter_and_finds_a_lead(
     make_service, browser, tmp_path: Path
 ) -> None:
-    """Login refuses a wrong token; the overview shows the jobs, the funnel, the owners and
-    the dead letters; Discard (a POST with the session's CSRF token) drops them; a lead
-    found by email is shown at its leadsync key, never its email, in the URL."""
-    service = make_service(rows="1,a@x.example,Ames,VP\n2,b@x.example,Bee,Intern\n")
+    """Login refuses a wrong token; the overview shows the jobs, the funnel, the owners, the
+    dead letters and the quarantine; Discard (a POST with the session's CSRF token) drops
+    each; a lead found by email is shown at its leadsync key, never its email, in the URL."""
+    rows = "1,a@x.example,Ames,VP\n2,b@x.example,Bee,Intern\n3,,Nobody,VP\n"  # 3: no email
+    service = make_service(rows=rows)
     service.env["LEADSYNC_ADMIN_TOKEN"] = TOKEN
     service.start()
     wait_until(lambda: len(service.emails()) == 2, 30, "the export's two leads in the CRM")
@@ -110,6 +111,10 @@ def test_an_admin_logs_in_discards_a_dead_letter_and_finds_a_lead(
     assert f"{REFUSAL}: 1 discarded for good" in page.inner_text("[role=status]")
     dead = page.inner_text("body").split("Dead letters")[1].split("Quarantined")[0]
     assert REFUSAL not in dead and "None." in dead
+    quarantined = page.inner_text("body").split("Quarantined records")[1]
+    assert "export" in quarantined and "email" in quarantined  # row 3, its field named
+    page.click("form[action='/admin/quarantine'] button")
+    assert "1 quarantined record discarded" in page.inner_text("[role=status]")
 
     page.fill("input[name=who]", "a@x.example")
     page.click("button:has-text('Find')")
