@@ -16,6 +16,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -28,7 +29,7 @@ from leadsync import clock
 from leadsync.errors import LeadsyncError
 from leadsync.ops.explain import explain, find_lead
 from leadsync.ops.report import build_report
-from leadsync.state import db, jobs, outbox, owners, repo
+from leadsync.state import db, jobs, outbox, owners, quarantine, repo
 from leadsync.state.ledger import Period
 from leadsync.state.models import Quarantine
 from leadsync.sync.wiring import Wiring
@@ -45,7 +46,14 @@ padding: .6rem; white-space: pre-wrap } .bad { color: #a00 } .ok { color: #070 }
 class Admin:
     """The ``/admin`` pages; ``token`` None turns them off."""
 
-    def __init__(self, wiring: Wiring, engine: Engine, token: str | None = None) -> None:
+    def __init__(
+        self,
+        wiring: Wiring,
+        engine: Engine,
+        token: str | None = None,
+        wake: Callable[[str], None] | None = None,
+    ) -> None:
+        self.wake = wake or (lambda source: None)  # runs a source's sync soon
         self.wiring = wiring
         self.engine = engine
         self.factory = db.session_factory(engine)
@@ -194,8 +202,9 @@ class Admin:
                 raw_last=True,
             ),
             "<h2>Quarantined records (latest)</h2>",
-            "<p>Fix the field map (a changed map reads every record again) or the record in "
-            "its source (read again when it changes); discard what you have dealt with.</p>",
+            "<p>Retry maps the record again, as kept, at its source's next sync (after a fix "
+            "to the rules or the CRM; a changed field map reads every record again anyway, "
+            "and a record changed in its source is read again).</p>",
             _table(
                 ["when", "source", "record", "field", "reason", ""],
                 [
@@ -205,7 +214,16 @@ class Admin:
                         q.record_ref,
                         q.field or "",
                         q.reason,
-                        _form("/admin/quarantine", csrf, "Discard", {"id": str(q.id)}),
+                        _form(
+                            "/admin/quarantine", csrf, "Retry", {"action": "retry", "id": str(q.id)}
+                        )
+                        + " "
+                        + _form(
+                            "/admin/quarantine",
+                            csrf,
+                            "Discard",
+                            {"action": "discard", "id": str(q.id)},
+                        ),
                     ]
                     for q in quarantined
                 ],
@@ -230,15 +248,24 @@ class Admin:
         return redirect(f"/admin?done={_url_text(done)}", 303)
 
     def _quarantine(self, session: str, request: Request) -> Response:
-        """A quarantined record the admin has dealt with, off the list."""
-        record = request.form.get("id", "")
-        if not record.isdigit():
-            return _page("Refused", "<p>No such record.</p>", 400)
+        """A quarantined record mapped again by its source's next sync (woken now), or off
+        the list for good."""
+        record, action = request.form.get("id", ""), request.form.get("action")
+        if not record.isdigit() or action not in ("retry", "discard"):
+            return _page("Refused", "<p>No such record or action.</p>", 400)
         with self.factory() as s, s.begin():
             row = s.get(Quarantine, int(record))
-            if row is not None:
+            if row is None:
+                done = "no such quarantined record (already retried or discarded)"
+            elif action == "retry":
+                quarantine.ask_retry(s, [row.id])
+                done = f"the {row.source} record is mapped again at that source's next sync"
+                source = row.source
+            else:
                 s.delete(row)
-        done = f"{'1' if row is not None else 'no'} quarantined record discarded"
+                done = "1 quarantined record discarded"
+        if row is not None and action == "retry":
+            self.wake(source)
         return redirect(f"/admin?done={_url_text(done)}", 303)
 
     def _find(self, session: str, request: Request) -> Response:

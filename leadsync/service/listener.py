@@ -57,7 +57,7 @@ class Listener:
         self.wake = wake
         self.stopping = stopping
         self.ready_interval = wiring.config.settings.service.ready_interval_seconds
-        self.admin = Admin(wiring, engine)
+        self.admin = Admin(wiring, engine, wake=wake)
         self.routes = Map(
             [
                 Rule("/healthz", endpoint="healthz", methods=["GET"]),

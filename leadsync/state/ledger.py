@@ -40,6 +40,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Subquery
 
@@ -84,8 +85,8 @@ class Spread:
 def lead_table(session: Session, by: str | None = None) -> Iterator[Table]:
     """A temporary table of one row a lead: its first entry into each stage, its first
     touch, its follow-up SLA record, its owner and, when ``by`` asks, its source or
-    campaign. Dropped on the way out: SQLite keeps a temporary table past a rollback,
-    and a pooled connection would keep it for the next report."""
+    campaign. Dropped on the way out, on its own connection: SQLite keeps a temporary
+    table past a rollback, and a pooled connection would keep it for the next report."""
     columns: list[Column[Any]] = [
         Column("lead_id", Integer, primary_key=True),
         Column("owner", String),
@@ -153,9 +154,13 @@ def lead_table(session: Session, by: str | None = None) -> Iterator[Table]:
         session.execute(insert(ledger).from_select([c.name for c in columns], rows))
         yield ledger
     finally:
-        session.rollback()  # PostgreSQL: the table goes with the transaction
-        session.execute(text(f"DROP TABLE IF EXISTS {ledger.name}"))
-        session.commit()
+        # Dropped while the session still holds the connection that made it: released
+        # first, the pool may hand the DROP another connection (the service's threads).
+        try:
+            session.execute(text(f"DROP TABLE IF EXISTS {ledger.name}"))
+            session.commit()
+        except SQLAlchemyError:
+            session.rollback()  # PostgreSQL's aborted transaction: the table goes with it
 
 
 @contextmanager

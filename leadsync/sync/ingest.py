@@ -8,14 +8,16 @@ identity resolution as ``Mapped`` records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from leadsync import log
-from leadsync.connectors.base import RawRecord
+from leadsync.connectors.base import RawRecord, Source
 from leadsync.errors import MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.state import repo
@@ -160,3 +162,13 @@ def warn(summary: RunSummary, source: str, ref: str, field: str, reason: str) ->
     summary.note_problem(source, ref, field, reason)
     logger.warning("sync.record.value_set_aside", source=source, record=ref, field=field)
     logger.debug("sync.record.value_set_aside.reason", record=ref, reason=reason)
+
+
+def record_again(source: Source, ref: str, data: Mapping[str, Any]) -> RawRecord:
+    """A quarantined record made a record again from what the quarantine kept, to be
+    mapped anew: known by the source's id when its config names the id's field (a CSV's
+    ``external_id``), else by email, as the source first read it."""
+    field = getattr(source.config, "external_id", None)
+    ext = str(data.get(field) or "").strip() if field else ""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    return RawRecord(ref, dict(data), ext or None, digest.hexdigest())

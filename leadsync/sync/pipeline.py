@@ -24,10 +24,10 @@ from leadsync import clock, log
 from leadsync.connectors.base import Page, Source
 from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.mapping.fieldmap import SourceMap
-from leadsync.state import db, outbox, owners, repo
+from leadsync.state import db, outbox, owners, quarantine, repo
 from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
-from leadsync.sync.ingest import map_page
+from leadsync.sync.ingest import map_page, record_again
 from leadsync.sync.plan import Planner
 from leadsync.sync.push import push
 from leadsync.sync.resolve import remember, resolve_page
@@ -194,6 +194,7 @@ class Run:
             if remap:
                 logger.info("sync.source.remap", source=name, resumed=not changed_map)
             position = None if changed_map else stored.get("position")
+            self._retry_quarantined(name, source, smap)
             last, read = None, 0
             for page in source.read(position, self.policy.chunk_size):
                 with self._transaction() as session:
@@ -207,6 +208,16 @@ class Run:
             if remap and last is not None:
                 with self._transaction() as session:
                     repo.save_cursor(session, name, {**last, "remapping": False})
+
+    def _retry_quarantined(self, name: str, source: Source, smap: SourceMap) -> None:
+        """The records of this source an admin asked to try again, mapped anew (a record
+        still wrong goes back to the quarantine with today's reason)."""
+        with self._transaction() as session:
+            rows = quarantine.take_retries(session, name)
+            if rows:
+                records = [record_again(source, q.record_ref, q.raw) for q in rows]
+                self._page(session, name, smap, Page(records, {}), remap=True)
+                logger.info("sync.quarantine.retried", source=name, records=len(rows))
 
     def _read_feedback(self) -> None:
         """What sales did in the CRM since the last run: stages, owners, completed tasks;

@@ -413,3 +413,18 @@ def test_the_html_report_is_one_page_with_its_charts(state_url: str, tmp_path: P
     assert "<td>mql to sal</td><td>4</td><td>2</td><td>50.0%</td><td>1.5</td>" in html
     assert "<td>2026-11-09</td><td>2</td><td>0</td><td>0.0%</td>" in html
     assert "<td>MQL</td><td>6</td><td>0</td>" in html  # December's plan, nothing yet
+
+
+def test_a_report_leaves_no_table_on_any_pooled_connection(state_url: str) -> None:
+    """With two idle connections in the pool (the admin pages' threads leave them so), a
+    report's temporary table is dropped on the connection that made it: the next reports,
+    whichever connection they get, make theirs anew."""
+    engine = db.make_engine(state_url)
+    try:
+        first, second = engine.connect(), engine.connect()
+        first.close()
+        second.close()
+        built = [build_report(engine, NOW, NOVEMBER) for _ in range(4)]
+        assert all(b["funnel"] == built[0]["funnel"] for b in built)
+    finally:
+        engine.dispose()

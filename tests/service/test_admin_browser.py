@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from leadsync.state import db
-from leadsync.state.models import DeadLetter, Lead, OutboxOp, table
+from leadsync.state.models import DeadLetter, Lead, OutboxOp, Quarantine, table
 from tests.service import test_run_process as service_tests
 from tests.service.test_run_process import wait_until
 
@@ -79,12 +79,22 @@ def dead_letter(url: str) -> None:
         engine.dispose()
 
 
+def quarantine_ids(url: str) -> list[int]:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(Quarantine.id)))
+    finally:
+        engine.dispose()
+
+
 def test_an_admin_logs_in_discards_a_dead_letter_and_finds_a_lead(
     make_service, browser, tmp_path: Path
 ) -> None:
     """Login refuses a wrong token; the overview shows the jobs, the funnel, the owners, the
     dead letters and the quarantine; Discard (a POST with the session's CSRF token) drops
-    each; a lead found by email is shown at its leadsync key, never its email, in the URL."""
+    each, Retry has the source's sync map a quarantined record again; a lead found by email
+    is shown at its leadsync key, never its email, in the URL."""
     rows = "1,a@x.example,Ames,VP\n2,b@x.example,Bee,Intern\n3,,Nobody,VP\n"  # 3: no email
     service = make_service(rows=rows)
     service.env["LEADSYNC_ADMIN_TOKEN"] = TOKEN
@@ -113,8 +123,19 @@ def test_an_admin_logs_in_discards_a_dead_letter_and_finds_a_lead(
     assert REFUSAL not in dead and "None." in dead
     quarantined = page.inner_text("body").split("Quarantined records")[1]
     assert "export" in quarantined and "email" in quarantined  # row 3, its field named
-    page.click("form[action='/admin/quarantine'] button")
+    before = quarantine_ids(service.env["LEADSYNC_STATE_URL"])
+    page.click("form[action='/admin/quarantine'] button:has-text('Retry')")
+    assert "mapped again at that source's next sync" in page.inner_text("[role=status]")
+    # The source's sync, woken, maps it again: still no email, quarantined anew.
+    wait_until(
+        lambda: quarantine_ids(service.env["LEADSYNC_STATE_URL"]) not in ([], before),
+        30,
+        "the retried record back in the quarantine",
+    )
+    page.goto(f"{service.url}/admin")
+    page.click("form[action='/admin/quarantine'] button:has-text('Discard')")
     assert "1 quarantined record discarded" in page.inner_text("[role=status]")
+    assert quarantine_ids(service.env["LEADSYNC_STATE_URL"]) == []
 
     page.fill("input[name=who]", "a@x.example")
     page.click("button:has-text('Find')")
