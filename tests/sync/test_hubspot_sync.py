@@ -13,6 +13,8 @@ from leadsync.cli import main
 from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
 from leadsync.sandbox.hubspot import Store as HubSpotStore
 from leadsync.sandbox.server import running
+from leadsync.state import db
+from leadsync.state import owners as owners_state
 from tests.conftest import HubSpotSandbox, Project, Sandbox
 
 CONFIG = """
@@ -255,6 +257,15 @@ def test_a_rule_landing_on_an_archived_owner_gives_the_fallback(
     assert (summary.created, summary.owners_assigned, summary.failed) == (20, 20, 0)
     owners = {c["properties"]["hubspot_owner_id"] for c in hubspot.records()}
     assert owners == {"71000001"}  # lee.admin, the fallback
+    # The portal's owners are kept by name, by id and by email (routing names either).
+    engine = db.make_engine(proj.state_url)
+    try:
+        with db.session_factory(engine)() as session:
+            names = owners_state.known(session)
+    finally:
+        engine.dispose()
+    assert names["71000001"] == names["lee.admin@leadsync.example"] == "Lee Admin"
+    assert names["71000005"] == "Dee Gone"  # archived, still named (she owned leads once)
 
 
 def test_a_lost_state_db_twins_no_hubspot_contact_or_task(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ class PortalOwners:
         self.api = api
         self.id_property = id_property
         self._found: dict[str, tuple[str, bool]] | None = None
-        self.names: dict[str, str] = {}  # owner id -> "First Last" (or the email)
+        self.names: dict[str, str] = {}  # owner id or email -> "First Last" (or the email)
 
     def all(self) -> dict[str, tuple[str, bool]]:
         """Every owner by id and by email (lowercased): (owner id, active)."""
@@ -34,7 +34,11 @@ class PortalOwners:
                             str(owner.get(k) or "") for k in ("firstName", "lastName")
                         ).strip()
                         if name or owner.get("email"):
-                            self.names.setdefault(str(owner["id"]), name or str(owner["email"]))
+                            # by id and by email: routing may name an owner either way
+                            said = name or str(owner["email"])
+                            self.names.setdefault(str(owner["id"]), said)
+                            if owner.get("email"):
+                                self.names.setdefault(str(owner["email"]).lower(), said)
                         found.setdefault(str(owner["id"]), entry)
                         if owner.get("email"):
                             found.setdefault(str(owner["email"]).lower(), entry)
