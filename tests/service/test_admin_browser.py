@@ -152,7 +152,6 @@ def test_an_admin_logs_in_discards_a_dead_letter_and_finds_a_lead(
         allow_redirects=False,
     )
     assert forged.status_code == 403
-    service.stop()
 
 
 def test_no_token_no_pages(make_service) -> None:
@@ -162,4 +161,3 @@ def test_no_token_no_pages(make_service) -> None:
     service.start()
     answer = requests.get(f"{service.url}/admin", timeout=10)
     assert answer.status_code == 404 and "LEADSYNC_ADMIN_TOKEN" in answer.text
-    service.stop()
