@@ -146,6 +146,14 @@ class State:
 
         return cfg.locate(self.config_flag)
 
+    @property
+    def has_config(self) -> bool:
+        """A config is there, or named (--config, LEADSYNC_CONFIG): a named one must exist,
+        and loading it says so when it does not."""
+        return bool(self.config_flag or os.environ.get("LEADSYNC_CONFIG")) or (
+            self.config_path.exists()
+        )
+
     def load(self, *, secrets: bool = True) -> cfg.Config:
         """The config; commands that never talk to a system (`explain`, `status`, `db`) pass
         secrets=False, so that they work without the CRM's credentials in the environment."""
@@ -161,7 +169,6 @@ def state_url(state: State) -> str:
 
     if state.state_url:
         return state.state_url
-    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
-    if state.config_path.exists() or named:
+    if state.has_config:
         return state.load(secrets=False).state_url
     return DEFAULT_STATE_URL

@@ -5,7 +5,6 @@ tables, JSON, or CSV rows of (section, group, figure, value) that a sheet can pi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
@@ -103,7 +102,7 @@ def report_group(
     hours = _business_hours(ctx.obj)
     if fmt == "html":
         page = _built(ctx.obj, since, until, partial(_html_page, hours=hours, state=ctx.obj))
-        _write(page, "json", out, as_tables, as_csv, text=page["html"])
+        _emit(page["html"], out)
         return
     built = _built(ctx.obj, since, until, partial(build_report, by=by, hours=hours))
     _write(built, fmt, out, as_tables, as_csv)
@@ -119,8 +118,7 @@ def _html_page(
     from leadsync.ops.report import build_report, build_scoring
 
     planning = None
-    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
-    if named or state.config_path.exists():
+    if state.has_config:
         planning = state.load(secrets=False).settings.planning
     return {
         "html": as_html(
@@ -213,8 +211,7 @@ def _business_hours(state: State) -> Any:
     touch is given in them too. None without a config (`--state-url` alone)."""
     from leadsync.rules.sla import BusinessHours, SlaError
 
-    named = state.config_flag or os.environ.get("LEADSYNC_CONFIG")
-    if not (named or state.config_path.exists()):
+    if not state.has_config:
         return None
     with leadsync_errors():
         sla = state.load(secrets=False).settings.sla
@@ -249,15 +246,15 @@ def _write(
     out: Path | None,
     tables: Callable[[dict[str, Any]], str],
     rows: Callable[[dict[str, Any]], str],
-    text: str | None = None,
 ) -> None:
-    """The report in its format (or ``text`` as it is), on the terminal or in ``out``."""
-    if text is not None:
-        pass
-    elif fmt == "json":
-        text = json.dumps(built, indent=2) + "\n"
+    """The report in its format, on the terminal or in ``out``."""
+    if fmt == "json":
+        _emit(json.dumps(built, indent=2) + "\n", out)
     else:
-        text = rows(built) if fmt == "csv" else tables(built)
+        _emit(rows(built) if fmt == "csv" else tables(built), out)
+
+
+def _emit(text: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
