@@ -15,7 +15,7 @@ import click
 from leadsync import clock
 from leadsync import config as cfg
 from leadsync.cli.main import State, state_url
-from leadsync.cli.render import COUNT_KEYS, fail, leadsync_errors
+from leadsync.cli.render import COUNT_KEYS, fail, json_option, leadsync_errors
 
 
 @click.command("explain")
@@ -47,7 +47,7 @@ def explain_command(state: State, who: str) -> None:
 
 @click.command("preview")
 @click.argument("candidate", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @click.option(
     "--backtest",
     is_flag=True,
@@ -97,7 +97,7 @@ def preview_command(state: State, candidate: Path, as_json: bool, backtest: bool
 
 @click.group("errors", invoke_without_command=True)
 @click.option("--reason", metavar="CODE", help="Only this error code.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @click.pass_context
 def errors_group(ctx: click.Context, reason: str | None, as_json: bool) -> None:
     """What the CRM refused for good (dead letters), grouped by reason.
@@ -187,7 +187,7 @@ def errors_discard(state: State, reason: str | None) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @click.pass_obj
 def status(state: State, as_json: bool) -> None:
     """Recent runs, the outbox backlog and the dead letters with their reasons."""

@@ -20,6 +20,7 @@ from leadsync.cli.main import State, state_url
 from leadsync.cli.render import (
     crm_option,
     fail,
+    json_option,
     leadsync_errors,
     progress,
     report,
@@ -169,7 +170,7 @@ def ready_to_write(state: State) -> tuple[Engine, Wiring]:
     help="Bring history in without hand-offs: leads are scored, staged and routed, but no "
     "follow-up task is made (a first load or a backfill; see also [tasks] max_age_days).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@json_option("one JSON object with the counts")
 @click.pass_obj
 def sync(state: State, source: str | None, dry_run: bool, no_handoff: bool, as_json: bool) -> None:
     """Run one pass: pull new records, map, resolve, plan, push to the CRM.
@@ -225,7 +226,7 @@ def _owner_names(engine: Any, wiring: Any) -> dict[str, str]:
     "stages its follow-up tasks record, so that the next sync writes only real "
     "differences and hands no one off twice.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@json_option("one JSON object with the counts")
 @click.pass_obj
 def reconcile_command(state: State, repair: bool, adopt: bool, as_json: bool) -> None:
     """Compare the state db with the CRM: what leadsync wrote against what is there.

@@ -175,6 +175,18 @@ def table(s: RunSummary, names: dict[str, str] | None = None) -> None:
         click.secho(f"error: {s.error}", fg="red")
 
 
+def json_option(
+    what: str = "one JSON object",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--json``: print ``what`` instead of the table, for scripts."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what}.")
+
+
+def faults_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--faults SPEC``: what an emulator breaks on purpose (`demo`, `sandbox serve`)."""
+    return click.option("--faults", metavar="SPEC", help=help_text)
+
+
 def crm_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--crm salesforce|hubspot``, as `init` and `demo` take it."""
     return click.option(

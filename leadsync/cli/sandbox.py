@@ -6,7 +6,23 @@ from pathlib import Path
 
 import click
 
-from leadsync.cli.render import crm_option, fail, leadsync_errors, progress, report
+from leadsync.cli.render import (
+    crm_option,
+    fail,
+    faults_option,
+    json_option,
+    leadsync_errors,
+    progress,
+    report,
+)
+
+JSON_FILE = click.Path(dir_okay=False, path_type=Path)
+FAULTS_HELP = (
+    "Faults to inject: comma-separated kind[:option=value...]; kinds 503, 500, 429 (HubSpot), "
+    "timeout, slow, lock_row, session_expired, request_limit, missing_result, drop (the "
+    "connection closed with no answer); options rate=P, every=N, requests=1;4, endpoint=NAME, "
+    "delay=S, retry_after=S."
+)
 
 
 @click.command()
@@ -21,16 +37,14 @@ from leadsync.cli.render import crm_option, fail, leadsync_errors, progress, rep
     metavar="URL",
     help="Use a running `leadsync sandbox serve` instead of an in-process emulator.",
 )
-@click.option(
-    "--faults",
-    metavar="SPEC",
-    help="Faults for the in-process emulator to inject, "
+@faults_option(
+    "Faults for the in-process emulator to inject, "
     "e.g. '503:rate=0.2,lock_row:rate=0.05' (see `leadsync sandbox serve --help`).",
 )
 @crm_option(
     "Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@json_option("one JSON object with the counts")
 @click.option(
     "--serve",
     is_flag=True,
@@ -83,25 +97,9 @@ def sandbox() -> None:
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
-@click.option(
-    "--data",
-    "data_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the records in this JSON file across restarts.",
-)
-@click.option(
-    "--faults",
-    metavar="SPEC",
-    help="Faults to inject: comma-separated "
-    "kind[:option=value...]; kinds 503, 500, 429 (HubSpot), timeout, slow, lock_row, "
-    "session_expired, request_limit, missing_result, drop (the connection closed with no "
-    "answer); options rate=P, every=N, requests=1;4, endpoint=NAME, delay=S, retry_after=S.",
-)
-@click.option(
-    "--hubspot-data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the HubSpot emulator's records in this JSON file across restarts.",
-)
+@click.option("--data", type=JSON_FILE, help="Keep the records in this JSON file across restarts.")
+@faults_option(FAULTS_HELP)
+@click.option("--hubspot-data", type=JSON_FILE, help="The same, for the HubSpot emulator.")
 @click.option(
     "--hubspot-limits",
     metavar="SPEC",
@@ -113,7 +111,7 @@ def sandbox() -> None:
 def sandbox_serve(
     host: str,
     port: int,
-    data_file: Path | None,
+    data: Path | None,
     faults: str | None,
     hubspot_data: Path | None,
     hubspot_limits: str,
@@ -146,14 +144,14 @@ def sandbox_serve(
     except ValueError as exc:
         fail(f"--hubspot-limits: {exc}")
     app = Emulators(
-        SalesforceEmulator(store=Store(data_file=data_file), faults=plan),
+        SalesforceEmulator(store=Store(data_file=data), faults=plan),
         HubSpotEmulator(
             store=HubSpotStore(data_file=hubspot_data), faults=hubspot_plan, limits=limits
         ),
     )
     click.echo(
         f"Salesforce and HubSpot emulators on http://{host}:{port} "
-        f"(records: {data_file or 'in memory'}, {hubspot_data or 'in memory'}); "
+        f"(records: {data or 'in memory'}, {hubspot_data or 'in memory'}); "
         "Ctrl-C stops them",
         err=True,
     )

@@ -25,6 +25,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from leadsync.config import pydantic_problems, secret_values
 from leadsync.errors import ConfigError, RateLimited
 
+# Records as a CRM takes them (its field names to values), and each one's CRM record id
+# where leadsync knows it, in the records' order.
+Rows = Sequence[Mapping[str, Any]]
+CrmIds = Sequence[str | None] | None
+# Called by a bulk upsert once its job exists and before a record is sent: what it raises
+# stops the job, and nothing is written.
+BeforeUpload = Callable[[], None] | None
+
 
 class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -278,11 +286,7 @@ class Destination(Connector):
         return 0
 
     def bulk_upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None = None,
-        *,
-        before_upload: Callable[[], None] | None = None,
+        self, records: Rows, crm_ids: CrmIds = None, *, before_upload: BeforeUpload = None
     ) -> list[RecordResult]:
         """``upsert`` through the CRM's bulk API, for a backfill. ``before_upload`` is
         called once a job exists and before any record is sent: what it raises stops the
@@ -294,11 +298,7 @@ class Destination(Connector):
         """The schema of the object leads are written to."""
 
     @abstractmethod
-    def upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None = None,
-    ) -> list[RecordResult]:
+    def upsert(self, records: Rows, crm_ids: CrmIds = None) -> list[RecordResult]:
         """Create or update by external id; one result per record, in order. ``crm_ids``
         are the records' ids in the CRM where leadsync knows them (None for new ones)."""
 

@@ -28,72 +28,58 @@ class Metrics:
         self.crm = crm
         disable_created_metrics()  # a `_created` twin of every counter is noise here
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.runs = Counter(
-            "leadsync_job_runs", "Job runs by result", ["job", "result"], registry=r
-        )
-        self.last_success = Gauge(
+        self.runs = self._counter("leadsync_job_runs", "Job runs by result", "job", "result")
+        self.last_success = self._gauge(
             "leadsync_job_last_success_timestamp_seconds",
             "When each job last ended without failing (unix time)",
-            ["job"],
-            registry=r,
+            "job",
         )
-        self.duration = Gauge(
-            "leadsync_job_duration_seconds",
-            "How long each job's last run took",
-            ["job"],
-            registry=r,
+        self.duration = self._gauge(
+            "leadsync_job_duration_seconds", "How long each job's last run took", "job"
         )
-        self.leads_read = Counter("leadsync_leads_read", "Source records read", ["job"], registry=r)
-        self.written = Counter(
+        self.leads_read = self._counter("leadsync_leads_read", "Source records read", "job")
+        self.written = self._counter(
             "leadsync_records_written",
             "CRM records written, by what happened to them",
-            ["crm", "outcome"],
-            registry=r,
+            "crm",
+            "outcome",
         )
-        self.tasks = Counter(
-            "leadsync_tasks_created", "Follow-up tasks created", ["crm"], registry=r
-        )
-        self.api_calls = Counter(
-            "leadsync_api_calls", "Requests sent to the CRM", ["crm"], registry=r
-        )
-        self.rate_limited = Counter(
+        self.tasks = self._counter("leadsync_tasks_created", "Follow-up tasks created", "crm")
+        self.api_calls = self._counter("leadsync_api_calls", "Requests sent to the CRM", "crm")
+        self.rate_limited = self._counter(
             "leadsync_api_rate_limited",
             "Requests the CRM answered with a rate limit (HTTP 429, a request limit)",
-            ["crm"],
-            registry=r,
+            "crm",
         )
-        self.backlog = Gauge(
-            "leadsync_outbox_backlog", "Ops waiting in the outbox", ["crm"], registry=r
-        )
-        self.dead = Gauge(
-            "leadsync_dead_letters", "Ops the CRM refused for good", ["crm"], registry=r
-        )
-        self.quota = Gauge(
+        self.backlog = self._gauge("leadsync_outbox_backlog", "Ops waiting in the outbox", "crm")
+        self.dead = self._gauge("leadsync_dead_letters", "Ops the CRM refused for good", "crm")
+        self.quota = self._gauge(
             "leadsync_api_quota_used_ratio",
             "The share of the CRM's daily API requests used, as it last said",
-            ["crm"],
-            registry=r,
+            "crm",
         )
-        self.forms = Counter(
+        self.forms = self._counter(
             "leadsync_forms_received",
             "Form submissions by what the inbox did with them",
-            ["source", "result"],
-            registry=r,
+            "source",
+            "result",
         )
-        self.sla = Counter(
-            "leadsync_sla_breaches",
-            "Follow-up SLAs found past due, by what the ladder did",
-            ["step"],
-            registry=r,
+        self.sla = self._counter(
+            "leadsync_sla_breaches", "Follow-up SLAs found past due, by what the ladder did", "step"
         )
         self.latency = Histogram(
             "leadsync_form_to_crm_seconds",
             "From a form submission's arrival to its lead and task written in the CRM",
             ["source"],
             buckets=LATENCY_BUCKETS,
-            registry=r,
+            registry=self.registry,
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
 
     def read_on_scrape(
         self,

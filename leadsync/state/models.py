@@ -200,6 +200,9 @@ class Quarantine(Base):
 
 
 class Cursor(Base):
+    """A value kept by name: where a source's reading stands (by the source's name), and
+    marks of other jobs under a prefix (``owners:``, ``export:``, ``quarantine:retry``)."""
+
     __tablename__ = "cursors"
     source: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON)
@@ -262,6 +265,8 @@ class DeadLetter(Base):
 
 
 class SyncRun(Base):
+    """One run of a job: running until closed with its status and its summary's counts."""
+
     __tablename__ = "sync_runs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)

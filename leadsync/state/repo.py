@@ -255,18 +255,19 @@ def events_by_key(session: Session, keys: Iterable[str]) -> dict[str, Event]:
     return keyed(session, Event.key, keys)
 
 
-def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list[Event]]:
-    out: dict[int, list[Event]] = {}
-    rows = in_slices(
-        session,
-        lead_ids,
-        lambda part: (
-            select(Event).where(one_of(session, Event.lead_id, part)).order_by(Event.at, Event.id)
-        ),
-    )
-    for r in rows:
+def grouped_by_lead(
+    session: Session, lead_ids: Iterable[int], lead_id: InstrumentedAttribute[int], *order: Any
+) -> dict[int, list[Any]]:
+    """The rows of ``lead_id``'s table for these leads, a list a lead in ``order``."""
+    out: dict[int, list[Any]] = {}
+    query = select(lead_id.class_).order_by(*order)
+    for r in in_slices(session, lead_ids, lambda part: query.where(one_of(session, lead_id, part))):
         out.setdefault(r.lead_id, []).append(r)
     return out
+
+
+def events_of_leads(session: Session, lead_ids: Iterable[int]) -> dict[int, list[Event]]:
+    return grouped_by_lead(session, lead_ids, Event.lead_id, Event.at, Event.id)
 
 
 def event_values(event: Event) -> dict[str, Any]:
@@ -276,19 +277,7 @@ def event_values(event: Event) -> dict[str, Any]:
 
 
 def stage_history(session: Session, lead_ids: Iterable[int]) -> dict[int, list[StageHistory]]:
-    out: dict[int, list[StageHistory]] = {}
-    rows = in_slices(
-        session,
-        lead_ids,
-        lambda part: (
-            select(StageHistory)
-            .where(one_of(session, StageHistory.lead_id, part))
-            .order_by(StageHistory.id)
-        ),
-    )
-    for r in rows:
-        out.setdefault(r.lead_id, []).append(r)
-    return out
+    return grouped_by_lead(session, lead_ids, StageHistory.lead_id, StageHistory.id)
 
 
 def cursor(session: Session, source: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -60,11 +61,29 @@ class Wiring:
     nurture: NurtureSpec | None = None
     feedback: FeedbackSpec | None = None
     sla: SlaPolicy | None = None
-    # What each map looked like: a change re-maps a source's records or re-plans every lead.
+    # What each source's map looked like: a change re-maps that source's records.
     source_fingerprints: dict[str, str] = field(default_factory=dict)
-    crm_fingerprint: str = ""
     # (when asked, the answer): the CRM's active owners, shared by the runs of a service
     _owners: tuple[float, frozenset[str] | None] | None = field(default=None, repr=False)
+
+    @cached_property
+    def crm_fingerprint(self) -> str:
+        """What the CRM map and the rules looked like: a change re-plans every lead."""
+        s = self.config.settings
+        return _fingerprint(
+            s.crm.model_dump(mode="json", by_alias=True)["fields"],
+            self.destination.external_id_field,
+            s.lead.custom_fields,
+            # A new scoring or lifecycle changes what leads are: every lead is decided again.
+            # (how often a decayed score is written again is not what a lead is)
+            s.scoring.model_dump(mode="json", exclude={"rescore_min_change"})
+            if s.scoring
+            else None,
+            s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
+            s.routing.model_dump(mode="json") if s.routing else None,
+            s.tasks.model_dump(mode="json") if s.tasks else None,
+            s.nurture.model_dump(mode="json") if s.nurture else None,
+        )
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -110,17 +129,17 @@ def wire(config: Config) -> Wiring:
     s = config.settings
     problems: list[str] = []
     sources: dict[str, tuple[Source, SourceMap]] = {}
-    fingerprints: dict[str, str] = {}
-    event_maps: dict[str, EventMap] = {}
+    prints: dict[str, str] = {}
+    events: dict[str, EventMap] = {}
     for name, section in s.sources.items():
         try:
-            source, smap, event_map, fingerprints[name] = _wire_source(config, name, section)
+            source, smap, event_map, prints[name] = _wire_source(config, name, section)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
         sources[name] = (source, smap)
         if event_map is not None:
-            event_maps[name] = event_map
+            events[name] = event_map
     destination: Any = None
     crm_map: Any = None
     try:
@@ -132,32 +151,8 @@ def wire(config: Config) -> Wiring:
     sla = _compile_sla(config, problems)
     if problems:
         raise ConfigError(problems)
-    custom = s.lead.custom_fields
-    crm_fingerprint = _fingerprint(
-        s.crm.model_dump(mode="json", by_alias=True)["fields"],
-        destination.external_id_field,
-        custom,
-        # A new scoring or lifecycle changes what leads are: every lead is decided again.
-        # (how often a decayed score is written again is not what a lead is)
-        s.scoring.model_dump(mode="json", exclude={"rescore_min_change"}) if s.scoring else None,
-        s.lifecycle.model_dump(mode="json") if s.lifecycle else None,
-        s.routing.model_dump(mode="json") if s.routing else None,
-        s.tasks.model_dump(mode="json") if s.tasks else None,
-        s.nurture.model_dump(mode="json") if s.nurture else None,
-    )
     return Wiring(
-        config=config,
-        sources=sources,
-        destination=destination,
-        crm_map=crm_map,
-        rules=rules,
-        events=event_maps,
-        tasks=tasks,
-        nurture=nurture,
-        feedback=feedback,
-        sla=sla,
-        source_fingerprints=fingerprints,
-        crm_fingerprint=crm_fingerprint,
+        config, sources, destination, crm_map, rules, events, tasks, nurture, feedback, sla, prints
     )
 
 

@@ -79,11 +79,13 @@ def dead_letter(url: str) -> None:
         engine.dispose()
 
 
-def quarantine_ids(url: str) -> list[int]:
+def quarantine_ids(url: str) -> list[tuple[int, str]]:
+    """Each quarantined row's id and the run that set it aside (SQLite may give a row
+    made after a delete the id of the row deleted)."""
     engine = db.make_engine(url)
     try:
         with engine.connect() as conn:
-            return list(conn.scalars(select(Quarantine.id)))
+            return [tuple(r) for r in conn.execute(select(Quarantine.id, Quarantine.run_id))]
     finally:
         engine.dispose()
 

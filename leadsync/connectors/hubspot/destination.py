@@ -20,7 +20,7 @@ Tasks carry their key in a unique task property (``leadsync_key``): see
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
@@ -55,6 +55,9 @@ from leadsync.connectors.hubspot.values import (
 )
 from leadsync.errors import ConnectorError, RequestRejected
 
+if TYPE_CHECKING:
+    from leadsync.connectors.base import CrmIds, Rows
+
 
 class HubSpotDestination(Destination):
     kind = "hubspot"
@@ -68,10 +71,6 @@ class HubSpotDestination(Destination):
     _owners: PortalOwners | None = None
 
     @property
-    def external_id_field(self) -> str:
-        return self.config.id_property
-
-    @property
     def api(self) -> HubSpotApi:
         if self._api is None:
             self._api = HubSpotApi(self.config, self.calls, self.quota)
@@ -83,6 +82,11 @@ class HubSpotDestination(Destination):
             self._api = None
 
     # -- schema and people ----------------------------------------------------
+
+    @property
+    def external_id_field(self) -> str:
+        """The contact property that holds leadsync's lead key (``id_property``)."""
+        return self.config.id_property
 
     def check(self) -> list[str]:
         try:
@@ -170,11 +174,7 @@ class HubSpotDestination(Destination):
 
     # -- contacts -------------------------------------------------------------
 
-    def upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None = None,
-    ) -> list[RecordResult]:
+    def upsert(self, records: Rows, crm_ids: CrmIds = None) -> list[RecordResult]:
         self.refuse_oversized(records)
         results: list[RecordResult | None] = [None] * len(records)
         ready: list[tuple[int, dict[str, str]]] = []

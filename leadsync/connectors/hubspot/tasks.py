@@ -45,6 +45,11 @@ class TaskWriter:
         self.key_property = key_property
         self.owner_id = owner_id
 
+    @property
+    def batch_api(self) -> Any:
+        """The hubspot-api-client's batch endpoints of tasks."""
+        return self.api.crm.objects.tasks.batch_api
+
     def keys(self) -> Iterator[tuple[str, str]]:
         """Every task with leadsync's key, listed 100 a request."""
         key = self.key_property
@@ -108,12 +113,9 @@ class TaskWriter:
                 )
                 for m in known
             ]
+            body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
             try:
-                answer = self.api.json(
-                    "tasks_update",
-                    self.api.crm.objects.tasks.batch_api.update,
-                    BatchInputSimplePublicObjectBatchInput(inputs=inputs),
-                )
+                answer = self.api.json("tasks_update", self.batch_api.update, body)
             except RequestRejected as exc:
                 return [rejection(exc) for _ in marks]
             updated = {str(r["id"]) for r in answer.get("results") or []}
@@ -191,12 +193,9 @@ class TaskWriter:
                 )
                 for _, props, contact in items
             ]
+            body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
             try:
-                answer = self.api.json(
-                    "tasks_create",
-                    self.api.crm.objects.tasks.batch_api.create,
-                    BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs),
-                )
+                answer = self.api.json("tasks_create", self.batch_api.create, body)
             except RequestRejected as exc:
                 if exc.details.get("code") == "CONFLICT":
                     # An earlier attempt made some of these: they are done, not made twice.
@@ -225,7 +224,7 @@ class TaskWriter:
         key_prop = self.key_property
         answer = self.api.json(
             "tasks_read",
-            self.api.crm.objects.tasks.batch_api.read,
+            self.batch_api.read,
             BatchReadInputSimplePublicObjectId(
                 inputs=[SimplePublicObjectId(id=props[key_prop]) for _, props, _ in items],
                 properties=[key_prop],

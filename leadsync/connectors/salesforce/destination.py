@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from leadsync import log
 from leadsync.connectors.base import (
+    BeforeUpload,
     CrmChange,
+    CrmIds,
     Destination,
     ObjectSchema,
     RecordResult,
+    Rows,
     missing_result,
 )
 from leadsync.connectors.http import classified
@@ -93,11 +96,7 @@ class SalesforceDestination(Destination):
     def bulk_job_size(self) -> int:
         return self.config.bulk_job_records
 
-    def upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None = None,
-    ) -> list[RecordResult]:
+    def upsert(self, records: Rows, crm_ids: CrmIds = None) -> list[RecordResult]:
         """Leads upserted by leadsync's key, in collections of 200. A lead whose CRM record
         is a Contact (it was converted, or attached to one) is an update of that Contact,
         with the fields a Contact has. A new lead whose email a Contact already has is
@@ -108,11 +107,7 @@ class SalesforceDestination(Destination):
         return self._upsert(records, crm_ids, bulk=False)
 
     def bulk_upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None = None,
-        *,
-        before_upload: Callable[[], None] | None = None,
+        self, records: Rows, crm_ids: CrmIds = None, *, before_upload: BeforeUpload = None
     ) -> list[RecordResult]:
         """The same as ``upsert``, for a backfill: the Leads in one Bulk API 2.0 job, the
         Contacts to attach to found by one bulk query. ``before_upload`` is called when a
@@ -120,12 +115,7 @@ class SalesforceDestination(Destination):
         return self._upsert(records, crm_ids, bulk=True, before_upload=before_upload)
 
     def _upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        crm_ids: Sequence[str | None] | None,
-        *,
-        bulk: bool,
-        before_upload: Callable[[], None] | None = None,
+        self, records: Rows, crm_ids: CrmIds, *, bulk: bool, before_upload: BeforeUpload = None
     ) -> list[RecordResult]:
         ids = list(crm_ids) if crm_ids is not None else [None] * len(records)
         results: list[RecordResult | None] = [None] * len(records)

@@ -50,6 +50,7 @@ MAX_COLLECTION = 200
 # What /limits lists besides the API requests (an Enterprise org's maxima).
 # Path, endpoint (the method answering it), HTTP method.
 DATA = "/services/data/v<version>"
+JOBS = f"{DATA}/jobs"  # Bulk API 2.0
 REST = [
     ("/services/Soap/u/<version>", "login", "POST"),
     ("/services/oauth2/token", "oauth_token", "POST"),
@@ -61,6 +62,14 @@ REST = [
     (f"{DATA}/composite/sobjects", "collections_update", "PATCH"),
     (f"{DATA}/query", "query", "GET"),
     (f"{DATA}/query/<locator>", "query_more", "GET"),
+    (f"{JOBS}/ingest", "bulk_ingest_create", "POST"),
+    (f"{JOBS}/ingest/<job_id>", "bulk_ingest_get", "GET"),
+    (f"{JOBS}/ingest/<job_id>", "bulk_ingest_state", "PATCH"),
+    (f"{JOBS}/ingest/<job_id>/batches", "bulk_ingest_upload", "PUT"),
+    (f"{JOBS}/ingest/<job_id>/<kind>", "bulk_ingest_results", "GET"),
+    (f"{JOBS}/query", "bulk_query_create", "POST"),
+    (f"{JOBS}/query/<job_id>", "bulk_query_get", "GET"),
+    (f"{JOBS}/query/<job_id>/results", "bulk_query_results", "GET"),
 ]
 ORG_LIMITS = {
     "ConcurrentAsyncGetReportInstances": 200,
@@ -117,7 +126,6 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
         self.url_map = Map(
             [
                 *(Rule(path, endpoint=name, methods=[method]) for path, name, method in REST),
-                *_bulk_rules(),
                 Rule("/__sandbox/records/<obj>", endpoint="sandbox_records", methods=["GET"]),
                 Rule("/__sandbox/stats", endpoint="sandbox_stats", methods=["GET"]),
                 Rule("/__sandbox/faults", endpoint="sandbox_faults", methods=["POST"]),
@@ -360,20 +368,6 @@ class SalesforceEmulator(LoginEndpoints, ReadEndpoints):
         except ValueError as exc:
             return json_response({"error": str(exc)}, 400)
         return json_response({"spec": spec})
-
-
-def _bulk_rules() -> list[Rule]:
-    jobs = "/services/data/v<version>/jobs"
-    return [
-        Rule(f"{jobs}/ingest", endpoint="bulk_ingest_create", methods=["POST"]),
-        Rule(f"{jobs}/ingest/<job_id>", endpoint="bulk_ingest_get", methods=["GET"]),
-        Rule(f"{jobs}/ingest/<job_id>", endpoint="bulk_ingest_state", methods=["PATCH"]),
-        Rule(f"{jobs}/ingest/<job_id>/batches", endpoint="bulk_ingest_upload", methods=["PUT"]),
-        Rule(f"{jobs}/ingest/<job_id>/<kind>", endpoint="bulk_ingest_results", methods=["GET"]),
-        Rule(f"{jobs}/query", endpoint="bulk_query_create", methods=["POST"]),
-        Rule(f"{jobs}/query/<job_id>", endpoint="bulk_query_get", methods=["GET"]),
-        Rule(f"{jobs}/query/<job_id>/results", endpoint="bulk_query_results", methods=["GET"]),
-    ]
 
 
 def _auto_assign(request: Request) -> str | None:
