@@ -44,6 +44,14 @@ FAULTS_HELP = (
 @crm_option(
     "Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml)."
 )
+@click.option(
+    "--source",
+    type=click.Choice(["csv", "marketo"]),
+    default="csv",
+    show_default=True,
+    help="Where the leads come from: the sample export as a CSV file, or a Marketo "
+    "emulator holding the same people with their visits, forms, emails and moments.",
+)
 @json_option("one JSON object with the counts")
 @click.option(
     "--serve",
@@ -61,6 +69,7 @@ FAULTS_HELP = (
 def demo(
     workdir: Path | None,
     crm: str,
+    source: str,
     sandbox_url: str | None,
     faults: str | None,
     as_json: bool,
@@ -75,7 +84,8 @@ def demo(
     """
     from leadsync.demo.run import run_demo
 
-    workdir = workdir or Path("leadsync-demo" if crm == "salesforce" else f"leadsync-demo-{crm}")
+    default = "leadsync-demo" + ("" if crm == "salesforce" else f"-{crm}")
+    workdir = workdir or Path(default + ("" if source == "csv" else f"-{source}"))
     if serve:
         from leadsync.demo.serve import serve_demo
 
@@ -83,7 +93,9 @@ def demo(
             code = serve_demo(workdir, crm, listen, click.echo)
         raise SystemExit(code)
     with leadsync_errors(), progress(not as_json) as line:
-        summary = run_demo(workdir, crm=crm, sandbox_url=sandbox_url, faults=faults, progress=line)
+        summary = run_demo(
+            workdir, crm=crm, source=source, sandbox_url=sandbox_url, faults=faults, progress=line
+        )
     if not as_json:
         click.echo(f"demo folder: {workdir}/ (config.toml, state.db, sandbox-records.json)")
     report(summary, as_json)

@@ -59,6 +59,10 @@ class RawRecord:
 class Page:
     records: Sequence[RawRecord]
     cursor: dict[str, Any]
+    # What the source says of records it sent before: ids it deleted, and ids merged into
+    # another record (loser -> winner: the winner keeps the history).
+    deleted: Sequence[str] = ()
+    merged: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,10 @@ class Source(Connector):
 
     def want(self, columns: set[str]) -> None:
         """The fields the mappings read, for a source that fetches only what is asked for."""
+
+    def what_maps(self) -> Any:
+        """The options that change what its records say: a change re-maps the source."""
+        return self.config.model_dump(mode="json")
 
     @abstractmethod
     def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:

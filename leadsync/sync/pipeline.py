@@ -24,7 +24,8 @@ from leadsync import clock, log
 from leadsync.connectors.base import Page, Source
 from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.mapping.fieldmap import SourceMap
-from leadsync.state import db, outbox, owners, quarantine, repo
+from leadsync.state import db, merges, outbox, owners, quarantine, repo
+from leadsync.state.models import Lead
 from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
 from leadsync.sync.ingest import map_page, record_again
@@ -318,7 +319,22 @@ class Run:
             changed = map_page(session, self.summary, source, smap, page.records, remap=remap)
             resolve_page(session, self.summary, source, changed, now)
         touched = remember(session, source, changed, now, self.wiring.events.get(source))
+        if page.merged or page.deleted:
+            touched.update(self._follow(session, source, page))
         self.planner.plan(session, touched)
+
+    def _follow(self, session: Session, source: str, page: Page) -> dict[int, Lead]:
+        """Merges and deletes the source reported: the winners' leads, to decide again."""
+        grown = merges.follow_merges(session, source, page.merged)
+        self.summary.merged += len(page.merged)
+        self.summary.deleted += merges.forget(session, source, page.deleted)
+        logger.info(
+            "sync.source.followed",
+            source=source,
+            merged=len(page.merged),
+            deleted=len(page.deleted),
+        )
+        return repo.leads_by_id(session, sorted(grown))
 
     # -- push ------------------------------------------------------------------
 

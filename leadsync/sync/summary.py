@@ -33,6 +33,9 @@ class RunSummary:
     api_calls: int = 0
     # the leads went through the CRM's bulk API (a backfill above its threshold)
     bulk: bool = False
+    # records the source merged into another (the winner keeps the history) or deleted
+    merged: int = 0
+    deleted: int = 0
     planned_creates: int = 0
     planned_updates: int = 0
     replanned: int = 0

@@ -177,7 +177,7 @@ def _wire_source(
     fingerprint = _fingerprint(
         section.model_dump(mode="json", by_alias=True)["fields"],
         section.event.model_dump(mode="json") if section.event else None,
-        source.config.model_dump(mode="json"),
+        source.what_maps(),
         custom,
     )
     return source, smap, event_map, fingerprint

@@ -11,7 +11,6 @@ token's lifetime are options, so that tests reach them in seconds.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 import time
@@ -205,8 +204,8 @@ class MarketoEmulator:
             self.client_id,
             self.client_secret,
         ) or values.get("grant_type") != "client_credentials":
-            body = {"error": "invalid_client", "error_description": "Bad client credentials"}
-            return Response(json.dumps(body), 401, content_type="application/json;charset=UTF-8")
+            refusal = {"error": "invalid_client", "error_description": "Bad client credentials"}
+            return json_body(refusal, 401)
         with self.lock:
             now = time.monotonic()
             # Marketo hands out the same token until it expires, with the seconds left.
@@ -217,13 +216,14 @@ class MarketoEmulator:
                 token = f"{secrets.token_hex(16)}:ab"
                 expires = now + self.token_seconds
                 self.tokens[token] = expires
-        body = {
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": max(int(expires - now), 0),
-            "scope": "leadsync@example.com",
-        }
-        return json_body(body)
+        return json_body(
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": max(int(expires - now), 0),
+                "scope": "leadsync@example.com",
+            }
+        )
 
     def expire_tokens(self) -> None:
         """Every token handed out expires now (a test's way to reach 602)."""
@@ -326,20 +326,20 @@ class MarketoEmulator:
 
     def export_create(self, request: Request, kind: str) -> Response:
         _export_kind(kind)
-        job = self.exports.create(kind, request.getjson_body(silent=True) or {}, _now())
-        return ok([job.asjson_body()])
+        job = self.exports.create(kind, request.get_json(silent=True) or {}, _now())
+        return ok([job.as_json()])
 
     def export_enqueue(self, request: Request, kind: str, job: str) -> Response:
-        return ok([self.exports.enqueue(job, _now()).asjson_body()])
+        return ok([self.exports.enqueue(job, _now()).as_json()])
 
     def export_status(self, request: Request, kind: str, job: str) -> Response:
-        return ok([self.exports.status(job, _now()).asjson_body()])
+        return ok([self.exports.status(job, _now()).as_json()])
 
     def export_file(self, request: Request, kind: str, job: str) -> Response:
         return Response(self.exports.file(job), 200, content_type="text/csv;charset=UTF-8")
 
     def export_cancel(self, request: Request, kind: str, job: str) -> Response:
-        return ok([self.exports.cancel(job).asjson_body()])
+        return ok([self.exports.cancel(job).as_json()])
 
     # -- the sandbox's own endpoints ---------------------------------------------------
 
@@ -371,7 +371,7 @@ class MarketoEmulator:
         from leadsync.sandbox.marketo.seed import perform
 
         try:
-            answer = perform(self, request.getjson_body(force=True))
+            answer = perform(self, request.get_json(force=True))
         except (KeyError, ValueError, TypeError) as exc:
             return json_body({"error": f"{type(exc).__name__}: {exc}"}, 400)
         return json_body(answer)

@@ -99,8 +99,9 @@ def seed(store: Store, rows: Iterable[Mapping[str, str]], now: datetime, seed: i
             store.act(ids[i], type_id, when, primary, attributes)
 
 
-def _activity(rng: random.Random) -> tuple[str, tuple[int, tuple[Any, Any], list[Any]]]:
+def _activity(rng: random.Random) -> tuple[str, Any]:
     pick = rng.random()
+    detail: tuple[int, tuple[Any, Any], list[tuple[str, Any]]]
     if pick < 0.3:
         page_id, url = rng.choice(PAGES)
         detail = (

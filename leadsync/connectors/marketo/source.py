@@ -1,0 +1,254 @@
+"""The Marketo source: leads that changed since the cursor, what they did, and the leads
+merged or deleted, each read once.
+
+Marketo's activity log is read through paging tokens, one stream each: lead changes
+(new leads and changes of the mapped fields), activities (forms, web visits, email opens
+and clicks, interesting moments, merges and the types the admin names; at most 10 type
+ids a call, so more types are more streams) and deleted leads. A page of a stream
+names leads; their mapped fields are then read 300 ids a call, and each becomes a
+record carrying that page's activities of it as events, keyed by Marketo's activity id.
+The cursor holds each stream's token: a page committed is never read again, and a
+crash reads again only what was not committed.
+
+The first read starts at ``start_date``, or, with ``backfill_from``, takes the leads and
+activities since then through Bulk Extract first (see ``extract.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from leadsync.connectors.base import Page, RawRecord, Source, content_hash
+from leadsync.connectors.marketo.client import MOST_PAGES, MarketoApi
+from leadsync.connectors.marketo.config import MarketoSourceConfig
+from leadsync.errors import ConfigError, ConnectorError
+
+MAX_BATCH = 300  # activities and leads a call
+MAX_TYPES = 10  # activity type ids a call
+# Marketo's activity types read by default, and the event types they become.
+EVENT_TYPES = {
+    "Fill Out Form": "form_submit",
+    "Visit Webpage": "page_view",
+    "Open Email": "email_open",
+    "Click Email": "email_click",
+    "Interesting Moment": "interesting_moment",
+}
+MERGE_LEADS = "Merge Leads"
+PATHS = {
+    "lead_changes": "/rest/v1/activities/leadchanges.json",
+    "deleted_leads": "/rest/v1/activities/deletedleads.json",
+    "activities": "/rest/v1/activities.json",
+}
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class MarketoSource(Source):
+    kind = "marketo"
+    Config = MarketoSourceConfig
+    config: MarketoSourceConfig
+
+    _api: MarketoApi | None = None
+    _fields: dict[str, str] | None = None
+    _types: dict[str, int] | None = None
+    wanted: frozenset[str] = frozenset()
+
+    @property
+    def api(self) -> MarketoApi:
+        if self._api is None:
+            self._api = MarketoApi(self.config, self.calls)
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def want(self, columns: set[str]) -> None:
+        self.wanted = frozenset(columns)
+
+    def what_maps(self) -> Any:
+        # Where the instance is, its credentials, pacing and polling change no record.
+        what = {"start_date", "backfill_from", "activity_events", "activity_types", "fields"}
+        return self.config.model_dump(mode="json", include=what)
+
+    def check(self) -> list[str]:
+        try:
+            self.fields()
+            self.event_types()
+        except (ConnectorError, ConfigError) as exc:
+            return [f"sources.{self.name}: {exc}"]
+        return []
+
+    def columns(self) -> list[str] | None:
+        return sorted(self.fields())
+
+    # -- what the instance holds --------------------------------------------------
+
+    def fields(self) -> dict[str, str]:
+        """Each lead field's REST name and data type, asked once."""
+        if self._fields is None:
+            answer = self.api.get("describe", "/rest/v1/leads/describe.json", {})
+            self._fields = {
+                f["rest"]["name"]: f.get("dataType", "string")
+                for f in answer.get("result") or []
+                if f.get("rest")
+            }
+        return self._fields
+
+    def type_ids(self) -> dict[str, int]:
+        """Each activity type's id by its name, asked once."""
+        if self._types is None:
+            answer = self.api.get("types", "/rest/v1/activities/types.json", {})
+            self._types = {t["name"]: int(t["id"]) for t in answer.get("result") or []}
+        return self._types
+
+    def event_types(self) -> dict[int, str]:
+        """The activity type ids read, with the event type each becomes (merges too, to
+        follow them); a name the instance does not know is refused with the known ones."""
+        known = self.type_ids()
+        names = dict(EVENT_TYPES) if self.config.activity_events else {}
+        for name in self.config.activity_types:
+            names.setdefault(name, _snake(name))
+        unknown = sorted(n for n in names if n not in known)
+        if unknown:
+            raise ConfigError(
+                f"sources.{self.name}.activity_types: Marketo has no activity type "
+                f"{', '.join(map(repr, unknown))} (it has: {', '.join(sorted(known))})"
+            )
+        out = {known[name]: kind for name, kind in names.items()}
+        if MERGE_LEADS in known:
+            out[known[MERGE_LEADS]] = "merge"
+        return out
+
+    def read_fields(self) -> list[str]:
+        """The lead fields each read asks for: the mapped ones Marketo has, no more."""
+        have = self.fields()
+        wanted = set(self.wanted) | set(self.config.fields) | {"email"}
+        return sorted(f for f in wanted if f in have and f != "id")
+
+    # -- reading ------------------------------------------------------------------
+
+    def read(self, cursor: Mapping[str, Any] | None, page_size: int) -> Iterator[Page]:
+        size = max(1, min(page_size, MAX_BATCH))
+        if cursor is None and self.config.backfill_from is not None:
+            cursor = {"backfill": {"from": self.config.backfill_from.isoformat()}}
+        if cursor is not None and "backfill" in cursor:
+            from leadsync.connectors.marketo.extract import Backfill
+
+            cursor = yield from Backfill(self, cursor["backfill"], size).pages()
+        since = cursor["since"] if cursor else (self.config.start_date or EPOCH).isoformat()
+        tokens = dict(cursor.get("tokens") or {}) if cursor else {}
+        for stream, types in self.streams():
+            if stream not in tokens:
+                tokens[stream] = self._token_at(since)
+            for page, token in self._stream(stream, types, tokens[stream], size):
+                tokens[stream] = token
+                position = {"since": since, "tokens": dict(tokens)}
+                yield Page(page.records, position, page.deleted, page.merged)
+
+    def streams(self) -> list[tuple[str, list[int]]]:
+        """The token streams a read follows, by name: lead changes, the activities (10
+        types a stream), deleted leads."""
+        out: list[tuple[str, list[int]]] = [("changes", [])]
+        ids = sorted(self.event_types())
+        for start in range(0, len(ids), MAX_TYPES):
+            group = ids[start : start + MAX_TYPES]
+            out.append(("activities:" + ",".join(map(str, group)), group))
+        out.append(("deleted", []))
+        return out
+
+    def _token_at(self, since: str) -> str:
+        answer = self.api.get(
+            "paging_token", "/rest/v1/activities/pagingtoken.json", {"sinceDatetime": since}
+        )
+        return str(answer["nextPageToken"])
+
+    def _stream(
+        self, stream: str, types: list[int], token: str, size: int
+    ) -> Iterator[tuple[Page, str]]:
+        """Each page of one stream, with the token after it, until Marketo has no more."""
+        if stream == "changes":
+            name, params = "lead_changes", {"fields": ",".join(self.read_fields())}
+        elif stream == "deleted":
+            name, params = "deleted_leads", {}
+        else:
+            name, params = "activities", {"activityTypeIds": ",".join(map(str, types))}
+        path = PATHS[name]
+        for _ in range(MOST_PAGES):
+            answer = self.api.get(name, path, {**params, "nextPageToken": token, "batchSize": size})
+            token = str(answer.get("nextPageToken") or token)
+            activities = answer.get("result") or []
+            if stream == "deleted":
+                yield Page([], {}, deleted=[str(a["leadId"]) for a in activities]), token
+            else:
+                yield self.page_of(activities, with_events=stream != "changes"), token
+            if not answer.get("moreResult"):
+                return
+        raise ConnectorError(f"Marketo's {name} went on past {MOST_PAGES} pages; stopped")
+
+    def page_of(self, activities: Sequence[Mapping[str, Any]], *, with_events: bool) -> Page:
+        """The leads these activities name, as records (with their events when asked),
+        and the merges among them (loser id -> winner id)."""
+        kinds = self.event_types() if with_events else {}
+        merged: dict[str, str] = {}
+        events: dict[str, list[dict[str, Any]]] = {}
+        for a in activities:
+            who = str(a["leadId"])
+            events.setdefault(who, [])
+            kind = kinds.get(int(a["activityTypeId"]))
+            if kind == "merge":
+                for loser in _attribute(a, "Merge ids") or []:
+                    merged[str(loser)] = who
+            elif kind is not None:
+                events[who].append(event_of(a, kind))
+        fields = self.read_fields()
+        records = []
+        ids = list(events)
+        for start in range(0, len(ids), MAX_BATCH):
+            for lead in self.api.leads_by_id(ids[start : start + MAX_BATCH], fields):
+                records.append(self.record(lead, events.get(str(lead["id"]), [])))
+        return Page(records, {}, merged=merged)
+
+    def record(self, lead: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> RawRecord:
+        lead_id = str(lead["id"])
+        data = {k: v for k, v in lead.items() if k != "id"}
+        content = [f"{k}={data[k]}" for k in sorted(data) if k != "updatedAt"]
+        return RawRecord(
+            ref=f"lead {lead_id}",
+            data=data,
+            external_id=lead_id,
+            content_hash=content_hash([*content, *(e["key"] for e in events)]),
+            events=tuple(events),
+        )
+
+
+def event_of(activity: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """A Marketo activity as a leadsync event: keyed by its id, at its time, with what it
+    was about (``asset``: the form, page or email) and its attributes in snake case."""
+    attributes: dict[str, Any] = {}
+    if activity.get("primaryAttributeValue") is not None:
+        attributes["asset"] = activity["primaryAttributeValue"]
+    for item in activity.get("attributes") or []:
+        name = _snake(str(item.get("name", "")))
+        attributes[f"marketo_{name}" if name in ("type", "at") else name] = item.get("value")
+    at = datetime.fromisoformat(str(activity["activityDate"]).replace("Z", "+00:00"))
+    return {
+        "key": str(activity.get("marketoGUID") or activity["id"]),
+        "type": kind,
+        "at": at.astimezone(UTC),
+        "attributes": attributes,
+    }
+
+
+def _attribute(activity: Mapping[str, Any], name: str) -> Any:
+    for item in activity.get("attributes") or []:
+        if item.get("name") == name:
+            return item.get("value")
+    return None
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
