@@ -170,7 +170,7 @@ class TasksSection(Section):
     # load of history must not flood the reps); None: every MQL gets one.
     max_age_days: float | None = Field(None, gt=0)
     # The task's description: a template over the lead's fields and the insight's parts
-    # ($why, $score_line, $what_counts, $latest_activity, $came_from); None: all of them.
+    # ($why, $score_line, $what_counts, $moments, $latest_activity, $came_from); None: all of them.
     description: str | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -16,13 +17,18 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from leadsync import clock
 from leadsync import config as cfg
 from leadsync.cli import main
+from leadsync.demo.run import prepare
 from leadsync.sandbox import postgres
 from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator, RateLimits
 from leadsync.sandbox.hubspot import Store as HubSpotStore
+from leadsync.sandbox.marketo import Limits as MarketoLimits
+from leadsync.sandbox.marketo import MarketoEmulator
+from leadsync.sandbox.marketo import Store as MarketoStore
 from leadsync.sandbox.salesforce import Credentials, FaultPlan, SalesforceEmulator, Store
-from leadsync.sandbox.server import running
+from leadsync.sandbox.server import Emulators, running
 from leadsync.state import db
 from leadsync.sync.pipeline import Run
 from leadsync.sync.summary import RunSummary
@@ -208,3 +214,83 @@ def pg_database(postgres_url: str):
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
         admin.dispose()
+
+
+# -- Marketo ------------------------------------------------------------------
+
+
+@dataclass
+class MarketoOrg:
+    """A Marketo instance seeded from the sample (people with weeks of history) beside a
+    Salesforce org that already holds some of them, behind one URL."""
+
+    marketo: MarketoEmulator
+    salesforce: SalesforceEmulator
+    url: str
+
+    @property
+    def store(self) -> MarketoStore:
+        return self.marketo.store
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/__sandbox/marketo/stats", timeout=10).json()
+
+    def do(self, **op) -> dict:
+        answer = requests.post(f"{self.url}/__sandbox/marketo/do", json=op, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def faults(self, spec: str) -> None:
+        self.marketo.faults = FaultPlan.parse(spec)
+
+    def crm_leads(self) -> list[dict]:
+        return requests.get(f"{self.url}/__sandbox/records/Lead", timeout=10).json()["records"]
+
+    def project(self, tmp_path: Path, chunk_size: int = 5000, **options: str) -> Project:
+        """The example config with Marketo as its source, pacing and waits short."""
+        path = prepare(tmp_path, self.url, source="marketo")
+        extra = {
+            "rate_limit_per_20s": "100000",
+            "rate_limit_wait_seconds": "0.05",
+            "export_poll_seconds": "0.01",
+            **options,
+        }
+        lines = "".join(f"{k} = {v}\n" for k, v in extra.items())
+        text = path.read_text(encoding="utf-8")
+        for key in extra:  # an option given here replaces the demo's
+            text = "".join(
+                line for line in text.splitlines(keepends=True) if not line.startswith(f"{key} = ")
+            )
+        text = text.replace("chunk_size = 5000 ", f"chunk_size = {chunk_size} ")
+        path.write_text(text.replace('type = "marketo"\n', 'type = "marketo"\n' + lines), "utf-8")
+        return Project(tmp_path, path)
+
+
+MARKETO_PEOPLE = 40
+
+
+@pytest.fixture
+def marketo(monkeypatch: pytest.MonkeyPatch) -> Iterator[MarketoOrg]:
+    from leadsync.demo.run import sample_path
+    from leadsync.sandbox.marketo.seed import seed as seed_marketo
+    from leadsync.sandbox.salesforce.seed import seed_org
+
+    with sample_path().open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[:MARKETO_PEOPLE]
+    store = MarketoStore()
+    seed_marketo(store, rows, clock.now())
+    app = MarketoEmulator(store=store, limits=MarketoLimits.parse("off"))
+    salesforce = SalesforceEmulator(store=Store())
+    emails = [r["Email"].strip().lower() for r in rows]
+    seed_org(salesforce.store, emails, leads=30, contacts=10, known_share=0.2)
+    creds = Credentials()
+    for name, value in {
+        "SF_CLIENT_ID": creds.client_id,
+        "SF_CLIENT_SECRET": creds.client_secret,
+        "SF_MY_DOMAIN": "leadsync-demo.my",
+        "MARKETO_CLIENT_ID": app.client_id,
+        "MARKETO_CLIENT_SECRET": app.client_secret,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with running(Emulators(salesforce, app)) as url:
+        yield MarketoOrg(app, salesforce, url)

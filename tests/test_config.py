@@ -74,12 +74,13 @@ def test_unknown_connector_lists_the_known_ones(tmp_path: Path):
     """A source type nobody registered is an error that lists the registered ones."""
     path = write(
         tmp_path,
-        "[sources.a]\ntype='marketo'\npath='x'\n[crm]\ntype='salesforce'\n"
+        "[sources.a]\ntype='eloqua'\npath='x'\n[crm]\ntype='salesforce'\n"
         "[crm.auth]\nsession_id='s'\ninstance_url='https://x.my.salesforce.com'\n",
     )
     with pytest.raises(
         ConfigError,
-        match=r"unknown connector type 'marketo' \(known: csv, hubspot, salesforce, webhook\)",
+        match=r"unknown connector type 'eloqua' "
+        r"\(known: csv, hubspot, marketo, salesforce, webhook\)",
     ):
         wire(cfg.load(path))
 

@@ -136,7 +136,9 @@ def follow_up(
 
 # The parts of a task's description, in the default's order: a [tasks] description
 # template names them ($why, $what_counts...) beside the lead's own fields.
-INSIGHT_PARTS = ("why", "score_line", "what_counts", "latest_activity", "came_from")
+INSIGHT_PARTS = ("why", "score_line", "what_counts", "moments", "latest_activity", "came_from")
+# Events a marketing system marks as worth a rep's attention (Marketo's interesting moments).
+MOMENT = "interesting_moment"
 
 
 def insight(
@@ -174,9 +176,15 @@ def insight_parts(
     for c in reasons[:MAX_REASONS]:
         when = f" ({c.event.get('type')}, {str(c.event.get('at') or '')[:10]})" if c.event else ""
         counts.append(f"  {c.points:+g}  {c.rule}{when}")
-    moments = sorted((e for e in events if e.get("at")), key=lambda e: str(e["at"]), reverse=True)
+    latest = sorted((e for e in events if e.get("at")), key=lambda e: str(e["at"]), reverse=True)
+    moments = [
+        f"  {str(e['at'])[:10]}  {e.get('description') or e.get('asset') or 'interesting moment'}"
+        + (f" ({e['marketo_type']})" if e.get("marketo_type") else "")
+        for e in latest
+        if e.get("type") == MOMENT
+    ][:MAX_MOMENTS]
     activity = []
-    for e in moments[:MAX_MOMENTS]:
+    for e in latest[:MAX_MOMENTS]:
         details = ", ".join(
             f"{k}={v}"
             for k, v in sorted(e.items())
@@ -193,6 +201,7 @@ def insight_parts(
         "why": f"Why now: {entry.reason}.",
         "score_line": f"Score {s.total:g}: fit {s.fit:g}, behaviour {s.behaviour:g}.",
         "what_counts": "\n".join(["What counts most:", *counts]) if counts else "",
+        "moments": "\n".join(["Interesting moments:", *moments]) if moments else "",
         "latest_activity": "\n".join(["Latest activity:", *activity]) if activity else "",
         "came_from": "Came from: " + "; ".join(origin) + "." if origin else "",
     }

@@ -93,8 +93,7 @@ class Run:
         # Asked between pages and between batches: True stops the run once what is in
         # flight has committed (the service's graceful stop).
         self.stop = stop or (lambda: False)
-        calls = wiring.destination.calls  # the connectors outlive a run in the service
-        self._calls_before = (calls.total, calls.retried, calls.limited)
+        self._calls_before = self._calls()  # the connectors outlive a run in the service
         wiring.attach_inbox(self.factory)
         self.summary = RunSummary(run_id=str(uuid.uuid4()), dry_run=dry_run)
         self.policy = wiring.config.settings.sync
@@ -144,10 +143,10 @@ class Run:
             self.summary.fail(LeadsyncError(f"internal error: {exc!r}"))
             raise
         finally:
-            calls, (total, retried, limited) = self.wiring.destination.calls, self._calls_before
-            self.summary.api_calls = calls.total - total
-            self.summary.retried += calls.retried - retried
-            self.summary.rate_limited += calls.limited - limited
+            (total, retried, limited), before = self._calls(), self._calls_before
+            self.summary.api_calls = total - before[0]
+            self.summary.retried += retried - before[1]
+            self.summary.rate_limited += limited - before[2]
             self.summary.duration_s = round(time.monotonic() - started, 3)
             with self.factory() as session:
                 self.summary.pending = outbox.count_pending(session, self.wiring.destination.name)
@@ -157,6 +156,14 @@ class Run:
         return self.summary
 
     # -- pull, map, resolve, plan ---------------------------------------------
+
+    def _calls(self) -> tuple[int, int, int]:
+        """Requests sent to the CRM so far; requests sent again, and of those the ones a
+        system asked to slow down, by the CRM's connector and the sources'."""
+        crm = self.wiring.destination.calls
+        sources = [source.calls for source, _ in self.wiring.sources.values()]
+        retried = crm.retried + sum(c.retried for c in sources)
+        return crm.total, retried, crm.limited + sum(c.limited for c in sources)
 
     def _sources(self) -> list[tuple[str, Source, SourceMap]]:
         return [

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from leadsync.connectors.csv import CsvSource
+from leadsync.connectors.marketo import MarketoSource
 from leadsync.connectors.salesforce import SalesforceDestination
 from leadsync.testing import DestinationConformance, SourceConformance
-from tests.conftest import Sandbox
+from tests.conftest import MarketoOrg, Sandbox
 
 
 class TestCsvSource(SourceConformance):
@@ -47,3 +48,19 @@ class TestSalesforceDestination(DestinationConformance):
             {"LeadSync_Id__c": f"conformance-{i}", "LastName": f"Lee {i}", "Company": "Acme"}
             for i in range(3)
         ]
+
+
+class TestMarketoSource(SourceConformance):
+    @pytest.fixture
+    def source(self, marketo: MarketoOrg, tmp_path: Path) -> MarketoSource:
+        options = {
+            "base_url": marketo.url,
+            "client_id": marketo.marketo.client_id,
+            "client_secret": marketo.marketo.client_secret,
+            "rate_limit_per_20s": 100_000,
+        }
+        source = MarketoSource.from_options(
+            "marketo", options, key="sources.marketo", path=tmp_path / "config.toml"
+        )
+        source.want({"email", "firstName", "lastName", "company"})
+        return source

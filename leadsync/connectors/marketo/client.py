@@ -168,13 +168,13 @@ class MarketoApi:
         self._check(body)
         return body
 
-    @staticmethod
-    def _check(body: Mapping[str, Any]) -> None:
+    def _check(self, body: Mapping[str, Any]) -> None:
         """Marketo's HTTP 200 with ``success: false``: the first error's code decides."""
         if body.get("success") is False:
             error = (body.get("errors") or [{}])[0]
             raise from_code(
                 str(error.get("code", "")),
                 str(error.get("message", "")),
+                rate_wait=self.config.rate_limit_wait_seconds,
                 request_id=body.get("requestId"),
             )

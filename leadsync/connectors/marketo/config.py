@@ -34,6 +34,8 @@ class MarketoSourceConfig(ConnectorConfig):
     # integrations on the instance need their part.
     rate_limit_per_20s: int = Field(100, ge=1)
     rate_limit_share: float = Field(0.9, gt=0, le=1)
+    # How long a 606 (the 20-second limit passed anyway, by another integration) waits.
+    rate_limit_wait_seconds: float = Field(20.0, ge=0)
     timeout_seconds: float = Field(30.0, gt=0)
     # How long a Bulk Extract job may take before the read gives up (it resumes next run).
     export_timeout_seconds: float = Field(3600.0, gt=0)

@@ -44,7 +44,9 @@ def quota_resets(now: datetime | None = None) -> datetime:
     return midnight.astimezone(ZoneInfo("UTC"))
 
 
-def from_code(code: str, message: str, **details: object) -> LeadsyncError:
+def from_code(
+    code: str, message: str, *, rate_wait: float = RATE_WINDOW_SECONDS, **details: object
+) -> LeadsyncError:
     """The leadsync error for a Marketo error body's code."""
     said = f"(Marketo {code}: {message})"
     if code in TOKEN_CODES:
@@ -52,7 +54,7 @@ def from_code(code: str, message: str, **details: object) -> LeadsyncError:
     if code == "606":
         return RateLimited(
             f"Marketo's limit of calls per 20 seconds was reached; waiting {said}",
-            retry_after=RATE_WINDOW_SECONDS,
+            retry_after=rate_wait,
             code=code,
             **details,
         )

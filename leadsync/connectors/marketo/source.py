@@ -150,15 +150,16 @@ class MarketoSource(Source):
                 yield Page(page.records, position, page.deleted, page.merged)
 
     def streams(self) -> list[tuple[str, list[int]]]:
-        """The token streams a read follows, by name: lead changes, the activities (10
-        types a stream), deleted leads."""
-        out: list[tuple[str, list[int]]] = [("changes", [])]
+        """The token streams a read follows, by name: the activities (10 types a stream),
+        lead changes, deleted leads."""
+        out: list[tuple[str, list[int]]] = []
         ids = sorted(self.event_types())
         for start in range(0, len(ids), MAX_TYPES):
             group = ids[start : start + MAX_TYPES]
             out.append(("activities:" + ",".join(map(str, group)), group))
-        out.append(("deleted", []))
-        return out
+        # Activities first: a lead that became hot is decided with what it did, so that
+        # the rep's task tells it; the changes then bring the leads that only changed.
+        return [*out, ("changes", []), ("deleted", [])]
 
     def _token_at(self, since: str) -> str:
         answer = self.api.get(
