@@ -120,6 +120,14 @@ def sandbox() -> None:
     help="The HubSpot portal's rate limits: requests per rolling 10 s, searches per "
     "second, requests per day; 'off' for none.",
 )
+@click.option(
+    "--marketo-limits",
+    metavar="SPEC",
+    default="100/20s,10,50000/day",
+    show_default=True,
+    help="The Marketo instance's limits: calls per rolling 20 s, calls at once, calls per "
+    "day; 'off' for none.",
+)
 def sandbox_serve(
     host: str,
     port: int,
@@ -127,8 +135,9 @@ def sandbox_serve(
     faults: str | None,
     hubspot_data: Path | None,
     hubspot_limits: str,
+    marketo_limits: str,
 ) -> None:
-    """Serve the Salesforce and HubSpot emulators on one port, for any client.
+    """Serve the Salesforce, HubSpot and Marketo emulators on one port, for any client.
 
     \b
     Salesforce: log in with username demo@leadsync.example, password
@@ -139,10 +148,17 @@ def sandbox_serve(
     pat-na1-00000000-leadsync-demo. What it holds:
     GET /__sandbox/hubspot/records/contacts (or tasks); what it served and
     refused for rate: GET /__sandbox/hubspot/stats.
+    Marketo (paths under /identity/, /rest/v1/, /bulk/v1/): client id
+    leadsync-demo-marketo-client, secret demo-marketo-secret; it holds the
+    demo's sample people with their history. What it holds:
+    GET /__sandbox/marketo/leads; what it served and refused:
+    GET /__sandbox/marketo/stats; people acting: POST /__sandbox/marketo/do.
     """
+    from leadsync.demo.run import marketo_emulator
     from leadsync.sandbox.faults import FaultPlan
     from leadsync.sandbox.hubspot import HubSpotEmulator, RateLimits
     from leadsync.sandbox.hubspot import Store as HubSpotStore
+    from leadsync.sandbox.marketo import Limits as MarketoLimits
     from leadsync.sandbox.salesforce import SalesforceEmulator, Store
     from leadsync.sandbox.server import Emulators, serve
 
@@ -155,14 +171,20 @@ def sandbox_serve(
         limits = RateLimits.parse(hubspot_limits)
     except ValueError as exc:
         fail(f"--hubspot-limits: {exc}")
+    try:
+        marketo = marketo_emulator(FaultPlan.parse(faults))
+        marketo.limits = MarketoLimits.parse(marketo_limits)
+    except ValueError as exc:
+        fail(f"--marketo-limits: {exc}")
     app = Emulators(
         SalesforceEmulator(store=Store(data_file=data), faults=plan),
         HubSpotEmulator(
             store=HubSpotStore(data_file=hubspot_data), faults=hubspot_plan, limits=limits
         ),
+        marketo,
     )
     click.echo(
-        f"Salesforce and HubSpot emulators on http://{host}:{port} "
+        f"Salesforce, HubSpot and Marketo emulators on http://{host}:{port} "
         f"(records: {data or 'in memory'}, {hubspot_data or 'in memory'}); "
         "Ctrl-C stops them",
         err=True,
