@@ -53,6 +53,9 @@ class RawRecord:
     # Things the person did that the source reports with the record (key, type, at,
     # attributes); the key is stable, so an event read twice is stored once.
     events: tuple[Mapping[str, Any], ...] = ()
+    # Only the id and events were read: the events go to the lead this id already is; an
+    # id not known yet is first made whole by the source (``Source.complete``).
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,11 @@ class Source(Connector):
 
     def want(self, columns: set[str]) -> None:
         """The fields the mappings read, for a source that fetches only what is asked for."""
+
+    def complete(self, records: Sequence[RawRecord]) -> list[RawRecord]:
+        """Partial records (``RawRecord.partial``) made whole, with their fields read: those
+        whose id leadsync did not know yet. A source that sends none needs none."""
+        raise NotImplementedError(f"{self.kind} sends no partial records")
 
     def what_maps(self) -> Any:
         """The options that change what its records say: a change re-maps the source."""

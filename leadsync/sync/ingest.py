@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -48,15 +48,22 @@ def map_page(
     records: Sequence[RawRecord],
     *,
     remap: bool,
+    complete: Callable[[Sequence[RawRecord]], list[RawRecord]] | None = None,
 ) -> list[Mapped]:
     """The page's records that are new or changed, mapped; the others counted or quarantined.
-    ``remap``: the source's map changed, so unchanged records are mapped anew too."""
+    ``remap``: the source's map changed, so unchanged records are mapped anew too. A
+    partial record (its events only) goes to the lead its id is; one whose id is not known
+    yet is made whole by ``complete`` first."""
     known = repo.versions(session, source, [r.external_id for r in records if r.external_id])
-    out: list[Mapped] = []
+    summary.read += len(records)
+    if any(r.partial for r in records):
+        records, events_only = _partials(records, known, complete)
+    else:
+        events_only = []
+    out: list[Mapped] = events_only
     # Keys mapped in this page. Across pages each page's stored versions are read afresh,
     # so only within a page can a later row be taken for unchanged.
     applied: set[str] = set()
-    summary.read += len(records)
     unchanged = 0
     for rec in records:
         if rec.problem:
@@ -82,6 +89,31 @@ def map_page(
     if any(not m.record.external_id for m in out):
         out = _changed_by_email(session, summary, source, out, applied, remap=remap)
     return out
+
+
+def _partials(
+    records: Sequence[RawRecord],
+    known: dict[str, Version],
+    complete: Callable[[Sequence[RawRecord]], list[RawRecord]] | None,
+) -> tuple[list[RawRecord], list[Mapped]]:
+    """The records to map (the whole ones, and the partial ones of ids not known yet, made
+    whole), and the partial ones of known ids, going to their lead as they are: nothing to
+    merge, their version kept, their events stored."""
+    whole, unknown, events_only = [], [], []
+    for rec in records:
+        prior = known.get(rec.external_id or "") if rec.partial else None
+        if not rec.partial:
+            whole.append(rec)
+        elif prior is None:
+            unknown.append(rec)
+        else:
+            kept = replace(rec, content_hash=prior.content_hash)
+            events_only.append(Mapped(rec.external_id or "", kept, {}, prior))
+    if unknown:
+        if complete is None:
+            raise ValueError("partial records of unknown ids, and no way to complete them")
+        whole += complete(unknown)
+    return whole, events_only
 
 
 def _mapped(

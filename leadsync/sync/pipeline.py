@@ -323,7 +323,10 @@ class Run:
         """One page, in the caller's transaction: map, resolve, remember, decide and plan."""
         now = self.now  # the one clock: records seen in this run are seen at its time
         with session.no_autoflush:  # one flush per page, not one per lookup
-            changed = map_page(session, self.summary, source, smap, page.records, remap=remap)
+            complete = self.wiring.sources[source][0].complete
+            changed = map_page(
+                session, self.summary, source, smap, page.records, remap=remap, complete=complete
+            )
             resolve_page(session, self.summary, source, changed, now)
         touched = remember(session, source, changed, now, self.wiring.events.get(source))
         if page.merged or page.deleted:

@@ -96,7 +96,11 @@ def test_a_first_sync_then_an_incremental_one_reads_each_lead_and_activity_once(
     marketo.do(op="act", lead=new, type=FILL_OUT_FORM, at=at, primary="Contact Sales")
     marketo.do(op="change", lead=1, at=at, fields={"title": "Chief Revenue Officer"})
     marketo.do(op="act", lead=1, type=OPEN_EMAIL, at=at, primary="Nurture 2")
+    calls = marketo.stats()["requests"].get("leads", 0)
     second = project.sync()
+    # Fields read twice: the new lead's, once its form named it, and both leads' changes
+    # in one call. Lead 1's email open goes to its lead as it is: no call.
+    assert marketo.stats()["requests"]["leads"] - calls == 2
     assert second.error is None
     # Each lead once a stream it is in: the new one's form and its creation, lead 1's
     # email open and its new title.

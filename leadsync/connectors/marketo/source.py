@@ -191,8 +191,11 @@ class MarketoSource(Source):
         raise ConnectorError(f"Marketo's {name} went on past {MOST_PAGES} pages; stopped")
 
     def page_of(self, activities: Sequence[Mapping[str, Any]], *, with_events: bool) -> Page:
-        """The leads these activities name, as records (with their events when asked),
-        and the merges among them (loser id -> winner id)."""
+        """The leads these activities name, and the merges among them (loser id -> winner
+        id). With events: partial records (a lead's id and its activities here), made
+        whole only for the leads leadsync does not know yet (``complete``), so that a
+        page of activities of known leads costs no call. Without (lead changes): whole
+        records, their fields read."""
         kinds = self.event_types() if with_events else {}
         merged: dict[str, str] = {}
         events: dict[str, list[dict[str, Any]]] = {}
@@ -205,13 +208,38 @@ class MarketoSource(Source):
                     merged[str(loser)] = who
             elif kind is not None:
                 events[who].append(event_of(a, kind))
+        if with_events:
+            records = [self.partial(who, found) for who, found in events.items()]
+        else:
+            records = self.whole(list(events), events)
+        return Page(records, {}, merged=merged)
+
+    def partial(self, lead_id: str, events: Sequence[Mapping[str, Any]]) -> RawRecord:
+        keys = [e["key"] for e in events]
+        return RawRecord(
+            ref=f"lead {lead_id}",
+            data={},
+            external_id=lead_id,
+            content_hash=content_hash(keys),
+            events=tuple(events),
+            partial=True,
+        )
+
+    def complete(self, records: Sequence[RawRecord]) -> list[RawRecord]:
+        """Partial records made whole: their leads' fields read, 300 ids a call. A lead
+        Marketo no longer has (deleted, merged away) is left out."""
+        events = {str(r.external_id): list(r.events) for r in records}
+        return self.whole(list(events), events)
+
+    def whole(
+        self, ids: list[str], events: Mapping[str, Sequence[Mapping[str, Any]]]
+    ) -> list[RawRecord]:
         fields = self.read_fields()
         records = []
-        ids = list(events)
         for start in range(0, len(ids), MAX_BATCH):
             for lead in self.api.leads_by_id(ids[start : start + MAX_BATCH], fields):
                 records.append(self.record(lead, events.get(str(lead["id"]), [])))
-        return Page(records, {}, merged=merged)
+        return records
 
     def record(self, lead: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> RawRecord:
         lead_id = str(lead["id"])
