@@ -285,3 +285,19 @@ def requests_json(org: MarketoOrg, obj: str) -> list[dict]:
     import requests
 
     return requests.get(f"{org.url}/__sandbox/records/{obj}", timeout=10).json()["records"]
+
+
+def test_the_days_export_quota_stops_a_backfill_until_it_resets(
+    tmp_path: Path, marketo: MarketoOrg
+):
+    marketo.marketo.exports.daily_bytes = 1  # the first job's file uses the day's quota up
+    project = marketo.project(tmp_path, backfill_from='"2026-09-01"')
+    stopped = project.sync()
+    assert stopped.status == "failed"
+    assert "Bulk Extract quota" in stopped.error and "2026-11-24 06:00 UTC" in stopped.error
+    marketo.marketo.exports.daily_bytes = 10**9  # a new day
+    resumed = project.sync()
+    assert resumed.error is None
+    # The job made before the stop was enqueued once the quota reset, not made again.
+    assert marketo.stats()["requests"]["export_create"] == 6
+    assert_each_once(marketo, project)

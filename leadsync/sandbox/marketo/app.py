@@ -10,7 +10,6 @@ token's lifetime are options, so that tests reach them in seconds.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from leadsync.sandbox.faults import AFTER_THE_WORK, FaultPlan, answered
 from leadsync.sandbox.marketo.exports import ExportError, Exports
+from leadsync.sandbox.marketo.limits import Limits
 from leadsync.sandbox.marketo.responses import (
     MarketoError,
     failure,
@@ -43,7 +43,7 @@ from leadsync.sandbox.marketo.schema import (
     NEW_LEAD,
     TYPES,
 )
-from leadsync.sandbox.marketo.store import Store
+from leadsync.sandbox.marketo.store import Store, position_of, token_of
 from leadsync.sandbox.server import routed
 
 MAX_BATCH = 300  # activities, lead changes and leads a call
@@ -59,6 +59,8 @@ ROUTES = [
     (f"{REST}/activities/leadchanges.json", "lead_changes", ("GET",)),
     (f"{REST}/activities/deletedleads.json", "deleted_leads", ("GET",)),
     (f"{REST}/leads.json", "leads", ("GET", "POST")),
+    (f"{REST}/stats/usage.json", "usage", ("GET",)),
+    (f"{BULK}/<kind>/export.json", "export_list", ("GET",)),
     (f"{BULK}/<kind>/export/create.json", "export_create", ("POST",)),
     (f"{BULK}/<kind>/export/<job>/enqueue.json", "export_enqueue", ("POST",)),
     (f"{BULK}/<kind>/export/<job>/status.json", "export_status", ("GET",)),
@@ -69,45 +71,6 @@ ROUTES = [
     ("/__sandbox/marketo/leads", "sandbox_leads", ("GET",)),
     ("/__sandbox/marketo/do", "sandbox_do", ("POST",)),
 ]
-
-
-@dataclass
-class Limits:
-    """Marketo's limits on one subscription: calls per rolling window, concurrent calls,
-    calls a day (``off`` for none)."""
-
-    calls: int = 100
-    seconds: float = 20.0
-    concurrent: int = 10
-    daily: int = 50_000
-
-    @classmethod
-    def parse(cls, spec: str | None) -> Limits:
-        """``100/20s,10,50000/day``: calls per window, concurrent calls, calls a day."""
-        if spec in (None, ""):
-            return cls()
-        if spec == "off":
-            return cls(calls=10**9, concurrent=10**9, daily=10**12)
-        try:
-            window, concurrent, daily = spec.split(",")
-            calls, seconds = window.split("/")
-            return cls(int(calls), float(seconds.rstrip("s")), int(concurrent), int(daily[:-4]))
-        except ValueError:
-            raise ValueError(
-                f"limits {spec!r}: write CALLS/SECONDSs,CONCURRENT,CALLS/day"
-            ) from None
-
-
-def token_of(position: int) -> str:
-    """A paging token: a position in the activity log, written as Marketo's look (base32)."""
-    return base64.b32encode(f"{position:012d}".encode()).decode().rstrip("=")
-
-
-def position_of(token: str) -> int:
-    try:
-        return int(base64.b32decode(token + "=" * (-len(token) % 8)))
-    except (ValueError, TypeError):
-        raise MarketoError("1029", "Invalid paging token") from None
 
 
 @dataclass
@@ -283,7 +246,11 @@ class MarketoEmulator:
         if not token:
             raise MarketoError("1003", "nextPageToken is required")
         size = min(int(request.args.get("batchSize") or MAX_BATCH), MAX_BATCH)
-        found, after = self.store.scan(position_of(token), wanted, size, self.scan_limit)
+        try:
+            start = position_of(token)
+        except ValueError as exc:
+            raise MarketoError("1029", str(exc)) from None
+        found, after = self.store.scan(start, wanted, size, self.scan_limit)
         result = []
         for activity in found:
             view = self.store.view(activity)
@@ -329,6 +296,10 @@ class MarketoEmulator:
         job = self.exports.create(kind, request.get_json(silent=True) or {}, _now())
         return ok([job.as_json()])
 
+    def export_list(self, request: Request, kind: str) -> Response:
+        jobs = [j.as_json() for j in self.exports.jobs.values() if j.kind == kind]
+        return ok(jobs)
+
     def export_enqueue(self, request: Request, kind: str, job: str) -> Response:
         return ok([self.exports.enqueue(job, _now()).as_json()])
 
@@ -336,7 +307,21 @@ class MarketoEmulator:
         return ok([self.exports.status(job, _now()).as_json()])
 
     def export_file(self, request: Request, kind: str, job: str) -> Response:
-        return Response(self.exports.file(job), 200, content_type="text/csv;charset=UTF-8")
+        """The file, or the bytes a ``Range`` header asks for (206), as Marketo serves it."""
+        data = self.exports.file(job)
+        spans = request.range.ranges if request.range else []
+        if len(spans) == 1:
+            start, end = spans[0]
+            part = data[start : end if end is not None else len(data)]
+            return Response(part, 206, content_type="text/csv;charset=UTF-8")
+        return Response(data, 200, content_type="text/csv;charset=UTF-8")
+
+    def usage(self, request: Request) -> Response:
+        """The calls made today, as ``stats/usage.json`` tells them."""
+        with self.lock:
+            total = self._day
+        day = _now().date().isoformat()
+        return ok([{"date": day, "total": total, "users": [{"userId": "api", "count": total}]}])
 
     def export_cancel(self, request: Request, kind: str, job: str) -> Response:
         return ok([self.exports.cancel(job).as_json()])

@@ -10,6 +10,7 @@ activities are no longer served.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,6 +60,18 @@ class Activity:
             ]
         out["attributes"] = [{"name": k, "value": v} for k, v in self.attributes]
         return out
+
+
+def token_of(position: int) -> str:
+    """A paging token: a position in the activity log, written as Marketo's look (base32)."""
+    return base64.b32encode(f"{position:012d}".encode()).decode().rstrip("=")
+
+
+def position_of(token: str) -> int:
+    try:
+        return int(base64.b32decode(token + "=" * (-len(token) % 8)))
+    except (ValueError, TypeError):
+        raise ValueError(f"invalid paging token {token!r}") from None
 
 
 def stamp(at: datetime) -> str:
