@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
-from leadsync.connectors.base import CallCounter  # noqa: E402
+from leadsync.connectors.calls import CallCounter  # noqa: E402
 from leadsync.connectors.salesforce.client import build_client  # noqa: E402
 from leadsync.connectors.salesforce.config import SalesforceConfig  # noqa: E402
 from leadsync.sandbox.salesforce import Credentials, SalesforceEmulator, Store  # noqa: E402

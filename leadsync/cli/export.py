@@ -9,7 +9,7 @@ import click
 
 from leadsync import clock
 from leadsync.cli.main import State, state_url
-from leadsync.cli.render import leadsync_errors
+from leadsync.cli.render import choice_option, leadsync_errors
 
 
 @click.command("export")
@@ -20,13 +20,7 @@ from leadsync.cli.render import leadsync_errors
     type=click.Path(file_okay=False, path_type=Path),
     help="The folder to write to (made if missing); the next export to it adds only what is new.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["parquet", "csv"]),
-    default="parquet",
-    show_default=True,
-)
+@choice_option("--format", ["parquet", "csv"], name="fmt")
 @click.pass_obj
 def export_command(state: State, to: Path, fmt: str) -> None:
     """Write the lead ledger to files a warehouse loads as they are.

@@ -187,12 +187,15 @@ def faults_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[...
     return click.option("--faults", metavar="SPEC", help=help_text)
 
 
+def choice_option(
+    flag: str, choices: list[str], help_text: str | None = None, *, name: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option taking one of ``choices``, the first by default (and said so)."""
+    names = (flag, name) if name else (flag,)
+    kind = click.Choice(choices)
+    return click.option(*names, type=kind, default=choices[0], show_default=True, help=help_text)
+
+
 def crm_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--crm salesforce|hubspot``, as `init` and `demo` take it."""
-    return click.option(
-        "--crm",
-        type=click.Choice(["salesforce", "hubspot"]),
-        default="salesforce",
-        show_default=True,
-        help=help_text,
-    )
+    return choice_option("--crm", ["salesforce", "hubspot"], help_text)

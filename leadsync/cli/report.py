@@ -15,7 +15,7 @@ import click
 
 from leadsync import clock
 from leadsync.cli.main import State, state_url
-from leadsync.cli.render import fail, leadsync_errors
+from leadsync.cli.render import choice_option, fail, leadsync_errors
 from leadsync.errors import ConfigError
 
 FORMATS = ("table", "json", "csv")
@@ -132,13 +132,11 @@ def _html_page(
 
 @report_group.command("scoring")
 @period_options()
-@click.option(
+@choice_option(
     "--outcome",
-    type=click.Choice(["sql", "sal"]),
-    default="sql",
-    show_default=True,
-    help="What counts as a good lead: reached SQL (qualified or converted), or was "
-    "accepted by sales (SAL or further).",
+    ["sql", "sal"],
+    "What counts as a good lead: reached SQL (qualified or converted), or was accepted by "
+    "sales (SAL or further).",
 )
 @click.option(
     "--band", type=click.FloatRange(min=1), default=10, show_default=True, help="Points a band."

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from leadsync.cli.render import (
+    choice_option,
     crm_option,
     fail,
     faults_option,
@@ -44,13 +45,11 @@ FAULTS_HELP = (
 @crm_option(
     "Which CRM's emulator to sync into (config.example.toml or config.hubspot.example.toml)."
 )
-@click.option(
+@choice_option(
     "--source",
-    type=click.Choice(["csv", "marketo"]),
-    default="csv",
-    show_default=True,
-    help="Where the leads come from: the sample export as a CSV file, or a Marketo "
-    "emulator holding the same people with their visits, forms, emails and moments.",
+    ["csv", "marketo"],
+    "Where the leads come from: the sample export as a CSV file, or a Marketo emulator "
+    "holding the same people with their visits, forms, emails and moments.",
 )
 @json_option("one JSON object with the counts")
 @click.option(

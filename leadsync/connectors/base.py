@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from leadsync.config import pydantic_problems, secret_values
-from leadsync.errors import ConfigError, RateLimited
+from leadsync.connectors.calls import ApiQuota, CallCounter
+from leadsync.errors import ConfigError, ConnectorError
 
 # Records as a CRM takes them (its field names to values), and each one's CRM record id
 # where leadsync knows it, in the records' order.
@@ -165,51 +166,6 @@ def missing_result(system: str) -> RecordResult:
     )
 
 
-@dataclass
-class ApiQuota:
-    """The CRM's daily API requests, as its last answer told: used and allowed."""
-
-    used: int | None = None
-    limit: int | None = None
-
-    def note(self, used: int, limit: int) -> None:
-        self.used, self.limit = used, limit
-
-    @property
-    def known(self) -> bool:
-        return self.used is not None and self.limit is not None
-
-    @property
-    def share(self) -> float | None:
-        """The share of the day's requests used (None: the CRM has not said)."""
-        return self.used / self.limit if self.used is not None and self.limit else None
-
-
-@dataclass
-class CallCounter:
-    """Counts requests sent to an outside system, by name; the `api_calls` of a run."""
-
-    by_name: dict[str, int] = field(default_factory=dict)
-    # Requests the connector retried itself (a read, a step of a bulk job; the pusher
-    # counts the batches it retries), and of those, the ones the system asked to slow
-    # down (HTTP 429, a request limit).
-    retried: int = 0
-    limited: int = 0
-
-    def add(self, name: str) -> None:
-        self.by_name[name] = self.by_name.get(name, 0) + 1
-
-    def note_retry(self, error: BaseException | None = None, *_: object) -> None:
-        """One request sent again (usable as a retry policy's ``on_retry``)."""
-        self.retried += 1
-        if isinstance(error, RateLimited):
-            self.limited += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_name.values())
-
-
 class Connector(ABC):
     kind: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]]
@@ -248,12 +204,25 @@ class Source(Connector):
     # look at it; a remote source is only checked when talking to systems is allowed.
     local: ClassVar[bool] = False
 
+    def problems_asking(self, *asks: Callable[[], object]) -> list[str]:
+        """What went wrong asking the system these things (its fields, its types), said
+        as the source's problems: a `check` of a source that talks to a system."""
+        try:
+            for ask in asks:
+                ask()
+        except (ConnectorError, ConfigError) as exc:
+            return [f"sources.{self.name}: {exc}"]
+        return []
+
     @abstractmethod
     def columns(self) -> list[str] | None:
         """The fields this source offers, when it can tell (a CSV header), for `check`."""
 
+    # The fields the mappings read, for a source that fetches only what is asked for.
+    wanted: frozenset[str] = frozenset()
+
     def want(self, columns: set[str]) -> None:
-        """The fields the mappings read, for a source that fetches only what is asked for."""
+        self.wanted = frozenset(columns)
 
     def complete(self, records: Sequence[RawRecord]) -> list[RawRecord]:
         """Partial records (``RawRecord.partial``) made whole, with their fields read: those

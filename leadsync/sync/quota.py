@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadsync import log
-from leadsync.connectors.base import ApiQuota, Destination
+from leadsync.connectors.base import Destination
+from leadsync.connectors.calls import ApiQuota
 from leadsync.settings import SyncSection
 from leadsync.state import outbox
 from leadsync.sync.summary import RunSummary

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from leadsync.connectors.base import CallCounter, FieldGuard
+from leadsync.connectors.base import FieldGuard
+from leadsync.connectors.calls import CallCounter
 from leadsync.connectors.hubspot import HubSpotDestination, HubSpotSource
 from leadsync.errors import AuthenticationError, ConnectorError, RateLimited, RetriableError
 from leadsync.testing import DestinationConformance, SourceConformance

@@ -11,7 +11,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from leadsync.connectors.base import CallCounter
+from leadsync.connectors.calls import CallCounter
 from leadsync.connectors.salesforce.client import build_client
 from leadsync.connectors.salesforce.config import SalesforceConfig
 from leadsync.sandbox.salesforce.store import sf_id

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import hubspot
 from urllib3.util.retry import Retry
 
-from leadsync.connectors.base import ApiQuota, CallCounter
+from leadsync.connectors.calls import ApiQuota, CallCounter
 from leadsync.connectors.http import classified, paged
 from leadsync.connectors.hubspot.config import HubSpotConnection
 from leadsync.connectors.hubspot.errors import classify

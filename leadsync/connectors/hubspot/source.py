@@ -20,7 +20,6 @@ from leadsync.connectors.hubspot.changes import MODIFIED, iso, modified_since, m
 from leadsync.connectors.hubspot.client import HubSpotApi
 from leadsync.connectors.hubspot.config import HubSpotSourceConfig
 from leadsync.connectors.hubspot.schema import field_type
-from leadsync.errors import ConnectorError
 
 # Contact properties that say when someone last did something: event type, time, attributes.
 ACTIVITY = {
@@ -38,7 +37,6 @@ class HubSpotSource(Source):
 
     _api: HubSpotApi | None = None
     _types: dict[str, str] | None = None
-    wanted: frozenset[str] = frozenset()
 
     @property
     def api(self) -> HubSpotApi:
@@ -51,15 +49,8 @@ class HubSpotSource(Source):
             self._api.close()
             self._api = None
 
-    def want(self, columns: set[str]) -> None:
-        self.wanted = frozenset(columns)
-
     def check(self) -> list[str]:
-        try:
-            self.types()
-        except ConnectorError as exc:
-            return [f"sources.{self.name}: {exc}"]
-        return []
+        return self.problems_asking(self.types)
 
     def columns(self) -> list[str] | None:
         return sorted(self.types())

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from leadsync.connectors.base import CallCounter
+from leadsync.connectors.calls import CallCounter
 from leadsync.connectors.http import classified
 from leadsync.connectors.marketo.config import MarketoSourceConfig
 from leadsync.connectors.marketo.errors import (

@@ -11,6 +11,7 @@ quota) stops the run and says when the quota resets; 1029 is a full export queue
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import requests
@@ -20,11 +21,13 @@ from leadsync.connectors.http import common_rules, from_table
 from leadsync.errors import (
     AuthenticationError,
     ConnectorError,
-    LeadsyncError,
     RateLimited,
     RequestRejected,
     RetriableError,
 )
+
+if TYPE_CHECKING:
+    from leadsync.errors import LeadsyncError
 
 # Marketo's day ends at midnight in its data centres' time, US Central.
 MARKETO_DAY = ZoneInfo("America/Chicago")
@@ -119,9 +122,8 @@ HTTP_TABLE = [
 
 
 def classify(exc: BaseException) -> LeadsyncError:
-    """The leadsync error for what requests raised talking to Marketo."""
-    if isinstance(exc, LeadsyncError):
-        return exc
+    """The leadsync error for what requests raised talking to Marketo (leadsync's own
+    errors pass ``classified`` as they are)."""
     if isinstance(exc, requests.Timeout):
         return RetriableError("Marketo did not answer in time", code="TIMEOUT")
     if isinstance(exc, requests.ConnectionError):

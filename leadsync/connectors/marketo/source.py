@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from leadsync.connectors.base import Page, RawRecord, Source, content_hash
@@ -50,24 +51,18 @@ class MarketoSource(Source):
     Config = MarketoSourceConfig
     config: MarketoSourceConfig
 
-    _api: MarketoApi | None = None
     _fields: dict[str, str] | None = None
     _types: dict[str, int] | None = None
-    wanted: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def api(self) -> MarketoApi:
-        if self._api is None:
-            self._api = MarketoApi(self.config, self.calls)
-        return self._api
+        """The session, made at the first call (a config check alone makes none)."""
+        return MarketoApi(self.config, self.calls)
 
     def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
-
-    def want(self, columns: set[str]) -> None:
-        self.wanted = frozenset(columns)
+        api = self.__dict__.pop("api", None)
+        if api is not None:
+            api.close()
 
     def what_maps(self) -> Any:
         # Where the instance is, its credentials, pacing and polling change no record.
@@ -75,12 +70,7 @@ class MarketoSource(Source):
         return self.config.model_dump(mode="json", include=what)
 
     def check(self) -> list[str]:
-        try:
-            self.fields()
-            self.event_types()
-        except (ConnectorError, ConfigError) as exc:
-            return [f"sources.{self.name}: {exc}"]
-        return []
+        return self.problems_asking(self.fields, self.event_types)
 
     def columns(self) -> list[str] | None:
         return sorted(self.fields())

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from leadsync.connectors.base import ApiQuota, CallCounter
+from leadsync.connectors.calls import ApiQuota, CallCounter
 from leadsync.connectors.salesforce.config import SalesforceConfig
 
 if TYPE_CHECKING:

@@ -50,6 +50,8 @@ MAX_BATCH = 300  # activities, lead changes and leads a call
 MAX_TYPES = 10  # activity type ids a call
 DEFAULT_LEAD_FIELDS = ["email", "updatedAt", "createdAt", "lastName", "firstName"]
 REST, BULK = "/rest/v1", "/bulk/v1"
+# What can be done to an export job, and by which method.
+EXPORT_ACTIONS = {"enqueue": "POST", "status": "GET", "file": "GET", "cancel": "POST"}
 ROUTES = [
     ("/identity/oauth/token", "token", ("GET", "POST")),
     (f"{REST}/leads/describe.json", "describe", ("GET",)),
@@ -62,10 +64,10 @@ ROUTES = [
     (f"{REST}/stats/usage.json", "usage", ("GET",)),
     (f"{BULK}/<kind>/export.json", "export_list", ("GET",)),
     (f"{BULK}/<kind>/export/create.json", "export_create", ("POST",)),
-    (f"{BULK}/<kind>/export/<job>/enqueue.json", "export_enqueue", ("POST",)),
-    (f"{BULK}/<kind>/export/<job>/status.json", "export_status", ("GET",)),
-    (f"{BULK}/<kind>/export/<job>/file.json", "export_file", ("GET",)),
-    (f"{BULK}/<kind>/export/<job>/cancel.json", "export_cancel", ("POST",)),
+    *(
+        (f"{BULK}/<kind>/export/<job>/{action}.json", f"export_{action}", (method,))
+        for action, method in EXPORT_ACTIONS.items()
+    ),
     ("/__sandbox/marketo/stats", "sandbox_stats", ("GET",)),
     ("/__sandbox/marketo/faults", "sandbox_faults", ("POST",)),
     ("/__sandbox/marketo/leads", "sandbox_leads", ("GET",)),
