@@ -313,7 +313,7 @@ class Run:
             if not ids:
                 return
             leads = repo.leads_by_id(session, ids)
-            self.planner.plan(session, leads, revive=True)
+            self.planner.plan(session, leads)
             self.summary.replanned += len(leads)
             repo.save_cursor(session, key, {"leads": []})
 

@@ -53,12 +53,12 @@ class Planner:
         session: Session,
         touched: dict[int, Lead],
         sales: dict[int, list[StageEntry]] | None = None,
-        *,
-        revive: bool = False,
     ) -> None:
-        """``sales``: stage entries sales made in the CRM (feedback). ``revive``: an op
-        planned before under the same key (refused, then sent back by the admin) is put
-        back to pending rather than planned twice."""
+        """``sales``: stage entries sales made in the CRM (feedback). A change planned again
+        under the key of one superseded before (a lead whose values went A, B, A within a
+        run, as pages of the same person come in) puts that op back to pending: the outbox
+        never holds a key twice, and a superseded key left as it was would leave the lead
+        with nothing to write."""
         decisions = self.decider.decide(session, touched, sales)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
@@ -94,7 +94,7 @@ class Planner:
             self.summary.planned(
                 record is None, field_diff(payload, before), lead.key, MAX_SHOWN_CHANGES
             )
-        outbox.enqueue(session, ops, revive=revive)
+        outbox.enqueue(session, ops, revive=True)
 
     def _payload(
         self, lead: Lead, decision: Decision | None, record: CrmRecord | None
