@@ -12,7 +12,7 @@ import requests
 
 from leadsync.connectors.marketo import MarketoSource
 from leadsync.connectors.marketo.errors import TokenRefused, from_code, quota_resets
-from leadsync.connectors.marketo.source import event_of
+from leadsync.connectors.marketo.schema import event_of
 from leadsync.errors import ConnectorError, RateLimited
 from leadsync.sandbox.marketo.schema import FILL_OUT_FORM
 from tests.conftest import FIXTURES, MarketoOrg

@@ -16,7 +16,6 @@ activities since then through Bulk Extract first (see ``extract.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -25,19 +24,17 @@ from typing import Any
 from leadsync.connectors.base import Page, RawRecord, Source, content_hash
 from leadsync.connectors.marketo.client import MOST_PAGES, MarketoApi
 from leadsync.connectors.marketo.config import MarketoSourceConfig
-from leadsync.errors import ConfigError, ConnectorError
+from leadsync.connectors.marketo.schema import (
+    activity_types,
+    attribute,
+    event_of,
+    event_types,
+    lead_fields,
+)
+from leadsync.errors import ConnectorError
 
 MAX_BATCH = 300  # activities and leads a call
 MAX_TYPES = 10  # activity type ids a call
-# Marketo's activity types read by default, and the event types they become.
-EVENT_TYPES = {
-    "Fill Out Form": "form_submit",
-    "Visit Webpage": "page_view",
-    "Open Email": "email_open",
-    "Click Email": "email_click",
-    "Interesting Moment": "interesting_moment",
-}
-MERGE_LEADS = "Merge Leads"
 PATHS = {
     "lead_changes": "/rest/v1/activities/leadchanges.json",
     "deleted_leads": "/rest/v1/activities/deletedleads.json",
@@ -81,37 +78,20 @@ class MarketoSource(Source):
         """Each lead field's REST name and data type, asked once."""
         if self._fields is None:
             answer = self.api.get("describe", "/rest/v1/leads/describe.json", {})
-            self._fields = {
-                f["rest"]["name"]: f.get("dataType", "string")
-                for f in answer.get("result") or []
-                if f.get("rest")
-            }
+            self._fields = lead_fields(answer)
         return self._fields
 
     def type_ids(self) -> dict[str, int]:
         """Each activity type's id by its name, asked once."""
         if self._types is None:
             answer = self.api.get("types", "/rest/v1/activities/types.json", {})
-            self._types = {t["name"]: int(t["id"]) for t in answer.get("result") or []}
+            self._types = activity_types(answer)
         return self._types
 
     def event_types(self) -> dict[int, str]:
         """The activity type ids read, with the event type each becomes (merges too, to
         follow them); a name the instance does not know is refused with the known ones."""
-        known = self.type_ids()
-        names = dict(EVENT_TYPES) if self.config.activity_events else {}
-        for name in self.config.activity_types:
-            names.setdefault(name, _snake(name))
-        unknown = sorted(n for n in names if n not in known)
-        if unknown:
-            raise ConfigError(
-                f"sources.{self.name}.activity_types: Marketo has no activity type "
-                f"{', '.join(map(repr, unknown))} (it has: {', '.join(sorted(known))})"
-            )
-        out = {known[name]: kind for name, kind in names.items()}
-        if MERGE_LEADS in known:
-            out[known[MERGE_LEADS]] = "merge"
-        return out
+        return event_types(self.type_ids(), self.config, self.name)
 
     def read_fields(self) -> list[str]:
         """The lead fields each read asks for: the mapped ones Marketo has, no more."""
@@ -194,7 +174,7 @@ class MarketoSource(Source):
             events.setdefault(who, [])
             kind = kinds.get(int(a["activityTypeId"]))
             if kind == "merge":
-                for loser in _attribute(a, "Merge ids") or []:
+                for loser in attribute(a, "Merge ids") or []:
                     merged[str(loser)] = who
             elif kind is not None:
                 events[who].append(event_of(a, kind))
@@ -242,32 +222,3 @@ class MarketoSource(Source):
             content_hash=content_hash([*content, *(e["key"] for e in events)]),
             events=tuple(events),
         )
-
-
-def event_of(activity: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """A Marketo activity as a leadsync event: keyed by its id, at its time, with what it
-    was about (``asset``: the form, page or email) and its attributes in snake case."""
-    attributes: dict[str, Any] = {}
-    if activity.get("primaryAttributeValue") is not None:
-        attributes["asset"] = activity["primaryAttributeValue"]
-    for item in activity.get("attributes") or []:
-        name = _snake(str(item.get("name", "")))
-        attributes[f"marketo_{name}" if name in ("type", "at") else name] = item.get("value")
-    at = datetime.fromisoformat(str(activity["activityDate"]).replace("Z", "+00:00"))
-    return {
-        "key": str(activity.get("marketoGUID") or activity["id"]),
-        "type": kind,
-        "at": at.astimezone(UTC),
-        "attributes": attributes,
-    }
-
-
-def _attribute(activity: Mapping[str, Any], name: str) -> Any:
-    for item in activity.get("attributes") or []:
-        if item.get("name") == name:
-            return item.get("value")
-    return None
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
