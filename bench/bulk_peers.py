@@ -43,7 +43,7 @@ from scale import serve_emulator  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
-from leadsync.connectors.base import CallCounter  # noqa: E402
+from leadsync.connectors.calls import CallCounter  # noqa: E402
 from leadsync.sandbox.salesforce.app import Credentials  # noqa: E402
 from leadsync.state import db  # noqa: E402
 from leadsync.state.models import OutboxOp  # noqa: E402

@@ -4,6 +4,7 @@ and the connector reads those documented answers, errors included."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,33 @@ def test_refused_credentials_and_unknown_types_are_said_plainly(
     assert "Fill Out Form" in problem  # the known names are listed
     assert source().check() == []
     assert FILL_OUT_FORM in source().event_types()
+
+
+def test_a_token_is_renewed_in_its_last_minute_once_not_before_every_call(
+    marketo: MarketoOrg, tmp_path: Path
+):
+    from leadsync.connectors.calls import CallCounter
+    from leadsync.connectors.marketo.client import MarketoApi
+    from leadsync.connectors.marketo.config import MarketoSourceConfig
+
+    config = MarketoSourceConfig(
+        base_url=marketo.url,
+        client_id=marketo.marketo.client_id,
+        client_secret=marketo.marketo.client_secret,
+    )
+    counter = CallCounter()
+    api = MarketoApi(config, counter)
+    marketo.marketo.token_seconds = 61  # in its last minute a second from now
+    api.get("types", "/rest/v1/activities/types.json", {})
+    time.sleep(1.1)
+    for _ in range(5):
+        api.get("types", "/rest/v1/activities/types.json", {})
+    # Asked again once in its last minute (Marketo gave the same token back), then used.
+    assert counter.by_name["token"] == 2 and counter.by_name["types"] == 6
+    marketo.marketo.token_seconds = 1
+    marketo.do(op="expire_tokens")
+    api.get("types", "/rest/v1/activities/types.json", {})  # 602, a new token, again
+    time.sleep(1.1)
+    api.get("types", "/rest/v1/activities/types.json", {})  # expired by now: asked first
+    assert counter.by_name["token"] == 4 and counter.retried == 1
+    api.close()

@@ -44,7 +44,7 @@ class MarketoApi:
         self.session = requests.Session()
         self.session.headers["Accept"] = "application/json"
         self._token: str | None = None
-        self._expires = 0.0
+        self._renew_at = 0.0  # monotonic
         self.window = portal_window(self.base, config.client_id, "20s", RATE_WINDOW_SECONDS)
         self.window.join(self, int(config.rate_limit_per_20s * config.rate_limit_share))
 
@@ -55,8 +55,11 @@ class MarketoApi:
     # -- the token --------------------------------------------------------------------
 
     def token(self) -> str:
-        """A token with more than a minute to live: the one held, or a new one."""
-        if self._token is None or self._expires - time.monotonic() < RENEW_BEFORE_SECONDS:
+        """The token held, or a new one when it has less than a minute to live. Marketo
+        hands out the token it holds until that one expires: one asked for in its last
+        minute comes back the same, and is then used to its end (a 602 on the way gets a
+        new one), rather than asked for again before every call."""
+        if self._token is None or time.monotonic() >= self._renew_at:
             form = {
                 "grant_type": "client_credentials",
                 "client_id": self.config.client_id,
@@ -76,7 +79,9 @@ class MarketoApi:
             if "access_token" not in body:
                 raise ConnectorError(f"Marketo's identity endpoint gave no token: {body!r}")
             self._token = str(body["access_token"])
-            self._expires = time.monotonic() + float(body.get("expires_in") or 0)
+            lasts = float(body.get("expires_in") or 0)
+            early = RENEW_BEFORE_SECONDS if lasts > RENEW_BEFORE_SECONDS else 0.0
+            self._renew_at = time.monotonic() + lasts - early
         return self._token
 
     # -- calls ------------------------------------------------------------------------
