@@ -203,6 +203,8 @@ class Source(Connector):
     # Reads files on this machine: `check --offline` (and a sync, before it starts) may
     # look at it; a remote source is only checked when talking to systems is allowed.
     local: ClassVar[bool] = False
+    # Where the fields `columns` names come from, as `check` says it.
+    offers: ClassVar[str] = "the file's header"
 
     def problems_asking(self, *asks: Callable[[], object]) -> list[str]:
         """What went wrong asking the system these things (its fields, its types), said

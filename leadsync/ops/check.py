@@ -69,8 +69,8 @@ def run_check(
             for column in sorted(wanted - set(header)):
                 hint = difflib.get_close_matches(column, header, n=1)
                 problems.append(
-                    f"{path}: sources.{name}.fields: column {column!r} is not in the file's "
-                    f"header" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    f"{path}: sources.{name}.fields: column {column!r} is not in "
+                    f"{source.offers}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                 )
         report.errors.extend(problems)
         report.checked.append(f"source {name}")

@@ -214,3 +214,16 @@ def test_a_token_is_renewed_in_its_last_minute_once_not_before_every_call(
     api.get("types", "/rest/v1/activities/types.json", {})  # expired by now: asked first
     assert counter.by_name["token"] == 4 and counter.retried == 1
     api.close()
+
+
+def test_check_names_a_mapped_field_marketo_lacks(marketo: MarketoOrg, tmp_path: Path):
+    from leadsync.ops.check import run_check
+
+    project = marketo.project(tmp_path)
+    text = project.config_path.read_text(encoding="utf-8")
+    project.config_path.write_text(text.replace('from = "firstName"', 'from = "firstNme"'))
+    report = run_check(project.config_path, state_url=project.state_url, connect=False)
+    (problem,) = [e for e in report.errors if "sources.marketo" in e]
+    assert (
+        "column 'firstNme' is not in Marketo's lead fields (did you mean 'firstName'?)" in problem
+    )

@@ -32,6 +32,7 @@ ACTIVITY = {
 
 class HubSpotSource(Source):
     kind = "hubspot"
+    offers = "the portal's contact properties"
     Config = HubSpotSourceConfig
     config: HubSpotSourceConfig
 

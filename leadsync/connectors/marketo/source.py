@@ -45,6 +45,7 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 class MarketoSource(Source):
     kind = "marketo"
+    offers = "Marketo's lead fields"
     Config = MarketoSourceConfig
     config: MarketoSourceConfig
 
