@@ -129,15 +129,16 @@ def counted(before: dict[str, int], after: dict[str, int]) -> int:
 # -- leadsync ------------------------------------------------------------------------
 
 
-def leadsync_source(url: str, backfill_from: str) -> MarketoSource:
+def leadsync_source(url: str, backfill_from: str | None) -> MarketoSource:
     options = {
         "base_url": url,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "rate_limit_per_20s": 10_000_000,
-        "backfill_from": backfill_from,
         "export_poll_seconds": 0.05,
     }
+    if backfill_from:
+        options["backfill_from"] = backfill_from
     source = MarketoSource.from_options(
         "bench", options, key="sources.bench", path=ROOT / "bench" / "config.toml"
     )
@@ -302,6 +303,17 @@ def main() -> None:
         print(
             f"leadsync first read: {records:,} records, {events:,} events in {seconds:.1f} s, "
             f"{ours:,} requests {_by_name(before, first)}"
+        )
+
+        before = stats(url)
+        rest_records, rest_events, rest_seconds, _ = read_with_leadsync(
+            leadsync_source(url, None), None, set()
+        )
+        after = stats(url)
+        print(
+            f"leadsync first read without a backfill (paging tokens only): {rest_records:,} "
+            f"records, {rest_events:,} events in {rest_seconds:.1f} s, "
+            f"{counted(before, after):,} requests {_by_name(before, after)}"
         )
 
         python = tap_python()
