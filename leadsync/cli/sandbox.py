@@ -88,6 +88,9 @@ def demo(
     if serve:
         from leadsync.demo.serve import serve_demo
 
+        if source != "csv":
+            fail("--serve shows web forms becoming tasks; it takes no --source (leave it out)")
+
         with leadsync_errors():
             code = serve_demo(workdir, crm, listen, click.echo)
         raise SystemExit(code)
