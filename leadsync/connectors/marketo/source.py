@@ -1,14 +1,15 @@
 """The Marketo source: leads that changed since the cursor, what they did, and the leads
 merged or deleted, each read once.
 
-Marketo's activity log is read through paging tokens, one stream each: lead changes
-(new leads and changes of the mapped fields), activities (forms, web visits, email opens
-and clicks, interesting moments, merges and the types the admin names; at most 10 type
-ids a call, so more types are more streams) and deleted leads. A page of a stream
-names leads; their mapped fields are then read 300 ids a call, and each becomes a
-record carrying that page's activities of it as events, keyed by Marketo's activity id.
-The cursor holds each stream's token: a page committed is never read again, and a
-crash reads again only what was not committed.
+Marketo's activity log is read through paging tokens, one stream each: the activities
+(forms, web visits, email opens and clicks, interesting moments, merges and the types
+the admin names; at most 10 type ids a call, so more types are more streams), then
+lead changes (new leads and changes of the mapped fields), then deleted leads. A page
+of activities becomes partial records: each lead's id with its activities of the page
+as events, keyed by Marketo's activity id; the pipeline reads whole (``complete``) only
+the leads it does not know yet, 300 ids a call. A page of lead changes is read whole.
+The cursor holds each stream's token: a page committed is never read again, and a crash
+reads again only what was not committed.
 
 The first read starts at ``start_date``, or, with ``backfill_from``, takes the leads and
 activities since then through Bulk Extract first (see ``extract.py``).
