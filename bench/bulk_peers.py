@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from peers import peer_python  # noqa: E402
 from pipeline import (  # noqa: E402
     CONFIG,
     emulator_client,
@@ -126,25 +127,11 @@ print(json.dumps({"seconds": time.perf_counter() - start, "success": result.succ
 """
 
 
-def drt_python() -> Path | None:
-    """The Python of drt-core's virtualenv (made and filled on first use), or None when
-    it cannot be installed (no package index)."""
-    python = PEERS / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-    found = subprocess.run([str(python), "-c", "import drt"], capture_output=True)
-    if found.returncode:
-        install = subprocess.run([str(python), "-m", "pip", "install", "-q", DRT])
-        if install.returncode:
-            return None
-    return python
-
-
 def drt_push(work: Path, url: str, payloads: list[dict[str, Any]]) -> tuple[float, dict] | None:
     """The same records through drt-core's Bulk API 2.0 destination, in its own process
     (timed there, from staging the rows to the job's end): (seconds, requests), or None
     when drt-core cannot be installed."""
-    python = drt_python()
+    python = peer_python(PEERS, DRT, "drt")
     if python is None:
         return None
     creds = Credentials()

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from peers import peer_python  # noqa: E402
 
 from leadsync.connectors.hubspot import HubSpotSource  # noqa: E402
 from leadsync.sandbox.hubspot import DEMO_TOKEN, HubSpotEmulator, RateLimits, Store  # noqa: E402
@@ -117,23 +119,6 @@ def read_with_leadsync(
     return count, time.perf_counter() - started, requests_made(app) - before, cursor
 
 
-def tap_python(venv: Path) -> Path | None:
-    python = venv / "bin" / "python"
-    if python.exists():
-        return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "tap-hubspot==4.5.0"],
-            check=True,
-            timeout=600,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"tap-hubspot: could not install it ({exc}); its half is skipped")
-        return None
-    return python
-
-
 def read_with_tap(
     python: Path, url: str, app: HubSpotEmulator, workdir: str
 ) -> tuple[int, float, int]:
@@ -176,7 +161,7 @@ def main() -> None:
         count, seconds, requests, cursor = read_with_leadsync(source, app, None)
         print("first read, every contact:")
         print(line("leadsync", count, seconds, requests))
-        python = tap_python(args.tap_venv)
+        python = peer_python(args.tap_venv, "tap-hubspot==4.5.0", "tap_hubspot")
         if python is not None:
             tap_count, tap_seconds, tap_requests = read_with_tap(python, url, app, workdir)
             print(line("tap-hubspot", tap_count, tap_seconds, tap_requests) + " (incl. its start)")

@@ -32,17 +32,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from peers import peer_python  # noqa: E402
 
 from leadsync.connectors.marketo import MarketoSource  # noqa: E402
 from leadsync.sandbox.marketo import CLIENT_ID, CLIENT_SECRET  # noqa: E402
 
+T = TypeVar("T")
 TAP_VENV = ROOT / "bench" / ".peers-marketo"
 TYPES = {
     1: "visit_webpage",
@@ -122,6 +127,15 @@ def stats(url: str) -> dict[str, int]:
     return requests.get(f"{url}/__sandbox/marketo/stats", timeout=30).json()["requests"]
 
 
+def served(url: str, read: Callable[[], T]) -> tuple[T, int, dict[str, int]]:
+    """``read()``'s answer, with the requests the emulator served meanwhile: how many, and
+    how many of each endpoint."""
+    before = stats(url)
+    answer = read()
+    after = stats(url)
+    return answer, counted(before, after), _by_name(before, after)
+
+
 def counted(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(after.values()) - sum(before.values())
 
@@ -166,23 +180,6 @@ def read_with_leadsync(
 
 
 # -- tap-marketo ---------------------------------------------------------------------
-
-
-def tap_python() -> Path | None:
-    python = TAP_VENV / "bin" / "python"
-    if python.exists():
-        return python
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(TAP_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "tap-marketo==2.9.4"],
-            check=True,
-            timeout=900,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"tap-marketo: could not install it ({exc}); its half is skipped")
-        return None
-    return python
 
 
 def tap_catalog(python: Path, url: str, workdir: Path) -> None:
@@ -294,40 +291,32 @@ def main() -> None:
         backfill_from = (datetime.now(UTC) - timedelta(days=DAYS + 1)).date().isoformat()
         print(f"{args.leads:,} leads, {args.activities:,} activities over {DAYS} days")
 
-        before = stats(url)
-        source = leadsync_source(url, backfill_from)
-        known: set[str] = set()
-        records, events, seconds, cursor = read_with_leadsync(source, None, known)
-        first = stats(url)
-        ours = counted(before, first)
+        source, known = leadsync_source(url, backfill_from), set[str]()
+        (records, events, seconds, cursor), ours, by = served(
+            url, lambda: read_with_leadsync(source, None, known)
+        )
         print(
             f"leadsync first read: {records:,} records, {events:,} events in {seconds:.1f} s, "
-            f"{ours:,} requests {_by_name(before, first)}"
+            f"{ours:,} requests {by}"
         )
-
-        before = stats(url)
-        rest_records, rest_events, rest_seconds, _ = read_with_leadsync(
-            leadsync_source(url, None), None, set()
+        (records2, events2, seconds2, _), rest, by = served(
+            url, lambda: read_with_leadsync(leadsync_source(url, None), None, set())
         )
-        after = stats(url)
         print(
-            f"leadsync first read without a backfill (paging tokens only): {rest_records:,} "
-            f"records, {rest_events:,} events in {rest_seconds:.1f} s, "
-            f"{counted(before, after):,} requests {_by_name(before, after)}"
+            f"leadsync first read without a backfill (paging tokens only): {records2:,} "
+            f"records, {events2:,} events in {seconds2:.1f} s, {rest:,} requests {by}"
         )
 
-        python = tap_python()
+        python = peer_python(TAP_VENV, "tap-marketo==2.9.4", "tap_marketo")
         workdir = Path(tempfile.mkdtemp(prefix="tap-marketo-"))
         if python is not None:
             tap_catalog(python, url, workdir)
-            before_tap = stats(url)
-            tap_records, tap_seconds = read_with_tap(python, url, workdir)
-            after_tap = stats(url)
-            theirs = counted(before_tap, after_tap)
+            (tap_records, tap_seconds), theirs, by = served(
+                url, lambda: read_with_tap(python, url, workdir)
+            )
             print(
                 f"tap-marketo first sync: {sum(tap_records.values()):,} records {tap_records} "
-                f"in {tap_seconds:.1f} s (its start included), {theirs:,} requests "
-                f"{_by_name(before_tap, after_tap)}"
+                f"in {tap_seconds:.1f} s (its start included), {theirs:,} requests {by}"
             )
             print(
                 f"first read: leadsync {seconds / tap_seconds:.2f}x the tap's time, "
@@ -336,28 +325,24 @@ def main() -> None:
 
         rng = random.Random(9)
         for lead in rng.sample(range(1, args.leads + 1), args.changes):
-            requests.post(
-                f"{url}/__sandbox/marketo/do",
-                timeout=30,
-                json={"op": "change", "lead": lead, "fields": {"title": "Director"}},
-            )
+            change = {"op": "change", "lead": lead, "fields": {"title": "Director"}}
+            requests.post(f"{url}/__sandbox/marketo/do", timeout=30, json=change)
         print(f"after {args.changes:,} leads changed a field:")
-        before = stats(url)
-        records, events, seconds, cursor = read_with_leadsync(source, cursor, known)
-        after = stats(url)
-        ours = counted(before, after)
+        (records, _, seconds, cursor), ours, by = served(
+            url, lambda: read_with_leadsync(source, cursor, known)
+        )
         print(
             f"leadsync incremental read: {records:,} records in {seconds:.2f} s, {ours:,} "
-            f"requests {_by_name(before, after)}"
+            f"requests {by}"
         )
         if python is not None:
-            tap_records, tap_seconds = read_with_tap(python, url, workdir)
-            after_tap = stats(url)
-            theirs = counted(after, after_tap)
+            (tap_records, tap_seconds), theirs, by = served(
+                url, lambda: read_with_tap(python, url, workdir)
+            )
             print(
                 f"tap-marketo incremental sync: {sum(tap_records.values()):,} records "
                 f"{tap_records} in {tap_seconds:.1f} s (its start included), {theirs:,} "
-                f"requests {_by_name(after, after_tap)}"
+                f"requests {by}"
             )
             print(
                 f"incremental: leadsync {seconds / tap_seconds:.2f}x the tap's time, "

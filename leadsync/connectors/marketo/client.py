@@ -11,8 +11,8 @@ client id, so that two sources on one instance keep the limit together.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import requests
 
@@ -30,6 +30,7 @@ from leadsync.connectors.pacing import portal_window
 from leadsync.errors import ConnectorError
 from leadsync.retry import RetryPolicy
 
+T = TypeVar("T")
 READ_ATTEMPTS = 6  # reads change nothing: retried, bounded (a 606 waits out its window)
 RENEW_BEFORE_SECONDS = 60.0
 MAX_URL = 7000  # Marketo refuses a URL over 8 KB (414): longer queries go as a POST
@@ -136,8 +137,8 @@ class MarketoApi:
             return self._retried("leads", READ_ATTEMPTS, once).get("result") or []
         return self.get("leads", "/rest/v1/leads.json", params).get("result") or []
 
-    def _retried(self, name: str, attempts: int, once: Any) -> Any:
-        def counted() -> Any:
+    def _retried(self, name: str, attempts: int, once: Callable[[], T]) -> T:
+        def counted() -> T:
             self.window.take()
             self.counter.add(name)
             return once()

@@ -52,6 +52,7 @@ class MarketoSource(Source):
 
     _fields: dict[str, str] | None = None
     _types: dict[str, int] | None = None
+    _events: dict[int, str] | None = None
 
     @cached_property
     def api(self) -> MarketoApi:
@@ -93,7 +94,9 @@ class MarketoSource(Source):
     def event_types(self) -> dict[int, str]:
         """The activity type ids read, with the event type each becomes (merges too, to
         follow them); a name the instance does not know is refused with the known ones."""
-        return event_types(self.type_ids(), self.config, self.name)
+        if self._events is None:
+            self._events = event_types(self.type_ids(), self.config, self.name)
+        return self._events
 
     def read_fields(self) -> list[str]:
         """The lead fields each read asks for: the mapped ones Marketo has, no more."""
@@ -113,9 +116,11 @@ class MarketoSource(Source):
             cursor = yield from Backfill(self, cursor["backfill"], size).pages()
         since = cursor["since"] if cursor else (self.config.start_date or EPOCH).isoformat()
         tokens = dict(cursor.get("tokens") or {}) if cursor else {}
+        start: str | None = None  # a token is a place in the one log: every stream's start
         for stream, types in self.streams():
             if stream not in tokens:
-                tokens[stream] = self._token_at(since)
+                start = start or self._token_at(since)
+                tokens[stream] = start
             for page, token in self._stream(stream, types, tokens[stream], size):
                 tokens[stream] = token
                 position = {"since": since, "tokens": dict(tokens)}
