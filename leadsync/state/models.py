@@ -97,6 +97,7 @@ class Lead(Base):
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     profile: Mapped[dict] = mapped_column(JSON)
     # field -> ISO time of the source record that set it; newer non-empty values win.
+    # Stored compact: the time most fields share under "*" (sync/resolve.py).
     profile_times: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the row last changed (bookkeeping, the wall clock): any UPDATE stamps it, so

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leadsync.sync.plan import op_key, upsert_payload
-from leadsync.sync.resolve import merge
+from leadsync.sync.resolve import field_times, merge
 
 DIRECTIONS = {"Email": "leadsync", "Phone": "fill_if_empty", "LeadSource": "crm"}
 
@@ -69,6 +69,36 @@ def test_newer_non_empty_values_win():
     )
     assert changed
     assert merged == {"email": "b@x", "title": "CTO", "phone": "+1"}
-    assert new_times["phone"] == "2026-02"
+    assert field_times(merged, new_times)["phone"] == "2026-02"
     older, _, changed = merge(merged, new_times, {"email": "old@x"}, "2025-12")
     assert older["email"] == "b@x" and not changed
+
+
+def test_field_times_are_stored_once_for_the_fields_that_share_them():
+    """A lead's fields set by one record keep one time; a field set later is named."""
+    first, times, _ = merge({}, {}, {"email": "a@x", "title": "CTO", "city": "Lyon"}, "2026-01")
+    assert times == {"*": "2026-01"}
+    _, times, _ = merge(first, times, {"city": "Paris"}, "2026-02")
+    assert times == {"*": "2026-01", "city": "2026-02"}
+    # The compact form decides as the field-by-field one: the older title loses, the
+    # older phone (a field no record set) fills, the newer title wins.
+    merged, _, changed = merge(first | {"city": "Paris"}, times, {"title": "CEO"}, "2025-12")
+    assert not changed and merged["title"] == "CTO"
+    merged, times, changed = merge(merged, times, {"phone": "+1"}, "2025-12")
+    assert changed and merged["phone"] == "+1"
+    assert times == {"*": "2026-01", "city": "2026-02", "phone": "2025-12"}
+    merged, _, changed = merge(merged, times, {"title": "CEO"}, "2026-03")
+    assert changed and merged["title"] == "CEO"
+
+
+def test_a_field_no_record_timed_stays_open_to_any_record():
+    """A field `reconcile --adopt` took from the CRM has no time: any record's value fills
+    it, before and after the lead's times are stored compact."""
+    adopted = {"email": "a@x", "company": "Acme", "title": "CTO"}
+    merged, times, _ = merge(adopted, {"title": "2026-05"}, {"city": "Lyon"}, "2026-05")
+    assert field_times(merged, times)["company"] == ""
+    merged, _, changed = merge(merged, times, {"company": "Acme Corp"}, "2020-01")
+    assert changed and merged["company"] == "Acme Corp"
+    # A field written in the old form (one time a field) reads the same.
+    _, _, changed = merge({"title": "CTO"}, {"title": "2026-01"}, {"title": "CEO"}, "2025-01")
+    assert not changed
