@@ -10,7 +10,7 @@ from sqlalchemy import delete, tuple_, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import Event, SourceRecord
-from leadsync.state.repo import versions
+from leadsync.state.versions import versions
 
 
 def follow_merges(session: Session, source: str, merged: Mapping[str, str]) -> set[int]:

@@ -91,10 +91,12 @@ class Lead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # A client-made unique key: it lets the ORM insert a page of leads in one statement
     # and still match the ids SQLite returns to the rows it sent (an "insert sentinel").
-    key: Mapped[str] = mapped_column(String(36), unique=True, insert_sentinel=True)
+    # Unique by a named index (``LOOKUP_INDEXES``), not a constraint: a first load builds
+    # it after the rows.
+    key: Mapped[str] = mapped_column(String(36), insert_sentinel=True)
     # The email lives here alone (identity lookups use the column), the other canonical
     # fields in ``profile``; ``values`` gives them together.
-    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
     profile: Mapped[dict] = mapped_column(JSON)
     # field -> ISO time of the source record that set it; newer non-empty values win.
     # Stored compact: the time most fields share under "*" (sync/resolve.py).
@@ -112,6 +114,11 @@ class Lead(Base):
     route: Mapped[dict | None] = mapped_column(JSON)
     # A recycled lead does not re-qualify before this day (the date sales chose).
     revisit_on: Mapped[date | None] = mapped_column(Date)
+
+    __table_args__ = (
+        Index("ux_leads_key", "key", unique=True),
+        Index("ix_leads_email", "email"),
+    )
 
     @classmethod
     def new(cls, key: str, email: str | None, now: datetime, owner: str | None = None) -> Lead:
@@ -179,11 +186,16 @@ class SourceRecord(Base):
     ``email:<address>`` for a source that has none."""
 
     __tablename__ = "source_records"
-    source: Mapped[str] = mapped_column(String(100), primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The rows' own order (SQLite's rowid): unique by (source, external_id) through a
+    # named index (``LOOKUP_INDEXES``), which a first load builds after the rows.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ux_source_records", "source", "external_id", unique=True),)
 
 
 class Quarantine(Base):
@@ -336,7 +348,20 @@ class InboxSubmission(Base):
     __table_args__ = (Index("ux_inbox_source_key", "source", "key", unique=True),)
 
 
+# The indexes that take keys in random order (lead keys, emails, the sources' ids): on
+# a first load of a million leads, every commit dirtied a page of each per lead, 11 of
+# the 15 KB a lead written. A first load into an empty state db drops them and builds
+# them once its rows are in (``state/firstload.py``), as a bulk loader does.
+LOOKUP_INDEXES = ("ux_leads_key", "ix_leads_email", "ux_source_records")
+
+
+def lookup_indexes() -> list[Index]:
+    by_name = {str(i.name): i for model in (Lead, SourceRecord) for i in table(model).indexes}
+    return [by_name[name] for name in LOOKUP_INDEXES]
+
+
 __all__ = [
+    "LOOKUP_INDEXES",
     "Base",
     "CrmRecord",
     "Cursor",
@@ -351,6 +376,7 @@ __all__ = [
     "SourceRecord",
     "StageHistory",
     "SyncRun",
+    "lookup_indexes",
     "table",
     "utcnow",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import (
@@ -24,7 +24,6 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
-    update,
 )
 from sqlalchemy.orm import (
     InstrumentedAttribute,
@@ -41,7 +40,6 @@ from leadsync.state.models import (
     Event,
     Lead,
     Quarantine,
-    SourceRecord,
     StageHistory,
     SyncRun,
     table,
@@ -96,28 +94,6 @@ def keyed(
         session, values, lambda part: select(model).where(*where, one_of(session, column, part))
     )
     return {getattr(row, column.key): row for row in rows}
-
-
-class Version(NamedTuple):
-    """A source record as last committed: its content hash, and the lead it is."""
-
-    content_hash: str
-    lead_id: int | None
-
-
-def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Version]:
-    """The last committed version of each record, by its key (plain rows, not ORM
-    objects: a page reads a thousand of them and changes none in place)."""
-    records = table(SourceRecord)
-    columns = (records.c.external_id, records.c.content_hash, records.c.lead_id)
-    out: dict[str, Version] = {}
-    for part in slices(keys):
-        query = select(*columns).where(
-            records.c.source == source, one_of(session, records.c.external_id, part)
-        )
-        rows = session.execute(query).all()
-        out.update((key, Version(digest, lead_id)) for key, digest, lead_id in rows)
-    return out
 
 
 def all_lead_ids(session: Session) -> list[int]:
@@ -335,35 +311,6 @@ def recent_runs(session: Session, limit: int = 10) -> Sequence[SyncRun]:
 
 def recent_quarantine(session: Session, limit: int = 20) -> Sequence[Quarantine]:
     return session.scalars(select(Quarantine).order_by(Quarantine.id.desc()).limit(limit)).all()
-
-
-def save_versions(
-    session: Session,
-    source: str,
-    new: dict[str, Version],
-    changed: dict[str, Version],
-    seen_at: datetime,
-) -> None:
-    """Records seen for the first time, and new versions of known ones: one executemany
-    each (the rows are the table's, so no ORM unit of work runs over them)."""
-    records = table(SourceRecord)
-    if new:
-        rows = [
-            {"source": source, "external_id": key, "content_hash": v.content_hash}
-            | {"lead_id": v.lead_id, "seen_at": seen_at}
-            for key, v in new.items()
-        ]
-        session.execute(insert(records), rows)
-    if changed:
-        statement = (
-            update(records)
-            .where(records.c.source == source, records.c.external_id == bindparam("key"))
-            .values(content_hash=bindparam("digest"), lead_id=bindparam("lead"), seen_at=seen_at)
-        )
-        rows = [
-            {"key": key, "digest": v.content_hash, "lead": v.lead_id} for key, v in changed.items()
-        ]
-        session.execute(statement, rows)
 
 
 def store_events(session: Session, events: dict[str, dict[str, Any]]) -> None:

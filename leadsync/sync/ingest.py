@@ -21,8 +21,9 @@ from leadsync.connectors.base import RawRecord, Source
 from leadsync.errors import MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.state import repo
+from leadsync.state.firstload import INDEXED, Lookups
 from leadsync.state.models import Lead
-from leadsync.state.repo import Version
+from leadsync.state.versions import Version
 from leadsync.sync.summary import RunSummary
 
 logger = log.get("leadsync.sync")
@@ -49,12 +50,13 @@ def map_page(
     *,
     remap: bool,
     complete: Callable[[Sequence[RawRecord]], list[RawRecord]] | None = None,
+    lookups: Lookups = INDEXED,
 ) -> list[Mapped]:
     """The page's records that are new or changed, mapped; the others counted or quarantined.
     ``remap``: the source's map changed, so unchanged records are mapped anew too. A
     partial record (its events only) goes to the lead its id is; one whose id is not known
     yet is made whole by ``complete`` first."""
-    known = repo.versions(session, source, [r.external_id for r in records if r.external_id])
+    known = lookups.versions(session, source, [r.external_id for r in records if r.external_id])
     summary.read += len(records)
     if any(r.partial for r in records):
         records, events_only = _partials(records, known, complete)
@@ -87,7 +89,7 @@ def map_page(
             applied.add(mapped.key)
     summary.unchanged += unchanged
     if any(not m.record.external_id for m in out):
-        out = _changed_by_email(session, summary, source, out, applied, remap=remap)
+        out = _changed_by_email(session, summary, source, out, applied, remap, lookups)
     return out
 
 
@@ -147,12 +149,13 @@ def _changed_by_email(
     source: str,
     mapped: list[Mapped],
     applied: set[str],
-    *,
     remap: bool,
+    lookups: Lookups,
 ) -> list[Mapped]:
     """Records known by email only: their previous version is looked up now, and the
     unchanged ones dropped (in file order: the same person twice, as above)."""
-    known = repo.versions(session, source, [m.key for m in mapped if not m.record.external_id])
+    by_email = [m.key for m in mapped if not m.record.external_id]
+    known = lookups.versions(session, source, by_email)
     kept = []
     for m in mapped:
         if not m.record.external_id:

@@ -24,7 +24,7 @@ from leadsync import clock, log
 from leadsync.connectors.base import Page, Source
 from leadsync.errors import ConfigError, Interrupted, LeadsyncError
 from leadsync.mapping.fieldmap import SourceMap
-from leadsync.state import db, merges, outbox, owners, quarantine, repo
+from leadsync.state import db, firstload, merges, outbox, owners, quarantine, repo
 from leadsync.state.models import Lead
 from leadsync.sync import feedback
 from leadsync.sync.decide import Decider
@@ -81,6 +81,7 @@ class Run:
         self.only_source = only_source
         self.push = push  # False: plan into the outbox and stop (the next run pushes)
         self._dry_session: Session | None = None
+        self._lookups: firstload.Lookups = firstload.INDEXED
         # Watchers (a terminal's progress): records read, mapped and planned so far, by
         # source; ops written so far, by kind, against those pending at the push's start.
         self.on_push = on_push
@@ -117,6 +118,8 @@ class Run:
     def _execute(self) -> RunSummary:
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(run_id=self.summary.run_id)
+        if not self.dry_run:
+            firstload.restore_indexes(self.engine)  # a first load a crash cut short
         self._open_run()
         try:
             if self.dry_run:
@@ -191,31 +194,43 @@ class Run:
             self._rescore()
         if not self.read_sources:
             return
-        for name, source, smap in self._sources():
+        first_load = None if self.dry_run else firstload.begin(self.engine)
+        self._lookups = first_load or firstload.INDEXED
+        try:
+            for name, source, smap in self._sources():
+                self._read(name, source, smap)
+        finally:
+            if first_load is not None:
+                self._lookups = firstload.INDEXED
+                first_load.close()
+                firstload.restore_indexes(self.engine)
+
+    def _read(self, name: str, source: Source, smap: SourceMap) -> None:
+        """One source's new pages, each committed with the cursor past it."""
+        with self._transaction() as session:
+            stored = repo.cursor(session, name) or {}
+        fingerprint = self.wiring.source_fingerprints[name]
+        changed_map = bool(stored) and stored.get("fields") != fingerprint
+        # A changed map reads everything again and maps it anew, unchanged rows too; a
+        # remap cut short by a crash goes on from its last page, still remapping.
+        remap = changed_map or bool(stored.get("remapping"))
+        if remap:
+            logger.info("sync.source.remap", source=name, resumed=not changed_map)
+        position = None if changed_map else stored.get("position")
+        self._retry_quarantined(name, source, smap)
+        last, read = None, 0
+        for page in source.read(position, self.policy.chunk_size):
             with self._transaction() as session:
-                stored = repo.cursor(session, name) or {}
-            fingerprint = self.wiring.source_fingerprints[name]
-            changed_map = bool(stored) and stored.get("fields") != fingerprint
-            # A changed map reads everything again and maps it anew, unchanged rows too; a
-            # remap cut short by a crash goes on from its last page, still remapping.
-            remap = changed_map or bool(stored.get("remapping"))
-            if remap:
-                logger.info("sync.source.remap", source=name, resumed=not changed_map)
-            position = None if changed_map else stored.get("position")
-            self._retry_quarantined(name, source, smap)
-            last, read = None, 0
-            for page in source.read(position, self.policy.chunk_size):
-                with self._transaction() as session:
-                    self._page(session, name, smap, page, remap=remap)
-                    last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
-                    repo.save_cursor(session, name, last)
-                read += len(page.records)
-                if self.on_read is not None:
-                    self.on_read(name, read)
-                self._stop_if_asked()
-            if remap and last is not None:
-                with self._transaction() as session:
-                    repo.save_cursor(session, name, {**last, "remapping": False})
+                self._page(session, name, smap, page, remap=remap)
+                last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
+                repo.save_cursor(session, name, last)
+            read += len(page.records)
+            if self.on_read is not None:
+                self.on_read(name, read)
+            self._stop_if_asked()
+        if remap and last is not None:
+            with self._transaction() as session:
+                repo.save_cursor(session, name, {**last, "remapping": False})
 
     def _retry_quarantined(self, name: str, source: Source, smap: SourceMap) -> None:
         """The records of this source an admin asked to try again, mapped anew (a record
@@ -323,12 +338,19 @@ class Run:
         """One page, in the caller's transaction: map, resolve, remember, decide and plan."""
         now = self.now  # the one clock: records seen in this run are seen at its time
         with session.no_autoflush:  # one flush per page, not one per lookup
-            complete = self.wiring.sources[source][0].complete
+            lookups = self._lookups  # a first load's own, or the state db's indexes
             changed = map_page(
-                session, self.summary, source, smap, page.records, remap=remap, complete=complete
+                session,
+                self.summary,
+                source,
+                smap,
+                page.records,
+                remap=remap,
+                complete=self.wiring.sources[source][0].complete,
+                lookups=lookups,
             )
-            resolve_page(session, self.summary, source, changed, now)
-        touched = remember(session, source, changed, now, self.wiring.events.get(source))
+            resolve_page(session, self.summary, source, changed, now, lookups)
+        touched = remember(session, source, changed, now, self.wiring.events.get(source), lookups)
         if page.merged or page.deleted:
             touched.update(self._follow(session, source, page))
         self.planner.plan(session, touched)
@@ -338,12 +360,8 @@ class Run:
         grown = merges.follow_merges(session, source, page.merged)
         self.summary.merged += len(page.merged)
         self.summary.deleted += merges.forget(session, source, page.deleted)
-        logger.info(
-            "sync.source.followed",
-            source=source,
-            merged=len(page.merged),
-            deleted=len(page.deleted),
-        )
+        merged, deleted = len(page.merged), len(page.deleted)
+        logger.info("sync.source.followed", source=source, merged=merged, deleted=deleted)
         return repo.leads_by_id(session, sorted(grown))
 
     # -- push ------------------------------------------------------------------

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from leadsync.mapping.events import EventMap
 from leadsync.mapping.lead import iso_utc
 from leadsync.state import repo
+from leadsync.state.firstload import INDEXED, Lookups
 from leadsync.state.models import Lead
+from leadsync.state.versions import Version, save_versions
 from leadsync.sync.ingest import Mapped, warn
 from leadsync.sync.summary import RunSummary
 
@@ -98,7 +100,12 @@ def compact_times(profile: Mapping[str, Any], times: Mapping[str, str]) -> dict[
 
 
 def resolve_page(
-    session: Session, summary: RunSummary, source: str, mapped: list[Mapped], now: datetime
+    session: Session,
+    summary: RunSummary,
+    source: str,
+    mapped: list[Mapped],
+    now: datetime,
+    lookups: Lookups = INDEXED,
 ) -> None:
     """Each record's lead, found or created, with the record's profile merged in."""
     ids = {
@@ -110,10 +117,10 @@ def resolve_page(
     keys = [lead_key(source, m.record.external_id, m.profile.get("email")) for m in mapped]
     found = _Found(
         by_ext={ext: leads[lead_id] for ext, lead_id in ids.items() if lead_id in leads},
-        by_email=repo.leads_by_email(
+        by_email=lookups.leads_by_email(
             session, [m.profile["email"] for m in mapped if m.profile.get("email")]
         ),
-        by_key=repo.leads_by_key(session, keys),
+        by_key=lookups.leads_by_key(session, keys),
     )
     seen_at = iso_utc(now)
     latest = iso_utc(now + FUTURE_SKEW)
@@ -167,19 +174,20 @@ def remember(
     resolved: list[Mapped],
     now: datetime,
     event_map: EventMap | None,
+    lookups: Lookups = INDEXED,
 ) -> dict[int, Lead]:
     """Store the page's record versions (each with its lead: the record's identity) and
     events; return the leads touched."""
     session.flush()  # gives every new lead of the page its id
     touched: dict[int, Lead] = {}
-    new: dict[str, repo.Version] = {}
-    changed: dict[str, repo.Version] = {}
+    new: dict[str, Version] = {}
+    changed: dict[str, Version] = {}
     events: dict[str, dict[str, Any]] = {}
     for m in resolved:
         assert m.lead is not None
         touched[m.lead.id] = m.lead
         # The same record twice in a page: its last version is the one kept.
-        version = repo.Version(m.record.content_hash, m.lead.id)
+        version = Version(m.record.content_hash, m.lead.id, m.prior.row if m.prior else None)
         (changed if m.prior is not None else new)[m.key] = version
         found: list[dict[str, Any] | None] = [
             dict(e, key=f"{source}:{e['key']}") for e in m.record.events
@@ -189,6 +197,7 @@ def remember(
         for event in found:
             if event is not None:
                 events[event["key"]] = {**event, "lead_id": m.lead.id, "source": source}
-    repo.save_versions(session, source, new, changed, now)
+    save_versions(session, source, new, changed, now)
+    lookups.note(source, new | changed, touched.values())
     repo.store_events(session, events)
     return touched

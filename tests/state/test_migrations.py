@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from leadsync.errors import SchemaOutdated, StateError
 from leadsync.state import db
@@ -204,3 +206,66 @@ def test_the_schema_head_the_code_checks_is_the_migrations_head():
     config = Config()
     config.set_main_option("script_location", str(resources.files("leadsync") / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == db.SCHEMA_HEAD
+
+
+def _populated_0008(url: str) -> Any:
+    """A state db at 0008 holding leads that other tables point at."""
+    engine = db.make_engine(url)
+    db.upgrade(engine, "0008")
+    seen = "2026-11-30 09:00:00.000000"
+    with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO leads (id, key, profile, profile_times, created_at, updated_at) "
+            "VALUES (1, 'k1', '{}', '{}', :t, :t), (2, 'k2', '{}', '{}', :t, :t)",
+            "INSERT INTO source_records (source, external_id, content_hash, lead_id, seen_at) "
+            "VALUES ('web', 'a', 'h-a', 1, :t), ('web', 'b', 'h-b', 2, :t)",
+            "INSERT INTO events (key, lead_id, source, type, at, attributes) "
+            "VALUES ('web:e1', 1, 'web', 'form', :t, '{}')",
+            "INSERT INTO crm_records (lead_id, destination, crm_id, fields, synced_at, adopted) "
+            "VALUES (2, 'crm', '00Q1', '{}', :t, false)",
+        ):
+            conn.execute(text(statement), {"t": seen})
+    return engine
+
+
+def _lookups_of(engine: Any) -> list[tuple]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT l.key, r.source, r.external_id, r.content_hash, "
+                "(SELECT count(*) FROM events e WHERE e.lead_id = l.id), "
+                "(SELECT count(*) FROM crm_records c WHERE c.lead_id = l.id) "
+                "FROM leads l JOIN source_records r ON r.lead_id = l.id ORDER BY l.key"
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_populated_state_db_takes_the_named_lookup_indexes(tmp_path: Path, where, request):
+    """0009 rebuilds `leads` and `source_records` under rows that point at them: every row
+    and every reference kept, the keys still unique; down to 0008 and up again too."""
+    from alembic import command
+
+    if where == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    engine = _populated_0008(url)
+    before = _lookups_of(engine)
+    assert before == [("k1", "web", "a", "h-a", 1, 0), ("k2", "web", "b", "h-b", 0, 1)]
+    db.upgrade(engine)
+    assert _lookups_of(engine) == before
+    with engine.begin() as conn, pytest.raises(IntegrityError):
+        conn.execute(
+            text(
+                "INSERT INTO leads (key, profile, profile_times, created_at, updated_at) "
+                "VALUES ('k1', '{}', '{}', '2026-11-30', '2026-11-30')"
+            )
+        )
+    command.downgrade(db.alembic_config(engine), "0008")
+    assert _lookups_of(engine) == before
+    db.upgrade(engine)
+    assert _lookups_of(engine) == before
+    engine.dispose()
+    _assert_models_match_migrations(url)

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from leadsync.state import db, outbox, repo
+from leadsync.state import db, firstload, outbox, repo, versions
 from leadsync.state.models import Lead
+from leadsync.state.versions import Version
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 LEAD_IDS = [1, 2, 3]
@@ -75,12 +76,12 @@ def plans(session: Session, call: Callable[[Session], Any]) -> list[str]:
 
 HOT = {
     "versions (unchanged records)": (
-        lambda s: repo.versions(s, "web", ["a", "b"]),
-        "SEARCH source_records USING INDEX sqlite_autoindex_source_records_1",
+        lambda s: versions.versions(s, "web", ["a", "b"]),
+        "SEARCH source_records USING INDEX ux_source_records",
     ),
-    "save_versions (a record's new version)": (
-        lambda s: repo.save_versions(s, "web", {}, {"a": repo.Version("h", 1)}, NOW),
-        "SEARCH source_records USING INDEX sqlite_autoindex_source_records_1",
+    "save_versions (a record's new version, by its row)": (
+        lambda s: versions.save_versions(s, "web", {}, {"a": Version("h", 1, 7)}, NOW),
+        "SEARCH source_records USING INTEGER PRIMARY KEY",
     ),
     "leads_by_id": (
         lambda s: repo.leads_by_id(s, LEAD_IDS),
@@ -88,7 +89,7 @@ HOT = {
     ),
     "leads_by_key": (
         lambda s: repo.leads_by_key(s, ["k1", "k9"]),
-        "SEARCH leads USING INDEX sqlite_autoindex_leads_1",
+        "SEARCH leads USING INDEX ux_leads_key",
     ),
     "leads_by_email": (
         lambda s: repo.leads_by_email(s, ["p1@example.com"]),
@@ -133,3 +134,31 @@ def test_the_check_fails_on_a_scan(session: Session):
     """The plans are read, not assumed: a query by an unindexed column is a SCAN."""
     lines = plans(session, lambda s: s.query(Lead).filter(Lead.owner == "rep").all())
     assert lines == ["SCAN leads"]
+
+
+def test_a_first_loads_lookups_use_no_lookup_index(tmp_path: Path):
+    """A first load drops the random-order indexes; what it asks meanwhile (its own
+    writes, found by hash and read back by id) still never scans a table."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    db.upgrade(engine)
+    load = firstload.begin(engine)
+    assert load is not None
+    with db.session_factory(engine)() as s, s.begin():
+        leads = [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in LEAD_IDS]
+        repo.save_leads(s, leads)
+        written = {"a": Version("h", 1)}
+        versions.save_versions(s, "web", written, {}, NOW)
+        load.note("web", written, leads)
+        lines = plans(s, lambda s: load.versions(s, "web", ["a", "b"]))
+        lines += plans(s, lambda s: load.leads_by_key(s, ["k1", "k9"]))
+        lines += plans(s, lambda s: load.leads_by_email(s, ["p2@example.com", "p9@example.com"]))
+        assert load.versions(s, "web", ["a", "b"]) == {"a": Version("h", 1, 1)}
+        assert list(load.leads_by_key(s, ["k1", "k9"])) == ["k1"]
+    assert not [line for line in lines if line.startswith("SCAN")], lines
+    assert set(lines) == {
+        "SEARCH source_records USING INDEX ix_source_records_lead_id (lead_id=?)",
+        "SEARCH leads USING INTEGER PRIMARY KEY (rowid=?)",
+    }, lines
+    load.close()
+    firstload.restore_indexes(engine)
+    engine.dispose()

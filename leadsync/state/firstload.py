@@ -1,0 +1,159 @@
+"""Where a run finds the leads and record versions it has seen, and a first load's way.
+
+Usually that is the state db's lookup indexes: leads by key and by email, source
+records by (source, external id). Their keys come in random order, so on a first sync
+of a million leads each commit of a page dirtied a page of each index per lead: 11 of
+the 15 KB a lead the first sync wrote, and the reason its last pages ran at 0.7 of its
+first ones (bench/scale.py). A first load (a run into a state db that holds no lead
+yet) does what a bulk loader does: drops those indexes, writes its rows, and builds the
+indexes once at the end, sorted. Meanwhile the run finds what it wrote earlier in a
+small in-memory table of 64-bit hashes and lead ids (about 25 bytes an entry): a
+hash only says where to look, and every lead it names is read back and compared
+whole. Each page notes what it wrote (record versions, lead keys, emails as they
+change), so a value whose hash names no lead that holds it is one the load never
+wrote.
+
+A first load cut short (a crash, a kill) leaves the indexes missing: the next run
+builds them before anything else (`restore_indexes`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Index, bindparam, select, text
+
+from leadsync import log
+from leadsync.state import repo
+from leadsync.state import versions as records
+from leadsync.state.models import Lead, SourceRecord, lookup_indexes
+from leadsync.state.versions import Version
+
+logger = log.get("leadsync.state")
+
+
+class Lookups:
+    """The state db's indexes: what every run but a first load uses."""
+
+    def versions(self, session: Any, source: str, keys: Iterable[str]) -> dict[str, Version]:
+        return records.versions(session, source, keys)
+
+    def leads_by_key(self, session: Any, keys: Iterable[str]) -> dict[str, Lead]:
+        return repo.leads_by_key(session, keys)
+
+    def leads_by_email(self, session: Any, emails: Iterable[str]) -> dict[str, Lead]:
+        return repo.leads_by_email(session, emails)
+
+    def note(self, source: str, versions: Mapping[str, Version], leads: Iterable[Lead]) -> None:
+        """What a page wrote (nothing to do: the indexes took it)."""
+
+
+INDEXED = Lookups()
+
+# The kinds of key the in-memory table holds.
+_RECORD, _KEY, _EMAIL = 0, 1, 2
+
+
+class FirstLoad(Lookups):
+    """A first load's lookups: the run's own writes, by hash, each hit checked whole."""
+
+    def __init__(self) -> None:
+        self._seen = sqlite3.connect(":memory:", check_same_thread=False)
+        self._seen.execute(
+            "CREATE TABLE seen (kind INTEGER, h INTEGER, lead_id INTEGER, "
+            "PRIMARY KEY (kind, h, lead_id)) WITHOUT ROWID"
+        )
+
+    def close(self) -> None:
+        self._seen.close()
+
+    def note(self, source: str, versions: Mapping[str, Version], leads: Iterable[Lead]) -> None:
+        rows = [(_RECORD, _hash(source, key), v.lead_id) for key, v in versions.items()]
+        for lead in leads:
+            rows.append((_KEY, _hash(lead.key), lead.id))
+            if lead.email:
+                rows.append((_EMAIL, _hash(lead.email), lead.id))
+        self._seen.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", rows)
+
+    def versions(self, session: Any, source: str, keys: Iterable[str]) -> dict[str, Version]:
+        hashes = {key: _hash(source, key) for key in keys}
+        seen = self._candidates(_RECORD, hashes.values())
+        leads = sorted({lead_id for ids in seen.values() for lead_id in ids})
+        stored = records.versions_of_leads(session, source, leads) if leads else {}
+        return {key: stored[key] for key in hashes if key in stored}
+
+    def leads_by_key(self, session: Any, keys: Iterable[str]) -> dict[str, Lead]:
+        return self._leads(session, keys, _KEY, "key")
+
+    def leads_by_email(self, session: Any, emails: Iterable[str]) -> dict[str, Lead]:
+        return self._leads(session, emails, _EMAIL, "email")
+
+    def _leads(self, session: Any, values: Iterable[str], kind: int, attr: str) -> dict[str, Lead]:
+        hashes = {value: _hash(value) for value in values}
+        seen = self._candidates(kind, hashes.values())
+        leads = repo.leads_by_id(session, sorted({i for ids in seen.values() for i in ids}))
+        found: dict[str, Lead] = {}
+        for value, h in hashes.items():
+            for lead_id in seen.get(h, ()):  # the oldest lead first
+                lead = leads.get(lead_id)
+                if lead is not None and getattr(lead, attr) == value:
+                    found[value] = lead
+                    break
+        return found
+
+    def _candidates(self, kind: int, hashes: Iterable[int]) -> dict[int, list[int]]:
+        """The leads noted under each of these hashes, oldest first."""
+        listed = orjson.dumps(sorted(set(hashes)))
+        query = (
+            "SELECT h, lead_id FROM seen WHERE kind = ? AND h IN (SELECT value FROM json_each(?)) "
+            "ORDER BY h, lead_id"
+        )
+        out: dict[int, list[int]] = {}
+        for h, lead_id in self._seen.execute(query, (kind, listed)):
+            out.setdefault(h, []).append(lead_id)
+        return out
+
+
+def _hash(*parts: str) -> int:
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def begin(engine: Engine) -> FirstLoad | None:
+    """A first load, when the state db holds no lead and no source record yet: the lookup
+    indexes dropped until `restore_indexes`. None otherwise."""
+    with engine.begin() as conn:
+        if conn.execute(select(Lead.id).limit(1)).first() is not None:
+            return None
+        if conn.execute(select(SourceRecord.id).limit(1)).first() is not None:
+            return None
+        for index in _present(conn, lookup_indexes()):
+            index.drop(conn)
+    logger.info("sync.first_load.begins", indexes=len(lookup_indexes()))
+    return FirstLoad()
+
+
+def restore_indexes(engine: Engine) -> None:
+    """The lookup indexes a first load dropped, built (each sorted, in one pass)."""
+    with engine.begin() as conn:
+        present = {index.name for index in _present(conn, lookup_indexes())}
+        missing = [index for index in lookup_indexes() if index.name not in present]
+        for index in missing:
+            index.create(conn)
+    if missing:
+        logger.info("sync.first_load.indexed", indexes=[i.name for i in missing])
+
+
+def _present(conn: Any, indexes: list[Index]) -> list[Index]:
+    names = [index.name for index in indexes]
+    if conn.dialect.name == "postgresql":
+        query = text("SELECT indexname FROM pg_indexes WHERE indexname IN :names")
+    else:
+        query = text("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN :names")
+    query = query.bindparams(bindparam("names", expanding=True))
+    listed = set(conn.execute(query, {"names": names}).scalars())
+    return [index for index in indexes if index.name in listed]

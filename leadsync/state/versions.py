@@ -1,0 +1,88 @@
+"""A source's records as last committed: their versions (a content hash, the lead the
+record is, its row), read by the records' keys or by their leads, and written a page
+at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from leadsync.state.models import SourceRecord, table
+from leadsync.state.repo import one_of, slices
+
+
+class Version(NamedTuple):
+    """A source record as last committed: its content hash, the lead it is, and its row
+    (a new version is written over it by its id)."""
+
+    content_hash: str
+    lead_id: int | None
+    row: int | None = None
+
+
+def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Version]:
+    """The last committed version of each record, by its key (plain rows, not ORM
+    objects: a page reads a thousand of them and changes none in place)."""
+    records = table(SourceRecord)
+    out: dict[str, Version] = {}
+    for part in slices(keys):
+        query = select(*_VERSION).where(
+            records.c.source == source, one_of(session, records.c.external_id, part)
+        )
+        out.update(_versions(session.execute(query)))
+    return out
+
+
+def versions_of_leads(session: Session, source: str, lead_ids: Iterable[int]) -> dict[str, Version]:
+    """The versions of ``source``'s records that are these leads, by the records' keys."""
+    records = table(SourceRecord)
+    out: dict[str, Version] = {}
+    for part in slices(lead_ids):
+        query = select(*_VERSION).where(
+            records.c.source == source, one_of(session, records.c.lead_id, part)
+        )
+        out.update(_versions(session.execute(query)))
+    return out
+
+
+_VERSION = [
+    table(SourceRecord).c[name] for name in ("external_id", "content_hash", "lead_id", "id")
+]
+
+
+def _versions(rows: Iterable[Any]) -> Iterator[tuple[str, Version]]:
+    return ((key, Version(digest, lead_id, row)) for key, digest, lead_id, row in rows)
+
+
+def save_versions(
+    session: Session,
+    source: str,
+    new: dict[str, Version],
+    changed: dict[str, Version],
+    seen_at: datetime,
+) -> None:
+    """Records seen for the first time, and new versions of known ones: one executemany
+    each (the rows are the table's, so no ORM unit of work runs over them)."""
+    records = table(SourceRecord)
+    if new:
+        rows = [
+            {"source": source, "external_id": key, "content_hash": v.content_hash}
+            | {"lead_id": v.lead_id, "seen_at": seen_at}
+            for key, v in new.items()
+        ]
+        session.execute(insert(records), rows)
+    if changed:
+        # By the row's id: a first load has no index by (source, external_id) yet.
+        statement = (
+            update(records)
+            .where(records.c.id == bindparam("row"))
+            .values(content_hash=bindparam("digest"), lead_id=bindparam("lead"), seen_at=seen_at)
+        )
+        rows = [
+            {"row": v.row, "digest": v.content_hash, "lead": v.lead_id} for v in changed.values()
+        ]
+        session.execute(statement, rows)
