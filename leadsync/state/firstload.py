@@ -151,7 +151,10 @@ def restore_indexes(engine: Engine) -> None:
 def _present(conn: Any, indexes: list[Index]) -> list[Index]:
     names = [index.name for index in indexes]
     if conn.dialect.name == "postgresql":
-        query = text("SELECT indexname FROM pg_indexes WHERE indexname IN :names")
+        query = text(
+            "SELECT indexname FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND indexname IN :names"
+        )
     else:
         query = text("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN :names")
     query = query.bindparams(bindparam("names", expanding=True))
