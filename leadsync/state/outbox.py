@@ -17,7 +17,15 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import DeadLetter, Lead, OutboxOp, table, utcnow
-from leadsync.state.repo import cursor, in_slices, keyed, one_of, save_cursor, slices
+from leadsync.state.repo import (
+    cursor,
+    in_slices,
+    insert_rows,
+    keyed,
+    one_of,
+    save_cursor,
+    slices,
+)
 
 # -- planning -------------------------------------------------------------------
 
@@ -74,7 +82,7 @@ def enqueue(
         for op in fresh:
             op["created_at"] = op["updated_at"] = now
         # The table's own insert: plain rows, one executemany, no ORM unit of work.
-        session.execute(insert(ops_table), fresh)
+        insert_rows(session, ops_table, fresh)
     return fresh
 
 

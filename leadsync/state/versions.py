@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from leadsync.state.models import SourceRecord, table
-from leadsync.state.repo import one_of, slices
+from leadsync.state.repo import insert_rows, one_of, slices
 
 
 class Version(NamedTuple):
@@ -74,7 +74,7 @@ def save_versions(
             | {"lead_id": v.lead_id, "seen_at": seen_at}
             for key, v in new.items()
         ]
-        session.execute(insert(records), rows)
+        insert_rows(session, records, rows)
     if changed:
         # By the row's id: a first load has no index by (source, external_id) yet.
         statement = (
