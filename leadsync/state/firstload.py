@@ -19,7 +19,6 @@ builds them before anything else (`restore_indexes`).
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -119,8 +118,9 @@ class FirstLoad(Lookups):
 
 
 def _hash(*parts: str) -> int:
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    """Python's own 64-bit hash of the value (salted per process: the table lives as
+    long as the run)."""
+    return hash(parts)
 
 
 def begin(engine: Engine) -> FirstLoad | None:
