@@ -33,7 +33,7 @@ def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Ve
         query = select(*_VERSION).where(
             records.c.source == source, one_of(session, records.c.external_id, part)
         )
-        out.update(_versions(session.execute(query)))
+        out.update(_versions(session.execute(query).all()))
     return out
 
 
@@ -45,7 +45,7 @@ def versions_of_leads(session: Session, source: str, lead_ids: Iterable[int]) ->
         query = select(*_VERSION).where(
             records.c.source == source, one_of(session, records.c.lead_id, part)
         )
-        out.update(_versions(session.execute(query)))
+        out.update(_versions(session.execute(query).all()))
     return out
 
 
