@@ -242,9 +242,7 @@ def crm_record_row(
 def add_crm_records(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     """New CRM records, one executemany: a Bulk API job writes 10,000 at once, and as ORM
     objects their flush held more memory than the job itself."""
-    rows = list(rows)
-    if rows:
-        session.execute(insert(table(CrmRecord)), rows)
+    insert_rows(session, table(CrmRecord), list(rows))
 
 
 def record_written(
