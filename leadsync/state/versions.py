@@ -27,31 +27,26 @@ class Version(NamedTuple):
 def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Version]:
     """The last committed version of each record, by its key (plain rows, not ORM
     objects: a page reads a thousand of them and changes none in place)."""
-    records = table(SourceRecord)
-    out: dict[str, Version] = {}
-    for part in slices(keys):
-        query = select(*_VERSION).where(
-            records.c.source == source, one_of(session, records.c.external_id, part)
-        )
-        out.update(_versions(session.execute(query).all()))
-    return out
+    return _versions_where(session, source, "external_id", keys)
 
 
 def versions_of_leads(session: Session, source: str, lead_ids: Iterable[int]) -> dict[str, Version]:
     """The versions of ``source``'s records that are these leads, by the records' keys."""
-    records = table(SourceRecord)
+    return _versions_where(session, source, "lead_id", lead_ids)
+
+
+_RECORDS = table(SourceRecord)
+_VERSION = [_RECORDS.c[name] for name in ("external_id", "content_hash", "lead_id", "id")]
+
+
+def _versions_where(
+    session: Session, source: str, column: str, values: Iterable[Any]
+) -> dict[str, Version]:
     out: dict[str, Version] = {}
-    for part in slices(lead_ids):
-        query = select(*_VERSION).where(
-            records.c.source == source, one_of(session, records.c.lead_id, part)
-        )
-        out.update(_versions(session.execute(query).all()))
+    for part in slices(values):
+        where = (_RECORDS.c.source == source, one_of(session, _RECORDS.c[column], part))
+        out.update(_versions(session.execute(select(*_VERSION).where(*where)).all()))
     return out
-
-
-_VERSION = [
-    table(SourceRecord).c[name] for name in ("external_id", "content_hash", "lead_id", "id")
-]
 
 
 def _versions(rows: Iterable[Any]) -> Iterator[tuple[str, Version]]:
@@ -67,19 +62,18 @@ def save_versions(
 ) -> None:
     """Records seen for the first time, and new versions of known ones: one executemany
     each (the rows are the table's, so no ORM unit of work runs over them)."""
-    records = table(SourceRecord)
     if new:
         rows = [
             {"source": source, "external_id": key, "content_hash": v.content_hash}
             | {"lead_id": v.lead_id, "seen_at": seen_at}
             for key, v in new.items()
         ]
-        insert_rows(session, records, rows)
+        insert_rows(session, _RECORDS, rows)
     if changed:
         # By the row's id: a first load has no index by (source, external_id) yet.
         statement = (
-            update(records)
-            .where(records.c.id == bindparam("row"))
+            update(_RECORDS)
+            .where(_RECORDS.c.id == bindparam("row"))
             .values(content_hash=bindparam("digest"), lead_id=bindparam("lead"), seen_at=seen_at)
         )
         rows = [

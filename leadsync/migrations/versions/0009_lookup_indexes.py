@@ -28,35 +28,30 @@ def upgrade() -> None:
     else:
         op.drop_constraint("leads_key_key", "leads", type_="unique")
     op.create_index("ux_leads_key", "leads", ["key"], unique=True)
-    _records_table("source_records_0009", keyed=False)
-    op.execute(
-        "INSERT INTO source_records_0009 (source, external_id, content_hash, lead_id, seen_at) "
-        "SELECT source, external_id, content_hash, lead_id, seen_at FROM source_records"
-    )
-    op.drop_index("ix_source_records_lead_id", table_name="source_records")
-    op.drop_table("source_records")
-    op.rename_table("source_records_0009", "source_records")
-    op.create_index("ix_source_records_lead_id", "source_records", ["lead_id"])
+    _rebuild_records(keyed=False)
     op.create_index("ux_source_records", "source_records", ["source", "external_id"], unique=True)
 
 
 def downgrade() -> None:
     op.drop_index("ux_source_records", table_name="source_records")
-    _records_table("source_records_0008", keyed=True)
-    op.execute(
-        "INSERT INTO source_records_0008 (source, external_id, content_hash, lead_id, seen_at) "
-        "SELECT source, external_id, content_hash, lead_id, seen_at FROM source_records"
-    )
-    op.drop_index("ix_source_records_lead_id", table_name="source_records")
-    op.drop_table("source_records")
-    op.rename_table("source_records_0008", "source_records")
-    op.create_index("ix_source_records_lead_id", "source_records", ["lead_id"])
+    _rebuild_records(keyed=True)
     op.drop_index("ux_leads_key", table_name="leads")
     if op.get_bind().dialect.name == "sqlite":
         with op.batch_alter_table("leads", recreate="always") as b:
             b.create_unique_constraint("uq_leads_key", ["key"])
     else:
         op.create_unique_constraint("leads_key_key", "leads", ["key"])
+
+
+def _rebuild_records(*, keyed: bool) -> None:
+    """source_records copied into a table of the shape asked, which then takes its name."""
+    _records_table("source_records_new", keyed=keyed)
+    columns = "source, external_id, content_hash, lead_id, seen_at"
+    op.execute(f"INSERT INTO source_records_new ({columns}) SELECT {columns} FROM source_records")
+    op.drop_index("ix_source_records_lead_id", table_name="source_records")
+    op.drop_table("source_records")
+    op.rename_table("source_records_new", "source_records")
+    op.create_index("ix_source_records_lead_id", "source_records", ["lead_id"])
 
 
 def _records_table(name: str, *, keyed: bool) -> None:
