@@ -54,6 +54,9 @@ def merge(
 
     ``times`` are the field times as stored (`field_times`, compact or one a field); the
     new ones come back compact (`compact_times`)."""
+    if not profile and not times:  # a new lead: each value it is given, all of one time
+        given = {field: value for field, value in incoming.items() if value not in (None, "")}
+        return given, ({EVERY_FIELD: at} if given else {}), bool(given)
     merged, merged_times, changed = dict(profile), field_times(profile, times), False
     for field, value in incoming.items():
         if value is None or value == "":
