@@ -6,6 +6,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -313,3 +315,22 @@ def test_the_progress_line_counts_reading_then_each_kind_apart(capsys) -> None:
     line.push("task", 52, pending)
     shown = capsys.readouterr().err.split("\r")[-1].strip()
     assert shown == "pushing leads 481/481, tasks 52/52, nurture 0/256"
+
+
+def test_the_program_exits_with_its_code_and_its_state_db_closed(tmp_path: Path):
+    """`leadsync` as a process of its own, which exits without Python's last garbage
+    collections: the command's exit code still comes out, and the state db is closed
+    by then (SQLite folds its write-ahead log back in), not left to a collection."""
+    env = {**os.environ, "LEADSYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+
+    def leadsync(*args: str) -> subprocess.CompletedProcess[str]:
+        program = [sys.executable, "-m", "leadsync.cli", *args]
+        return subprocess.run(program, env=env, cwd=tmp_path, capture_output=True, text=True)
+
+    missing = leadsync("db", "current")
+    assert missing.returncode == 1
+    assert "run `leadsync db upgrade` to create it" in missing.stderr
+    created = leadsync("db", "upgrade")
+    assert created.returncode == 0, created.stderr
+    assert leadsync("db", "current").stdout.startswith("database: 0")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]

@@ -1,5 +1,5 @@
 """`python -m leadsync.cli`: the command line, as the `leadsync` script runs it."""
 
-from leadsync.cli import main
+from leadsync.cli import script
 
-main()
+script()

@@ -19,6 +19,8 @@ import click
 from leadsync import __version__, clock
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from leadsync import config as cfg
 
 # name -> (module:attribute, what it does, for the group's help).
@@ -160,6 +162,17 @@ class State:
         from leadsync import config as cfg
 
         return cfg.load(self.config_path, state_url=self.state_url, strict_env=secrets)
+
+
+def state_engine(url: str, *, must_exist: bool = False) -> Engine:
+    """The state db's engine for the command running, its connections closed when the
+    command ends: the process exits without collecting what is left (`cli.script`), and
+    SQLite folds its write-ahead log back into the db as its last connection closes."""
+    from leadsync.state import db
+
+    engine = db.make_engine(url, must_exist=must_exist)
+    click.get_current_context().call_on_close(engine.dispose)
+    return engine
 
 
 def state_url(state: State) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from leadsync import config as cfg
-from leadsync.cli.main import State, state_url
+from leadsync.cli.main import State, state_engine, state_url
 from leadsync.cli.render import (
     crm_option,
     fail,
@@ -113,7 +113,7 @@ def db_upgrade(state: State, revision: str) -> None:
     from leadsync.state import db
 
     with leadsync_errors():
-        engine = db.make_engine(state_url(state))
+        engine = state_engine(state_url(state))
         before, after = db.upgrade(engine, revision)
         where = engine.url.render_as_string(hide_password=True)
         click.echo(
@@ -130,7 +130,7 @@ def db_current(state: State) -> None:
     from leadsync.state import db
 
     with leadsync_errors():
-        engine = db.make_engine(state_url(state), must_exist=True)
+        engine = state_engine(state_url(state), must_exist=True)
         click.echo(
             f"database: {db.current_revision(engine) or 'empty'}\n"
             f"code:     {db.head_revision(engine)}"
@@ -151,7 +151,7 @@ def ready_to_write(state: State) -> tuple[Engine, Wiring]:
     )
     if offline.errors:
         raise cfg.ConfigError(offline.errors)
-    engine = db.make_engine(config.state_url, must_exist=True)
+    engine = state_engine(config.state_url, must_exist=True)
     db.require_current(engine)
     return engine, wire(config)
 

@@ -137,6 +137,8 @@ def test_sigkill_mid_push_loses_nothing_and_duplicates_nothing(tmp_path: Path, s
         _cli("sync", "--json"), env=env, capture_output=True, text=True, timeout=300
     )
     assert final.returncode == 0, final.stderr[-2000:]
+    # The last sync closed the state db as it ended: SQLite folded its log back in.
+    assert not (tmp_path / "state.db-wal").exists()
 
     records = requests.get(f"{served}/__sandbox/records/Lead", timeout=30).json()["records"]
     keys = [r["LeadSync_Id__c"] for r in records]
