@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -334,3 +336,18 @@ def test_the_program_exits_with_its_code_and_its_state_db_closed(tmp_path: Path)
     assert created.returncode == 0, created.stderr
     assert leadsync("db", "current").stdout.startswith("database: 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
+def test_a_command_loads_with_the_collector_on_and_the_start_up_frozen():
+    """`leadsync` starts with the garbage collector off (`cli.script`); loading the
+    command turns it on again, with what the start-up made frozen out of its passes."""
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        command = main.get_command(click.Context(main), "status")
+        assert command is not None and command.name == "status"
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+        gc.enable()

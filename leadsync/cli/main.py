@@ -8,6 +8,7 @@ and the CRM clients (0.57 s before, issue 13).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -55,6 +56,11 @@ class LazyGroup(click.Group):
         module, _, attribute = COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(f"leadsync.cli.{module}"), attribute)
         assert isinstance(command, click.Command)
+        if not gc.isenabled():
+            # The program started (`cli.script`) with the collector off: what the imports
+            # made lives as long as the process, frozen out of every later collection.
+            gc.freeze()
+            gc.enable()
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
