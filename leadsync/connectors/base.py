@@ -369,10 +369,19 @@ class Destination(Connector):
     def external_id_field(self) -> str: ...
 
 
+SEPARATOR = "\x1f"  # between a record's values in its content hash
+
+
 def content_hash(values: Sequence[Any]) -> str:
     """A record's fingerprint: equal exactly when every value is (None differs from "")."""
     try:
-        text = "\x1f".join(values)  # all text (a CSV row): the same string, 3x faster
+        text = SEPARATOR.join(values)  # all text (a CSV row): the same string, 3x faster
     except TypeError:
-        text = "\x1f".join("\x1e" if v is None else str(v) for v in values)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        text = SEPARATOR.join("\x1e" if v is None else str(v) for v in values)
+    return joined_hash(text)
+
+
+def joined_hash(joined: str) -> str:
+    """The content hash of values already joined by ``SEPARATOR`` (a CSV row's line can
+    be, without splitting it)."""
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadsync.connectors.csv import CsvSource
 from leadsync.errors import ConfigError
@@ -226,3 +228,82 @@ def test_rows_across_read_blocks_are_read_as_in_one(
         rest = [r for p in src.read(page.cursor, 2) for r in p.records]
         later = [r for p in pages[i + 1 :] for r in p.records]
         assert [r.ref for r in rest] == [r.ref for r in later]
+
+
+CELLS = st.text(alphabet='ab é,"\n;\x00', max_size=6)
+# Rows as wide as the header, their values anything; and rows of any width, of plain text
+# (a row over several lines of the wrong width is read as broken quoting, tested above).
+ROWS = st.one_of(
+    st.lists(CELLS, min_size=3, max_size=3),
+    st.lists(st.text(alphabet="ab é", max_size=4), min_size=1, max_size=5),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(ROWS, max_size=12),
+    ending=st.sampled_from(["\n", "\r\n"]),
+    delimiter=st.sampled_from([",", ";"]),
+    block=st.sampled_from([5, 64, 1 << 16]),
+)
+def test_every_row_reads_as_pythons_csv_reads_it(
+    tmp_path_factory: pytest.TempPathFactory, rows, ending, delimiter, block
+):
+    """Rows with quotes, delimiters, line breaks and NULs in their values, lines ending in
+    CRLF or LF, through any block size: each one that csv reads is a record with csv's values, csv's
+    lines and the content hash of csv's values, whether it was split as a plain line or
+    parsed; a row of the wrong width is a bad row naming its width."""
+    import csv
+    import io
+
+    from leadsync.connectors.base import content_hash
+    from leadsync.connectors.csv import client
+
+    header = ["id", "b", "c"]
+    text = io.StringIO(newline="")
+    csv.writer(text, delimiter=delimiter, lineterminator=ending).writerows([header, *rows])
+    path = tmp_path_factory.mktemp("csv") / "leads.csv"
+    path.write_bytes(text.getvalue().encode("utf-8"))
+    expected = []
+    # A line of the file ends at a line feed (a carriage return alone ends none).
+    *lines, last = text.getvalue().split("\n")
+    reader = csv.reader([line + "\n" for line in lines] + [last], delimiter=delimiter)
+    next(reader)
+    first = reader.line_num + 1
+    for values in reader:
+        lines = (first, reader.line_num)
+        first = reader.line_num + 1
+        if values:
+            expected.append((lines, values))
+
+    before = client.BLOCK
+    client.BLOCK = block
+    try:
+        src = source(path, delimiter=delimiter, external_id="id", null_values=[])
+        records, _ = read_all(src, page_size=4)
+    finally:
+        client.BLOCK = before
+    assert len(records) == len(expected)
+    for record, ((start, end), values) in zip(records, expected, strict=True):
+        assert record.ref == (f"line {start}" if start == end else f"lines {start}-{end}")
+        if len(values) != len(header):
+            assert record.problem == (
+                f"expected 3 columns, found {len(values)} (broken quoting or a stray delimiter)"
+            )
+            continue
+        assert dict(record.data) == dict(zip(header, values, strict=True))
+        assert record.content_hash == content_hash(values)
+        assert record.external_id == (values[0].strip() or None)
+
+
+def test_a_carriage_return_inside_an_unquoted_value_is_a_bad_row(tmp_path: Path):
+    """csv refuses a carriage return in an unquoted value; so does the plain-line split,
+    which leaves such a line to csv: the row is bad, the next one read."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"id,name\r\n1,A\rnn\r\n2,Bo\r\n")
+    records, _ = read_all(source(path, external_id="id"))
+    assert [(r.ref, r.external_id, (r.problem or "")[:15]) for r in records] == [
+        ("line 2", None, "broken quoting:"),
+        ("line 3", "2", ""),
+    ]
+    assert dict(records[1].data) == {"id": "2", "name": "Bo"}

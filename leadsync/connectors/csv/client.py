@@ -22,22 +22,79 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate
 from typing import Any, BinaryIO
+
+from leadsync.connectors.base import SEPARATOR
 
 BOM = b"\xef\xbb\xbf"
 BLOCK = 1 << 16  # bytes read at once, then up to the end of the line
 
 
-@dataclass(slots=True)
 class Row:
-    values: list[str] | None
-    first_line: int
-    last_line: int
-    raw: str
-    end_offset: int
-    problem: str | None = None
+    """A row of the file: its values (None when it could not be read), the lines it took,
+    its text, the offset after it, and what is wrong with it.
+
+    A row of one line without a quote or a carriage return in it (most rows) is its text
+    split at the delimiter, as csv would read it: such a row keeps its text (``plain``)
+    and is split when its values are first asked for. A re-read export is mostly rows
+    whose content hash is known already, and those are never split at all (csv's parse,
+    the list of values and its freeing were 0.4 s of a reordered no-op of 100,000 rows).
+    """
+
+    __slots__ = (
+        "_values",
+        "delimiter",
+        "end_offset",
+        "first_line",
+        "last_line",
+        "plain",
+        "problem",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        values: list[str] | None,
+        first_line: int,
+        last_line: int,
+        raw: str,
+        end_offset: int,
+        problem: str | None = None,
+        *,
+        plain: str | None = None,
+        delimiter: str = ",",
+    ) -> None:
+        self._values, self.first_line, self.last_line = values, first_line, last_line
+        self.raw, self.end_offset, self.problem = raw, end_offset, problem
+        self.plain, self.delimiter = plain, delimiter
+
+    @property
+    def values(self) -> list[str] | None:
+        if self._values is None and self.plain is not None:
+            self._values = self.plain.split(self.delimiter)
+        return self._values
+
+    @property
+    def width(self) -> int | None:
+        """How many values the row has (None: unreadable), without splitting it."""
+        if self._values is None and self.plain is not None:
+            return self.plain.count(self.delimiter) + 1
+        return None if self._values is None else len(self._values)
+
+    def value(self, at: int) -> str:
+        """The value in column ``at`` (the row is that wide), without splitting the rest."""
+        if self._values is None and self.plain is not None:
+            return self.plain.split(self.delimiter, at + 1)[at]
+        assert self._values is not None
+        return self._values[at]
+
+    def joined(self) -> str:
+        """The values joined by the content hash's separator (`base.joined_hash`)."""
+        if self._values is None and self.plain is not None:
+            return self.plain.replace(self.delimiter, SEPARATOR)
+        assert self._values is not None
+        return SEPARATOR.join(self._values)
 
 
 class RowReader:
@@ -78,7 +135,6 @@ class RowReader:
         self._hashed = 0  # lines hashed (an index)
         self._taken = 0  # lines taken by rows (an index)
         self._blocks = self._read_blocks()
-        self._parser, self._base = self._parser_from(0)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -124,41 +180,55 @@ class RowReader:
                 texts.append(text)
             return texts
 
-    def _parser_from(self, index: int) -> tuple[Any, int]:
-        """A csv parser over the lines from ``index`` on (those read, then the file's)."""
-        held = self._texts[index - self._dropped :]
-        lines = chain(held, chain.from_iterable(self._blocks))
-        return csv.reader(lines, delimiter=self.delimiter, strict=True), index
+    def _lines_from(self, index: int) -> Iterator[str]:
+        """The lines from ``index`` on: those read, then the file's, as they are read."""
+        while True:
+            at = index - self._dropped
+            if at < len(self._texts):
+                yield self._texts[at]
+                index += 1
+            elif next(self._blocks, None) is None:
+                return
 
     # -- rows ---------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Row]:
         texts, ends, problems = self._texts, self._ends, self._problems  # kept, not replaced
         number_of = self._start_line + 1  # the line number of index 0
+        delimiter = self.delimiter
         while True:
+            start = self._taken
+            at = start - self._dropped
+            if at >= len(texts):
+                if next(self._blocks, None) is None:
+                    return
+                continue
+            plain = None if start in problems else _plain(texts[at])
+            if plain is not None:
+                # The common row: one line, no quote, decoded.
+                self._taken = start + 1
+                self.offset = ends[at]
+                if plain:  # else a blank line
+                    number = number_of + start
+                    yield Row(
+                        None, number, number, texts[at], ends[at], plain=plain, delimiter=delimiter
+                    )
+                continue
+            # A quote (or a carriage return) in the line: Python's csv parser reads the row,
+            # over as many lines as its quotes take.
+            parser = csv.reader(self._lines_from(start), delimiter=delimiter, strict=True)
             try:
-                values: list[str] | None = next(self._parser)
+                values: list[str] | None = next(parser)
                 problem = None
             except StopIteration:
                 return
             except csv.Error as exc:
                 values, problem = None, f"broken quoting: {exc}"
-            start, end = self._taken, self._base + self._parser.line_num
-            if end <= start:
-                return
+            end = start + max(parser.line_num, 1)
             self._taken = end
-            at = start - self._dropped
-            if end == start + 1 and problem is None and start not in problems:
-                # The common row: one line, parsed and decoded.
-                self.offset = offset = ends[at]
-                if values:  # else a blank line; a wrong width is the source's to name
-                    number = number_of + start
-                    yield Row(values, number, number, texts[at], offset)
-                continue
             broken = problem or (self.width and values is not None and len(values) != self.width)
             if broken and end > start + 1:
                 # Only the first line is set aside; the lines it swallowed are read again.
-                self._parser, self._base = self._parser_from(start + 1)
                 end = self._taken = start + 1
                 values = None
                 problem = "broken quoting: a quote opened on this line is never closed"
@@ -192,6 +262,17 @@ class RowReader:
         if done > 0:
             del self._texts[:done], self._raws[:done], self._ends[:done]
             self._dropped += done
+
+
+def _plain(text: str) -> str | None:
+    """A line without its line ending, when csv would read it as the line split at the
+    delimiter: no quote in it, no carriage return but the line ending's. None otherwise."""
+    if '"' in text:
+        return None
+    line = text[:-1] if text.endswith("\n") else text
+    if line.endswith("\r"):
+        line = line[:-1]
+    return None if "\r" in line else line
 
 
 def _decode(chunk: bytes, encoding: str, number: int) -> tuple[str, str | None]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from leadsync.connectors.base import Page, RawRecord, Source, content_hash
+from leadsync.connectors.base import Page, RawRecord, Source, joined_hash
 from leadsync.connectors.csv.client import Row, RowReader
 from leadsync.connectors.csv.config import CsvConfig
 from leadsync.connectors.csv.schema import header
@@ -133,26 +133,26 @@ class CsvSource(Source):
         no such column)."""
         first, last = row.first_line, row.last_line
         ref = f"line {first}" if first == last else f"lines {first}-{last}"
-        values = row.values
-        if values is None or row.problem:
+        width = row.width
+        if width is None or row.problem:
             return RawRecord(ref, {"_raw": row.raw}, problem=row.problem)
-        if len(values) != len(header):
+        if width != len(header):
             problem = (
-                f"expected {len(header)} columns, found {len(values)} "
+                f"expected {len(header)} columns, found {width} "
                 "(broken quoting or a stray delimiter)"
             )
             return RawRecord(ref, {"_raw": row.raw}, problem=problem)
-        ext = values[ext_at].strip() if ext_at is not None else None
+        ext = row.value(ext_at).strip() if ext_at is not None else None
         if ext is not None and ext.casefold() in nulls:
             ext = None
         if ext:
-            return RawRecord(ref, RowData(header, values, nulls), ext, content_hash(values))
+            return RawRecord(ref, RowData(header, row, nulls), ext, joined_hash(row.joined()))
         ext_col = self.config.external_id
         return RawRecord(
             ref,
-            RowData(header, values, nulls),
+            RowData(header, row, nulls),
             None,
-            content_hash(values),
+            joined_hash(row.joined()),
             problem="external id is empty" if ext_col else None,
             problem_field=ext_col or None,
         )
@@ -200,19 +200,19 @@ class RowData(Mapping[str, Any]):
     export is mostly rows already held (its content hash says so), and those are never
     mapped: building their dict cost a reordered no-op sync a third of its time."""
 
-    __slots__ = ("_built", "_header", "_nulls", "_values")
+    __slots__ = ("_built", "_header", "_nulls", "_row")
 
-    def __init__(self, header: list[str], values: list[str], nulls: frozenset[str]) -> None:
-        self._header, self._values, self._nulls = header, values, nulls
+    def __init__(self, header: list[str], row: Row, nulls: frozenset[str]) -> None:
+        self._header, self._row, self._nulls = header, row, nulls
         self._built: dict[str, Any] | None = None
 
     @property
     def _dict(self) -> dict[str, Any]:
         if self._built is None:
-            nulls = self._nulls
+            nulls, values = self._nulls, self._row.values or []
             self._built = {
                 col: (None if v.strip().casefold() in nulls else v)
-                for col, v in zip(self._header, self._values, strict=True)
+                for col, v in zip(self._header, values, strict=True)
             }
         return self._built
 
