@@ -195,7 +195,16 @@ class SourceRecord(Base):
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id"), index=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ux_source_records", "source", "external_id", unique=True),)
+    # On PostgreSQL the index carries what a lookup reads: an index-only scan (0010).
+    __table_args__ = (
+        Index(
+            "ux_source_records",
+            "source",
+            "external_id",
+            unique=True,
+            postgresql_include=["content_hash", "lead_id", "id"],
+        ),
+    )
 
 
 class Quarantine(Base):

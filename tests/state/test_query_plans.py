@@ -162,3 +162,37 @@ def test_a_first_loads_lookups_use_no_lookup_index(tmp_path: Path):
     load.close()
     firstload.restore_indexes(engine)
     engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("built", ["by the migrations", "after a first load"])
+def test_postgres_reads_the_record_versions_from_their_index_alone(pg_database: str, built: str):
+    """On PostgreSQL a page's lookup of its records' versions is an index-only scan of
+    `ux_source_records`, which carries what the lookup reads, whether the migrations built
+    the index or a first load built it again after its rows."""
+    from sqlalchemy import text
+
+    engine = db.make_engine(pg_database)
+    db.upgrade(engine)
+    if built == "after a first load":
+        load = firstload.begin(engine)
+        assert load is not None
+        load.close()
+    with db.session_factory(engine)() as s, s.begin():
+        repo.save_leads(s, [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in LEAD_IDS])
+        written = {f"r{i}": Version(f"h{i}", i) for i in LEAD_IDS}
+        versions.save_versions(s, "web", written, {}, NOW)
+    firstload.restore_indexes(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM source_records"))  # what autovacuum does after a load
+    with db.session_factory(engine)() as s, s.begin():
+        # The table is three rows: only a scan of the index is left to choose from.
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        s.execute(text("SET LOCAL enable_bitmapscan = off"))
+        with caught(s) as statements:
+            found = versions.versions(s, "web", ["r1", "r3", "nope"])
+        ((statement, parameters),) = statements
+        plan = s.connection().exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars().all()
+    assert found == {"r1": Version("h1", 1, 1), "r3": Version("h3", 3, 3)}
+    assert any("Index Only Scan using ux_source_records" in line for line in plan), plan
+    engine.dispose()
