@@ -205,6 +205,9 @@ class Source(Connector):
     # Reads files on this machine: `check --offline` (and a sync, before it starts) may
     # look at it; a remote source is only checked when talking to systems is allowed.
     local: ClassVar[bool] = False
+    # Its pages may be read in a thread of their own, one ahead of the run (`sync.readahead`):
+    # its reading shares nothing with the run (no client, quota or counter of the run's).
+    read_ahead: ClassVar[bool] = False
     # Where the fields `columns` names come from, as `check` says it.
     offers: ClassVar[str] = "the file's header"
 

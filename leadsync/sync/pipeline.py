@@ -31,6 +31,7 @@ from leadsync.sync.decide import Decider
 from leadsync.sync.ingest import map_page, record_again
 from leadsync.sync.plan import Planner
 from leadsync.sync.push import push
+from leadsync.sync.readahead import read_ahead
 from leadsync.sync.resolve import remember, resolve_page
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.sweep import rescore_decayed, sweep_sla
@@ -219,7 +220,8 @@ class Run:
         position = None if changed_map else stored.get("position")
         self._retry_quarantined(name, source, smap)
         last, read = None, 0
-        for page in source.read(position, self.policy.chunk_size):
+        pages = source.read(position, self.policy.chunk_size)
+        for page in read_ahead(pages, name=name) if source.read_ahead else pages:
             with self._transaction() as session:
                 self._page(session, name, smap, page, remap=remap)
                 last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}

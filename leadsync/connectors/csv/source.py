@@ -27,6 +27,7 @@ from leadsync.errors import ConnectorError
 class CsvSource(Source):
     kind = "csv"
     local = True
+    read_ahead = True
     Config = CsvConfig
     config: CsvConfig
 
