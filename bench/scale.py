@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -113,33 +113,36 @@ def _floor_pages(wiring: Wiring, name: str, source: Any, smap: Any, now: Any) ->
     return planned
 
 
-def paced(read: Callable[..., Iterator[Any]], marks: list[tuple[float, int]]):
-    """The source's read, noting the CPU clock and the record count at each page."""
-
-    def read_marked(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        marks.append((time.process_time(), 0))
-        for page in read(*args, **kwargs):
-            yield page
-            marks.append((time.process_time(), len(page.records)))
-
-    return read_marked
-
-
 def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
+    """CPU time of a first `Run(push=False)`, its rate over the first and the last tenth
+    of its pages, and the bytes it wrote. A page's CPU time runs from the commit before
+    it to its own, as the run reports it (`on_read`): the source reads a page ahead in a
+    thread of its own, so its reading is timed as the process's, beside the page before."""
     ((source, _),) = wiring.sources.values()
     marks: list[tuple[float, int]] = []
-    source.read = paced(source.read, marks)  # type: ignore[method-assign]
+    read = source.read
+
+    def read_marked(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        marks.append((time.process_time(), 0))  # the run's set-up before is no page's
+        return read(*args, **kwargs)
+
+    source.read = read_marked  # type: ignore[method-assign]
 
     def written() -> int:
         return io_written() if engine.dialect.name == "sqlite" else server_written(engine)
 
     before, cpu = written(), time.process_time()
-    summary = Run(wiring, engine, push=False).execute()
+    summary = Run(
+        wiring,
+        engine,
+        push=False,
+        on_read=lambda _, count: marks.append((time.process_time(), count)),
+    ).execute()
     cpu, after = time.process_time() - cpu, written()
     assert summary.error is None and summary.planned_creates == leads, summary
-    # Each page's CPU time: reading it, then its own map, resolve and plan (a file whose
-    # rows fill the last page ends with an empty one: not a page's rate).
-    pages = [(b[0] - a[0], b[1]) for a, b in itertools.pairwise(marks) if b[1]]
+    # Each page's CPU time and records (a file whose rows fill the last page ends with an
+    # empty one: not a page's rate).
+    pages = [(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(marks) if b[1] > a[1]]
     tenth = max(1, len(pages) // 10)
 
     def rate(part: list[tuple[float, int]]) -> float:
