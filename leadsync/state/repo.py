@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    any_,
     bindparam,
     func,
     insert,
@@ -27,7 +28,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     InstrumentedAttribute,
@@ -64,23 +64,20 @@ def slices(values: Iterable[T]) -> Iterator[list[T]]:
 
 
 def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, given as one JSON array: the statement's text is
-    the same for every slice, so SQLAlchemy compiles it once (an ``IN`` of 500 literals
-    was coerced and rendered anew each time, a fifth of a no-op sync) and the driver
-    parses it once; one string is bound, not an array's every element (psycopg took 2 us
-    an element); and the database sees a set it cannot count ahead, so it probes the
-    index for each value. Given as an array, PostgreSQL weighed the 5,000 keys of a page
-    against the table and read the whole source instead, once a page: quadratic. SQLite:
-    ``IN (SELECT value FROM json_each(:json))``; PostgreSQL the same over
-    ``jsonb_array_elements_text``, each value cast back to the column's type."""
-    listed = bindparam(None, orjson.dumps(values).decode(), type_=String)
+    """``column`` is one of ``values``, as one parameter, so that the statement's text is
+    the same for every slice: SQLAlchemy compiles it once (an ``IN`` of 500 literals was
+    coerced and rendered anew each time, a fifth of a no-op sync) and the driver parses
+    it once. SQLite: ``IN (SELECT value FROM json_each(:json))``, the JSON array of the
+    values, each probed in the index. PostgreSQL: ``= ANY(:array)``, an array the planner
+    sees whole. Given as a set it cannot count (``jsonb_array_elements_text``, a hundred
+    rows to the planner), or as text cast to an array, it joined a page's 5,000 leads
+    against every pending op of a first load, tens of millions of comparisons a page."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
+        from sqlalchemy.dialects.postgresql import ARRAY
 
-        each = func.jsonb_array_elements_text(sql_cast(listed, JSONB)).table_valued("value")
-        found = select(sql_cast(each.c.value, column.type))
-    else:
-        found = select(literal_column("value")).select_from(func.json_each(listed))
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    listed = bindparam(None, orjson.dumps(values).decode(), type_=String)
+    found: Select[Any] = select(literal_column("value")).select_from(func.json_each(listed))
     return cast("ColumnElement[bool]", column.in_(found.scalar_subquery()))
 
 
