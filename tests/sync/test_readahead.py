@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from leadsync.errors import ConnectorError
+from leadsync.errors import ConnectorError, Interrupted
 from leadsync.sync.readahead import read_ahead
+from tests.conftest import Project
 
 
 class Pages:
@@ -69,3 +70,24 @@ def test_a_run_that_stops_reading_stops_the_reader_and_closes_the_source():
     assert source.closed.wait(5)
     assert len(source.made) <= 3
     assert not [t for t in threading.enumerate() if t.name == "leadsync-read-web"]
+
+
+def test_a_run_stopped_between_pages_leaves_no_reader_and_the_next_reads_the_rest(
+    xeducation: Project,
+):
+    """The service's graceful stop, asked once the first page is committed: the run
+    stops there with its reader gone; the next run reads the other pages, and the real
+    export's 9,237 leads are each in the state db once."""
+    committed: list[int] = []
+    with pytest.raises(Interrupted):
+        xeducation.sync(
+            push=False, on_read=lambda _, read: committed.append(read), stop=lambda: bool(committed)
+        )
+    assert committed == [5_000]
+    deadline = time.monotonic() + 15
+    while [t for t in threading.enumerate() if t.name.startswith("leadsync-read-")]:
+        assert time.monotonic() < deadline, "the reader is still there"
+        time.sleep(0.05)
+    rest = xeducation.sync(push=False)
+    assert rest.read == 9_237 - 5_000
+    assert rest.planned_creates + 5_000 == 9_237
