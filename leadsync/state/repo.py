@@ -76,9 +76,11 @@ def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bo
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    listed = bindparam(None, orjson.dumps(values).decode(), type_=String)
-    found: Select[Any] = select(literal_column("value")).select_from(func.json_each(listed))
-    return cast("ColumnElement[bool]", column.in_(found.scalar_subquery()))
+    listed = func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=String))
+    return cast(
+        "ColumnElement[bool]",
+        column.in_(select(literal_column("value")).select_from(listed).scalar_subquery()),
+    )
 
 
 def in_slices(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -207,6 +209,8 @@ def test_rows_across_read_blocks_are_read_as_in_one(
     body = "\n".join(lines).encode("utf-8") + b"\n5,Z\xe9,latin\n6,Ed,end\n7,Fay,partial"
     path = tmp_path / "leads.csv"
     path.write_bytes(body)
+    now = time.time()  # written now by this process's clock, whatever day it says
+    os.utime(path, (now, now))
     src = source(path, external_id="id", settle_seconds=3600)  # the last line: being written
     pages = list(src.read(None, 2))
     records = [r for p in pages for r in p.records]
