@@ -139,10 +139,12 @@ def unsaved_lead(key: str, email: str | None, now: datetime) -> Lead:
 
 
 def insert_rows(session: Session, into: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows (all with the same two or more columns) inserted by one executemany of the
-    driver's own, each value bound by its column's type as SQLAlchemy binds it, without
-    its per-row assembly of parameters: for a first sync's million leads, record
-    versions and ops, that assembly was a tenth of the work (bench/scale.py)."""
+    """Rows (all with the same two or more columns) inserted at once, each value bound by
+    its column's type as SQLAlchemy binds it, without its per-row assembly of parameters:
+    for a first sync's million leads, record versions and ops, that assembly was a tenth
+    of the work (bench/scale.py). SQLite takes them by one executemany; PostgreSQL by
+    COPY, which fills a heap page with rows under one WAL record (an INSERT writes one a
+    row, with its headers: a first load of 100,000 leads wrote a fifth of its WAL so)."""
     if not rows:
         return
     conn = session.connection()
@@ -155,22 +157,33 @@ def insert_rows(session: Session, into: Table, rows: Sequence[Mapping[str, Any]]
         for i, process in processed:
             value[i] = process(value[i])
         values.append(tuple(value))
-    conn.exec_driver_sql(statement, values)
+    if conn.dialect.name == "postgresql":
+        # The session's own connection: the rows are in its transaction, as an INSERT's.
+        dbapi = conn.connection.dbapi_connection
+        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for value in values:
+                copy.write_row(value)
+    else:
+        conn.exec_driver_sql(statement, values)
 
 
 @functools.cache
 def _insert_of(
     into: Table, columns: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, list[tuple[int, Callable[[Any], Any]]]]:
-    """The INSERT's text with positional parameters, and the columns whose type processes
-    a value before the driver takes it (JSON, times), with the processor: made once per
-    table, columns and dialect."""
+    """The statement that takes the rows (PostgreSQL's COPY, else an INSERT with
+    positional parameters), and the columns whose type processes a value before the
+    driver takes it (JSON, times), with the processor: made once per table, columns and
+    dialect."""
     quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {quote(into.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
+    listed = ", ".join(quote(c) for c in columns)
+    if dialect.name == "postgresql":
+        statement = f"COPY {quote(into.name)} ({listed}) FROM STDIN"
+    else:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        statement = (
+            f"INSERT INTO {quote(into.name)} ({listed}) VALUES ({', '.join([mark] * len(columns))})"
+        )
     processors = [into.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     return statement, [(i, p) for i, p in enumerate(processors) if p is not None]
 

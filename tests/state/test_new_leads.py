@@ -4,7 +4,7 @@ read back in the order sent), and joined to the session so that a change is writ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -56,3 +56,38 @@ def _check_new_leads(engine: Engine, *, sqlite: bool) -> None:
     if sqlite:
         assert [lead.id for lead in new] == [41, 42, 43]
     assert stages["k1"] == "mql" and stages["k0"] is None
+
+
+AWKWARD = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "", "quote \"'", "naïve 日本 🙂"]
+
+
+def test_rows_of_any_text_are_written_as_given(state_url: str) -> None:
+    """A page's rows reach PostgreSQL by COPY, whose text format has its own escapes (tab,
+    newline, backslash, ``\\N`` for null): a value that looks like one is written as
+    given, a null as null, a time as its UTC instant, on both dialects alike."""
+    engine = db.make_engine(state_url)
+    try:
+        db.upgrade(engine)
+        factory = db.session_factory(engine)
+        leads = []
+        for i, value in enumerate(AWKWARD):
+            lead = repo.unsaved_lead(value or "empty", None if i % 2 else value, NOW)
+            lead.profile = {"note": value, "n": i, "nested": [value, None, 1.5]}
+            lead.stage = value[:20] or None
+            lead.created_at = NOW.astimezone(timezone(timedelta(hours=-5)))
+            lead.revisit_on = date(2026, 12, i + 1)
+            leads.append(lead)
+        with factory() as session, session.begin():
+            repo.save_leads(session, leads)
+        with factory() as session:
+            rows = {r.key: r for r in session.scalars(select(Lead))}
+    finally:
+        engine.dispose()
+    assert len(rows) == len(AWKWARD)
+    for i, value in enumerate(AWKWARD):
+        row = rows[value or "empty"]
+        assert row.profile == {"note": value, "n": i, "nested": [value, None, 1.5]}
+        assert row.email == (None if i % 2 else value)
+        assert row.stage == (value[:20] or None)
+        assert row.created_at == NOW and row.created_at.tzinfo == UTC
+        assert row.revisit_on == date(2026, 12, i + 1)
