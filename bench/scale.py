@@ -65,20 +65,56 @@ def io_written() -> int:
     return int(fields["write_bytes"])
 
 
-def server_written(engine: Any) -> int:
-    """Bytes a PostgreSQL server wrote so far: its WAL, and the data pages a checkpoint,
-    the background writer and the backends wrote (8 KiB each), after a checkpoint."""
+def server_written(engine: Any) -> tuple[int, int | None]:
+    """Bytes a PostgreSQL server wrote so far, after a checkpoint, counted two ways.
+
+    By its own count: the WAL it generated (by its insert position: `pg_stat_wal` lags
+    a backend's last statements) and the data pages its checkpointer, background writer
+    and backends wrote, 8 KiB each (a backend's count includes each page it adds to a
+    table, written as zeros first). By the kernel's, as a SQLite state db's are counted:
+    its processes' ``write_bytes`` less ``cancelled_write_bytes``, the exited ones summed
+    in the postmaster that reaped them; this one also sees an index build's pages, which
+    bypass the shared buffers, and each new WAL segment written as zeros first. None
+    when the server's processes are not this machine's to read."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
         conn.execute(text("CHECKPOINT"))
-        wal = conn.execute(text("SELECT wal_bytes FROM pg_stat_wal")).scalar()
+        wal = conn.execute(text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")).scalar()
         pages = conn.execute(
             text(
                 "SELECT buffers_checkpoint + buffers_clean + buffers_backend FROM pg_stat_bgwriter"
             )
         ).scalar()
-    return int(wal) + int(pages) * 8192
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    return int(wal) + int(pages) * 8192, _tree_written(int(backend))
+
+
+def _tree_written(backend: int) -> int | None:
+    """The kernel's bytes written by the postmaster of this backend and its children."""
+
+    def parent(pid: int) -> int:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+
+    def written(pid: int) -> int:
+        with open(f"/proc/{pid}/io", encoding="ascii") as f:
+            fields = dict(line.split(": ") for line in f.read().splitlines())
+        return int(fields["write_bytes"]) - int(fields["cancelled_write_bytes"])
+
+    try:
+        postmaster = parent(backend)
+        total = written(postmaster)
+    except OSError:
+        return None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if parent(int(entry.name)) == postmaster:
+                    total += written(int(entry.name))
+            except OSError:
+                continue  # exited meanwhile: counted in the postmaster
+    return total
 
 
 def floor(wiring: Wiring, now: Any) -> tuple[float, int]:
@@ -113,7 +149,7 @@ def _floor_pages(wiring: Wiring, name: str, source: Any, smap: Any, now: Any) ->
     return planned
 
 
-def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
+def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, Any]:
     """CPU time of a first `Run(push=False)`, its rate over the first and the last tenth
     of its pages, and the bytes it wrote. A page's CPU time runs from the commit before
     it to its own, as the run reports it (`on_read`): the source reads a page ahead in a
@@ -128,8 +164,8 @@ def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
 
     source.read = read_marked  # type: ignore[method-assign]
 
-    def written() -> int:
-        return io_written() if engine.dialect.name == "sqlite" else server_written(engine)
+    def written() -> tuple[int, int | None]:
+        return (io_written(), None) if engine.dialect.name == "sqlite" else server_written(engine)
 
     before, cpu = written(), time.process_time()
     summary = Run(
@@ -152,7 +188,10 @@ def pipeline(wiring: Wiring, engine: Any, leads: int) -> dict[str, float]:
         "cpu": cpu,
         "first": rate(pages[:tenth]),
         "last": rate(pages[-tenth:]),
-        "bytes_per_lead": (after - before) / leads,
+        "bytes_per_lead": (after[0] - before[0]) / leads,
+        "kernel_per_lead": (
+            None if after[1] is None or before[1] is None else (after[1] - before[1]) / leads
+        ),
     }
 
 
@@ -349,7 +388,14 @@ def run(work: Path, leads: int, server: str | None, only: set[str]) -> list[str]
                 f"{p['first']:,.0f}/CPU-s, last 10% {p['last']:,.0f}/CPU-s "
                 f"(last/first {p['last'] / p['first']:.2f})"
             )
-            lines.append(f"state db bytes written: {p['bytes_per_lead']:,.0f} per lead")
+            if p["kernel_per_lead"] is None:
+                lines.append(f"state db bytes written: {p['bytes_per_lead']:,.0f} per lead")
+            else:
+                lines.append(
+                    f"state db bytes written: {p['bytes_per_lead']:,.0f} per lead (WAL and "
+                    f"pages, by the server's count); {p['kernel_per_lead']:,.0f} by the "
+                    "kernel's count of the server's processes"
+                )
         wiring.close()
     if "sync" in only:
         lines += syncs(work, data, state_url_for(server, work, "scale_sync"), leads)
