@@ -161,8 +161,8 @@ def insert_rows(session: Session, into: Table, rows: Sequence[Mapping[str, Any]]
         # The session's own connection: the rows are in its transaction, as an INSERT's.
         dbapi = conn.connection.dbapi_connection
         with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-            for value in values:
-                copy.write_row(value)
+            for each in values:
+                copy.write_row(each)
     else:
         conn.exec_driver_sql(statement, values)
 

@@ -226,6 +226,7 @@ class Run:
                 self._page(session, name, smap, page, remap=remap)
                 last = {"position": page.cursor, "fields": fingerprint, "remapping": remap}
                 repo.save_cursor(session, name, last)
+            self._lookups.committed(self.engine)
             read += len(page.records)
             if self.on_read is not None:
                 self.on_read(name, read)

@@ -184,3 +184,59 @@ def test_hashes_only_say_where_to_look(tmp_path: Path, sandbox: Sandbox, monkeyp
     first_load.sync(push=False)
     indexed.sync(push=False)
     assert contents(first_load.state_url) == contents(indexed.state_url)
+
+
+HEAP_XMIN_COMMITTED = 0x0100  # a row's hint bit: its inserting transaction committed
+FILLED = ("leads", "source_records", "outbox")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("settled", [True, False])
+def test_a_first_load_on_postgres_marks_each_page_committed_while_in_memory(
+    tmp_path: Path, pg_database: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, settled
+):
+    """After each page's commit every row the page added is marked committed (its hint
+    bits set), so that no later read dirties a page the server may have written out
+    already. The rows are read raw (`pageinspect`), which sets no mark itself; without
+    the read after the commit (`settled=False`) the page's rows are left unmarked."""
+    if not settled:
+        monkeypatch.setattr(firstload.FirstLoad, "committed", firstload.Lookups.committed)
+    rows = "".join(
+        f"{i},p{i}@x.example,P{i},Q{i},Co{i},,2026-01-0{1 + i % 5}T00:00:00Z\n" for i in range(1, 8)
+    )
+    p = project(tmp_path, {"list": (HEADER + rows, "Id")})
+    with p.config_path.open("a", encoding="utf-8") as f:
+        f.write("\n[sync]\nchunk_size = 3\n")
+    p.state_url_override = pg_database
+    engine = db.make_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    unmarked: list[tuple[int, str, int, int]] = []
+
+    def on_read(_: str, read: int) -> None:
+        with engine.connect() as conn:
+            for name in FILLED:
+                masks = conn.execute(
+                    text(
+                        "SELECT t_infomask FROM heap_page_items(get_raw_page(:t, 0)) "
+                        "WHERE t_infomask IS NOT NULL"
+                    ),
+                    {"t": name},
+                ).scalars()
+                masks = list(masks)
+                left = sum(1 for mask in masks if not mask & HEAP_XMIN_COMMITTED)
+                unmarked.append((read, name, len(masks), left))
+
+    try:
+        summary = p.sync(push=False, on_read=on_read)
+    finally:
+        engine.dispose()
+    assert summary.planned_creates == 7
+    assert [(read, name, rows) for read, name, rows, _ in unmarked] == [
+        (read, name, read) for read in (3, 6, 7) for name in FILLED
+    ]
+    added = {3: 3, 6: 3, 7: 1}  # rows read so far: the rows the last page added
+    if settled:
+        assert [left for *_, left in unmarked] == [0] * 9
+    else:  # at least the last page's own rows, in every table
+        assert all(left >= added[read] for read, _, _, left in unmarked)
