@@ -6,7 +6,8 @@ of a million leads each commit of a page dirtied a page of each index per lead: 
 the 15 KB a lead the first sync wrote, and the reason its last pages ran at 0.7 of its
 first ones (bench/scale.py). A first load (a run into a state db that holds no lead
 yet) does what a bulk loader does: drops those indexes, writes its rows, and builds the
-indexes once at the end, sorted. Meanwhile the run finds what it wrote earlier in a
+indexes once at the end, sorted; so too the two indexes no page of it reads (leads by
+stage, the outbox's drain order). Meanwhile the run finds what it wrote earlier in a
 small in-memory table of 64-bit hashes and lead ids (about 25 bytes an entry): a
 hash only says where to look, and every lead it names is read back and compared
 whole. Each page notes what it wrote (record versions, lead keys, emails as they
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, Index, bindparam, select, text
 from leadsync import log
 from leadsync.state import repo
 from leadsync.state import versions as records
-from leadsync.state.models import Lead, SourceRecord, lookup_indexes
+from leadsync.state.models import Lead, SourceRecord, first_load_indexes
 from leadsync.state.versions import Version
 
 logger = log.get("leadsync.state")
@@ -157,17 +158,17 @@ def begin(engine: Engine) -> FirstLoad | None:
             return None
         if conn.execute(select(SourceRecord.id).limit(1)).first() is not None:
             return None
-        for index in _present(conn, lookup_indexes()):
+        for index in _present(conn, first_load_indexes()):
             index.drop(conn)
-    logger.info("sync.first_load.begins", indexes=len(lookup_indexes()))
+    logger.info("sync.first_load.begins", indexes=len(first_load_indexes()))
     return FirstLoad()
 
 
 def restore_indexes(engine: Engine) -> None:
     """The lookup indexes a first load dropped, built (each sorted, in one pass)."""
     with engine.begin() as conn:
-        present = {index.name for index in _present(conn, lookup_indexes())}
-        missing = [index for index in lookup_indexes() if index.name not in present]
+        present = {index.name for index in _present(conn, first_load_indexes())}
+        missing = [index for index in first_load_indexes() if index.name not in present]
         for index in missing:
             index.create(conn)
     if missing:

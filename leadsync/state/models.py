@@ -363,14 +363,23 @@ class InboxSubmission(Base):
 # them once its rows are in (``state/firstload.py``), as a bulk loader does.
 LOOKUP_INDEXES = ("ux_leads_key", "ix_leads_email", "ux_source_records")
 
+# Indexes no page of a first load reads (leads by stage, the outbox in its drain order),
+# built after its rows too: on PostgreSQL a million leads, 220 bytes a lead less.
+UNREAD_INDEXES = ("ix_leads_stage", "ix_outbox_drain")
+FIRST_LOAD_INDEXES = LOOKUP_INDEXES + UNREAD_INDEXES
 
-def lookup_indexes() -> list[Index]:
-    by_name = {str(i.name): i for model in (Lead, SourceRecord) for i in table(model).indexes}
-    return [by_name[name] for name in LOOKUP_INDEXES]
+
+def first_load_indexes() -> list[Index]:
+    """The indexes a first load drops, and builds after its rows."""
+    models = (Lead, SourceRecord, OutboxOp)
+    by_name = {str(i.name): i for model in models for i in table(model).indexes}
+    return [by_name[name] for name in FIRST_LOAD_INDEXES]
 
 
 __all__ = [
+    "FIRST_LOAD_INDEXES",
     "LOOKUP_INDEXES",
+    "UNREAD_INDEXES",
     "Base",
     "CrmRecord",
     "Cursor",
@@ -385,7 +394,7 @@ __all__ = [
     "SourceRecord",
     "StageHistory",
     "SyncRun",
-    "lookup_indexes",
+    "first_load_indexes",
     "table",
     "utcnow",
 ]

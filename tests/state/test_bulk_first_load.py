@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from leadsync.errors import Interrupted
 from leadsync.state import db, firstload, repo
-from leadsync.state.models import LOOKUP_INDEXES
+from leadsync.state.models import FIRST_LOAD_INDEXES
 from tests.conftest import Project, Sandbox
 from tests.sync.test_identity import HEADER, project
 
@@ -98,7 +98,7 @@ def indexes(conn: Any) -> set[str]:
         names = conn.execute(text("SELECT indexname FROM pg_indexes"))
     else:
         names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
-    return set(names.scalars()) & set(LOOKUP_INDEXES)
+    return set(names.scalars()) & set(FIRST_LOAD_INDEXES)
 
 
 def test_a_first_load_decides_as_a_run_on_the_indexes(tmp_path: Path, sandbox: Sandbox):
@@ -112,7 +112,7 @@ def test_a_first_load_decides_as_a_run_on_the_indexes(tmp_path: Path, sandbox: S
     assert (a.read, a.unchanged) == (12, 1)
     got, expected = contents(first_load.state_url), contents(indexed.state_url)
     assert got == expected
-    assert got["indexes"] == set(LOOKUP_INDEXES)
+    assert got["indexes"] == set(FIRST_LOAD_INDEXES)
     # Ann (ids 1 and 4, one email); Bo (id 2), whose email moved, then id 6 with his old
     # email: the first load's hash of it still names Bo's lead, whose email is another
     # now, so the tables are asked (none has it), and the key it derives to is Bo's (a
@@ -149,7 +149,7 @@ def test_the_indexes_come_back_after_a_first_load_a_kill_cut_short(
     summary = p.sync(push=False)
 
     assert (summary.read, summary.unchanged) == (12, 1)
-    assert contents(p.state_url)["indexes"] == set(LOOKUP_INDEXES)
+    assert contents(p.state_url)["indexes"] == set(FIRST_LOAD_INDEXES)
 
 
 def test_a_stopped_first_load_builds_the_indexes_and_the_next_run_goes_on(
@@ -161,7 +161,7 @@ def test_a_stopped_first_load_builds_the_indexes_and_the_next_run_goes_on(
     pages = iter([False, True])
     with pytest.raises(Interrupted):
         p.sync(stop=lambda: next(pages, True))
-    assert contents(p.state_url)["indexes"] == set(LOOKUP_INDEXES)
+    assert contents(p.state_url)["indexes"] == set(FIRST_LOAD_INDEXES)
     engine = db.make_engine(p.state_url)
     assert firstload.begin(engine) is None  # it holds leads now
     engine.dispose()
