@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    TypeDecorator,
     any_,
     bindparam,
     func,
@@ -75,12 +76,48 @@ def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bo
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        literal = array_text(values)
+        if literal is None:
+            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column == any_(bindparam(None, literal, type_=_ArrayText(column.type)))
     listed = func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=String))
     return cast(
         "ColumnElement[bool]",
         column.in_(select(literal_column("value")).select_from(listed).scalar_subquery()),
     )
+
+
+def array_text(values: Sequence[Any]) -> str | None:
+    """PostgreSQL's text of an array of these strings or integers, made at once; None for
+    other values. psycopg's list dumper, written in Python, took 2 us a value: a reordered
+    no-op of 100,000 leads spent 0.2 s of its 1.7 on CPU in it. The server reads the text
+    into the same array the list would have been (the statement casts it), so the
+    planner counts the same elements."""
+    if all(type(v) is int for v in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    if not all(type(v) is str for v in values):
+        return None
+    joined = '","'.join(values)
+    if "\\" in joined or '"' in joined:  # a value needs its escapes: each one escaped
+        joined = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + joined + '"}' if values else "{}"
+
+
+class _ArrayText(TypeDecorator[Any]):
+    """An array parameter given as its text (`array_text`): rendered with the array's
+    cast, passed to the driver as it is (the array type would take it for a list)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, item: Any) -> None:
+        super().__init__()
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        self.impl = ARRAY(item)  # type: ignore[assignment]
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
 
 
 def in_slices(
