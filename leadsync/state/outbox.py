@@ -16,16 +16,9 @@ from typing import Any, Protocol, cast
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from leadsync.state.batches import in_slices, insert_rows, keyed, one_of, slices
 from leadsync.state.models import DeadLetter, Lead, OutboxOp, table, utcnow
-from leadsync.state.repo import (
-    cursor,
-    in_slices,
-    insert_rows,
-    keyed,
-    one_of,
-    save_cursor,
-    slices,
-)
+from leadsync.state.repo import cursor, save_cursor
 
 # -- planning -------------------------------------------------------------------
 

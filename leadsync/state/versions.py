@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from leadsync.state.batches import insert_rows, one_of, slices
 from leadsync.state.models import SourceRecord, table
-from leadsync.state.repo import insert_rows, one_of, slices
 
 
 class Version(NamedTuple):

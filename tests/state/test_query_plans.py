@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from leadsync.state import db, firstload, outbox, repo, versions
+from leadsync.state import batches, db, firstload, outbox, repo, versions
 from leadsync.state.models import Lead
 from leadsync.state.versions import Version
 
@@ -210,9 +210,9 @@ def test_postgres_finds_any_key_as_itself(pg_database: str):
         s.execute(text("CREATE TEMP TABLE t (k varchar(255))"))
         s.execute(text("INSERT INTO t VALUES (:k)"), [{"k": k} for k in [*keys, "zz"]])
         t = table("t", column("k", String(255)))
-        found = s.execute(select(t.c.k).where(repo.one_of(s, t.c.k, keys))).scalars().all()
+        found = s.execute(select(t.c.k).where(batches.one_of(s, t.c.k, keys))).scalars().all()
         assert sorted(found) == sorted(keys)
-        assert s.execute(select(t.c.k).where(repo.one_of(s, t.c.k, ["null"]))).all() == []
+        assert s.execute(select(t.c.k).where(batches.one_of(s, t.c.k, ["null"]))).all() == []
     engine.dispose()
 
 
