@@ -91,6 +91,7 @@ class _ArrayText(TypeDecorator[Any]):
         super().__init__()
         from sqlalchemy.dialects.postgresql import ARRAY
 
+        self.item = item  # part of the statement cache's key, as the array's own type
         self.impl = ARRAY(item)  # type: ignore[assignment]
 
     def bind_processor(self, dialect: Dialect) -> None:
