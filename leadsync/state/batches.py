@@ -46,10 +46,12 @@ def one_of(session: Session, column: Any, values: list[Any]) -> ColumnElement[bo
     the same for every slice: SQLAlchemy compiles it once (an ``IN`` of 500 literals was
     coerced and rendered anew each time, a fifth of a no-op sync) and the driver parses
     it once. SQLite: ``IN (SELECT value FROM json_each(:json))``, the JSON array of the
-    values, each probed in the index. PostgreSQL: ``= ANY(:array)``, an array the planner
-    sees whole. Given as a set it cannot count (``jsonb_array_elements_text``, a hundred
-    rows to the planner), or as text cast to an array, it joined a page's 5,000 leads
-    against every pending op of a first load, tens of millions of comparisons a page."""
+    values, each probed in the index. PostgreSQL: ``= ANY(:array)``, a parameter of the
+    column's array type, which the planner sees whole; its value goes as the array's
+    text (``array_text``), which the server reads as that type. Given as a set it cannot
+    count (``jsonb_array_elements_text``, a hundred rows to the planner), or as a text
+    parameter the statement converts, it joined a page's 5,000 leads against every
+    pending op of a first load, tens of millions of comparisons a page."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 

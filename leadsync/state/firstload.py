@@ -92,6 +92,7 @@ class FirstLoad(Lookups):
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL enable_seqscan = off"))  # no statistics yet
             for name in _SETTLED:
+                # count(*): each row is visited, and the visit is what sets its marks
                 query = text(f"SELECT count(*), max(id) FROM {name} WHERE id > :after")
                 _, last = conn.execute(query, {"after": self._settled.get(name, 0)}).one()
                 if last is not None:
@@ -165,7 +166,7 @@ def begin(engine: Engine) -> FirstLoad | None:
 
 
 def restore_indexes(engine: Engine) -> None:
-    """The lookup indexes a first load dropped, built (each sorted, in one pass)."""
+    """The indexes a first load dropped, built (each sorted, in one pass)."""
     with engine.begin() as conn:
         present = {index.name for index in _present(conn, first_load_indexes())}
         missing = [index for index in first_load_indexes() if index.name not in present]
