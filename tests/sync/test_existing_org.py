@@ -10,10 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from leadsync.demo.run import prepare
 from leadsync.sandbox.salesforce.seed import seed_org
 from leadsync.sandbox.salesforce.store import AssignmentRule
+from leadsync.state import db
 from tests.conftest import Project, Sandbox, cli_sync
 
 
@@ -38,10 +40,17 @@ def holders(sandbox: Sandbox) -> tuple[Counter, Counter]:
     return leads, contacts
 
 
-def test_a_sync_into_a_full_org_twins_no_one(tmp_path: Path, sandbox: Sandbox):
+@pytest.mark.parametrize("state", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_sync_into_a_full_org_twins_no_one(
+    tmp_path: Path, sandbox: Sandbox, state: str, request: pytest.FixtureRequest
+):
     """5,000 Leads and Contacts already in the org (web-to-lead, by hand, some with an old
-    leadsync key): the sync creates no Lead for an email a Lead or Contact already had."""
+    leadsync key): the sync creates no Lead for an email a Lead or Contact already had.
+    On PostgreSQL state too, where the CRM records the push learns go in by COPY: each
+    names a record the org holds."""
     project = sample_project(tmp_path, sandbox)
+    if state == "postgres":
+        project.state_url_override = request.getfixturevalue("pg_database")
     emails = sample_emails(project)
     org = seed_org(sandbox.app.store, emails, leads=3000, contacts=2000)
     leads_before, contacts_before = holders(sandbox)
@@ -64,6 +73,13 @@ def test_a_sync_into_a_full_org_twins_no_one(tmp_path: Path, sandbox: Sandbox):
     assert not ours & set(org.keyed.values()) - {
         key for e, key in org.keyed.items() if e not in set(emails)
     }
+    engine = db.make_engine(project.state_url)
+    with engine.connect() as conn:
+        known = conn.execute(text("SELECT crm_id FROM crm_records")).scalars().all()
+    engine.dispose()
+    in_org = {r["Id"] for kind in ("Lead", "Contact") for r in sandbox.records(kind)}
+    assert len(known) == summary.created + summary.adopted + summary.updated > 0
+    assert set(known) <= in_org
 
 
 def test_a_web_to_lead_lead_is_taken_over_keeping_what_sales_owns(tmp_path: Path, sandbox: Sandbox):
