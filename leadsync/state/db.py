@@ -9,6 +9,7 @@ refused with the command that fixes it.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,18 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def json_value(text: str | bytes) -> Any:
+    """A JSON column's value. orjson reads what leadsync writes now; releases before it
+    wrote NaN and infinity as bare words (the standard library's JSON), which orjson
+    refuses: such a value, an op planned then and still pending, is read by the standard
+    library instead, so that the push can dead-letter that op alone (``push._sendable``)
+    rather than fail on every batch that reads it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     """The engine for ``url``. ``must_exist``: a SQLite file that is not there is an error
     (a command that reads state must not leave an empty database behind it)."""
@@ -42,7 +55,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         engine = create_engine(
-            url, future=True, json_serializer=json_text, json_deserializer=orjson.loads
+            url, future=True, json_serializer=json_text, json_deserializer=json_value
         )
     except Exception as exc:  # a bad URL or a missing driver
         raise StateError(

@@ -3,7 +3,9 @@ source's history cannot freeze or reverse a lead."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -188,3 +190,29 @@ def test_a_bad_optional_phone_does_not_withhold_the_lead(tmp_path: Path, sandbox
     assert "'555-1234' is not a valid phone number" in problem["reason"]
     phones = {r["Email"]: r.get("Phone") for r in sandbox.records()}
     assert phones == {"a@x.example": None, "b@x.example": "+49301234567", "c@x.example": None}
+
+
+def test_an_op_planned_with_nan_by_an_older_release_is_dead_lettered_alone(
+    tmp_path: Path, sandbox: Sandbox
+):
+    """Releases before orjson wrote a NaN into an op's payload as the bare word (the
+    standard library's JSON), which a strict reader refuses. Such an op, still pending
+    after an upgrade, is dead-lettered alone, naming its field; the other leads arrive."""
+    p = project(tmp_path, rows(3))
+    assert p.sync(push=False).error is None
+    state = sqlite3.connect(tmp_path / "state.db")
+    with state:
+        lead_id, payload = state.execute(
+            "SELECT lead_id, payload FROM outbox WHERE kind = 'upsert' ORDER BY id LIMIT 1"
+        ).fetchone()
+        old = json.dumps(json.loads(payload) | {"AnnualRevenue": float("nan")})
+        assert "NaN" in old
+        state.execute("UPDATE outbox SET payload = ? WHERE lead_id = ?", (old, lead_id))
+    state.close()
+
+    summary = cli_sync(p)
+
+    assert summary.status == "partial" and summary.failed == 1
+    assert sorted(r["LastName"] for r in sandbox.records()) == ["L1", "L2"]
+    result = CliRunner().invoke(main, ["--config", str(p.config_path), "errors"])
+    assert "INVALID_NUMBER" in result.output and "AnnualRevenue" in result.output
