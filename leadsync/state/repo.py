@@ -129,14 +129,14 @@ def crm_record_row(
     lead_id: int, destination: str, crm_id: str | None, fields: dict, *, adopted: bool, at: datetime
 ) -> dict[str, Any]:
     """The CRM record a first write made (or took over) ``at``: its id and the fields it
-    holds, as a row for ``add_crm_records``."""
+    holds (``fields`` itself, not a copy: a row is written, not changed), as a row for
+    ``add_crm_records``. What sales set there is not known yet: ``seen`` stays NULL."""
     return {
         "lead_id": lead_id,
         "destination": destination,
         "crm_id": crm_id,
-        "fields": dict(fields),
+        "fields": fields,
         "synced_at": at,
-        "seen": None,
         "adopted": adopted,
     }
 
