@@ -269,7 +269,7 @@ class OutboxOp(Base):
     # when the CRM's daily API quota runs low, while bulk updates wait.
     handoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (Index("ix_outbox_drain", "destination", "status", "kind", "id"),)
+    __table_args__ = (Index("ix_outbox_drain", "destination", "status", "kind", "attempts", "id"),)
 
 
 class DeadLetter(Base):

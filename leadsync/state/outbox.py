@@ -154,7 +154,8 @@ def next_batch(
     if handoffs_only:
         query = query.where(ops.c.handoff.is_(True))
     # Fresh ops first; records waiting to be retried (a row lock) gather in batches of
-    # their own at the end, so that only those wait for their backoff.
+    # their own at the end, so that only those wait for their backoff. `ix_outbox_drain`
+    # holds this order: a batch is read from it, not sorted out of the whole backlog.
     rows = session.execute(query.order_by(ops.c.attempts, ops.c.id).limit(size)).all()
     return cast("list[PendingOp]", rows)
 

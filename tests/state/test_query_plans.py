@@ -242,3 +242,52 @@ def test_postgres_plans_a_pages_lookups_by_the_keys_it_is_given(pg_database: str
     assert analyzed.scalar() == 0, "statistics were taken: not a first load's planner"
     assert not [line for line in plan if "Nested Loop" in line or "Function Scan" in line], plan
     engine.dispose()
+
+
+def _backlog(engine: Any, fresh: int, retried: int) -> None:
+    """A backlog: ``fresh`` ops never tried, then ``retried`` tried once (a row lock)."""
+    from sqlalchemy import update
+
+    from leadsync.state.models import OutboxOp
+
+    with db.session_factory(engine)() as s, s.begin():
+        repo.save_leads(s, [repo.unsaved_lead("k", "p@example.com", NOW)])
+        ops = [outbox.new_op(f"upsert:crm:{i}", "crm", "upsert", 1, {}, "r") for i in range(fresh)]
+        outbox.enqueue(s, ops)
+        first = s.scalar(select(OutboxOp.id).order_by(OutboxOp.id))
+        s.execute(update(OutboxOp).where(OutboxOp.id < first + retried).values(attempts=1))
+
+
+@pytest.mark.parametrize(
+    "dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_push_reads_its_batch_in_drain_order_from_the_index(
+    tmp_path: Path, request: pytest.FixtureRequest, dialect: str
+):
+    """Each batch a push reads (fresh ops first, then the retried, oldest first) comes in
+    that order from `ix_outbox_drain`: no sort of every pending op of its kind, which a
+    backlog of a million made for each of its hundred batches (migration 0011)."""
+    from sqlalchemy import text
+
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    _backlog(engine, fresh=3_000, retried=50)
+    with db.session_factory(engine)() as s, s.begin():
+        s.execute(text("ANALYZE"))
+        with caught(s) as statements:
+            batch = outbox.next_batch(s, "crm", "upsert", 100)
+        ((statement, parameters),) = statements
+        explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
+        rows = s.connection().exec_driver_sql(explain + statement, parameters).all()
+        last = outbox.next_batch(s, "crm", "upsert", 3_000)[-50:]
+    plan = [str(row[-1]) for row in rows]
+    assert [op.attempts for op in batch] == [0] * 100
+    assert [op.id for op in batch] == sorted(op.id for op in batch)
+    assert [op.attempts for op in last] == [1] * 50, "the retried ops come last"
+    assert any("ix_outbox_drain" in line for line in plan), plan
+    assert not [line for line in plan if "TEMP B-TREE" in line or "Sort" in line], plan
+    engine.dispose()
