@@ -12,7 +12,6 @@ Usage: python3 bench/drain.py [--leads 300000] [--postgres URL|local]
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from pipeline import CONFIG, repeat_file, use_emulator_login  # noqa: E402
-from scale import server, state_url_for  # noqa: E402
+from scale import arguments, server, state_url_for  # noqa: E402
 
 from leadsync import config as cfg  # noqa: E402
 from leadsync import log  # noqa: E402
@@ -56,15 +55,7 @@ def drained(engine: object) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=300_000)
-    parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        help="a PostgreSQL server for the state db, or `local` for a throwaway one from "
-        "the local binaries (default: a SQLite file)",
-    )
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0], 300_000).parse_args()
     log.configure("warning", json=True)
     use_emulator_login()
     os.environ.setdefault("SANDBOX_URL", "http://127.0.0.1:9")  # no request is sent

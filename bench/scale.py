@@ -282,15 +282,21 @@ def server(given: str | None) -> Iterator[str | None]:
         yield url
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=100_000)
+def arguments(description: str, leads: int) -> argparse.ArgumentParser:
+    """The options every state-db benchmark takes: how many leads, and which server."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--leads", type=int, default=leads)
     parser.add_argument(
         "--postgres",
         metavar="URL",
         help="a PostgreSQL server to hold the state dbs, or `local` for a throwaway one "
         "from the local binaries, as the tests start it (default: SQLite files)",
     )
+    return parser
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0], 100_000)
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections to run")
     args = parser.parse_args()
     only = set(args.only.split(","))
