@@ -120,7 +120,7 @@ class Run:
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(run_id=self.summary.run_id)
         if not self.dry_run:
-            firstload.restore_indexes(self.engine)  # a first load a crash cut short
+            firstload.restore(self.engine)  # a first load a crash cut short
         self._open_run()
         try:
             if self.dry_run:
@@ -204,7 +204,7 @@ class Run:
             if first_load is not None:
                 self._lookups = firstload.INDEXED
                 first_load.close()
-                firstload.restore_indexes(self.engine)
+                firstload.restore(self.engine)
 
     def _read(self, name: str, source: Source, smap: SourceMap) -> None:
         """One source's new pages, each committed with the cursor past it."""

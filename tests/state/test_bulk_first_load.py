@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from leadsync.errors import Interrupted
 from leadsync.state import db, firstload, repo
@@ -240,3 +241,52 @@ def test_a_first_load_on_postgres_marks_each_page_committed_while_in_memory(
         assert [left for *_, left in unmarked] == [0] * 9
     else:  # at least the last page's own rows, in every table
         assert all(left >= added[read] for read, _, _, left in unmarked)
+
+
+def foreign_keys(conn: Any) -> set[tuple[str, str, str]]:
+    """The state db's foreign keys on PostgreSQL: (table, column, table it names)."""
+    query = text(
+        "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text "
+        "FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+        "WHERE c.contype = 'f'"
+    )
+    return {tuple(row) for row in conn.execute(query)}
+
+
+@pytest.mark.postgres
+def test_a_first_load_on_postgres_adds_its_foreign_keys_after_its_rows(
+    tmp_path: Path, pg_database: str, sandbox: Sandbox
+):
+    """While a first load writes, the tables it fills carry no foreign key (each row's
+    check would lock the lead it names, a WAL record a row); after it, every key is
+    back and holds: a row naming no lead is refused. A killed load leaves them to the
+    next run, as the indexes."""
+    engine = db.make_engine(pg_database)
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        declared = foreign_keys(conn)
+    loaded = {(m.__tablename__, "lead_id", "leads") for m in firstload.LOADED}
+    assert loaded <= declared
+    assert firstload.begin(engine) is not None  # a load killed before its first page
+    with engine.connect() as conn:
+        assert foreign_keys(conn) == declared - loaded
+    during: list[set[tuple[str, str, str]]] = []
+
+    def on_read(_: str, read: int) -> None:
+        with engine.connect() as conn:
+            during.append(foreign_keys(conn))
+
+    summary = two_sources(tmp_path, pg_database).sync(push=False, on_read=on_read)
+
+    assert (summary.read, summary.unchanged) == (12, 1)
+    assert len(during) >= 2 and all(keys == declared - loaded for keys in during)
+    with engine.connect() as conn:
+        assert foreign_keys(conn) == declared
+    orphan = text(
+        "INSERT INTO source_records (source, external_id, content_hash, lead_id, seen_at) "
+        "VALUES ('list', 'nobody', 'x', 999999, now())"
+    )
+    with pytest.raises(IntegrityError, match="source_records_lead_id_fkey"), engine.begin() as conn:
+        conn.execute(orphan)
+    engine.dispose()

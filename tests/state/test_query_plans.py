@@ -160,7 +160,7 @@ def test_a_first_loads_lookups_use_no_lookup_index(tmp_path: Path):
         "SEARCH leads USING INTEGER PRIMARY KEY (rowid=?)",
     }, lines
     load.close()
-    firstload.restore_indexes(engine)
+    firstload.restore(engine)
     engine.dispose()
 
 
@@ -182,7 +182,7 @@ def test_postgres_reads_the_record_versions_from_their_index_alone(pg_database: 
         repo.save_leads(s, [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in LEAD_IDS])
         written = {f"r{i}": Version(f"h{i}", i) for i in LEAD_IDS}
         versions.save_versions(s, "web", written, {}, NOW)
-    firstload.restore_indexes(engine)
+    firstload.restore(engine)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM source_records"))  # what autovacuum does after a load
     with db.session_factory(engine)() as s, s.begin():
