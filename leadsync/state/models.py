@@ -109,9 +109,9 @@ class Lead(Base):
     score_fit: Mapped[float | None] = mapped_column(Float)
     score_behaviour: Mapped[float | None] = mapped_column(Float)
     stage: Mapped[str | None] = mapped_column(String(20), index=True)
-    # Who owns the lead, and the routing decision that chose them (rule, reasons, time).
+    # Who owns the lead, and the routing that chose them (rule, reasons, time; or NULL).
     owner: Mapped[str | None] = mapped_column(String(64))
-    route: Mapped[dict | None] = mapped_column(JSON)
+    route: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     # A recycled lead does not re-qualify before this day (the date sales chose).
     revisit_on: Mapped[date | None] = mapped_column(Date)
 

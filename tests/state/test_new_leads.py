@@ -52,11 +52,13 @@ def _check_new_leads(engine: Engine, *, sqlite: bool) -> None:
     with factory() as session:
         rows = dict(session.execute(select(Lead.key, Lead.id)).all())
         stages = dict(session.execute(select(Lead.key, Lead.stage)).all())
+        unrouted = session.scalar(text("SELECT count(*) FROM leads WHERE route IS NULL"))
     assert [rows[f"k{i}"] for i in range(3)] == [lead.id for lead in new]
     assert len(rows) == 5 and 40 not in [lead.id for lead in new]
     if sqlite:
         assert [lead.id for lead in new] == [41, 42, 43]
     assert stages["k1"] == "mql" and stages["k0"] is None
+    assert unrouted == 5  # no route yet: SQL's NULL, not the JSON text "null"
 
 
 AWKWARD = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "", "quote \"'", "naïve 日本 🙂"]
