@@ -91,7 +91,7 @@ def state_error(exc: SQLAlchemyError) -> StateError:
 
 SQLITE_CACHE_KIB = 16 * 1024
 # The newest migration in leadsync/migrations/versions (tests/state/test_migrations.py).
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 SQLITE_CHECKPOINT_PAGES = 16_384  # 64 MiB of write-ahead log between checkpoints
 
 

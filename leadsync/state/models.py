@@ -182,8 +182,8 @@ class StageHistory(Base):
 
 class SourceRecord(Base):
     """A source's record of a lead: the lead it is (its identity in that source) and the
-    last version committed, by content hash. ``external_id`` is the source's id, or
-    ``email:<address>`` for a source that has none."""
+    last version committed, by content hash (32 hex characters since 0012, in a column of
+    64). ``external_id`` is the source's id, or ``email:<address>`` for one with none."""
 
     __tablename__ = "source_records"
     # The rows' own order (SQLite's rowid): unique by (source, external_id) through a

@@ -8,7 +8,6 @@ identity resolution as ``Mapped`` records.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadsync import log
-from leadsync.connectors.base import RawRecord, Source
+from leadsync.connectors.base import RawRecord, Source, joined_hash
 from leadsync.errors import MappingError
 from leadsync.mapping.fieldmap import SourceMap
 from leadsync.state import repo
@@ -205,5 +204,5 @@ def record_again(source: Source, ref: str, data: Mapping[str, Any]) -> RawRecord
     ``external_id``), else by email, as the source first read it."""
     field = getattr(source.config, "external_id", None)
     ext = str(data.get(field) or "").strip() if field else ""
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
-    return RawRecord(ref, dict(data), ext or None, digest.hexdigest())
+    digest = joined_hash(json.dumps(data, sort_keys=True, default=str))
+    return RawRecord(ref, dict(data), ext or None, digest)

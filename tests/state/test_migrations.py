@@ -269,3 +269,40 @@ def test_a_populated_state_db_takes_the_named_lookup_indexes(tmp_path: Path, whe
     assert _lookups_of(engine) == before
     engine.dispose()
     _assert_models_match_migrations(url)
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_versions_an_older_release_hashed_are_still_known_unchanged(
+    tmp_path: Path, where: str, request: pytest.FixtureRequest, sandbox
+):
+    """0012: record versions hashed in 64 characters (releases before it) keep their first
+    32, so the same rows read again are known unchanged, not mapped and planned anew."""
+    from alembic import command
+
+    from tests.sync.test_identity import HEADER, project
+
+    url = f"sqlite:///{tmp_path / 'state.db'}" if where == "sqlite" else None
+    url = url or request.getfixturevalue("pg_database")
+    rows = [
+        f"{i},p{i}@x.example,P{i},Q{i},Co{i},,2026-01-0{1 + i % 5}T00:00:00Z\n" for i in range(6)
+    ]
+    p = project(tmp_path, {"list": (HEADER + "".join(rows), "Id")})
+    p.state_url_override = url
+    assert p.sync(push=False).planned_creates == 6
+    engine = db.make_engine(url)
+    with engine.begin() as conn:  # as an older release left them: SHA-256 in full, at 0011
+        conn.execute(
+            text("UPDATE source_records SET content_hash = content_hash || :rest"),
+            {"rest": "0123456789abcdef" * 2},
+        )
+    command.stamp(db.alembic_config(engine), "0011")
+    (tmp_path / "list.csv").write_text(HEADER + "".join(reversed(rows)), encoding="utf-8")
+
+    db.upgrade(engine)
+    again = p.sync(push=False)
+
+    assert (again.read, again.unchanged, again.planned_creates) == (6, 6, 0)
+    with engine.connect() as conn:
+        lengths = conn.execute(text("SELECT DISTINCT length(content_hash) FROM source_records"))
+        assert list(lengths.scalars()) == [32]
+    engine.dispose()
