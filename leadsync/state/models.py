@@ -91,8 +91,8 @@ class Lead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # A client-made unique key: it lets the ORM insert a page of leads in one statement
     # and still match the ids SQLite returns to the rows it sent (an "insert sentinel").
-    # Unique by a named index (``LOOKUP_INDEXES``), not a constraint: a first load builds
-    # it after the rows.
+    # Unique by a named index (``firstload.LOOKUP_INDEXES``), not a constraint: a first
+    # load builds it after the rows.
     key: Mapped[str] = mapped_column(String(36), insert_sentinel=True)
     # The email lives here alone (identity lookups use the column), the other canonical
     # fields in ``profile``; ``values`` gives them together.
@@ -187,7 +187,7 @@ class SourceRecord(Base):
 
     __tablename__ = "source_records"
     # The rows' own order (SQLite's rowid): unique by (source, external_id) through a
-    # named index (``LOOKUP_INDEXES``), which a first load builds after the rows.
+    # named index (``firstload.LOOKUP_INDEXES``), which a first load builds after them.
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     source: Mapped[str] = mapped_column(String(100))
     external_id: Mapped[str] = mapped_column(String(255))
@@ -357,29 +357,7 @@ class InboxSubmission(Base):
     __table_args__ = (Index("ux_inbox_source_key", "source", "key", unique=True),)
 
 
-# The indexes that take keys in random order (lead keys, emails, the sources' ids): on
-# a first load of a million leads, every commit dirtied a page of each per lead, 11 of
-# the 15 KB a lead written. A first load into an empty state db drops them and builds
-# them once its rows are in (``state/firstload.py``), as a bulk loader does.
-LOOKUP_INDEXES = ("ux_leads_key", "ix_leads_email", "ux_source_records")
-
-# Indexes no page of a first load reads (leads by stage, the outbox in its drain order),
-# built after its rows too: on PostgreSQL a million leads, 220 bytes a lead less.
-UNREAD_INDEXES = ("ix_leads_stage", "ix_outbox_drain")
-FIRST_LOAD_INDEXES = LOOKUP_INDEXES + UNREAD_INDEXES
-
-
-def first_load_indexes() -> list[Index]:
-    """The indexes a first load drops, and builds after its rows."""
-    models = (Lead, SourceRecord, OutboxOp)
-    by_name = {str(i.name): i for model in models for i in table(model).indexes}
-    return [by_name[name] for name in FIRST_LOAD_INDEXES]
-
-
 __all__ = [
-    "FIRST_LOAD_INDEXES",
-    "LOOKUP_INDEXES",
-    "UNREAD_INDEXES",
     "Base",
     "CrmRecord",
     "Cursor",
@@ -394,7 +372,6 @@ __all__ = [
     "SourceRecord",
     "StageHistory",
     "SyncRun",
-    "first_load_indexes",
     "table",
     "utcnow",
 ]

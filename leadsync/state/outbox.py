@@ -48,28 +48,32 @@ def new_op(
 
 
 def enqueue(
-    session: Session, ops: Sequence[dict[str, Any]], *, revive: bool = False
+    session: Session,
+    ops: Sequence[dict[str, Any]],
+    *,
+    revive: bool = False,
+    among: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Add the ops whose key the outbox does not hold yet; return those added. The same
     change on the same base planned again (a re-read, a CRM map change that alters
     nothing, one entry asking for one task) is never sent twice. ``revive``: an op
     superseded before under the same key (refused, then sent back by the admin) goes
-    back to pending instead."""
+    back to pending instead. ``among``: where the key index is not there (a first
+    load), the ids of the ops of these ops' leads, which every key names."""
     ops = list({op["key"]: op for op in ops}.values())
     if not ops:
         return []
     ops_table = table(OutboxOp)
-    earlier: set[str] = set()
-    for part in slices(op["key"] for op in ops):
-        known = select(ops_table.c.key).where(one_of(session, ops_table.c.key, part))
-        earlier.update(session.scalars(known))
-        if revive:
+    known = _known(session, [op["key"] for op in ops], among)
+    if revive:
+        again = [op_id for op_id, status in known.values() if status == "superseded"]
+        for part in slices(again):
             session.execute(
                 update(ops_table)
-                .where(one_of(session, ops_table.c.key, part), ops_table.c.status == "superseded")
+                .where(one_of(session, ops_table.c.id, part))
                 .values(status="pending", attempts=0, updated_at=utcnow())
             )
-    fresh = [op for op in ops if op["key"] not in earlier]
+    fresh = [op for op in ops if op["key"] not in known]
     if fresh:
         now = utcnow()  # one stamp for the batch: formatted once, not once an op
         for op in fresh:
@@ -77,6 +81,24 @@ def enqueue(
         # The table's own insert: plain rows, one executemany, no ORM unit of work.
         insert_rows(session, ops_table, fresh)
     return fresh
+
+
+def _known(
+    session: Session, keys: list[str], among: Sequence[int] | None
+) -> dict[str, tuple[int, str]]:
+    """The ops that hold these keys already, by key: (id, status). Read by the key index,
+    or among the ops given (``enqueue``)."""
+    ops_table = table(OutboxOp)
+    column, values = (ops_table.c.key, keys) if among is None else (ops_table.c.id, among)
+    wanted, known = set(keys), {}
+    columns = (ops_table.c.key, ops_table.c.id, ops_table.c.status)
+    for part in slices(values):
+        for key, op_id, status in session.execute(
+            select(*columns).where(one_of(session, column, part))
+        ):
+            if key in wanted:
+                known[key] = (op_id, status)
+    return known
 
 
 def supersede(session: Session, op: OutboxOp) -> None:
@@ -88,35 +110,46 @@ def supersede(session: Session, op: OutboxOp) -> None:
 
 
 def pending_upserts(
-    session: Session, destination: str, lead_ids: Iterable[int]
+    session: Session,
+    destination: str,
+    lead_ids: Iterable[int],
+    *,
+    among: Sequence[int] | None = None,
 ) -> dict[int, OutboxOp]:
     """Each lead's pending upsert (one at most: a newer plan supersedes an older one).
 
     Asked by lead alone (the destination is checked here): with the destination in the
     query, SQLite walks ``ix_outbox_drain`` over every pending op of the destination
     instead of ``ix_outbox_lead_id`` over the page's leads, and a first sync turns
-    quadratic. ``tests/state/test_query_plans.py`` keeps it so."""
+    quadratic. ``tests/state/test_query_plans.py`` keeps it so. ``among``: where that
+    index is not there (a first load), the ids of these leads' ops, read by the
+    primary key instead."""
     pending = (OutboxOp.status == "pending", OutboxOp.kind == "upsert")
+    column, values = _of_leads(lead_ids, among)
     rows = in_slices(
         session,
-        lead_ids,
-        lambda part: select(OutboxOp).where(one_of(session, OutboxOp.lead_id, part), *pending),
+        values,
+        lambda part: select(OutboxOp).where(one_of(session, column, part), *pending),
     )
     return {op.lead_id: op for op in rows if op.destination == destination}
 
 
-def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
-    """Leads whose latest nurture op joined the campaign (and none left it since)."""
+def nurtured_leads(
+    session: Session, lead_ids: Iterable[int], *, among: Sequence[int] | None = None
+) -> set[int]:
+    """Leads whose latest nurture op joined the campaign (and none left it since);
+    ``among`` as for ``pending_upserts``."""
     latest: dict[int, str] = {}
+    column, values = _of_leads(lead_ids, among)
     rows = in_slices(
         session,
-        lead_ids,
+        values,
         lambda part: (
             select(OutboxOp)
             .where(
                 OutboxOp.kind == "nurture",
                 OutboxOp.status != "superseded",
-                one_of(session, OutboxOp.lead_id, part),
+                one_of(session, column, part),
             )
             .order_by(OutboxOp.id)
         ),
@@ -124,6 +157,11 @@ def nurtured_leads(session: Session, lead_ids: Iterable[int]) -> set[int]:
     for op in rows:
         latest[op.lead_id] = op.payload.get("action", "")
     return {lead_id for lead_id, action in latest.items() if action == "join"}
+
+
+def _of_leads(lead_ids: Iterable[int], among: Sequence[int] | None) -> tuple[Any, Iterable[int]]:
+    """How to find the ops of these leads: by their lead, or by the ids given."""
+    return (OutboxOp.lead_id, lead_ids) if among is None else (OutboxOp.id, among)
 
 
 def ops_by_keys(session: Session, keys: Iterable[str]) -> dict[str, OutboxOp]:

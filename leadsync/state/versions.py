@@ -1,5 +1,5 @@
 """A source's records as last committed: their versions (a content hash, the lead the
-record is, its row), read by the records' keys or by their leads, and written a page
+record is, its row), read by the records' keys or by their rows, and written a page
 at a time."""
 
 from __future__ import annotations
@@ -30,9 +30,18 @@ def versions(session: Session, source: str, keys: Iterable[str]) -> dict[str, Ve
     return _versions_where(session, source, "external_id", keys)
 
 
-def versions_of_leads(session: Session, source: str, lead_ids: Iterable[int]) -> dict[str, Version]:
-    """The versions of ``source``'s records that are these leads, by the records' keys."""
-    return _versions_where(session, source, "lead_id", lead_ids)
+def versions_of_rows(session: Session, source: str, rows: Iterable[int]) -> dict[str, Version]:
+    """The versions of ``source``'s records in these rows, by the records' keys: a first
+    load finds its own by their row ids (it builds the other indexes after its rows).
+    Asked by row alone, the source checked here: with the source in the query, SQLite
+    walks the whole source in ``ux_source_records`` where that index is there
+    (``tests/state/test_query_plans.py``)."""
+    out: dict[str, Version] = {}
+    columns = [*_VERSION, _RECORDS.c.source]
+    for part in slices(rows):
+        found = session.execute(select(*columns).where(one_of(session, _RECORDS.c.id, part)))
+        out.update(_versions(row[:4] for row in found if row.source == source))
+    return out
 
 
 _RECORDS = table(SourceRecord)

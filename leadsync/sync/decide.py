@@ -23,6 +23,7 @@ from leadsync.rules.handoff import follow_up, is_history, nurture_ops
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.rules.routing import Route
 from leadsync.state import outbox, repo, sla
+from leadsync.state.firstload import INDEXED, Lookups
 from leadsync.state.models import Lead
 from leadsync.sync.summary import RunSummary
 from leadsync.sync.wiring import Wiring
@@ -72,6 +73,7 @@ class Decider:
         session: Session,
         touched: dict[int, Lead],
         sales: dict[int, list[StageEntry]] | None = None,
+        lookups: Lookups = INDEXED,
     ) -> dict[int, Decision]:
         """Score each lead, move it through the stages, and record what changed and why.
 
@@ -88,7 +90,7 @@ class Decider:
         entries: list[dict[str, Any]] = []
         related: list[dict[str, Any]] = []  # tasks and nurture changes, keyed by their entry
         nurtured = (
-            outbox.nurtured_leads(session, touched) if self.wiring.nurture is not None else set()
+            lookups.nurtured_leads(session, touched) if self.wiring.nurture is not None else set()
         )
         pools = self._pool_states(session)
         for lead_id, lead in touched.items():
@@ -148,7 +150,7 @@ class Decider:
             decisions[lead_id] = decision
         repo.add_stage_entries(session, entries)
         # Written with the stage entry that asks for them: one entry, one task, ever.
-        for op in outbox.enqueue(session, related):
+        for op in lookups.enqueue(session, related):
             if op["kind"] == "task":
                 self.summary.task_planned(op["payload"].get("owner"))
                 self._start_sla(session, touched[op["lead_id"]], op["payload"])

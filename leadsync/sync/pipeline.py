@@ -356,7 +356,7 @@ class Run:
         touched = remember(session, source, changed, now, self.wiring.events.get(source), lookups)
         if page.merged or page.deleted:
             touched.update(self._follow(session, source, page))
-        self.planner.plan(session, touched)
+        self.planner.plan(session, touched, lookups=self._lookups)
 
     def _follow(self, session: Session, source: str, page: Page) -> dict[int, Lead]:
         """Merges and deletes the source reported: the winners' leads, to decide again."""

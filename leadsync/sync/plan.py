@@ -30,6 +30,7 @@ from leadsync.mapping.lead import as_text
 from leadsync.rules.decide import Decision
 from leadsync.rules.lifecycle import StageEntry
 from leadsync.state import outbox, repo
+from leadsync.state.firstload import INDEXED, Lookups
 from leadsync.state.models import CrmRecord, Lead
 from leadsync.sync.decide import Decider
 from leadsync.sync.summary import RunSummary
@@ -53,16 +54,18 @@ class Planner:
         session: Session,
         touched: dict[int, Lead],
         sales: dict[int, list[StageEntry]] | None = None,
+        lookups: Lookups = INDEXED,
     ) -> None:
-        """``sales``: stage entries sales made in the CRM (feedback). A change planned again
+        """``sales``: stage entries sales made in the CRM (feedback); ``lookups``: where
+        the outbox's ops are found (a first load's own way, or the indexes). A change planned again
         under the key of one superseded before (a lead whose values went A, B, A within a
         run, as pages of the same person come in) puts that op back to pending: the outbox
         never holds a key twice, and a superseded key left as it was would leave the lead
         with nothing to write."""
-        decisions = self.decider.decide(session, touched, sales)
+        decisions = self.decider.decide(session, touched, sales, lookups)
         dest = self.wiring.destination
         last = repo.crm_records(session, dest.name, touched)
-        pending = outbox.pending_upserts(session, dest.name, touched)
+        pending = lookups.pending_upserts(session, dest.name, touched)
         ops: list[dict[str, Any]] = []
         for lead_id, lead in touched.items():
             decision, record = decisions.get(lead_id), last.get(lead_id)
@@ -94,7 +97,7 @@ class Planner:
             self.summary.planned(
                 record is None, field_diff(payload, before), lead.key, MAX_SHOWN_CHANGES
             )
-        outbox.enqueue(session, ops, revive=True)
+        lookups.enqueue(session, ops, revive=True)
 
     def _payload(
         self, lead: Lead, decision: Decision | None, record: CrmRecord | None

@@ -6,6 +6,7 @@ email only, and with an email that moved."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from leadsync.errors import Interrupted
 from leadsync.state import db, firstload, repo
-from leadsync.state.models import FIRST_LOAD_INDEXES
+from leadsync.state.firstload import FIRST_LOAD_INDEXES
 from tests.conftest import Project, Sandbox
 from tests.sync.test_identity import HEADER, project
 
@@ -290,3 +291,38 @@ def test_a_first_load_on_postgres_adds_its_foreign_keys_after_its_rows(
     with pytest.raises(IntegrityError, match="source_records_lead_id_fkey"), engine.begin() as conn:
         conn.execute(orphan)
     engine.dispose()
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_first_load_plans_tasks_and_nurture_as_a_run_on_the_indexes(
+    tmp_path: Path, sandbox: Sandbox, where: str, request: pytest.FixtureRequest
+):
+    """The demo's people, scored, staged, routed, given tasks and nurture, three to a page
+    so that people come back in later pages: a first load, which finds its own ops by
+    the ids it noted (the by-lead indexes and the outbox's key are built after it),
+    plans the same ops, with the same keys and states, as a run on the indexes."""
+    from tests.sync.test_first_load import demo_project
+
+    def demo(folder: str, state_url: str | None) -> Project:
+        p = demo_project(tmp_path / folder, sandbox)
+        text = p.config_path.read_text(encoding="utf-8")
+        p.config_path.write_text(re.sub(r"\nchunk_size = \d+", "\nchunk_size = 3", text, count=1))
+        p.state_url_override = state_url
+        return p
+
+    if where == "sqlite":
+        first_url, indexed_url = None, None
+    else:
+        first_url = request.getfixturevalue("pg_database")
+        indexed_url = f"sqlite:///{tmp_path / 'indexed.db'}"
+    first_load, indexed = demo("first", first_url), demo("indexed", indexed_url)
+    seeded(indexed.state_url)
+
+    a, b = first_load.sync(push=False), indexed.sync(push=False)
+
+    assert (a.tasks_planned, a.nurture_planned) == (b.tasks_planned, b.nurture_planned)
+    assert a.tasks_planned > 0 and a.nurture_planned > 0
+    got, expected = contents(first_load.state_url), contents(indexed.state_url)
+    assert got["ops"] == expected["ops"]
+    kinds = {kind for _, kind, *_ in got["ops"]}
+    assert {"upsert", "task", "nurture"} <= kinds

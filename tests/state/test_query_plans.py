@@ -105,7 +105,27 @@ HOT = {
     ),
     "enqueue (keys already planned)": (
         lambda s: outbox.enqueue(s, [outbox.new_op("upsert:crm:1", "crm", "upsert", 1, {}, "r")]),
-        "SEARCH outbox USING COVERING INDEX sqlite_autoindex_outbox_1",
+        "SEARCH outbox USING INDEX sqlite_autoindex_outbox_1",
+    ),
+    # A first load's own: it builds the by-lead indexes and the outbox's key after its
+    # rows, and finds its ops and record versions by the row ids it noted.
+    "a first load's pending_upserts, by its ops' ids": (
+        lambda s: outbox.pending_upserts(s, "crm", LEAD_IDS, among=[1, 2]),
+        "SEARCH outbox USING INTEGER PRIMARY KEY",
+    ),
+    "a first load's nurtured_leads, by its ops' ids": (
+        lambda s: outbox.nurtured_leads(s, LEAD_IDS, among=[1, 2]),
+        "SEARCH outbox USING INTEGER PRIMARY KEY",
+    ),
+    "a first load's enqueue, among its ops' ids": (
+        lambda s: outbox.enqueue(
+            s, [outbox.new_op("upsert:crm:1", "crm", "upsert", 1, {}, "r")], among=[1, 2]
+        ),
+        "SEARCH outbox USING INTEGER PRIMARY KEY",
+    ),
+    "a first load's versions, by their rows": (
+        lambda s: versions.versions_of_rows(s, "web", [1, 2]),
+        "SEARCH source_records USING INTEGER PRIMARY KEY",
     ),
     "nurtured_leads": (
         lambda s: outbox.nurtured_leads(s, LEAD_IDS),
@@ -137,27 +157,37 @@ def test_the_check_fails_on_a_scan(session: Session):
 
 
 def test_a_first_loads_lookups_use_no_lookup_index(tmp_path: Path):
-    """A first load drops the random-order indexes; what it asks meanwhile (its own
-    writes, found by hash and read back by id) still never scans a table."""
+    """A first load drops the random-order indexes and those of a lead's rows; what it
+    asks meanwhile (its own writes, found by hash or by lead in memory and read back by
+    row id) still never scans a table."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     db.upgrade(engine)
     load = firstload.begin(engine)
     assert load is not None
-    with db.session_factory(engine)() as s, s.begin():
+    with db.session_factory(engine)() as s, s.begin():  # a page
         leads = [repo.unsaved_lead(f"k{i}", f"p{i}@example.com", NOW) for i in LEAD_IDS]
         repo.save_leads(s, leads)
         written = {"a": Version("h", 1)}
         versions.save_versions(s, "web", written, {}, NOW)
         load.note("web", written, leads)
+        load.enqueue(s, [outbox.new_op("upsert:crm:1", "crm", "upsert", 1, {}, "r")])
+    load.committed(engine)  # its versions and ops noted by their rows
+    with db.session_factory(engine)() as s, s.begin():  # the next page
         lines = plans(s, lambda s: load.versions(s, "web", ["a", "b"]))
         lines += plans(s, lambda s: load.leads_by_key(s, ["k1", "k9"]))
         lines += plans(s, lambda s: load.leads_by_email(s, ["p2@example.com", "p9@example.com"]))
+        lines += plans(s, lambda s: load.pending_upserts(s, "crm", [1, 2]))
+        lines += plans(s, lambda s: load.nurtured_leads(s, [1, 2]))
         assert load.versions(s, "web", ["a", "b"]) == {"a": Version("h", 1, 1)}
         assert list(load.leads_by_key(s, ["k1", "k9"])) == ["k1"]
+        assert list(load.pending_upserts(s, "crm", [1, 2])) == [1]
+        again = [outbox.new_op("upsert:crm:1", "crm", "upsert", 1, {}, "r")]
+        assert load.enqueue(s, again) == []  # the key the outbox holds, found among its ops
     assert not [line for line in lines if line.startswith("SCAN")], lines
     assert set(lines) == {
-        "SEARCH source_records USING INDEX ix_source_records_lead_id (lead_id=?)",
+        "SEARCH source_records USING INTEGER PRIMARY KEY (rowid=?)",
         "SEARCH leads USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)",
     }, lines
     load.close()
     firstload.restore(engine)
