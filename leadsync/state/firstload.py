@@ -8,8 +8,8 @@ wrote, and the reason its last pages ran at 0.7 of its first ones (bench/scale.p
 first load (a run into a state db that holds no lead yet) does what a bulk loader does:
 drops those indexes, writes its rows, and builds the indexes once at the end, sorted;
 so too the indexes no page of it reads (leads by stage, the outbox's drain order) and
-those of a lead's rows (`BY_LEAD_INDEXES`: each kept up by a WAL record an entry, 360
-bytes a lead on PostgreSQL with the outbox's key, bench/README.md). Meanwhile the run
+those of a lead's rows (`BY_LEAD_INDEXES`: each kept up by a WAL record an entry, 390
+bytes a lead at 100,000 on PostgreSQL with the outbox's key, bench/README.md). Meanwhile the run
 finds what it wrote earlier in a small in-memory table of 64-bit hashes and row ids
 (about 25 bytes an entry): a hash only says where to look, and every row it names is
 read back and compared whole. Each page notes what it wrote (lead keys, emails as they
