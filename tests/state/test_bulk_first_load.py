@@ -245,12 +245,13 @@ def test_a_first_load_on_postgres_marks_each_page_committed_while_in_memory(
 
 
 def foreign_keys(conn: Any) -> set[tuple[str, str, str]]:
-    """The state db's foreign keys on PostgreSQL: (table, column, table it names)."""
+    """The state db's foreign keys on PostgreSQL, (table, column, table it names), and
+    its one-column unique keys, (table, column, "-")."""
     query = text(
         "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text "
         "FROM pg_constraint c "
         "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
-        "WHERE c.contype = 'f'"
+        "WHERE c.contype = 'f' OR (c.contype = 'u' AND cardinality(c.conkey) = 1)"
     )
     return {tuple(row) for row in conn.execute(query)}
 
@@ -260,14 +261,15 @@ def test_a_first_load_on_postgres_adds_its_foreign_keys_after_its_rows(
     tmp_path: Path, pg_database: str, sandbox: Sandbox
 ):
     """While a first load writes, the tables it fills carry no foreign key (each row's
-    check would lock the lead it names, a WAL record a row); after it, every key is
-    back and holds: a row naming no lead is refused. A killed load leaves them to the
-    next run, as the indexes."""
+    check would lock the lead it names, a WAL record a row) and the outbox no unique key;
+    after it, every key is back and holds: a row naming no lead is refused, and an op's
+    key a second time. A killed load leaves them to the next run, as the indexes."""
     engine = db.make_engine(pg_database)
     db.upgrade(engine)
     with engine.connect() as conn:
         declared = foreign_keys(conn)
     loaded = {(m.__tablename__, "lead_id", "leads") for m in firstload.LOADED}
+    loaded.add(("outbox", "key", "-"))  # the outbox's unique key
     assert loaded <= declared
     assert firstload.begin(engine) is not None  # a load killed before its first page
     with engine.connect() as conn:
@@ -290,6 +292,13 @@ def test_a_first_load_on_postgres_adds_its_foreign_keys_after_its_rows(
     )
     with pytest.raises(IntegrityError, match="source_records_lead_id_fkey"), engine.begin() as conn:
         conn.execute(orphan)
+    twice = text(
+        "INSERT INTO outbox (key, destination, kind, lead_id, payload, status, attempts, "
+        "created_at, updated_at) SELECT key, destination, kind, lead_id, payload, status, "
+        "attempts, created_at, updated_at FROM outbox LIMIT 1"
+    )
+    with pytest.raises(IntegrityError, match="outbox_key_key"), engine.begin() as conn:
+        conn.execute(twice)  # an op's key a second time
     engine.dispose()
 
 
