@@ -111,9 +111,6 @@ class Lookups:
 
 INDEXED = Lookups()
 
-# The tables a first load fills, each by rising ids.
-_SETTLED = ("leads", "source_records", "outbox")
-
 # The kinds of key the in-memory table holds: a record version's (source and key, for
 # its row id), a lead's key and email (for its id), a lead's id (for its ops' ids).
 _RECORD, _KEY, _EMAIL, _OPS = 0, 1, 2, 3
@@ -144,36 +141,29 @@ class FirstLoad(Lookups):
         marks, then again with them: a million leads, 500 bytes a lead of 5,650
         (bench/scale.py). By id, the new rows only: a scan of the whole table each page
         would make the load quadratic."""
-        reads = {
-            "leads": "SELECT count(*), max(id) FROM leads WHERE id > :after",
-            "source_records": "SELECT id, source, external_id FROM source_records "
-            "WHERE id > :after",
-            "outbox": "SELECT id, lead_id FROM outbox WHERE id > :after",
-        }
-        postgres = engine.dialect.name == "postgresql"
+        settled = self._settled
         with engine.begin() as conn:
-            if postgres:
+            if engine.dialect.name == "postgresql":
                 conn.execute(text("SET LOCAL enable_seqscan = off"))  # no statistics yet
-            for name in _SETTLED:
-                if name == "leads" and not postgres:
-                    continue  # SQLite: nothing to mark, and leads are noted by `note`
-                rows = conn.execute(text(reads[name]), {"after": self._settled.get(name, 0)})
-                if name == "leads":
-                    _, last = rows.one()
-                else:
-                    last = self._note_rows(name, rows.all())
-                if last is not None:
-                    self._settled[name] = last
-
-    def _note_rows(self, name: str, rows: Sequence[Any]) -> int | None:
-        """A page's record versions (by source and key) or ops (by lead), noted with their
-        row ids; the last id, None when there were none."""
-        if name == "source_records":
-            noted = [(_RECORD, _hash(source, key), row) for row, source, key in rows]
-        else:
-            noted = [(_OPS, lead_id, op) for op, lead_id in rows]
+                # count(*): each new lead is visited, and the visit is what sets its marks
+                query = text("SELECT count(*), max(id) FROM leads WHERE id > :after")
+                _, last = conn.execute(query, {"after": settled.get("leads", 0)}).one()
+                settled["leads"] = last or settled.get("leads", 0)
+            versions = conn.execute(
+                text("SELECT id, source, external_id FROM source_records WHERE id > :after"),
+                {"after": settled.get("source_records", 0)},
+            ).all()
+            ops = conn.execute(
+                text("SELECT id, lead_id FROM outbox WHERE id > :after"),
+                {"after": settled.get("outbox", 0)},
+            ).all()
+        noted = [(_RECORD, _hash(source, key), row) for row, source, key in versions]
+        noted += [(_OPS, lead_id, op) for op, lead_id in ops]
         self._seen.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", noted)
-        return max((row[0] for row in rows), default=None)
+        if versions:
+            settled["source_records"] = max(row for row, _, _ in versions)
+        if ops:
+            settled["outbox"] = max(op for op, _ in ops)
 
     def note(self, source: str, versions: Mapping[str, Version], leads: Iterable[Lead]) -> None:
         rows = []
